@@ -1,0 +1,37 @@
+// Operation time on one accelerator: a roofline (Williams, Waterman & Patterson 2009) scaled by
+// efficiencies measured with microbenchmarks (data/calibration/calibration.yaml):
+//   t_gemm = max(F / (P_dtype * e_mm), B / (BW * e_hbm)) + t_0
+// where t_0 is the per-GEMM fixed cost fitted to small-shape GEMM measurements.
+#pragma once
+
+#include "wanka/catalog.hpp"
+#include "wanka/model.hpp"
+#include "wanka/units.hpp"
+
+namespace wanka {
+
+class Accelerator {
+ public:
+  Accelerator(const GpuSpec& spec, Precision gemm_precision);
+
+  Seconds gemm(double m, double n, double k) const;          // one GEMM
+  Seconds gemm_fwd(const Gemm& g) const;                     // forward, `count` times
+  Seconds gemm_bwd(const Gemm& g) const;                     // dgrad + wgrad
+  Seconds attention_fwd(Flops f) const;
+  Seconds attention_bwd(Flops fwd_flops) const;              // 2.5x forward FLOPs (FA2 §3.1)
+  Seconds memory_bound(Bytes b) const;
+  BytesPerSecond achievable_hbm() const { return hbm_; }
+  FlopsPerSecond dense_peak() const { return peak_; }        // at the GEMM precision
+  FlopsPerSecond bf16_peak() const { return peak16_; }
+
+ private:
+  FlopsPerSecond peak_;      // GEMM precision peak
+  FlopsPerSecond peak16_;    // bf16/fp16 peak (attention runs in 16 bit)
+  double e_mm_;
+  double e_attn_fwd_, e_attn_bwd_;
+  BytesPerSecond hbm_;
+  Seconds t0_;
+  double in_bytes_;          // bytes per GEMM input element
+};
+
+}  // namespace wanka

@@ -1,0 +1,157 @@
+// The built-in catalog: accelerators, models and networks, parsed from YAML embedded at build
+// time (data/catalog/*.yaml, data/calibration/calibration.yaml) and extendable by user YAML.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "wanka/units.hpp"
+
+namespace YAML { class Node; }
+
+namespace wanka {
+
+enum class Precision { kFp32, kTf32, kBf16, kFp16, kFp8, kFp4 };
+const char* to_string(Precision p);
+std::optional<Precision> parse_precision(const std::string& s);
+
+// Efficiency of an accelerator measured by microbenchmarks (data/calibration/calibration.yaml,
+// derived only from ../shared/data/validation/calibration.csv-style rows; see that file).
+struct Calibration {
+  std::string basis;                      // which measurements, or "default" when none exist
+  std::map<Precision, double> matmul_efficiency;  // best achieved / dense peak, per dtype
+  double gemm_overhead_s = 8e-6;          // per-GEMM fixed cost (tail/wave effects), fitted
+  double hbm_efficiency = 0.85;           // STREAM-like achieved / peak HBM bandwidth
+  double attention_fwd_efficiency = 0.5;  // fused flash attention fwd TFLOP/s / dense peak
+  double attention_bwd_efficiency = 0.4;
+  double scale_up_efficiency = 0.80;      // large-message ring bus bandwidth / link bandwidth
+  double scale_out_efficiency = 0.85;     // large-message per-NIC bus bandwidth / line rate
+  double scale_up_latency_s = 3e-6;       // per ring step
+  double scale_out_latency_s = 8e-6;      // per ring step
+};
+
+struct GpuSpec {
+  std::string name;
+  std::vector<std::string> aliases;
+  std::string vendor;
+  std::string description;
+  std::string source;
+  std::string notes;
+  std::map<Precision, double> peak_tflops;  // dense
+  double hbm_gib = 0;
+  double hbm_tbps = 0;
+  std::string scale_up_link;
+  double scale_up_gbytes_per_s = 0;  // per GPU, unidirectional
+  int scale_up_domain = 8;
+  double nic_gbps = 0;               // per GPU
+  int gpus_per_node = 8;
+  double tdp_w = 0;
+  double price_per_gpu_hour_usd = 0;
+  double list_price_usd = 0;
+  std::string price_source;
+  int year = 0;
+  Calibration calibration;
+
+  FlopsPerSecond peak(Precision p) const;  // throws InputError if the dtype is unsupported
+  Bytes hbm_capacity() const { return Bytes(hbm_gib * kGiB); }
+  BytesPerSecond hbm_bandwidth() const { return BytesPerSecond(hbm_tbps * kTera); }
+};
+
+struct MoeSpec {
+  int experts = 0;  // routed experts; 0 means dense
+  int top_k = 0;
+  long ffn_hidden = 0;
+  int shared = 0;
+  long shared_ffn_hidden = 0;  // defaults to ffn_hidden
+  int dense_layers = 0;        // leading layers with a dense FFN (DeepSeek-V3: 3)
+  long dense_ffn_hidden = 0;   // defaults to the model's ffn_hidden
+};
+
+// Multi-head latent attention (DeepSeek-V2/V3, arXiv 2405.04434 §2.1).
+struct MlaSpec {
+  long q_lora_rank = 0;  // 0: no query compression
+  long kv_lora_rank = 0;
+  long qk_nope_head_dim = 0;
+  long qk_rope_head_dim = 0;
+  long v_head_dim = 0;
+};
+
+enum class Activation { kGelu, kSwiglu };
+enum class Norm { kLayerNorm, kRmsNorm };
+enum class Position { kRope, kLearned, kAlibi };
+
+struct ModelSpec {
+  std::string name;
+  std::vector<std::string> aliases;
+  std::string description;
+  std::string source;
+  std::string notes;
+  long layers = 0;
+  long hidden = 0;
+  long heads = 0;
+  long kv_heads = 0;   // 0 in YAML means = heads; always resolved
+  long head_dim = 0;   // 0 means hidden/heads; always resolved
+  long ffn_hidden = 0;
+  long vocab = 0;
+  Activation activation = Activation::kSwiglu;
+  Norm norm = Norm::kRmsNorm;
+  Position position = Position::kRope;
+  long max_seq_len = 0;
+  bool tied_embeddings = false;
+  double params_b = 0;  // published total, for cross-checks only
+  bool rumored = false;
+  MoeSpec moe;
+  std::optional<MlaSpec> mla;
+
+  bool is_moe() const { return moe.experts > 0; }
+};
+
+struct LinkSpec {
+  std::string name;
+  double gbytes_per_s = 0;  // scale-up links: per GPU, unidirectional
+  double gbps = 0;          // scale-out links: per GPU NIC line rate
+  int domain = 0;
+  double latency_us = 0;
+  std::string source;
+};
+
+class Catalog {
+ public:
+  // The built-in catalog (parsed once, thread-safe).
+  static const Catalog& builtin();
+  // Built-in entries plus (overriding by name) those in a user YAML file of the same schema.
+  static Catalog with_overrides(const std::string& yaml_path);
+
+  const GpuSpec& gpu(const std::string& name) const;      // throws InputError with suggestions
+  const ModelSpec& model(const std::string& name) const;  // idem
+  const LinkSpec* scale_up(const std::string& name) const;
+  const LinkSpec* scale_out(const std::string& name) const;
+  const std::vector<GpuSpec>& gpus() const { return gpus_; }
+  const std::vector<ModelSpec>& models() const { return models_; }
+  const std::vector<LinkSpec>& scale_up_links() const { return scale_up_; }
+  const std::vector<LinkSpec>& scale_out_links() const { return scale_out_; }
+
+  // Parse one GPU or model entry (used for catalog files and for inline scenario specs).
+  // `base` supplies defaults for fields the node omits; `path` names the node in errors.
+  static GpuSpec parse_gpu(const YAML::Node& node, const std::string& path, const GpuSpec* base);
+  static ModelSpec parse_model(const YAML::Node& node, const std::string& path, const ModelSpec* base);
+  // Fill derived fields (kv_heads, head_dim, moe defaults) and check sizes; throws InputError.
+  static void finalize_model(ModelSpec& m, const std::string& path);
+
+ private:
+  void load(const std::string& gpus_yaml, const std::string& models_yaml, const std::string& networks_yaml,
+            const std::string& calibration_yaml, const std::string& origin);
+  void apply_calibration(const YAML::Node& root, const std::string& origin);
+
+  std::vector<GpuSpec> gpus_;
+  std::vector<ModelSpec> models_;
+  std::vector<LinkSpec> scale_up_;
+  std::vector<LinkSpec> scale_out_;
+  std::map<std::string, Calibration> calibration_;  // by gpu name; "default" for the rest
+};
+
+std::string_view embedded_file(std::string_view name);
+
+}  // namespace wanka

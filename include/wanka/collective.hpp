@@ -1,0 +1,48 @@
+// Collective communication cost on a two-level topology: a scale-up domain (NVLink/NVSwitch,
+// NVL72, Infinity Fabric) joined by a scale-out fabric (one NIC per GPU, rail-optimized fat
+// tree). Costs follow the alpha-beta model (Hockney 1994; Thakur, Rabenseifner & Gropp 2005):
+// a ring of n ranks moving S bytes costs (n-1)*alpha + (n-1)/n * S / B per reduce-scatter or
+// all-gather phase. Link bandwidths are multiplied by the calibrated large-message efficiency;
+// the message-size curve comes from the alpha (latency) terms.
+#pragma once
+
+#include "wanka/units.hpp"
+
+namespace wanka {
+
+struct Link {
+  BytesPerSecond bandwidth;  // achievable per-GPU, unidirectional (efficiency applied)
+  Seconds latency;           // per algorithm step
+};
+
+struct Fabric {
+  Link scale_up;
+  Link scale_out;  // bandwidth already divided by the fat-tree oversubscription
+};
+
+// Where the members of a communicator sit: `size` ranks, `local` of them per scale-up domain
+// (size = local * domains).
+struct Group {
+  long size = 1;
+  long local = 1;
+  long domains() const { return size / local; }
+};
+
+// Placement of a group of `size` ranks whose consecutive members are `stride` ranks apart,
+// with ranks numbered so that domains hold `domain_size` consecutive ranks.
+Group place_group(long size, long stride, long domain_size);
+
+// Times for one collective over `group`. `bytes` is the full (unsharded) buffer size:
+// all-reduce of S, all-gather producing S, reduce-scatter consuming S.
+Seconds ring_all_gather(Bytes bytes, long n, const Link& link);
+Seconds ring_all_reduce(Bytes bytes, long n, const Link& link);
+Seconds tree_all_reduce(Bytes bytes, long n, const Link& link);
+Seconds all_reduce(Bytes bytes, const Group& g, const Fabric& f);
+Seconds all_gather(Bytes bytes, const Group& g, const Fabric& f);
+Seconds reduce_scatter(Bytes bytes, const Group& g, const Fabric& f);
+// All-to-all where each rank holds `bytes_per_rank` to spread evenly over the group.
+Seconds all_to_all(Bytes bytes_per_rank, const Group& g, const Fabric& f);
+// Point-to-point transfer inside (cross_domain = false) or across scale-up domains.
+Seconds p2p(Bytes bytes, bool cross_domain, const Fabric& f);
+
+}  // namespace wanka

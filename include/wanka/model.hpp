@@ -1,0 +1,91 @@
+// A transformer as the operations one GPU executes: GEMMs with their shapes, fused attention,
+// memory-bound element-wise work, parameters and saved activations, for one micro-batch after
+// tensor/sequence/context/expert sharding. Formulas: Narayanan et al. 2021 (arXiv 2104.04473)
+// §5.1 for GEMM FLOPs; Korthikanti et al. 2022 (arXiv 2205.05198) §4 for activation memory;
+// Dao 2023 (FlashAttention-2, arXiv 2307.08691) for attention FLOPs (causal: half).
+#pragma once
+
+#include <vector>
+
+#include "wanka/catalog.hpp"
+#include "wanka/units.hpp"
+
+namespace wanka {
+
+enum class Recompute;
+
+// One forward GEMM: C[m,n] = A[m,k] * B[k,n], `count` times. Backward runs dgrad (m,k,n)
+// and wgrad (k,n,m), twice the forward FLOPs.
+struct Gemm {
+  const char* name;
+  double m, n, k;
+  double count = 1;
+  Flops flops() const { return Flops(2.0 * m * n * k * count); }
+};
+
+// What one GPU does for one layer and one micro-batch.
+struct LayerWork {
+  std::vector<Gemm> gemms;       // forward
+  Flops attention_fwd;           // fused causal attention, forward
+  Bytes elementwise_fwd;         // norms, residuals, activation functions, rope, permutes
+  Bytes elementwise_bwd;
+  Bytes fp8_cast_fwd;            // FP8 quantization of GEMM inputs (0 unless fp8)
+  Bytes fp8_cast_bwd;
+  double params = 0;             // parameters held by this GPU (all of the layer's kinds)
+  double expert_params = 0;      // of which routed-expert parameters (sharded by EP)
+  Bytes activations_saved;       // saved for backward per micro-batch, per recompute mode
+  Bytes activations_transient;   // largest extra working set while this layer runs backward
+  // Communication per micro-batch (full buffer sizes as the collective APIs take them).
+  Bytes tp_bytes;                // size of one TP all-gather/reduce-scatter buffer
+  int tp_collectives_fwd = 0;    // count of AG+RS pairs (or all-reduces) in forward
+  Bytes ep_bytes;                // all-to-all payload per rank (dispatch or combine)
+  int ep_all_to_alls_fwd = 0;
+  Bytes cp_kv_bytes;             // K and V chunk one CP rank passes per ring step
+};
+
+// Model-level counts (whole model, unsharded).
+struct ModelCounts {
+  double params_total = 0;        // all parameters incl. embeddings
+  double params_active = 0;       // touched per token (top-k experts only)
+  double params_embedding = 0;    // input embedding (+ position table)
+  double params_logits = 0;       // output projection (0 when tied)
+  // Model FLOPs per token, forward+backward, no recompute. Attention counted non-causal,
+  // as Megatron-LM, MosaicML and PaLM (Chowdhery et al. 2022, App. B) do.
+  double flops_per_token = 0;
+};
+
+struct ShardSpec {
+  long micro_batch = 1;
+  long seq_len = 1;
+  int tp = 1, cp = 1, ep = 1;
+  bool sequence_parallel = true;
+  Recompute recompute{};
+  Precision precision = Precision::kBf16;
+};
+
+ModelCounts count_model(const ModelSpec& m, long seq_len);
+
+// Parameter counts of one layer (whole, unsharded): attention, dense FFN, routed experts,
+// shared experts, norms and router.
+struct LayerParams {
+  double attention = 0, mlp = 0, experts = 0, shared = 0, other = 0;
+  double total() const { return attention + mlp + experts + shared + other; }
+};
+LayerParams layer_params(const ModelSpec& m, bool moe_layer);
+
+// `moe_layer` selects the MoE or dense FFN (DeepSeek-V3's first layers are dense).
+LayerWork layer_work(const ModelSpec& m, const ShardSpec& s, bool moe_layer);
+
+// Embedding (first stage) and logits + loss (last stage) work for one micro-batch.
+struct EdgeWork {
+  std::vector<Gemm> gemms;     // logits projection
+  Bytes elementwise_fwd;       // embedding gather, softmax/cross-entropy
+  Bytes elementwise_bwd;
+  double params = 0;
+  Bytes activations_saved;     // logits kept for the loss backward
+  Bytes tp_bytes;              // vocab-parallel embedding all-reduce / logits reductions
+};
+EdgeWork embedding_work(const ModelSpec& m, const ShardSpec& s);
+EdgeWork logits_work(const ModelSpec& m, const ShardSpec& s);
+
+}  // namespace wanka

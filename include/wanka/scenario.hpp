@@ -1,0 +1,91 @@
+// The scenario contract (DESIGN.md): model, cluster, parallel split and training run, parsed
+// from YAML or JSON (plus flag overrides) into a fully resolved, validated value.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "wanka/catalog.hpp"
+
+namespace YAML { class Node; }
+
+namespace wanka {
+
+enum class Recompute { kNone, kSelective, kFull };
+const char* to_string(Recompute r);
+
+struct ClusterConfig {
+  GpuSpec gpu;                 // resolved spec (catalog entry plus inline overrides)
+  std::int64_t num_gpus = 0;
+  int gpus_per_node = 8;
+  int scale_up_domain = 8;     // GPUs sharing the scale-up fabric (8 for HGX, 72 for NVL72)
+  double scale_up_gbytes_per_s = 0;  // per GPU, unidirectional
+  double nic_gbps = 0;         // scale-out per GPU
+  double oversubscription = 1.0;     // fat-tree taper above the leaf (1 = non-blocking)
+  std::string topology = "rail-optimized-fat-tree";
+  double price_per_gpu_hour_usd = 0;
+  double pue = 1.2;
+  double node_overhead_w_per_gpu = 0;  // CPUs, NICs, fans, storage, per GPU
+};
+
+// What overlaps with what. Defaults follow Megatron-Core's common production flags
+// (--overlap-grad-reduce, --overlap-param-gather, p2p overlap); TP comm is exposed.
+struct OverlapConfig {
+  bool dp = true;     // DP gradient reduce-scatter/all-reduce with the last backward
+  bool zero3 = true;  // ZeRO-3 parameter gathers with compute (prefetch)
+  bool tp = false;    // tensor-parallel collectives with GEMMs
+  bool pp = true;     // pipeline p2p with compute
+  bool cp = true;     // ring-attention KV exchange with attention compute
+  bool ep = false;    // MoE all-to-all with expert compute
+};
+
+struct ParallelConfig {
+  int tp = 1, pp = 1, vpp = 1, cp = 1, ep = 1;
+  std::int64_t dp = 1;
+  int micro_batch = 1;
+  bool sequence_parallel = true;
+  Recompute recompute = Recompute::kSelective;
+  int zero = 1;
+  bool allow_uneven_stages = false;
+  OverlapConfig overlap;
+};
+
+struct TrainingConfig {
+  long seq_len = 4096;
+  std::int64_t global_batch = 1024;  // sequences per optimizer step
+  Precision precision = Precision::kBf16;
+  double tokens = 0;  // run length in tokens (0: unset)
+  double flops = 0;   // run length in model FLOPs (0: unset); used when tokens is unset
+};
+
+struct Scenario {
+  ModelSpec model;
+  ClusterConfig cluster;
+  ParallelConfig parallel;
+  TrainingConfig training;
+
+  std::int64_t grad_accum_steps() const {
+    return training.global_batch / (parallel.dp * parallel.micro_batch);
+  }
+};
+
+// One "key.path=value" override, applied on top of the file (value parsed as YAML scalar/flow).
+using Override = std::pair<std::string, std::string>;
+
+// The built-in default: Llama-3-70B on 1,024 H100 (TP8 PP4 VPP5 DP32, 8K sequences, 4M tokens).
+const char* default_scenario_yaml();
+
+// Parse and validate. `origin` names the source in messages (file name or "<default>").
+// Throws InputError (field path, line:column for malformed YAML) on bad input.
+Scenario parse_scenario(const std::string& text, const std::string& origin,
+                        const std::vector<Override>& overrides = {},
+                        const Catalog& catalog = Catalog::builtin());
+Scenario load_scenario_file(const std::string& path, const std::vector<Override>& overrides = {},
+                            const Catalog& catalog = Catalog::builtin());
+
+// Check the split against model and cluster; throws InputError naming the field.
+void validate_scenario(const Scenario& s);
+
+}  // namespace wanka

@@ -1,0 +1,380 @@
+#include "wanka/catalog.hpp"
+
+#include <yaml-cpp/yaml.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "config/yaml_util.hpp"
+#include "wanka/error.hpp"
+
+namespace wanka {
+
+using yaml::join;
+
+const char* to_string(Precision p) {
+  switch (p) {
+    case Precision::kFp32: return "fp32";
+    case Precision::kTf32: return "tf32";
+    case Precision::kBf16: return "bf16";
+    case Precision::kFp16: return "fp16";
+    case Precision::kFp8: return "fp8";
+    case Precision::kFp4: return "fp4";
+  }
+  return "?";
+}
+
+std::optional<Precision> parse_precision(const std::string& s) {
+  for (Precision p : {Precision::kFp32, Precision::kTf32, Precision::kBf16, Precision::kFp16, Precision::kFp8,
+                      Precision::kFp4}) {
+    if (s == to_string(p)) return p;
+  }
+  return std::nullopt;
+}
+
+FlopsPerSecond GpuSpec::peak(Precision p) const {
+  auto it = peak_tflops.find(p);
+  if (it == peak_tflops.end() || it->second <= 0) {
+    throw InputError("training.precision", std::string(to_string(p)) + " is not supported by gpu '" + name + "'");
+  }
+  return FlopsPerSecond(it->second * kTera);
+}
+
+namespace {
+
+std::vector<std::string> string_list(const YAML::Node& n, const std::string& path) {
+  std::vector<std::string> out;
+  if (!n || n.IsNull()) return out;
+  if (!n.IsSequence()) throw InputError(path, "expected a list" + yaml::where(n));
+  for (std::size_t i = 0; i < n.size(); ++i) out.push_back(yaml::as_string(n[i], path + "[" + std::to_string(i) + "]"));
+  return out;
+}
+
+void parse_dtype_map(const YAML::Node& n, const std::string& path, std::map<Precision, double>& out, double hi) {
+  if (!n || n.IsNull()) return;
+  yaml::require_map(n, path);
+  for (const auto& kv : n) {
+    const std::string key = yaml::as_string(kv.first, path);
+    auto p = parse_precision(key);
+    if (key == "int8" || key == "int4") continue;  // documented in the catalog, unused by training
+    if (!p) {
+      throw InputError(join(path, key),
+                       unknown_name_message("dtype", key, {"fp32", "tf32", "bf16", "fp16", "fp8", "fp4", "int8"}));
+    }
+    out[*p] = yaml::as_double(kv.second, join(path, key), 0, hi);
+  }
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw InputError("", "cannot read '" + path + "'");
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+template <class T>
+const T& find_named(const std::vector<T>& items, const std::string& name, const char* kind) {
+  for (const auto& it : items) {
+    if (it.name == name) return it;
+  }
+  for (const auto& it : items) {
+    for (const auto& a : it.aliases) {
+      if (a == name) return it;
+    }
+  }
+  std::vector<std::string> known;
+  for (const auto& it : items) known.push_back(it.name);
+  throw InputError("", unknown_name_message(kind, name, known));
+}
+
+template <class T>
+void upsert(std::vector<T>& items, T item) {
+  for (auto& it : items) {
+    if (it.name == item.name) {
+      it = std::move(item);
+      return;
+    }
+  }
+  items.push_back(std::move(item));
+}
+
+}  // namespace
+
+GpuSpec Catalog::parse_gpu(const YAML::Node& n, const std::string& path, const GpuSpec* base) {
+  yaml::check_keys(n, path,
+                   {"name", "base", "aliases", "vendor", "description", "source", "notes", "peak_tflops", "hbm_gib",
+                    "hbm_tbps", "scale_up", "nic_gbps", "gpus_per_node", "tdp_w", "price_per_gpu_hour_usd",
+                    "list_price_usd", "price_source", "year"});
+  GpuSpec g = base ? *base : GpuSpec{};
+  if (base) g.aliases.clear();
+  yaml::opt_string(n, "name", path, g.name);
+  if (n["aliases"]) g.aliases = string_list(n["aliases"], join(path, "aliases"));
+  yaml::opt_string(n, "vendor", path, g.vendor);
+  yaml::opt_string(n, "description", path, g.description);
+  yaml::opt_string(n, "source", path, g.source);
+  yaml::opt_string(n, "notes", path, g.notes);
+  parse_dtype_map(n["peak_tflops"], join(path, "peak_tflops"), g.peak_tflops, 1e6);
+  yaml::opt(n, "hbm_gib", path, g.hbm_gib, 0.001, 1e6);
+  yaml::opt(n, "hbm_tbps", path, g.hbm_tbps, 1e-3, 1e4);
+  if (auto su = n["scale_up"]; su && !su.IsNull()) {
+    const std::string sp = join(path, "scale_up");
+    yaml::check_keys(su, sp, {"link", "gbytes_per_s", "domain", "notes"});
+    yaml::opt_string(su, "link", sp, g.scale_up_link);
+    yaml::opt(su, "gbytes_per_s", sp, g.scale_up_gbytes_per_s, 0.001, 1e6);
+    yaml::opt(su, "domain", sp, g.scale_up_domain, 1, 1e6);
+  }
+  yaml::opt(n, "nic_gbps", path, g.nic_gbps, 0.001, 1e6);
+  yaml::opt(n, "gpus_per_node", path, g.gpus_per_node, 1, 1024);
+  yaml::opt(n, "tdp_w", path, g.tdp_w, 0, 1e5);
+  yaml::opt(n, "price_per_gpu_hour_usd", path, g.price_per_gpu_hour_usd, 0, 1e6);
+  yaml::opt(n, "list_price_usd", path, g.list_price_usd, 0, 1e9);
+  yaml::opt_string(n, "price_source", path, g.price_source);
+  yaml::opt(n, "year", path, g.year, 0, 3000);
+  if (g.name.empty()) throw InputError(join(path, "name"), "a gpu needs a name");
+  if (g.peak_tflops.empty()) throw InputError(join(path, "peak_tflops"), "a gpu needs at least one peak");
+  if (g.hbm_gib <= 0) throw InputError(join(path, "hbm_gib"), "must be positive");
+  if (g.hbm_tbps <= 0) throw InputError(join(path, "hbm_tbps"), "must be positive");
+  if (g.scale_up_gbytes_per_s <= 0) throw InputError(join(path, "scale_up.gbytes_per_s"), "must be positive");
+  if (g.nic_gbps <= 0) throw InputError(join(path, "nic_gbps"), "must be positive");
+  return g;
+}
+
+ModelSpec Catalog::parse_model(const YAML::Node& n, const std::string& path, const ModelSpec* base) {
+  yaml::check_keys(n, path,
+                   {"name", "aliases", "description", "source", "notes", "layers", "hidden", "heads", "kv_heads",
+                    "head_dim", "ffn_hidden", "vocab", "activation", "norm", "position", "max_seq_len",
+                    "tied_embeddings", "params_b", "rumored", "moe", "mla", "family"});
+  ModelSpec m = base ? *base : ModelSpec{};
+  if (base) m.aliases.clear();
+  yaml::opt_string(n, "name", path, m.name);
+  if (n["aliases"]) m.aliases = string_list(n["aliases"], join(path, "aliases"));
+  yaml::opt_string(n, "description", path, m.description);
+  yaml::opt_string(n, "source", path, m.source);
+  yaml::opt_string(n, "notes", path, m.notes);
+  constexpr double kBig = 1e7;
+  // A base model's derived fields must follow overridden inputs: reset them.
+  if (base && (n["hidden"] || n["heads"])) m.head_dim = 0;
+  if (base && n["heads"] && !n["kv_heads"]) m.kv_heads = 0;
+  yaml::opt(n, "layers", path, m.layers, 1, 1e5);
+  yaml::opt(n, "hidden", path, m.hidden, 1, kBig);
+  yaml::opt(n, "heads", path, m.heads, 1, 1e5);
+  yaml::opt(n, "kv_heads", path, m.kv_heads, 1, 1e5);
+  yaml::opt(n, "head_dim", path, m.head_dim, 1, 1e5);
+  yaml::opt(n, "ffn_hidden", path, m.ffn_hidden, 1, 1e8);
+  yaml::opt(n, "vocab", path, m.vocab, 1, 1e8);
+  yaml::opt(n, "max_seq_len", path, m.max_seq_len, 1, 1e9);
+  yaml::opt(n, "params_b", path, m.params_b, 0, 1e6);
+  yaml::opt_bool(n, "tied_embeddings", path, m.tied_embeddings);
+  yaml::opt_bool(n, "rumored", path, m.rumored);
+  if (auto a = n["activation"]; a && !a.IsNull()) {
+    const std::string s = yaml::as_string(a, join(path, "activation"));
+    if (s == "gelu") m.activation = Activation::kGelu;
+    else if (s == "swiglu") m.activation = Activation::kSwiglu;
+    else throw InputError(join(path, "activation"), unknown_name_message("activation", s, {"gelu", "swiglu"}));
+  }
+  if (auto a = n["norm"]; a && !a.IsNull()) {
+    const std::string s = yaml::as_string(a, join(path, "norm"));
+    if (s == "layernorm") m.norm = Norm::kLayerNorm;
+    else if (s == "rmsnorm") m.norm = Norm::kRmsNorm;
+    else throw InputError(join(path, "norm"), unknown_name_message("norm", s, {"layernorm", "rmsnorm"}));
+  }
+  if (auto a = n["position"]; a && !a.IsNull()) {
+    const std::string s = yaml::as_string(a, join(path, "position"));
+    if (s == "rope") m.position = Position::kRope;
+    else if (s == "learned") m.position = Position::kLearned;
+    else if (s == "alibi") m.position = Position::kAlibi;
+    else throw InputError(join(path, "position"), unknown_name_message("position", s, {"rope", "learned", "alibi"}));
+  }
+  if (auto moe = n["moe"]; moe && !moe.IsNull()) {
+    const std::string mp = join(path, "moe");
+    yaml::check_keys(moe, mp, {"experts", "top_k", "ffn_hidden", "shared", "shared_ffn_hidden", "dense_layers",
+                               "dense_ffn_hidden"});
+    yaml::opt(moe, "experts", mp, m.moe.experts, 0, 1e5);
+    yaml::opt(moe, "top_k", mp, m.moe.top_k, 0, 1e5);
+    yaml::opt(moe, "ffn_hidden", mp, m.moe.ffn_hidden, 0, 1e8);
+    yaml::opt(moe, "shared", mp, m.moe.shared, 0, 1e4);
+    yaml::opt(moe, "shared_ffn_hidden", mp, m.moe.shared_ffn_hidden, 0, 1e8);
+    yaml::opt(moe, "dense_layers", mp, m.moe.dense_layers, 0, 1e5);
+    yaml::opt(moe, "dense_ffn_hidden", mp, m.moe.dense_ffn_hidden, 0, 1e8);
+  }
+  if (auto mla = n["mla"]; mla && !mla.IsNull()) {
+    const std::string mp = join(path, "mla");
+    yaml::check_keys(mla, mp, {"q_lora_rank", "kv_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim"});
+    MlaSpec s = m.mla.value_or(MlaSpec{});
+    yaml::opt(mla, "q_lora_rank", mp, s.q_lora_rank, 0, 1e6);
+    yaml::opt(mla, "kv_lora_rank", mp, s.kv_lora_rank, 1, 1e6);
+    yaml::opt(mla, "qk_nope_head_dim", mp, s.qk_nope_head_dim, 0, 1e5);
+    yaml::opt(mla, "qk_rope_head_dim", mp, s.qk_rope_head_dim, 0, 1e5);
+    yaml::opt(mla, "v_head_dim", mp, s.v_head_dim, 1, 1e5);
+    m.mla = s;
+  }
+  return m;
+}
+
+void Catalog::finalize_model(ModelSpec& m, const std::string& path) {
+  auto need = [&](long v, const char* key) {
+    if (v <= 0) throw InputError(join(path, key), "must be given and positive");
+  };
+  need(m.layers, "layers");
+  need(m.hidden, "hidden");
+  need(m.heads, "heads");
+  need(m.ffn_hidden, "ffn_hidden");
+  need(m.vocab, "vocab");
+  if (m.kv_heads <= 0) m.kv_heads = m.heads;
+  if (m.kv_heads > m.heads || m.heads % m.kv_heads != 0) {
+    throw InputError(join(path, "kv_heads"), std::to_string(m.kv_heads) + " does not divide heads (" +
+                                                 std::to_string(m.heads) + ")");
+  }
+  if (m.head_dim <= 0) {
+    if (m.hidden % m.heads != 0) {
+      throw InputError(join(path, "head_dim"), "heads (" + std::to_string(m.heads) + ") does not divide hidden (" +
+                                                   std::to_string(m.hidden) + "); give head_dim explicitly");
+    }
+    m.head_dim = m.hidden / m.heads;
+  }
+  if (m.moe.experts > 0) {
+    if (m.moe.top_k <= 0 || m.moe.top_k > m.moe.experts) {
+      throw InputError(join(path, "moe.top_k"), "must be in [1, experts]");
+    }
+    if (m.moe.ffn_hidden <= 0) m.moe.ffn_hidden = m.ffn_hidden;
+    if (m.moe.shared_ffn_hidden <= 0) m.moe.shared_ffn_hidden = m.moe.ffn_hidden;
+    if (m.moe.dense_ffn_hidden <= 0) m.moe.dense_ffn_hidden = m.ffn_hidden;
+    if (m.moe.dense_layers >= m.layers) throw InputError(join(path, "moe.dense_layers"), "must be below layers");
+  } else if (m.moe.top_k > 0 || m.moe.shared > 0) {
+    throw InputError(join(path, "moe.experts"), "must be positive when top_k or shared is set");
+  }
+  if (m.mla) {
+    if (m.mla->kv_lora_rank <= 0 || m.mla->v_head_dim <= 0 || m.mla->qk_nope_head_dim + m.mla->qk_rope_head_dim <= 0) {
+      throw InputError(join(path, "mla"), "kv_lora_rank, v_head_dim and a query/key head size are required");
+    }
+  }
+  if (m.max_seq_len <= 0) m.max_seq_len = 1L << 20;
+}
+
+void Catalog::apply_calibration(const YAML::Node& root, const std::string& origin) {
+  if (!root || root.IsNull()) return;
+  auto cal = root["calibration"];
+  if (!cal) return;
+  yaml::require_map(cal, origin + ":calibration");
+  for (const auto& kv : cal) {
+    const std::string name = yaml::as_string(kv.first, "calibration");
+    const std::string path = "calibration." + name;
+    const YAML::Node& n = kv.second;
+    yaml::check_keys(n, path, {"basis", "matmul_efficiency", "gemm_overhead_us", "hbm_efficiency",
+                               "attention_fwd_efficiency", "attention_bwd_efficiency", "scale_up_efficiency",
+                               "scale_out_efficiency", "scale_up_latency_us", "scale_out_latency_us", "inherit"});
+    Calibration c = calibration_.count("default") ? calibration_["default"] : Calibration{};
+    if (auto inh = n["inherit"]) {
+      const std::string from = yaml::as_string(inh, join(path, "inherit"));
+      if (!calibration_.count(from)) throw InputError(join(path, "inherit"), "unknown calibration '" + from + "'");
+      c = calibration_[from];
+    }
+    yaml::opt_string(n, "basis", path, c.basis);
+    parse_dtype_map(n["matmul_efficiency"], join(path, "matmul_efficiency"), c.matmul_efficiency, 1.0);
+    double us = c.gemm_overhead_s * 1e6;
+    yaml::opt(n, "gemm_overhead_us", path, us, 0, 1e4);
+    c.gemm_overhead_s = us * 1e-6;
+    yaml::opt(n, "hbm_efficiency", path, c.hbm_efficiency, 0.01, 1.0);
+    yaml::opt(n, "attention_fwd_efficiency", path, c.attention_fwd_efficiency, 0.01, 1.0);
+    yaml::opt(n, "attention_bwd_efficiency", path, c.attention_bwd_efficiency, 0.01, 1.0);
+    yaml::opt(n, "scale_up_efficiency", path, c.scale_up_efficiency, 0.01, 1.5);
+    yaml::opt(n, "scale_out_efficiency", path, c.scale_out_efficiency, 0.01, 1.0);
+    double lu = c.scale_up_latency_s * 1e6, lo = c.scale_out_latency_s * 1e6;
+    yaml::opt(n, "scale_up_latency_us", path, lu, 0, 1e5);
+    yaml::opt(n, "scale_out_latency_us", path, lo, 0, 1e5);
+    c.scale_up_latency_s = lu * 1e-6;
+    c.scale_out_latency_s = lo * 1e-6;
+    calibration_[name] = c;
+  }
+}
+
+void Catalog::load(const std::string& gpus_yaml, const std::string& models_yaml, const std::string& networks_yaml,
+                   const std::string& calibration_yaml, const std::string& origin) {
+  if (!calibration_yaml.empty()) apply_calibration(yaml::parse(calibration_yaml, origin), origin);
+  if (!gpus_yaml.empty()) {
+    auto root = yaml::parse(gpus_yaml, origin);
+    if (auto list = root["gpus"]) {
+      if (!list.IsSequence()) throw InputError("gpus", "expected a list");
+      for (std::size_t i = 0; i < list.size(); ++i) {
+        upsert(gpus_, parse_gpu(list[i], "gpus[" + std::to_string(i) + "]", nullptr));
+      }
+    }
+    apply_calibration(root, origin);
+  }
+  if (!models_yaml.empty()) {
+    auto root = yaml::parse(models_yaml, origin);
+    if (auto list = root["models"]) {
+      if (!list.IsSequence()) throw InputError("models", "expected a list");
+      for (std::size_t i = 0; i < list.size(); ++i) {
+        const std::string path = "models[" + std::to_string(i) + "]";
+        ModelSpec m = parse_model(list[i], path, nullptr);
+        if (m.name.empty()) throw InputError(path + ".name", "a model needs a name");
+        finalize_model(m, path);
+        upsert(models_, std::move(m));
+      }
+    }
+  }
+  if (!networks_yaml.empty()) {
+    auto root = yaml::parse(networks_yaml, origin);
+    auto read_links = [&](const char* key, std::vector<LinkSpec>& out) {
+      auto list = root[key];
+      if (!list) return;
+      if (!list.IsSequence()) throw InputError(key, "expected a list");
+      for (std::size_t i = 0; i < list.size(); ++i) {
+        const std::string path = std::string(key) + "[" + std::to_string(i) + "]";
+        yaml::check_keys(list[i], path, {"name", "gbytes_per_s", "gbps", "domain", "latency_us", "source", "notes"});
+        LinkSpec l;
+        yaml::opt_string(list[i], "name", path, l.name);
+        yaml::opt(list[i], "gbytes_per_s", path, l.gbytes_per_s, 0, 1e6);
+        yaml::opt(list[i], "gbps", path, l.gbps, 0, 1e7);
+        yaml::opt(list[i], "domain", path, l.domain, 0, 1e6);
+        yaml::opt(list[i], "latency_us", path, l.latency_us, 0, 1e6);
+        yaml::opt_string(list[i], "source", path, l.source);
+        upsert(out, std::move(l));
+      }
+    };
+    read_links("scale_up", scale_up_);
+    read_links("scale_out", scale_out_);
+  }
+  // Attach calibrations (specific entry, else "default").
+  for (auto& g : gpus_) {
+    auto it = calibration_.find(g.name);
+    g.calibration = it != calibration_.end() ? it->second : calibration_["default"];
+    if (it == calibration_.end() && g.calibration.basis.empty()) g.calibration.basis = "default";
+  }
+}
+
+const Catalog& Catalog::builtin() {
+  static const Catalog c = [] {
+    Catalog cat;
+    cat.load(std::string(embedded_file("gpus.yaml")), std::string(embedded_file("models.yaml")),
+             std::string(embedded_file("networks.yaml")), std::string(embedded_file("calibration.yaml")),
+             "<builtin catalog>");
+    return cat;
+  }();
+  return c;
+}
+
+Catalog Catalog::with_overrides(const std::string& yaml_path) {
+  Catalog c = builtin();
+  const std::string text = read_file(yaml_path);
+  auto root = yaml::parse(text, yaml_path);
+  if (!root.IsMap()) throw InputError("", yaml_path + ": a catalog file is a mapping with gpus/models/networks");
+  yaml::check_keys(root, "", {"gpus", "models", "scale_up", "scale_out", "calibration"});
+  c.load(text, text, text, "", yaml_path);
+  return c;
+}
+
+const GpuSpec& Catalog::gpu(const std::string& name) const { return find_named(gpus_, name, "gpu"); }
+const ModelSpec& Catalog::model(const std::string& name) const { return find_named(models_, name, "model"); }
+const LinkSpec* Catalog::scale_up(const std::string& name) const {
+  for (const auto& l : scale_up_) if (l.name == name) return &l;
+  return nullptr;
+}
+const LinkSpec* Catalog::scale_out(const std::string& name) const {
+  for (const auto& l : scale_out_) if (l.name == name) return &l;
+  return nullptr;
+}
+
+}  // namespace wanka

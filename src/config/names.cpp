@@ -1,0 +1,137 @@
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "config/yaml_util.hpp"
+#include "wanka/error.hpp"
+
+namespace wanka {
+
+namespace {
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<std::size_t> prev(b.size() + 1), cur(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      std::size_t sub = prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1);
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, sub});
+    }
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+}  // namespace
+
+std::vector<std::string> closest_names(std::string_view name, const std::vector<std::string>& known,
+                                       std::size_t limit) {
+  std::vector<std::pair<std::size_t, std::string>> scored;
+  scored.reserve(known.size());
+  for (const auto& k : known) {
+    std::size_t d = edit_distance(name, k);
+    // A known name that contains the query (or the reverse) is a strong hint.
+    if (!name.empty() && (k.find(name) != std::string::npos || name.find(k) != std::string_view::npos)) {
+      d = std::min<std::size_t>(d, 1);
+    }
+    scored.emplace_back(d, k);
+  }
+  std::sort(scored.begin(), scored.end());
+  std::vector<std::string> out;
+  for (std::size_t i = 0; i < scored.size() && out.size() < limit; ++i) out.push_back(scored[i].second);
+  return out;
+}
+
+std::string unknown_name_message(std::string_view kind, std::string_view name, const std::vector<std::string>& known) {
+  std::string msg = "unknown " + std::string(kind) + " '" + std::string(name) + "'";
+  auto c = closest_names(name, known);
+  if (!c.empty()) {
+    msg += " (closest: ";
+    for (std::size_t i = 0; i < c.size(); ++i) msg += (i ? ", " : "") + c[i];
+    msg += ")";
+  }
+  return msg;
+}
+
+namespace yaml {
+
+std::string where(const YAML::Node& n) {
+  const auto m = n.Mark();
+  if (m.is_null() || m.line < 0) return "";
+  return " (line " + std::to_string(m.line + 1) + ", column " + std::to_string(m.column + 1) + ")";
+}
+
+std::string join(const std::string& path, const std::string& key) { return path.empty() ? key : path + "." + key; }
+
+static std::string scalar(const YAML::Node& n, const std::string& path, const char* what) {
+  if (!n.IsScalar()) throw InputError(path, std::string("expected ") + what + where(n));
+  return n.Scalar();
+}
+
+double as_double(const YAML::Node& n, const std::string& path, double lo, double hi) {
+  const std::string s = scalar(n, path, "a number");
+  const char* begin = s.c_str();
+  char* end = nullptr;
+  errno = 0;
+  double v = std::strtod(begin, &end);
+  while (end && *end == ' ') ++end;
+  if (s.empty() || end == begin || *end != '\0' || errno == ERANGE || !std::isfinite(v)) {
+    throw InputError(path, "'" + s + "' is not a number" + where(n));
+  }
+  if (v < lo || v > hi) {
+    throw InputError(path, "value " + s + " is out of range [" + fmt::format("{:g}", lo) + ", " + fmt::format("{:g}", hi) + "]" + where(n));
+  }
+  return v;
+}
+
+long as_long(const YAML::Node& n, const std::string& path, long lo, long hi) {
+  double v = as_double(n, path, static_cast<double>(lo), static_cast<double>(hi));
+  if (v != std::floor(v)) throw InputError(path, "expected an integer, got " + n.Scalar() + where(n));
+  return static_cast<long>(v);
+}
+
+bool as_bool(const YAML::Node& n, const std::string& path) {
+  const std::string s = scalar(n, path, "true or false");
+  if (s == "true" || s == "yes" || s == "on" || s == "1") return true;
+  if (s == "false" || s == "no" || s == "off" || s == "0") return false;
+  throw InputError(path, "expected true or false, got '" + s + "'" + where(n));
+}
+
+std::string as_string(const YAML::Node& n, const std::string& path) {
+  return scalar(n, path, "a string");
+}
+
+void require_map(const YAML::Node& n, const std::string& path) {
+  if (!n.IsMap()) throw InputError(path, "expected a mapping of keys to values" + where(n));
+}
+
+void check_keys(const YAML::Node& n, const std::string& path, std::initializer_list<const char*> known) {
+  require_map(n, path);
+  for (const auto& kv : n) {
+    if (!kv.first.IsScalar()) throw InputError(path, "keys must be strings" + where(kv.first));
+    const std::string key = kv.first.Scalar();
+    bool ok = false;
+    for (const char* k : known) ok = ok || key == k;
+    if (!ok) {
+      std::vector<std::string> names(known.begin(), known.end());
+      throw InputError(join(path, key), unknown_name_message("key", key, names) + where(kv.first));
+    }
+  }
+}
+
+YAML::Node parse(const std::string& text, const std::string& origin) {
+  try {
+    return YAML::Load(text);
+  } catch (const YAML::Exception& e) {
+    std::string msg = origin;
+    if (!e.mark.is_null()) msg += ":" + std::to_string(e.mark.line + 1) + ":" + std::to_string(e.mark.column + 1);
+    throw InputError("", msg + ": malformed YAML: " + e.msg);
+  }
+}
+
+}  // namespace yaml
+}  // namespace wanka

@@ -1,0 +1,348 @@
+#include "wanka/scenario.hpp"
+
+#include <yaml-cpp/yaml.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "config/yaml_util.hpp"
+#include "wanka/error.hpp"
+
+namespace wanka {
+
+using yaml::join;
+
+const char* to_string(Recompute r) {
+  switch (r) {
+    case Recompute::kNone: return "none";
+    case Recompute::kSelective: return "selective";
+    case Recompute::kFull: return "full";
+  }
+  return "?";
+}
+
+const char* default_scenario_yaml() {
+  return R"(# Built-in default: Llama-3-70B pretraining on 1,024 H100 SXM (128 HGX nodes, 400 Gb/s per GPU),
+# a Megatron-style split: TP8 inside each node, 4 pipeline stages with 5 virtual chunks, DP32.
+model: {name: llama3-70b}
+cluster: {gpu: h100-sxm, num_gpus: 1024}
+parallel: {tp: 8, pp: 4, vpp: 5, cp: 1, micro_batch: 1, sequence_parallel: true, recompute: selective, zero: 1}
+training: {seq_len: 8192, global_batch: 512, precision: bf16, tokens: 15.0e12}
+)";
+}
+
+namespace {
+
+constexpr double kMaxGpus = 1e7;  // beyond any cluster in existence or planned
+
+// Sets root[a][b]...= value, turning a scalar on the way into {name: scalar} (so that
+// "model=llama3-70b" in the file and "model.layers=40" as a flag compose).
+void apply_override(YAML::Node root, const Override& ov) {
+  std::vector<std::string> parts;
+  std::stringstream ss(ov.first);
+  for (std::string p; std::getline(ss, p, '.');) {
+    if (p.empty()) throw InputError(ov.first, "empty component in override path");
+    parts.push_back(p);
+  }
+  if (parts.empty()) throw InputError("", "empty override path");
+  YAML::Node value;
+  try {
+    value = YAML::Load(ov.second);
+  } catch (const YAML::Exception& e) {
+    throw InputError(ov.first, "cannot parse value '" + ov.second + "': " + e.msg);
+  }
+  std::vector<YAML::Node> chain{root};
+  for (std::size_t i = 0; i + 1 < parts.size(); ++i) {
+    YAML::Node cur = chain.back();
+    YAML::Node next = cur[parts[i]];
+    if (next.IsScalar()) {
+      YAML::Node m(YAML::NodeType::Map);
+      m["name"] = next.Scalar();
+      cur[parts[i]] = m;
+      next = cur[parts[i]];
+    } else if (!next.IsDefined() || next.IsNull()) {
+      cur[parts[i]] = YAML::Node(YAML::NodeType::Map);
+      next = cur[parts[i]];
+    } else if (!next.IsMap()) {
+      throw InputError(ov.first, "cannot set a field inside a non-mapping");
+    }
+    chain.push_back(next);
+  }
+  YAML::Node last = chain.back();
+  YAML::Node target = last[parts.back()];
+  // "--set model=llama3-8b" on a file with model: {name: llama3-70b, ...}: replace the name only.
+  if (target.IsMap() && value.IsScalar()) {
+    target["name"] = value;
+  } else {
+    last[parts.back()] = value;
+  }
+}
+
+ModelSpec parse_model_section(const YAML::Node& n, const Catalog& cat) {
+  if (!n || n.IsNull()) throw InputError("model", "missing: give a catalog name or an explicit model");
+  if (n.IsScalar()) {
+    try {
+      return cat.model(n.Scalar());
+    } catch (const InputError& e) {
+      throw InputError("model", std::string(e.what()) + yaml::where(n));
+    }
+  }
+  yaml::require_map(n, "model");
+  const ModelSpec* base = nullptr;
+  if (auto name = n["name"]; name && name.IsScalar()) {
+    const std::string nm = name.Scalar();
+    const bool explicit_shape = static_cast<bool>(n["layers"]) && static_cast<bool>(n["hidden"]);
+    try {
+      base = &cat.model(nm);
+    } catch (const InputError& e) {
+      if (!explicit_shape) throw InputError("model.name", std::string(e.what()) + yaml::where(name));
+    }
+  }
+  ModelSpec m = Catalog::parse_model(n, "model", base);
+  if (m.name.empty()) m.name = "custom";
+  Catalog::finalize_model(m, "model");
+  return m;
+}
+
+GpuSpec parse_gpu_field(const YAML::Node& n, const Catalog& cat) {
+  if (!n || n.IsNull()) throw InputError("cluster.gpu", "missing: give a catalog name or an explicit gpu");
+  if (n.IsScalar()) {
+    try {
+      return cat.gpu(n.Scalar());
+    } catch (const InputError& e) {
+      throw InputError("cluster.gpu", std::string(e.what()) + yaml::where(n));
+    }
+  }
+  yaml::require_map(n, "cluster.gpu");
+  const GpuSpec* base = nullptr;
+  std::string base_name;
+  if (auto b = n["base"]) base_name = yaml::as_string(b, "cluster.gpu.base");
+  else if (auto nm = n["name"]; nm && nm.IsScalar()) base_name = nm.Scalar();
+  if (!base_name.empty()) {
+    try {
+      base = &cat.gpu(base_name);
+    } catch (const InputError& e) {
+      if (n["base"]) throw InputError("cluster.gpu.base", e.what());
+      if (!n["peak_tflops"]) throw InputError("cluster.gpu.name", e.what());
+    }
+  }
+  GpuSpec g = Catalog::parse_gpu(n, "cluster.gpu", base);
+  if (!base) g.calibration = cat.gpu("generic").calibration;
+  return g;
+}
+
+}  // namespace
+
+Scenario parse_scenario(const std::string& text, const std::string& origin, const std::vector<Override>& overrides,
+                        const Catalog& cat) {
+  YAML::Node root = yaml::parse(text, origin);
+  if (!root || root.IsNull()) root = YAML::Node(YAML::NodeType::Map);
+  if (!root.IsMap()) throw InputError("", origin + ": a scenario is a mapping with model, cluster, parallel, training");
+  for (const auto& ov : overrides) apply_override(root, ov);
+  yaml::check_keys(root, "", {"name", "description", "model", "cluster", "parallel", "training"});
+
+  Scenario s;
+  s.model = parse_model_section(root["model"], cat);
+
+  // cluster
+  const YAML::Node c = root["cluster"];
+  if (!c || c.IsNull()) throw InputError("cluster", "missing: give at least gpu and num_gpus");
+  yaml::check_keys(c, "cluster", {"gpu", "num_gpus", "gpus_per_node", "scale_up_domain", "scale_up_link",
+                                  "scale_up_gbytes_per_s", "network", "nic_gbps", "oversubscription",
+                                  "price_per_gpu_hour_usd", "pue", "node_overhead_w_per_gpu", "topology"});
+  auto& cl = s.cluster;
+  cl.gpu = parse_gpu_field(c["gpu"], cat);
+  cl.gpus_per_node = cl.gpu.gpus_per_node;
+  cl.scale_up_domain = std::max(cl.gpu.scale_up_domain, 1);
+  cl.scale_up_gbytes_per_s = cl.gpu.scale_up_gbytes_per_s;
+  cl.nic_gbps = cl.gpu.nic_gbps;
+  cl.price_per_gpu_hour_usd = cl.gpu.price_per_gpu_hour_usd;
+  // Node share of power beyond the GPUs (CPUs, NICs, fans, drives): DGX H100 is 10.2 kW max
+  // with 8 x 700 W GPUs, i.e. (10.2 - 5.6) / 8 = 575 W per GPU at most; at training load
+  // about 40 % of GPU TDP (NVIDIA DGX H100 user guide, system power specifications).
+  cl.node_overhead_w_per_gpu = 0.4 * cl.gpu.tdp_w;
+  if (!c["num_gpus"]) throw InputError("cluster.num_gpus", "missing");
+  {
+    double n = yaml::as_double(c["num_gpus"], "cluster.num_gpus", 1, kMaxGpus);
+    if (n != std::floor(n)) throw InputError("cluster.num_gpus", "expected an integer");
+    cl.num_gpus = static_cast<std::int64_t>(n);
+  }
+  yaml::opt(c, "gpus_per_node", "cluster", cl.gpus_per_node, 1, 1024);
+  if (auto l = c["scale_up_link"]; l && !l.IsNull()) {
+    const std::string nm = yaml::as_string(l, "cluster.scale_up_link");
+    const LinkSpec* link = cat.scale_up(nm);
+    if (!link) {
+      std::vector<std::string> known;
+      for (const auto& x : cat.scale_up_links()) known.push_back(x.name);
+      throw InputError("cluster.scale_up_link", unknown_name_message("scale-up link", nm, known));
+    }
+    cl.scale_up_gbytes_per_s = link->gbytes_per_s;
+    if (link->domain > 0) cl.scale_up_domain = link->domain;
+  }
+  if (auto l = c["network"]; l && !l.IsNull()) {
+    const std::string nm = yaml::as_string(l, "cluster.network");
+    const LinkSpec* link = cat.scale_out(nm);
+    if (!link) {
+      std::vector<std::string> known;
+      for (const auto& x : cat.scale_out_links()) known.push_back(x.name);
+      throw InputError("cluster.network", unknown_name_message("network", nm, known));
+    }
+    cl.nic_gbps = link->gbps;
+  }
+  yaml::opt(c, "scale_up_domain", "cluster", cl.scale_up_domain, 1, 1e6);
+  yaml::opt(c, "scale_up_gbytes_per_s", "cluster", cl.scale_up_gbytes_per_s, 1e-3, 1e6);
+  yaml::opt(c, "nic_gbps", "cluster", cl.nic_gbps, 1e-3, 1e6);
+  yaml::opt(c, "oversubscription", "cluster", cl.oversubscription, 1, 64);
+  yaml::opt(c, "price_per_gpu_hour_usd", "cluster", cl.price_per_gpu_hour_usd, 0, 1e5);
+  yaml::opt(c, "pue", "cluster", cl.pue, 1, 5);
+  yaml::opt(c, "node_overhead_w_per_gpu", "cluster", cl.node_overhead_w_per_gpu, 0, 1e5);
+  yaml::opt_string(c, "topology", "cluster", cl.topology);
+  if (cl.topology != "rail-optimized-fat-tree" && cl.topology != "fat-tree") {
+    throw InputError("cluster.topology", unknown_name_message("topology", cl.topology,
+                                                              {"rail-optimized-fat-tree", "fat-tree"}));
+  }
+
+  // training
+  auto& tr = s.training;
+  if (auto t = root["training"]; t && !t.IsNull()) {
+    yaml::check_keys(t, "training", {"seq_len", "global_batch", "precision", "tokens", "flops"});
+    yaml::opt(t, "seq_len", "training", tr.seq_len, 1, 1e8);
+    yaml::opt(t, "global_batch", "training", tr.global_batch, 1, 1e9);
+    if (auto p = t["precision"]; p && !p.IsNull()) {
+      const std::string ps = yaml::as_string(p, "training.precision");
+      auto pp = parse_precision(ps);
+      if (!pp || (*pp != Precision::kBf16 && *pp != Precision::kFp16 && *pp != Precision::kFp8)) {
+        throw InputError("training.precision", unknown_name_message("training precision", ps, {"bf16", "fp16", "fp8"}));
+      }
+      tr.precision = *pp;
+    }
+    yaml::opt(t, "tokens", "training", tr.tokens, 0, 1e20);
+    yaml::opt(t, "flops", "training", tr.flops, 0, 1e35);
+  }
+
+  // parallel
+  auto& pa = s.parallel;
+  bool dp_given = false;
+  bool sp_given = false;
+  if (auto p = root["parallel"]; p && !p.IsNull()) {
+    yaml::check_keys(p, "parallel", {"tp", "pp", "vpp", "cp", "ep", "dp", "micro_batch", "sequence_parallel",
+                                     "recompute", "zero", "allow_uneven_stages", "overlap"});
+    yaml::opt(p, "tp", "parallel", pa.tp, 1, 1e5);
+    yaml::opt(p, "pp", "parallel", pa.pp, 1, 1e5);
+    yaml::opt(p, "vpp", "parallel", pa.vpp, 1, 1e4);
+    yaml::opt(p, "cp", "parallel", pa.cp, 1, 1e5);
+    yaml::opt(p, "ep", "parallel", pa.ep, 1, 1e5);
+    if (p["dp"] && !p["dp"].IsNull()) {
+      yaml::opt(p, "dp", "parallel", pa.dp, 1, kMaxGpus);
+      dp_given = true;
+    }
+    yaml::opt(p, "micro_batch", "parallel", pa.micro_batch, 1, 1e6);
+    if (p["sequence_parallel"] && !p["sequence_parallel"].IsNull()) {
+      pa.sequence_parallel = yaml::as_bool(p["sequence_parallel"], "parallel.sequence_parallel");
+      sp_given = true;
+    }
+    if (auto r = p["recompute"]; r && !r.IsNull()) {
+      const std::string rs = yaml::as_string(r, "parallel.recompute");
+      if (rs == "none") pa.recompute = Recompute::kNone;
+      else if (rs == "selective") pa.recompute = Recompute::kSelective;
+      else if (rs == "full") pa.recompute = Recompute::kFull;
+      else throw InputError("parallel.recompute", unknown_name_message("recompute mode", rs, {"none", "selective", "full"}));
+    }
+    yaml::opt(p, "zero", "parallel", pa.zero, 0, 3);
+    yaml::opt_bool(p, "allow_uneven_stages", "parallel", pa.allow_uneven_stages);
+    if (auto o = p["overlap"]; o && !o.IsNull()) {
+      yaml::check_keys(o, "parallel.overlap", {"dp", "zero3", "tp", "pp", "cp", "ep"});
+      yaml::opt_bool(o, "dp", "parallel.overlap", pa.overlap.dp);
+      yaml::opt_bool(o, "zero3", "parallel.overlap", pa.overlap.zero3);
+      yaml::opt_bool(o, "tp", "parallel.overlap", pa.overlap.tp);
+      yaml::opt_bool(o, "pp", "parallel.overlap", pa.overlap.pp);
+      yaml::opt_bool(o, "cp", "parallel.overlap", pa.overlap.cp);
+      yaml::opt_bool(o, "ep", "parallel.overlap", pa.overlap.ep);
+    }
+  }
+  if (!sp_given) pa.sequence_parallel = pa.tp > 1;
+  if (pa.tp == 1) pa.sequence_parallel = false;
+  const std::int64_t model_par = static_cast<std::int64_t>(pa.tp) * pa.pp * pa.cp;
+  if (!dp_given) {
+    if (cl.num_gpus % model_par != 0) {
+      throw InputError("parallel", "tp x pp x cp = " + std::to_string(model_par) +
+                                       " does not divide cluster.num_gpus (" + std::to_string(cl.num_gpus) + ")");
+    }
+    pa.dp = cl.num_gpus / model_par;
+  }
+  validate_scenario(s);
+  return s;
+}
+
+void validate_scenario(const Scenario& s) {
+  const auto& m = s.model;
+  const auto& p = s.parallel;
+  const auto& c = s.cluster;
+  const auto& t = s.training;
+  auto str = [](auto v) { return std::to_string(v); };
+  const std::int64_t product = static_cast<std::int64_t>(p.tp) * p.pp * p.cp * p.dp;
+  if (product != c.num_gpus) {
+    throw InputError("parallel.dp", "tp x pp x cp x dp = " + str(product) + " does not equal cluster.num_gpus (" +
+                                        str(c.num_gpus) + ")");
+  }
+  if (c.num_gpus > c.gpus_per_node && c.num_gpus % c.gpus_per_node != 0) {
+    throw InputError("cluster.num_gpus", str(c.num_gpus) + " is not a multiple of gpus_per_node (" +
+                                             str(c.gpus_per_node) + ")");
+  }
+  if (m.heads % p.tp != 0) {
+    throw InputError("parallel.tp", str(p.tp) + " does not divide heads (" + str(m.heads) + ")");
+  }
+  if (!m.mla && m.kv_heads % p.tp != 0 && p.tp % m.kv_heads != 0) {
+    throw InputError("parallel.tp", str(p.tp) + " and kv_heads (" + str(m.kv_heads) +
+                                        ") must divide one another (KV heads are split or replicated)");
+  }
+  const long chunks = static_cast<long>(p.pp) * p.vpp;
+  if (m.layers < chunks) {
+    throw InputError("parallel.pp", "pp x vpp = " + str(chunks) + " exceeds the model's layers (" + str(m.layers) + ")");
+  }
+  if (m.layers % chunks != 0 && !p.allow_uneven_stages) {
+    throw InputError("parallel.pp", "pp x vpp = " + str(chunks) + " does not divide layers (" + str(m.layers) +
+                                        "); set parallel.allow_uneven_stages: true to allow uneven stages");
+  }
+  if (p.vpp > 1 && p.pp == 1) throw InputError("parallel.vpp", "virtual stages need pp > 1");
+  if (p.cp > 1 && t.seq_len % (2L * p.cp) != 0) {
+    throw InputError("parallel.cp", "2 x cp = " + str(2 * p.cp) + " must divide training.seq_len (" + str(t.seq_len) +
+                                        ") for load-balanced causal context parallelism");
+  }
+  if (p.sequence_parallel && (t.seq_len / p.cp) % p.tp != 0) {
+    throw InputError("parallel.sequence_parallel", "tp (" + str(p.tp) + ") must divide the sequence per CP rank (" +
+                                                       str(t.seq_len / p.cp) + ")");
+  }
+  if (p.ep > 1) {
+    if (!m.is_moe()) throw InputError("parallel.ep", "expert parallelism needs a mixture-of-experts model");
+    if (m.moe.experts % p.ep != 0) {
+      throw InputError("parallel.ep", str(p.ep) + " does not divide moe.experts (" + str(m.moe.experts) + ")");
+    }
+    if ((p.dp * p.cp) % p.ep != 0) {
+      throw InputError("parallel.ep", str(p.ep) + " does not divide dp x cp (" + str(p.dp * p.cp) +
+                                          "); expert parallelism is carved out of data/context parallelism");
+    }
+  }
+  const std::int64_t per_step = p.dp * p.micro_batch;
+  if (t.global_batch % per_step != 0) {
+    throw InputError("training.global_batch", str(t.global_batch) + " is not a multiple of dp x micro_batch (" +
+                                                  str(per_step) + ")");
+  }
+  const std::int64_t micro = t.global_batch / per_step;
+  if (p.vpp > 1 && micro % p.pp != 0) {
+    throw InputError("parallel.vpp", "the interleaved schedule needs the micro-batches per step (" + str(micro) +
+                                         ") to be a multiple of pp (" + str(p.pp) + ")");
+  }
+  if (micro > 10'000'000) throw InputError("training.global_batch", "more than 1e7 micro-batches per step");
+  (void)c.gpu.peak(t.precision);
+}
+
+Scenario load_scenario_file(const std::string& path, const std::vector<Override>& overrides, const Catalog& catalog) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw InputError("", "cannot read scenario file '" + path + "'");
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return parse_scenario(ss.str(), path, overrides, catalog);
+}
+
+}  // namespace wanka

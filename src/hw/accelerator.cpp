@@ -1,0 +1,50 @@
+#include "wanka/accelerator.hpp"
+
+#include <algorithm>
+
+namespace wanka {
+
+Accelerator::Accelerator(const GpuSpec& spec, Precision gemm_precision) {
+  const Calibration& c = spec.calibration;
+  peak_ = spec.peak(gemm_precision);
+  const Precision p16 = spec.peak_tflops.count(Precision::kBf16) ? Precision::kBf16 : Precision::kFp16;
+  peak16_ = spec.peak(p16);
+  // Efficiency for the dtype; fp16 shares bf16's tensor-core path, and a dtype with no
+  // measurement falls back to the bf16 figure (documented in data/calibration).
+  auto eff = [&](Precision p) {
+    if (auto it = c.matmul_efficiency.find(p); it != c.matmul_efficiency.end()) return it->second;
+    if (auto it = c.matmul_efficiency.find(Precision::kBf16); it != c.matmul_efficiency.end()) return it->second;
+    return 0.75;
+  };
+  e_mm_ = eff(gemm_precision);
+  e_attn_fwd_ = c.attention_fwd_efficiency;
+  e_attn_bwd_ = c.attention_bwd_efficiency;
+  hbm_ = BytesPerSecond(spec.hbm_bandwidth().value * c.hbm_efficiency);
+  t0_ = Seconds(c.gemm_overhead_s);
+  in_bytes_ = gemm_precision == Precision::kFp8 ? 1.0 : (gemm_precision == Precision::kFp4 ? 0.5 : 2.0);
+}
+
+Seconds Accelerator::gemm(double m, double n, double k) const {
+  if (m <= 0 || n <= 0 || k <= 0) return Seconds(0);
+  const Flops f(2.0 * m * n * k);
+  const Bytes b(in_bytes_ * (m * k + k * n) + 2.0 * m * n);
+  return max(f / (peak_ * e_mm_), b / hbm_) + t0_;
+}
+
+Seconds Accelerator::gemm_fwd(const Gemm& g) const { return gemm(g.m, g.n, g.k) * g.count; }
+
+Seconds Accelerator::gemm_bwd(const Gemm& g) const {
+  // dgrad: dX[m,k] = dY[m,n] W^T[n,k]; wgrad: dW[k,n] = X^T[k,m] dY[m,n]
+  return (gemm(g.m, g.k, g.n) + gemm(g.k, g.n, g.m)) * g.count;
+}
+
+Seconds Accelerator::attention_fwd(Flops f) const { return f / (peak16_ * e_attn_fwd_); }
+
+Seconds Accelerator::attention_bwd(Flops fwd) const {
+  // FlashAttention-2 backward: 5 matmuls against 2 in forward (Dao 2023, §3.1.2).
+  return (fwd * 2.5) / (peak16_ * e_attn_bwd_);
+}
+
+Seconds Accelerator::memory_bound(Bytes b) const { return b / hbm_; }
+
+}  // namespace wanka

@@ -1,0 +1,247 @@
+#include <algorithm>
+
+#include "wanka/model.hpp"
+#include "wanka/scenario.hpp"
+
+namespace wanka {
+
+namespace {
+
+constexpr double kAct = 2.0;  // bytes per activation element (bf16/fp16; FP8 training keeps bf16 activations)
+
+// Matrices in one FFN: gated (SwiGLU: gate, up, down) or plain (GeLU: up, down).
+double ffn_mats(const ModelSpec& m) { return m.activation == Activation::kSwiglu ? 3.0 : 2.0; }
+
+struct AttnShape {
+  double dqk, dv;       // per-head query/key and value sizes
+  double kv_heads;      // heads of K and V as stored for attention
+  double rope_dim;      // rotary part of the query/key head
+};
+
+AttnShape attn_shape(const ModelSpec& m) {
+  if (m.mla) {
+    const auto& a = *m.mla;
+    return {double(a.qk_nope_head_dim + a.qk_rope_head_dim), double(a.v_head_dim), double(m.heads),
+            double(a.qk_rope_head_dim)};
+  }
+  const double rope = m.position == Position::kRope ? double(m.head_dim) : 0.0;
+  return {double(m.head_dim), double(m.head_dim), double(m.kv_heads), rope};
+}
+
+}  // namespace
+
+LayerParams layer_params(const ModelSpec& m, bool moe_layer) {
+  LayerParams p;
+  const double h = double(m.hidden), a = double(m.heads);
+  if (m.mla) {
+    const auto& l = *m.mla;
+    const double dqk = double(l.qk_nope_head_dim + l.qk_rope_head_dim);
+    const double q = l.q_lora_rank > 0 ? h * double(l.q_lora_rank) + double(l.q_lora_rank) * a * dqk : h * a * dqk;
+    const double kv = h * double(l.kv_lora_rank + l.qk_rope_head_dim) +
+                      double(l.kv_lora_rank) * a * double(l.qk_nope_head_dim + l.v_head_dim);
+    p.attention = q + kv + a * double(l.v_head_dim) * h;
+    p.other += double(l.q_lora_rank + l.kv_lora_rank);  // latent norms
+  } else {
+    const double d = double(m.head_dim), g = double(m.kv_heads);
+    p.attention = h * a * d + 2.0 * h * g * d + a * d * h;
+  }
+  const double mats = ffn_mats(m);
+  if (moe_layer) {
+    p.experts = double(m.moe.experts) * mats * h * double(m.moe.ffn_hidden);
+    p.shared = double(m.moe.shared) * mats * h * double(m.moe.shared_ffn_hidden);
+    p.other += h * double(m.moe.experts);  // router
+  } else {
+    const double f = m.is_moe() ? double(m.moe.dense_ffn_hidden) : double(m.ffn_hidden);
+    p.mlp = mats * h * f;
+  }
+  p.other += (m.norm == Norm::kLayerNorm ? 4.0 : 2.0) * h;
+  return p;
+}
+
+ModelCounts count_model(const ModelSpec& m, long seq_len) {
+  ModelCounts c;
+  const double h = double(m.hidden);
+  double matmul_active = 0;  // parameters multiplied per token (excludes embedding gather)
+  for (int moe = 0; moe <= 1; ++moe) {
+    const long n = moe ? (m.is_moe() ? m.layers - m.moe.dense_layers : 0)
+                       : (m.is_moe() ? m.moe.dense_layers : m.layers);
+    if (n == 0) continue;
+    const LayerParams p = layer_params(m, moe != 0);
+    c.params_total += double(n) * p.total();
+    const double active_experts =
+        moe ? p.experts * double(m.moe.top_k) / double(m.moe.experts) : 0.0;
+    const double active = p.attention + p.mlp + active_experts + p.shared + p.other;
+    c.params_active += double(n) * active;
+    matmul_active += double(n) * active;
+  }
+  c.params_embedding = double(m.vocab) * h + (m.position == Position::kLearned ? double(m.max_seq_len) * h : 0.0);
+  c.params_logits = m.tied_embeddings ? 0.0 : double(m.vocab) * h;
+  const double final_norm = (m.norm == Norm::kLayerNorm ? 2.0 : 1.0) * h;
+  c.params_total += c.params_embedding + c.params_logits + final_norm;
+  c.params_active += c.params_embedding + c.params_logits + final_norm;
+  matmul_active += double(m.vocab) * h;  // logits GEMM runs even when tied
+  const AttnShape at = attn_shape(m);
+  // 2 FLOPs per multiply-add, x3 for forward + backward (Kaplan et al. 2020, Eq. 2.1), plus
+  // attention scores and values over the whole sequence: 2*s*heads*(dqk + dv) forward per token.
+  c.flops_per_token = 6.0 * matmul_active +
+                      3.0 * 2.0 * double(seq_len) * double(m.heads) * (at.dqk + at.dv) * double(m.layers);
+  return c;
+}
+
+LayerWork layer_work(const ModelSpec& m, const ShardSpec& s, bool moe_layer) {
+  LayerWork w;
+  const double t = s.tp;
+  const double seq = double(s.seq_len) / s.cp;          // tokens of one sequence on this CP rank
+  const double T = double(s.micro_batch) * seq;         // tokens entering a GEMM
+  const double Tr = s.sequence_parallel ? T / t : T;    // tokens in replicated (non-TP) regions
+  const double h = double(m.hidden);
+  const double a_loc = double(m.heads) / t;
+  const AttnShape at = attn_shape(m);
+  const double kv_loc = std::max(1.0, at.kv_heads / t);  // KV heads are replicated when tp > kv_heads
+  const bool swiglu = m.activation == Activation::kSwiglu;
+
+  // --- attention projections
+  if (m.mla) {
+    const auto& l = *m.mla;
+    const double q_in = l.q_lora_rank > 0 ? double(l.q_lora_rank) : h;
+    // Down projections are replicated across TP ranks (Megatron-Core MLA), up projections split.
+    if (l.q_lora_rank > 0) w.gemms.push_back({"q_down", T, double(l.q_lora_rank), h});
+    w.gemms.push_back({"q_up", T, a_loc * at.dqk, q_in});
+    w.gemms.push_back({"kv_down", T, double(l.kv_lora_rank + l.qk_rope_head_dim), h});
+    w.gemms.push_back({"kv_up", T, a_loc * double(l.qk_nope_head_dim + l.v_head_dim), double(l.kv_lora_rank)});
+  } else {
+    w.gemms.push_back({"qkv", T, (a_loc + 2.0 * kv_loc) * at.dqk, h});
+  }
+  w.gemms.push_back({"attn_out", T, h, a_loc * at.dv});
+  // Causal attention computes half of the s x s score matrix; with load-balanced context
+  // parallelism each CP rank does 1/cp of it.
+  w.attention_fwd = Flops(double(s.micro_batch) * a_loc * double(s.seq_len) * double(s.seq_len) *
+                          (at.dqk + at.dv) / s.cp);
+
+  // --- FFN
+  double ffn_elems = 0;       // activation-function inputs per token-row, summed
+  double ffn_saved = 0;       // saved FFN activations (elements)
+  double tokens_routed = 0;
+  if (moe_layer) {
+    const double E = m.moe.experts, k = m.moe.top_k, fe = double(m.moe.ffn_hidden);
+    tokens_routed = T * k;  // balanced routing: each rank's experts receive T*k tokens
+    w.gemms.push_back({"router", Tr, E, h});
+    const double per_expert = tokens_routed * s.ep / E;
+    const double local = E / s.ep;
+    w.gemms.push_back({"expert_fc1", per_expert, (swiglu ? 2.0 : 1.0) * fe / t, h, local});
+    w.gemms.push_back({"expert_fc2", per_expert, h, fe / t, local});
+    ffn_elems += tokens_routed * fe / t;
+    ffn_saved += tokens_routed * h + tokens_routed * (swiglu ? 3.0 : 2.0) * fe / t;
+    if (m.moe.shared > 0) {
+      const double fs = double(m.moe.shared) * double(m.moe.shared_ffn_hidden);
+      w.gemms.push_back({"shared_fc1", T, (swiglu ? 2.0 : 1.0) * fs / t, h});
+      w.gemms.push_back({"shared_fc2", T, h, fs / t});
+      ffn_elems += T * fs / t;
+      ffn_saved += T * (swiglu ? 3.0 : 2.0) * fs / t;
+    }
+  } else {
+    const double f = m.is_moe() ? double(m.moe.dense_ffn_hidden) : double(m.ffn_hidden);
+    w.gemms.push_back({"fc1", T, (swiglu ? 2.0 : 1.0) * f / t, h});
+    w.gemms.push_back({"fc2", T, h, f / t});
+    ffn_elems += T * f / t;
+    ffn_saved += T * (swiglu ? 3.0 : 2.0) * f / t;
+  }
+
+  // --- memory-bound element-wise work (bytes moved), forward; backward moves about twice as
+  // much (reads saved inputs and incoming gradients, writes gradients).
+  double ew = 0;
+  ew += 2.0 * 2.0 * Tr * h * kAct;                            // two norms: read + write
+  ew += 2.0 * 3.0 * Tr * h * kAct;                            // two residual adds: 2 reads + 1 write
+  ew += 2.0 * T * (a_loc + kv_loc) * at.rope_dim * kAct;      // rotary on q and k: read + write
+  ew += (swiglu ? 3.0 : 2.0) * ffn_elems * kAct;              // activation: read input(s), write output
+  if (moe_layer) ew += 2.0 * 2.0 * Tr * double(m.moe.top_k) * h * kAct;  // permute + unpermute
+  w.elementwise_fwd = Bytes(ew);
+  w.elementwise_bwd = Bytes(2.0 * ew);
+  if (s.precision == Precision::kFp8) {
+    // Transformer Engine casts each GEMM's activation input (fwd) and output gradient (bwd) to
+    // FP8: read 2 bytes, write 1 byte per element, plus the amax reduction pass (~1 byte).
+    double fwd = 0, bwd = 0;
+    for (const auto& g : w.gemms) {
+      fwd += 4.0 * g.m * g.k * g.count;
+      bwd += 4.0 * g.m * g.n * g.count;
+    }
+    w.fp8_cast_fwd = Bytes(fwd);
+    w.fp8_cast_bwd = Bytes(bwd);
+  }
+
+  // --- parameters on this GPU
+  const LayerParams p = layer_params(m, moe_layer);
+  double attn_local = p.attention / t;
+  if (m.mla) {  // replicated down projections
+    const auto& l = *m.mla;
+    const double down = (l.q_lora_rank > 0 ? h * double(l.q_lora_rank) : 0.0) + h * double(l.kv_lora_rank + l.qk_rope_head_dim);
+    attn_local = (p.attention - down) / t + down;
+  }
+  w.expert_params = p.experts / (t * s.ep);
+  w.params = attn_local + p.mlp / t + w.expert_params + p.shared / t + p.other;
+
+  // --- activations saved for backward (Korthikanti et al. 2022 §4.1, generalised to GQA,
+  // gated FFNs and MoE; flash attention stores only q, k, v, output and the softmax
+  // statistics, so the 5*a*s/h score term of the paper is absent).
+  double saved = 0;
+  saved += 2.0 * Tr * h;                                         // norm-1 input
+  saved += 2.0 * Tr * h;                                         // QKV input (norm-1 output)
+  if (m.mla) saved += 2.0 * T * double(m.mla->q_lora_rank + m.mla->kv_lora_rank);  // latents
+  saved += 2.0 * T * (a_loc * at.dqk + kv_loc * (at.dqk + at.dv));  // q, k, v
+  saved += 2.0 * T * a_loc * at.dv;                              // attention output
+  saved += 4.0 * double(s.micro_batch) * a_loc * seq;            // fp32 log-sum-exp
+  saved += 2.0 * Tr * h;                                         // norm-2 input
+  saved += 2.0 * Tr * h;                                         // FFN input
+  saved += kAct * ffn_saved;                                     // FFN internals
+  const double none_bytes = saved;
+  // Selective recompute (Megatron-Core: core attention) stores the same as none once attention
+  // is fused; full recompute stores only each layer's input.
+  w.activations_saved = Bytes(s.recompute == Recompute::kFull ? 2.0 * Tr * h : none_bytes);
+  w.activations_transient = Bytes((s.recompute == Recompute::kFull ? none_bytes : 0.0) + 2.0 * 2.0 * T * h);
+
+  // --- communication
+  if (s.tp > 1) {
+    w.tp_bytes = Bytes(kAct * T * h);
+    w.tp_collectives_fwd = 2;  // after attention and after the FFN (SP: AG before, RS after)
+  }
+  if (moe_layer && s.ep > 1) {
+    w.ep_bytes = Bytes(kAct * Tr * double(m.moe.top_k) * h);
+    w.ep_all_to_alls_fwd = 2;  // dispatch and combine
+  }
+  if (s.cp > 1) {
+    w.cp_kv_bytes = Bytes(kAct * T * kv_loc * (at.dqk + at.dv));
+  }
+  return w;
+}
+
+EdgeWork embedding_work(const ModelSpec& m, const ShardSpec& s) {
+  EdgeWork e;
+  const double t = s.tp;
+  const double T = double(s.micro_batch) * double(s.seq_len) / s.cp;
+  const double h = double(m.hidden);
+  e.params = double(m.vocab) * h / t + (m.position == Position::kLearned ? double(m.max_seq_len) * h : 0.0);
+  e.elementwise_fwd = Bytes(2.0 * kAct * T * h);  // gather rows, write hidden states
+  e.elementwise_bwd = Bytes(3.0 * kAct * T * h);  // scatter-add into the embedding gradient
+  if (s.tp > 1) e.tp_bytes = Bytes(kAct * T * h);  // vocab-parallel all-reduce (RS with SP)
+  return e;
+}
+
+EdgeWork logits_work(const ModelSpec& m, const ShardSpec& s) {
+  EdgeWork e;
+  const double t = s.tp;
+  const double T = double(s.micro_batch) * double(s.seq_len) / s.cp;
+  const double Tr = s.sequence_parallel ? T / t : T;
+  const double h = double(m.hidden);
+  const double v_loc = double(m.vocab) / t;
+  e.gemms.push_back({"logits", T, v_loc, h});
+  e.params = v_loc * h + (m.norm == Norm::kLayerNorm ? 2.0 : 1.0) * h;
+  // Final norm, then vocab-parallel cross-entropy in fp32: cast, max, exp-sum, and the
+  // softmax-minus-one-hot gradient (Megatron fused cross-entropy).
+  e.elementwise_fwd = Bytes(4.0 * kAct * Tr * h + (2.0 + 4.0 + 4.0) * T * v_loc);
+  e.elementwise_bwd = Bytes(6.0 * kAct * Tr * h + (4.0 + 2.0) * T * v_loc);
+  e.activations_saved = Bytes(4.0 * T * v_loc + 2.0 * 2.0 * Tr * h);
+  if (s.tp > 1) e.tp_bytes = Bytes(kAct * T * h);
+  return e;
+}
+
+}  // namespace wanka

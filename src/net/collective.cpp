@@ -1,0 +1,91 @@
+#include "wanka/collective.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+namespace wanka {
+
+Group place_group(long size, long stride, long domain_size) {
+  Group g;
+  g.size = std::max(1L, size);
+  if (stride >= domain_size) {
+    g.local = 1;
+  } else {
+    // Members stride apart: domain_size / stride of them share a domain (at most all of them).
+    g.local = std::clamp(domain_size / std::max(1L, stride), 1L, g.size);
+    while (g.size % g.local != 0) --g.local;  // uneven fits count as the largest even split
+  }
+  return g;
+}
+
+Seconds ring_all_gather(Bytes bytes, long n, const Link& link) {
+  if (n <= 1 || bytes.value <= 0) return Seconds(0);
+  const double steps = double(n - 1);
+  return link.latency * steps + Seconds(steps / double(n) * bytes.value / link.bandwidth.value);
+}
+
+Seconds ring_all_reduce(Bytes bytes, long n, const Link& link) {
+  // Reduce-scatter then all-gather: 2(n-1) alpha + 2(n-1)/n S/B.
+  return ring_all_gather(bytes, n, link) * 2.0;
+}
+
+Seconds tree_all_reduce(Bytes bytes, long n, const Link& link) {
+  // NCCL double binary tree: reduce up and broadcast down a tree of depth log2(n), with each
+  // half of the data on one of two complementary trees, so every link carries about S each
+  // way (Sanders, Speck & Träff 2009).
+  if (n <= 1 || bytes.value <= 0) return Seconds(0);
+  const double depth = std::ceil(std::log2(double(n)));
+  return link.latency * (2.0 * depth) + Seconds(bytes.value / link.bandwidth.value);
+}
+
+namespace {
+// Best of ring and tree on one level, as NCCL's tuner picks per message size.
+Seconds flat_all_reduce(Bytes bytes, long n, const Link& link) {
+  return min(ring_all_reduce(bytes, n, link), tree_all_reduce(bytes, n, link));
+}
+}  // namespace
+
+Seconds all_gather(Bytes bytes, const Group& g, const Fabric& f) {
+  if (g.size <= 1) return Seconds(0);
+  const long N = g.domains();
+  if (N == 1) return ring_all_gather(bytes, g.size, f.scale_up);
+  if (g.local == 1) return ring_all_gather(bytes, g.size, f.scale_out);
+  // Ring over all ranks, one channel per NIC: the scale-up hops carry (n-1)/n S per GPU and
+  // each GPU's NIC carries (N-1)/N S / local; the two pipelines overlap, the slower one bounds.
+  const double n = double(g.size);
+  const Seconds up((n - 1.0) / n * bytes.value / f.scale_up.bandwidth.value);
+  const Seconds out(double(N - 1) / double(N) * bytes.value / double(g.local) / f.scale_out.bandwidth.value);
+  return f.scale_up.latency * double(g.local - 1) + f.scale_out.latency * double(N - 1) + max(up, out);
+}
+
+Seconds reduce_scatter(Bytes bytes, const Group& g, const Fabric& f) { return all_gather(bytes, g, f); }
+
+Seconds all_reduce(Bytes bytes, const Group& g, const Fabric& f) {
+  if (g.size <= 1) return Seconds(0);
+  const long N = g.domains();
+  if (N == 1) return flat_all_reduce(bytes, g.size, f.scale_up);
+  if (g.local == 1) return flat_all_reduce(bytes, g.size, f.scale_out);
+  // Hierarchical: reduce-scatter inside the domain, all-reduce of 1/local of the data across
+  // domains on each GPU's own NIC (rail), all-gather inside; pipelined by NCCL's channels.
+  const double k = double(g.local);
+  const Seconds up(2.0 * (k - 1.0) / k * bytes.value / f.scale_up.bandwidth.value);
+  const Seconds cross = flat_all_reduce(Bytes(bytes.value / k), N, f.scale_out);
+  return f.scale_up.latency * (2.0 * (k - 1.0)) + max(up, cross);
+}
+
+Seconds all_to_all(Bytes bytes_per_rank, const Group& g, const Fabric& f) {
+  if (g.size <= 1 || bytes_per_rank.value <= 0) return Seconds(0);
+  const double n = double(g.size), k = double(g.local);
+  const Seconds up(bytes_per_rank.value * (k - 1.0) / n / f.scale_up.bandwidth.value);
+  const Seconds out(bytes_per_rank.value * (n - k) / n / f.scale_out.bandwidth.value);
+  const Seconds lat = g.domains() > 1 ? f.scale_out.latency : f.scale_up.latency;
+  return lat + max(up, out);
+}
+
+Seconds p2p(Bytes bytes, bool cross_domain, const Fabric& f) {
+  if (bytes.value <= 0) return Seconds(0);
+  const Link& l = cross_domain ? f.scale_out : f.scale_up;
+  return l.latency + bytes / l.bandwidth;
+}
+
+}  // namespace wanka

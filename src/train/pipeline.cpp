@@ -1,0 +1,207 @@
+#include "wanka/pipeline.hpp"
+
+#include <algorithm>
+#include <stdexcept>
+
+#include "wanka/sim.hpp"
+
+namespace wanka {
+
+namespace {
+
+struct Task {
+  std::uint32_t mb;
+  std::uint16_t chunk;
+  bool backward;
+};
+
+// Per-rank issue order, as Megatron-LM's schedules.py issues it.
+std::vector<Task> rank_order(int p, int v, long m, int r) {
+  std::vector<Task> order;
+  const long total = m * v;
+  order.reserve(static_cast<std::size_t>(2 * total));
+  auto fwd_task = [&](long k) {
+    const long group = k / (static_cast<long>(p) * v);
+    const long in_group = k % (static_cast<long>(p) * v);
+    return Task{static_cast<std::uint32_t>(group * p + in_group % p), static_cast<std::uint16_t>(in_group / p), false};
+  };
+  auto bwd_task = [&](long k) {
+    Task t = fwd_task(k);
+    t.chunk = static_cast<std::uint16_t>(v - 1 - t.chunk);
+    t.backward = true;
+    return t;
+  };
+  long warmup;
+  if (v == 1) {
+    warmup = std::min<long>(p - r - 1, m);  // PipeDream-Flush 1F1B
+  } else if (m == p) {
+    warmup = total;
+  } else {
+    warmup = std::min<long>(static_cast<long>(p - r - 1) * 2 + static_cast<long>(v - 1) * p, total);
+  }
+  for (long k = 0; k < warmup; ++k) order.push_back(fwd_task(k));
+  for (long i = 0; i < total - warmup; ++i) {
+    order.push_back(fwd_task(warmup + i));
+    order.push_back(bwd_task(i));
+  }
+  for (long k = total - warmup; k < total; ++k) order.push_back(bwd_task(k));
+  return order;
+}
+
+class PipelineSim final : public sim::Process {
+ public:
+  explicit PipelineSim(const PipelineSpec& s) : s_(s), G_(s.ranks * s.chunks) {
+    const std::size_t p = static_cast<std::size_t>(s.ranks);
+    orders_.resize(p);
+    for (int r = 0; r < s.ranks; ++r) orders_[r] = rank_order(s.ranks, s.chunks, s.micro_batches, r);
+    next_.assign(p, 0);
+    busy_flag_.assign(p, false);
+    wake_at_.assign(p, -1);
+    start_.assign(p, 0);
+    live_bytes_.assign(p, 0.0);
+    live_.assign(p, 0);
+    const std::size_t cells = static_cast<std::size_t>(s.micro_batches) * G_;
+    f_done_.assign(cells, -1);
+    b_done_.assign(cells, -1);
+    res_.finish.assign(p, 0);
+    res_.busy.assign(p, 0);
+    res_.blocked.assign(p, 0);
+    res_.last_backward.assign(p, 0);
+    res_.first_forward.assign(p, 0);
+    res_.peak_activation_bytes.assign(p, 0.0);
+    res_.peak_in_flight.assign(p, 0);
+  }
+
+  PipelineResult run() {
+    id_ = engine_.add(this);
+    for (int r = 0; r < s_.ranks; ++r) try_start(r);
+    res_.events = engine_.run();
+    for (int r = 0; r < s_.ranks; ++r) {
+      if (next_[r] != orders_[r].size()) throw std::logic_error("pipeline schedule deadlocked");
+      res_.makespan = std::max(res_.makespan, res_.finish[r]);
+    }
+    return std::move(res_);
+  }
+
+  void on_event(sim::Engine&, std::uint64_t payload) override {
+    const int r = static_cast<int>(payload >> 1);
+    if (payload & 1) {  // wake-up: a dependency's transfer has arrived
+      if (wake_at_[r] == engine_.now()) wake_at_[r] = -1;
+      try_start(r);
+      return;
+    }
+    finish(r);
+  }
+
+ private:
+  int stage(int r, int chunk) const { return chunk * s_.ranks + r; }
+  std::size_t cell(std::uint32_t mb, int g) const { return static_cast<std::size_t>(mb) * G_ + g; }
+  int rank_of(int g) const { return g % s_.ranks; }
+
+  // Duration of a task including, when sends are not overlapped, the blocking send.
+  SimTime send_time(const Task& t, int g) const {
+    if (s_.overlap_p2p) return 0;
+    if (!t.backward) return g + 1 < G_ ? s_.p2p[g] : 0;
+    return g > 0 ? s_.p2p[g - 1] : 0;
+  }
+
+  void try_start(int r) {
+    if (busy_flag_[r] || next_[r] >= orders_[r].size()) return;
+    const Task& t = orders_[r][next_[r]];
+    const int g = stage(r, t.chunk);
+    SimTime ready = 0;
+    if (!t.backward) {
+      if (g > 0) {
+        const SimTime d = f_done_[cell(t.mb, g - 1)];
+        if (d < 0) return;  // the producer will poke us
+        ready = d + (s_.overlap_p2p ? s_.p2p[g - 1] : 0);
+      }
+    } else {
+      if (g + 1 < G_) {
+        const SimTime d = b_done_[cell(t.mb, g + 1)];
+        if (d < 0) return;
+        ready = d + (s_.overlap_p2p ? s_.p2p[g] : 0);
+      } else {
+        const SimTime d = f_done_[cell(t.mb, g)];
+        if (d < 0) return;
+        ready = d;
+      }
+    }
+    const SimTime now = engine_.now();
+    if (ready > now) {
+      if (wake_at_[r] != ready) {
+        wake_at_[r] = ready;
+        engine_.schedule(ready, id_, (static_cast<std::uint64_t>(r) << 1) | 1);
+      }
+      return;
+    }
+    busy_flag_[r] = true;
+    start_[r] = now;
+    const SimTime compute = t.backward ? s_.bwd[g] : s_.fwd[g];
+    const SimTime send = send_time(t, g);
+    res_.busy[r] += compute;
+    res_.blocked[r] += send;
+    if (!t.backward) {
+      live_bytes_[r] += s_.activation_bytes[g];
+      ++live_[r];
+      if (live_bytes_[r] > res_.peak_activation_bytes[r]) {
+        res_.peak_activation_bytes[r] = live_bytes_[r];
+        res_.peak_in_flight[r] = live_[r];
+      }
+      if (t.mb == 0) res_.first_forward[r] += compute;
+    } else if (t.mb + 1 == static_cast<std::uint32_t>(s_.micro_batches)) {
+      res_.last_backward[r] += compute;
+    }
+    engine_.schedule(now + compute + send, id_, static_cast<std::uint64_t>(r) << 1);
+  }
+
+  void finish(int r) {
+    const Task t = orders_[r][next_[r]];
+    const int g = stage(r, t.chunk);
+    const SimTime now = engine_.now();
+    busy_flag_[r] = false;
+    ++next_[r];
+    res_.finish[r] = now;
+    if (!t.backward) {
+      f_done_[cell(t.mb, g)] = now;
+    } else {
+      b_done_[cell(t.mb, g)] = now;
+      live_bytes_[r] -= s_.activation_bytes[g];
+      --live_[r];
+    }
+    try_start(r);
+    // Poke the rank that consumes this result.
+    if (!t.backward && g + 1 < G_) try_start(rank_of(g + 1));
+    if (t.backward && g > 0) try_start(rank_of(g - 1));
+  }
+
+  const PipelineSpec& s_;
+  const int G_;
+  sim::Engine engine_;
+  std::uint32_t id_ = 0;
+  std::vector<std::vector<Task>> orders_;
+  std::vector<std::size_t> next_;
+  std::vector<bool> busy_flag_;
+  std::vector<SimTime> wake_at_, start_;
+  std::vector<double> live_bytes_;
+  std::vector<int> live_;
+  std::vector<SimTime> f_done_, b_done_;
+  PipelineResult res_;
+};
+
+}  // namespace
+
+PipelineResult simulate_pipeline(const PipelineSpec& spec) {
+  const std::size_t G = static_cast<std::size_t>(spec.ranks) * spec.chunks;
+  if (spec.ranks < 1 || spec.chunks < 1 || spec.micro_batches < 1 || spec.fwd.size() != G || spec.bwd.size() != G ||
+      spec.p2p.size() != G || spec.activation_bytes.size() != G) {
+    throw std::invalid_argument("simulate_pipeline: inconsistent spec");
+  }
+  if (spec.chunks > 1 && spec.micro_batches % spec.ranks != 0) {
+    throw std::invalid_argument("simulate_pipeline: interleaving needs micro_batches % ranks == 0");
+  }
+  PipelineSim sim(spec);
+  return sim.run();
+}
+
+}  // namespace wanka

@@ -1,0 +1,247 @@
+#include "wanka/validate.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+
+#include "wanka/error.hpp"
+#include "wanka/estimate.hpp"
+
+namespace wanka {
+
+namespace {
+
+// RFC 4180 rows: quoted fields may hold commas, newlines and doubled quotes.
+std::vector<std::vector<std::string>> parse_csv(const std::string& text) {
+  std::vector<std::vector<std::string>> rows;
+  std::vector<std::string> row;
+  std::string field;
+  bool quoted = false;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char ch = text[i];
+    if (quoted) {
+      if (ch == '"') {
+        if (i + 1 < text.size() && text[i + 1] == '"') {
+          field += '"';
+          ++i;
+        } else {
+          quoted = false;
+        }
+      } else {
+        field += ch;
+      }
+    } else if (ch == '"') {
+      quoted = true;
+    } else if (ch == ',') {
+      row.push_back(std::move(field));
+      field.clear();
+    } else if (ch == '\n' || ch == '\r') {
+      if (ch == '\r' && i + 1 < text.size() && text[i + 1] == '\n') ++i;
+      row.push_back(std::move(field));
+      field.clear();
+      if (!(row.size() == 1 && row[0].empty())) rows.push_back(std::move(row));
+      row.clear();
+    } else {
+      field += ch;
+    }
+  }
+  if (!field.empty() || !row.empty()) {
+    row.push_back(std::move(field));
+    rows.push_back(std::move(row));
+  }
+  return rows;
+}
+
+long to_long(const std::string& s, long fallback) {
+  if (s.empty()) return fallback;
+  return static_cast<long>(std::llround(std::stod(s)));
+}
+
+Scenario row_scenario(const std::map<std::string, std::string>& r) {
+  auto get = [&](const char* k) -> const std::string& {
+    static const std::string empty;
+    auto it = r.find(k);
+    return it == r.end() ? empty : it->second;
+  };
+  Scenario s;
+  ModelSpec& m = s.model;
+  m.name = get("model");
+  m.layers = to_long(get("layers"), 0);
+  m.hidden = to_long(get("hidden"), 0);
+  m.heads = to_long(get("heads"), 0);
+  m.kv_heads = to_long(get("kv_heads"), 0);
+  m.head_dim = to_long(get("head_dim"), 0);
+  m.ffn_hidden = to_long(get("ffn_hidden"), 0);
+  m.vocab = to_long(get("vocab"), 0);
+  m.activation = get("activation") == "swiglu" ? Activation::kSwiglu : Activation::kGelu;
+  m.norm = m.activation == Activation::kSwiglu ? Norm::kRmsNorm : Norm::kLayerNorm;
+  m.position = Position::kRope;  // position tables are a negligible share of FLOPs and memory
+  m.moe.experts = static_cast<int>(to_long(get("moe_experts"), 0));
+  m.moe.top_k = static_cast<int>(to_long(get("moe_top_k"), 0));
+  m.moe.ffn_hidden = to_long(get("moe_ffn_hidden"), 0);
+  Catalog::finalize_model(m, "model");
+
+  s.cluster.gpu = Catalog::builtin().gpu(get("gpu"));
+  auto& c = s.cluster;
+  c.num_gpus = to_long(get("num_gpus"), 0);
+  c.gpus_per_node = static_cast<int>(to_long(get("gpus_per_node"), c.gpu.gpus_per_node));
+  c.scale_up_domain = c.gpu.scale_up_domain;
+  c.scale_up_gbytes_per_s = c.gpu.scale_up_gbytes_per_s;
+  c.nic_gbps = c.gpu.nic_gbps;
+  c.price_per_gpu_hour_usd = c.gpu.price_per_gpu_hour_usd;
+
+  auto& p = s.parallel;
+  p.tp = static_cast<int>(to_long(get("tp"), 1));
+  p.pp = static_cast<int>(to_long(get("pp"), 1));
+  p.cp = static_cast<int>(to_long(get("cp"), 1));
+  p.ep = static_cast<int>(to_long(get("ep"), 1));
+  p.vpp = static_cast<int>(to_long(get("vpp"), 1));
+  p.dp = to_long(get("dp"), c.num_gpus / (p.tp * p.pp * p.cp));
+  p.micro_batch = static_cast<int>(to_long(get("mbs"), 1));
+  const std::string& sp = get("sequence_parallel");
+  p.sequence_parallel = sp.empty() ? p.tp > 1 : sp == "true";
+  if (p.tp == 1) p.sequence_parallel = false;
+  const std::string& rc = get("recompute");
+  // Sources that do not state recomputation ran without it (the Megatron-Core default).
+  // torchtitan's "selective-layer" checkpoints whole blocks: modelled as full recompute.
+  p.recompute = rc == "full" || rc == "selective-layer" ? Recompute::kFull
+                : rc == "selective"                     ? Recompute::kSelective
+                                                        : Recompute::kNone;
+  p.zero = static_cast<int>(to_long(get("zero"), 1));
+  p.allow_uneven_stages = true;
+
+  auto& t = s.training;
+  t.seq_len = to_long(get("seq_len"), 2048);
+  t.global_batch = to_long(get("global_batch"), 0);
+  const auto prec = parse_precision(get("precision"));
+  t.precision = prec ? *prec : Precision::kBf16;
+  validate_scenario(s);
+  return s;
+}
+
+}  // namespace
+
+ValidationReport run_validation(const std::string& csv_text) {
+  const std::string text = csv_text.empty() ? std::string(embedded_file("training.csv")) : csv_text;
+  const auto rows = parse_csv(text);
+  ValidationReport rep;
+  if (rows.empty()) return rep;
+  const auto& header = rows[0];
+  for (std::size_t i = 1; i < rows.size(); ++i) {
+    std::map<std::string, std::string> r;
+    for (std::size_t k = 0; k < header.size() && k < rows[i].size(); ++k) r[header[k]] = rows[i][k];
+    ValidationRow v;
+    v.id = r["id"];
+    v.source = r["source"];
+    v.model = r["model"];
+    v.metric = r["metric"];
+    v.unit = r["unit"];
+    v.trust = r["trust"];
+    v.citation = r["citation"];
+    try {
+      v.measured = std::stod(r["value"]);
+      v.scenario = row_scenario(r);
+      const Estimate e = estimate(v.scenario);
+      v.fits = e.memory.fits;
+      if (v.metric == "tokens_per_s_per_gpu") {
+        v.predicted = e.tokens_per_s_per_gpu;
+      } else if (v.metric == "step_time_s") {
+        v.predicted = e.step_time.value;
+      } else {
+        throw InputError("metric", "unsupported metric '" + v.metric + "'");
+      }
+      v.error = (v.predicted - v.measured) / v.measured;
+    } catch (const std::exception& ex) {
+      v.failure = ex.what();
+    }
+    rep.rows.push_back(std::move(v));
+  }
+  std::map<std::string, SourceSummary> by;
+  for (const auto& v : rep.rows) {
+    auto& s = by[v.source];
+    s.source = v.source;
+    ++s.runs;
+    if (!v.failure.empty()) {
+      ++s.failed;
+      continue;
+    }
+    if (!v.fits) ++s.not_fitting;
+    s.mape += std::abs(v.error);
+    s.mean_error += v.error;
+  }
+  for (auto& [name, s] : by) {
+    const int n = s.runs - s.failed;
+    if (n > 0) {
+      s.mape /= n;
+      s.mean_error /= n;
+    }
+    rep.sources.push_back(s);
+  }
+  return rep;
+}
+
+std::string format_validation(const ValidationReport& r, int worst) {
+  std::string o = "wanka validate: predicted vs published training throughput (data/validation/training.csv)\n\n";
+  o += fmt::format("  {:<14} {:>5} {:>8} {:>8} {:>8} {:>7}\n", "source", "runs", "MAPE", "bias", "no-fit", "failed");
+  int total = 0, failed = 0, nofit = 0;
+  double sum = 0;
+  for (const auto& s : r.sources) {
+    o += fmt::format("  {:<14} {:>5} {:>7.1f}% {:>+7.1f}% {:>8} {:>7}\n", s.source, s.runs, 100 * s.mape,
+                     100 * s.mean_error, s.not_fitting, s.failed);
+    total += s.runs;
+    failed += s.failed;
+    nofit += s.not_fitting;
+    sum += s.mape * (s.runs - s.failed);
+  }
+  o += fmt::format("  {:<14} {:>5} {:>7.1f}% {:>8} {:>8} {:>7}\n", "all", total,
+                   total - failed > 0 ? 100 * sum / (total - failed) : 0.0, "", nofit, failed);
+  std::vector<const ValidationRow*> ranked;
+  for (const auto& v : r.rows) ranked.push_back(&v);
+  std::stable_sort(ranked.begin(), ranked.end(), [](const ValidationRow* a, const ValidationRow* b) {
+    const double ea = a->failure.empty() ? std::abs(a->error) : 1e9;
+    const double eb = b->failure.empty() ? std::abs(b->error) : 1e9;
+    return ea > eb;
+  });
+  if (worst > 0) {
+    o += fmt::format("\n  worst {} rows:\n", worst);
+    for (int i = 0; i < worst && i < static_cast<int>(ranked.size()); ++i) {
+      const auto& v = *ranked[i];
+      if (!v.failure.empty()) {
+        o += fmt::format("    {:<48} FAILED: {}\n", v.id, v.failure);
+      } else {
+        o += fmt::format("    {:<48} measured {:>10.4g}  predicted {:>10.4g}  {:>+6.1f}%{}\n", v.id, v.measured,
+                         v.predicted, 100 * v.error, v.fits ? "" : "  (predicted OOM)");
+      }
+    }
+  }
+  return o;
+}
+
+Json validation_to_json(const ValidationReport& r) {
+  Json j;
+  j["wanka_version"] = WANKA_VERSION;
+  Json src = Json::array();
+  for (const auto& s : r.sources) {
+    src.push_back({{"source", s.source}, {"runs", s.runs}, {"mape", s.mape}, {"mean_error", s.mean_error},
+                   {"not_fitting", s.not_fitting}, {"failed", s.failed}});
+  }
+  j["sources"] = src;
+  Json rows = Json::array();
+  for (const auto& v : r.rows) {
+    Json x = {{"id", v.id}, {"source", v.source}, {"metric", v.metric}, {"measured", v.measured}};
+    if (v.failure.empty()) {
+      x["predicted"] = v.predicted;
+      x["error"] = v.error;
+      x["fits"] = v.fits;
+    } else {
+      x["failure"] = v.failure;
+    }
+    rows.push_back(x);
+  }
+  j["rows"] = rows;
+  return j;
+}
+
+}  // namespace wanka
