@@ -1,6 +1,6 @@
 // Operation time on one accelerator: a roofline (Williams, Waterman & Patterson 2009) scaled by
 // efficiencies measured with microbenchmarks (data/calibration/calibration.yaml):
-//   t_gemm = max(F / (P_dtype * e_mm), B / (BW * e_hbm)) + t_0
+//   t_gemm = F / (P_dtype * e_mm) + B / (BW * e_hbm) + t_0
 // where t_0 is the per-GEMM fixed cost fitted to small-shape GEMM measurements.
 #pragma once
 

@@ -323,6 +323,8 @@ void validate_scenario(const Scenario& s) {
                                           "); expert parallelism is carved out of data/context parallelism");
     }
   }
+  if (t.global_batch <= 0) throw InputError("training.global_batch", "must be given and positive");
+  if (t.seq_len <= 0) throw InputError("training.seq_len", "must be positive");
   const std::int64_t per_step = p.dp * p.micro_batch;
   if (t.global_batch % per_step != 0) {
     throw InputError("training.global_batch", str(t.global_batch) + " is not a multiple of dp x micro_batch (" +
