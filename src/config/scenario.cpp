@@ -335,7 +335,12 @@ void validate_scenario(const Scenario& s) {
     throw InputError("parallel.vpp", "the interleaved schedule needs the micro-batches per step (" + str(micro) +
                                          ") to be a multiple of pp (" + str(p.pp) + ")");
   }
-  if (micro > 10'000'000) throw InputError("training.global_batch", "more than 1e7 micro-batches per step");
+  // The pipeline simulation holds every (micro-batch, stage) pair: bound it so that no input
+  // can exhaust memory or time (1e6 pairs simulate in well under a second).
+  if (static_cast<double>(micro) * static_cast<double>(chunks) > 1e6) {
+    throw InputError("training.global_batch", str(micro) + " micro-batches per step x " + str(chunks) +
+                                                  " pipeline stages exceeds the simulator limit of 1e6; raise micro_batch or dp");
+  }
   (void)c.gpu.peak(t.precision);
 }
 
