@@ -26,7 +26,7 @@ OUT_COLUMNS = [
     "ffn_hidden", "vocab", "activation", "moe_experts", "moe_top_k", "moe_ffn_hidden",
     "seq_len", "global_batch", "gpu", "num_gpus", "gpus_per_node", "tp", "pp", "dp",
     "cp", "ep", "vpp", "mbs", "sequence_parallel", "recompute", "zero", "precision",
-    "metric", "value", "unit", "trust", "derivation", "citation",
+    "attention", "metric", "value", "unit", "trust", "derivation", "citation",
 ]
 
 # Columns of the source tables that describe a configuration (everything except
@@ -720,6 +720,11 @@ def main(argv):
             raise ValueError("%s: bad precision" % row["id"])
         if not math.isfinite(float(row["value"])) or float(row["value"]) <= 0:
             raise ValueError("%s: bad value" % row["id"])
+
+    # Attention kernel: Narayanan et al. 2021 (Megatron-LM, April 2021) predates FlashAttention
+    # (Dao et al., May 2022) and materialised the s x s scores; later sources use fused attention.
+    for row in out_rows:
+        row["attention"] = "unfused" if row["source"] == "narayanan2021" else "flash"
 
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     with open(out, "w", newline="") as fh:

@@ -20,6 +20,7 @@ class Accelerator {
   Seconds attention_fwd(Flops f) const;
   Seconds attention_bwd(Flops fwd_flops) const;              // 2.5x forward FLOPs (FA2 §3.1)
   Seconds memory_bound(Bytes b) const;
+  Seconds gemm_flops_time(Flops f) const { return f / (peak16_ * e_mm_); }  // batched bmm at GEMM rate
   BytesPerSecond achievable_hbm() const { return hbm_; }
   FlopsPerSecond dense_peak() const { return peak_; }        // at the GEMM precision
   FlopsPerSecond bf16_peak() const { return peak16_; }

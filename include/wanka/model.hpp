@@ -13,6 +13,7 @@
 namespace wanka {
 
 enum class Recompute;
+enum class AttentionKernel;
 
 // One forward GEMM: C[m,n] = A[m,k] * B[k,n], `count` times. Backward runs dgrad (m,k,n)
 // and wgrad (k,n,m), twice the forward FLOPs.
@@ -29,6 +30,8 @@ struct LayerWork {
   Flops attention_fwd;           // fused causal attention, forward
   Bytes elementwise_fwd;         // norms, residuals, activation functions, rope, permutes
   Bytes elementwise_bwd;
+  Bytes attention_scores_fwd;    // unfused attention: s x s score traffic (0 for flash)
+  Bytes attention_scores_bwd;
   Bytes fp8_cast_fwd;            // FP8 quantization of GEMM inputs (0 unless fp8)
   Bytes fp8_cast_bwd;
   double params = 0;             // parameters held by this GPU (all of the layer's kinds)
@@ -61,6 +64,7 @@ struct ShardSpec {
   bool sequence_parallel = true;
   Recompute recompute{};
   Precision precision = Precision::kBf16;
+  AttentionKernel attention{};
 };
 
 ModelCounts count_model(const ModelSpec& m, long seq_len);

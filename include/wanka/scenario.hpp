@@ -14,6 +14,10 @@ namespace YAML { class Node; }
 namespace wanka {
 
 enum class Recompute { kNone, kSelective, kFull };
+// Attention kernel: fused flash attention (Dao et al. 2022) or the unfused pre-2022 path that
+// materialises the s x s scores (Megatron-LM before --use-flash-attn).
+enum class AttentionKernel { kFlash, kUnfused };
+const char* to_string(AttentionKernel a);
 const char* to_string(Recompute r);
 
 struct ClusterConfig {
@@ -56,6 +60,7 @@ struct TrainingConfig {
   long seq_len = 4096;
   std::int64_t global_batch = 1024;  // sequences per optimizer step
   Precision precision = Precision::kBf16;
+  AttentionKernel attention = AttentionKernel::kFlash;
   double tokens = 0;  // run length in tokens (0: unset)
   double flops = 0;   // run length in model FLOPs (0: unset); used when tokens is unset
 };

@@ -21,6 +21,8 @@ const char* to_string(Recompute r) {
   return "?";
 }
 
+const char* to_string(AttentionKernel a) { return a == AttentionKernel::kFlash ? "flash" : "unfused"; }
+
 const char* default_scenario_yaml() {
   return R"(# Built-in default: Llama-3-70B pretraining on 1,024 H100 SXM (128 HGX nodes, 400 Gb/s per GPU),
 # a Megatron-style split: TP8 inside each node, 4 pipeline stages with 5 virtual chunks, DP32.
@@ -205,7 +207,7 @@ Scenario parse_scenario(const std::string& text, const std::string& origin, cons
   // training
   auto& tr = s.training;
   if (auto t = root["training"]; t && !t.IsNull()) {
-    yaml::check_keys(t, "training", {"seq_len", "global_batch", "precision", "tokens", "flops"});
+    yaml::check_keys(t, "training", {"seq_len", "global_batch", "precision", "attention", "tokens", "flops"});
     yaml::opt(t, "seq_len", "training", tr.seq_len, 1, 1e8);
     yaml::opt(t, "global_batch", "training", tr.global_batch, 1, 1e9);
     if (auto p = t["precision"]; p && !p.IsNull()) {
@@ -215,6 +217,12 @@ Scenario parse_scenario(const std::string& text, const std::string& origin, cons
         throw InputError("training.precision", unknown_name_message("training precision", ps, {"bf16", "fp16", "fp8"}));
       }
       tr.precision = *pp;
+    }
+    if (auto a = t["attention"]; a && !a.IsNull()) {
+      const std::string as = yaml::as_string(a, "training.attention");
+      if (as == "flash") tr.attention = AttentionKernel::kFlash;
+      else if (as == "unfused") tr.attention = AttentionKernel::kUnfused;
+      else throw InputError("training.attention", unknown_name_message("attention kernel", as, {"flash", "unfused"}));
     }
     yaml::opt(t, "tokens", "training", tr.tokens, 0, 1e20);
     yaml::opt(t, "flops", "training", tr.flops, 0, 1e35);

@@ -180,6 +180,16 @@ LayerWork layer_work(const ModelSpec& m, const ShardSpec& s, bool moe_layer) {
   w.expert_params = p.experts / (t * s.ep);
   w.params = attn_local + p.mlp / t + w.expert_params + p.shared / t + p.other;
 
+  // Unfused attention (pre-FlashAttention Megatron): QK^T writes the scores (2 B), the fused
+  // scale-mask-softmax reads and writes them (4 B), dropout reads, writes and stores a mask
+  // (5 B), the value bmm reads them (2 B): 13 bytes per score element forward, about twice
+  // that backward. The two bmms themselves are counted as attention FLOPs.
+  const double scores = double(s.micro_batch) * a_loc * seq * double(s.seq_len);
+  if (s.attention == AttentionKernel::kUnfused) {
+    w.attention_scores_fwd = Bytes(13.0 * scores);
+    w.attention_scores_bwd = Bytes(26.0 * scores);
+  }
+
   // --- activations saved for backward (Korthikanti et al. 2022 §4.1, generalised to GQA,
   // gated FFNs and MoE; flash attention stores only q, k, v, output and the softmax
   // statistics, so the 5*a*s/h score term of the paper is absent).
@@ -189,14 +199,23 @@ LayerWork layer_work(const ModelSpec& m, const ShardSpec& s, bool moe_layer) {
   if (m.mla) saved += 2.0 * T * double(m.mla->q_lora_rank + m.mla->kv_lora_rank);  // latents
   saved += 2.0 * T * (a_loc * at.dqk + kv_loc * (at.dqk + at.dv));  // q, k, v
   saved += 2.0 * T * a_loc * at.dv;                              // attention output
-  saved += 4.0 * double(s.micro_batch) * a_loc * seq;            // fp32 log-sum-exp
+  if (s.attention == AttentionKernel::kUnfused) {
+    saved += 5.0 * scores;  // softmax output (2 B), dropout mask (1 B), dropout output (2 B): Korthikanti's 5as/h
+  } else {
+    saved += 4.0 * double(s.micro_batch) * a_loc * seq;          // fp32 log-sum-exp
+  }
   saved += 2.0 * Tr * h;                                         // norm-2 input
   saved += 2.0 * Tr * h;                                         // FFN input
   saved += kAct * ffn_saved;                                     // FFN internals
   const double none_bytes = saved;
-  // Selective recompute (Megatron-Core: core attention) stores the same as none once attention
-  // is fused; full recompute stores only each layer's input.
-  w.activations_saved = Bytes(s.recompute == Recompute::kFull ? 2.0 * Tr * h : none_bytes);
+  // Selective recompute (Korthikanti §5: core attention) drops the score-sized tensors; with
+  // fused attention there are none, so it stores the same as none. Full recompute stores only
+  // each layer's input.
+  const double selective_bytes =
+      s.attention == AttentionKernel::kUnfused ? none_bytes - 5.0 * scores + 4.0 * double(s.micro_batch) * a_loc * seq : none_bytes;
+  w.activations_saved = Bytes(s.recompute == Recompute::kFull        ? 2.0 * Tr * h
+                              : s.recompute == Recompute::kSelective ? selective_bytes
+                                                                     : none_bytes);
   w.activations_transient = Bytes((s.recompute == Recompute::kFull ? none_bytes : 0.0) + 2.0 * 2.0 * T * h);
 
   // --- communication

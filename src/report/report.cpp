@@ -103,6 +103,7 @@ Json scenario_to_json(const Scenario& s) {
   j["training"] = {{"seq_len", t.seq_len},
                    {"global_batch", t.global_batch},
                    {"precision", to_string(t.precision)},
+                   {"attention", to_string(t.attention)},
                    {"tokens", t.tokens},
                    {"flops", t.flops}};
   return j;

@@ -66,8 +66,15 @@ FwdBwd layer_cost(const Context& c, const LayerWork& w) {
     gemm_b += tb;
     if (g.name[0] == 'e') expert_gemm += tf;
   }
-  const double attn_f = c.acc.attention_fwd(w.attention_fwd).value;
-  const double attn_b = c.acc.attention_bwd(w.attention_fwd).value;
+  // Unfused attention runs its two bmms as GEMMs (non-causal: the mask is applied after QK^T,
+  // so twice the causal FLOPs) plus the score traffic; fused attention at its calibrated rate.
+  const bool unfused = c.s.training.attention == AttentionKernel::kUnfused;
+  const double attn_f = unfused ? (c.acc.gemm_flops_time(w.attention_fwd * 2.0) +
+                                   c.acc.memory_bound(w.attention_scores_fwd)).value
+                                : c.acc.attention_fwd(w.attention_fwd).value;
+  const double attn_b = unfused ? (c.acc.gemm_flops_time(w.attention_fwd * 4.0) +
+                                   c.acc.memory_bound(w.attention_scores_bwd)).value
+                                : c.acc.attention_bwd(w.attention_fwd).value;
   r.f.comp = gemm_f + attn_f + c.acc.memory_bound(w.elementwise_fwd + w.fp8_cast_fwd).value;
   r.b.comp = gemm_b + attn_b + c.acc.memory_bound(w.elementwise_bwd + w.fp8_cast_bwd).value;
 
@@ -135,7 +142,7 @@ Estimate estimate(const Scenario& s) {
             place_group(static_cast<long>(p.dp) * p.cp / p.ep, static_cast<long>(p.tp) * p.ep, domain),
             static_cast<long>(p.tp) * p.cp * p.dp >= domain};
 
-  const ShardSpec sh{p.micro_batch, tr.seq_len, p.tp, p.cp, p.ep, p.sequence_parallel, p.recompute, tr.precision};
+  const ShardSpec sh{p.micro_batch, tr.seq_len, p.tp, p.cp, p.ep, p.sequence_parallel, p.recompute, tr.precision, tr.attention};
   const LayerWork dense_w = layer_work(m, sh, false);
   const LayerWork moe_w = m.is_moe() ? layer_work(m, sh, true) : dense_w;
   const FwdBwd dense_c = layer_cost(c, dense_w);
