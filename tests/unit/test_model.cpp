@@ -1,1 +1,220 @@
+// Parameter, FLOP and activation counts of the transformer model (include/wanka/model.hpp),
+// checked against hand derivations and published model sizes.
 #include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "wanka/catalog.hpp"
+#include "wanka/model.hpp"
+#include "wanka/scenario.hpp"
+
+namespace wanka {
+namespace {
+
+double rel(double got, double want) { return std::fabs(got - want) / std::fabs(want); }
+
+// GPT-3 175B (Brown et al. 2020, Table 2.1): 96 layers, h = 12288, 96 heads, ffn 4h = 49152,
+// vocab 50257, GeLU, LayerNorm, learned positions (2048).
+ModelSpec gpt3(bool tied) {
+  ModelSpec m = Catalog::builtin().model("gpt3-175b");
+  m.tied_embeddings = tied;
+  return m;
+}
+
+ShardSpec shard(int tp, bool sp, Recompute rc, long seq = 2048, int cp = 1) {
+  ShardSpec s;
+  s.micro_batch = 1;
+  s.seq_len = seq;
+  s.tp = tp;
+  s.cp = cp;
+  s.sequence_parallel = sp;
+  s.recompute = rc;
+  return s;
+}
+
+TEST(CountModel, Gpt3CatalogShapeMatchesTheCatalogEntry) {
+  const ModelSpec& m = Catalog::builtin().model("gpt3-175b");
+  EXPECT_EQ(m.layers, 96);
+  EXPECT_EQ(m.hidden, 12288);
+  EXPECT_EQ(m.heads, 96);
+  EXPECT_EQ(m.head_dim, 128);
+  EXPECT_EQ(m.kv_heads, 96);
+  EXPECT_EQ(m.ffn_hidden, 49152);
+  EXPECT_EQ(m.vocab, 50257);
+}
+
+TEST(CountModel, Gpt3UntiedParametersFollowTwelveLHSquaredPlusEmbeddings) {
+  // Per layer (no biases): attention 4h^2 (Q, K, V, O), MLP 2 x h x 4h = 8h^2, two LayerNorms
+  // 2 x 2h = 4h -> 12h^2 + 4h = 12 x 150994944 + 49152 = 1811988480.
+  //   96 layers                  = 173950894080
+  //   token embedding V h        = 50257 x 12288 = 617558016
+  //   position table 2048 h      = 25165824
+  //   output projection V h      = 617558016 (untied)
+  //   final LayerNorm 2h         = 24576
+  //   total                      = 175211200512
+  const ModelCounts c = count_model(gpt3(false), 2048);
+  EXPECT_NEAR(c.params_total, 175211200512.0, 175211200512.0 * 1e-9);
+  EXPECT_NEAR(c.params_embedding, 642723840.0, 1e-3);
+  EXPECT_NEAR(c.params_logits, 617558016.0, 1e-3);
+  EXPECT_LT(rel(c.params_total, 174.6e9), 0.005);  // 0.35 % above 174.6e9
+  EXPECT_LT(rel(c.params_total, 175e9), 0.01);     // published "175B": 0.12 % above
+  EXPECT_DOUBLE_EQ(c.params_active, c.params_total);
+}
+
+TEST(CountModel, Gpt3TiedEmbeddingsDropTheOutputProjection) {
+  // The catalog entry ties embeddings (GPT-2 lineage): 175211200512 - 617558016 = 174593642496
+  // = 174.6e9, the figure usually quoted for GPT-3's exact size.
+  const ModelCounts c = count_model(Catalog::builtin().model("gpt3-175b"), 2048);
+  EXPECT_NEAR(c.params_total, 174593642496.0, 174593642496.0 * 1e-9);
+  EXPECT_EQ(c.params_logits, 0.0);
+  EXPECT_LT(rel(c.params_total, 174.6e9), 0.005);
+  EXPECT_LT(rel(c.params_total, 175e9), 0.01);
+}
+
+TEST(CountModel, Gpt3FlopsPerTokenAreSixMatmulParamsPlusAttention) {
+  // N_matmul = 96 (12h^2 + 4h) + V h (logits GEMM runs even when tied) = 173950894080 + 617558016
+  //          = 174568452096; attention 12 l s h = 12 x 96 x 2048 x 12288 = 28991029248.
+  //   6 N_matmul + 12 l s h = 1047410712576 + 28991029248 = 1076401741824 FLOPs/token (s = 2048)
+  // Narayanan et al. 2021 eq. (per token, no recompute): 72 l h^2 (1 + s/6h + V/12lh)
+  //   = 72 l h^2 + 12 l s h + 6 V h = 1076373430272; the difference 24 l h = 28311552 is the
+  //   6 x 4h LayerNorm parameters per layer that the count includes (2.6e-5 relative).
+  const double l = 96, h = 12288, s = 2048, V = 50257;
+  for (bool tied : {false, true}) {
+    const ModelCounts c = count_model(gpt3(tied), 2048);
+    EXPECT_NEAR(c.flops_per_token, 1076401741824.0, 1076401741824.0 * 1e-9) << "tied " << tied;
+    const double narayanan = 72.0 * l * h * h * (1.0 + s / (6.0 * h) + V / (12.0 * l * h));
+    EXPECT_NEAR(narayanan, 1076373430272.0, 1.0);
+    EXPECT_NEAR(c.flops_per_token - narayanan, 24.0 * l * h, 1.0);
+    EXPECT_LT(rel(c.flops_per_token, narayanan), 1e-4);
+  }
+}
+
+TEST(CountModel, FlopsPerTokenGrowWithSequenceThroughAttentionOnly) {
+  // Doubling s adds 12 l s h = 28991029248 FLOPs/token for GPT-3 (s: 2048 -> 4096).
+  const double a = count_model(gpt3(false), 2048).flops_per_token;
+  const double b = count_model(gpt3(false), 4096).flops_per_token;
+  EXPECT_NEAR(b - a, 28991029248.0, 1.0);
+}
+
+TEST(CountModel, Llama3_70bIsWithinOnePercentOfPublished) {
+  // h = 8192, 64 heads, 8 KV heads, d = 128, ffn 28672 (SwiGLU), V = 128256, 80 layers, untied:
+  //   attention h(64 d) + 2h(8 d) + (64 d)h = 67108864 + 16777216 + 67108864 = 150994944
+  //   MLP 3 x 8192 x 28672 = 704643072;  RMSNorms 2h = 16384
+  //   per layer 855654400; x 80 = 68452352000
+  //   + embeddings 2 x 128256 x 8192 = 2101346304 + final norm 8192 = 70553706496
+  const ModelCounts c = count_model(Catalog::builtin().model("llama3-70b"), 8192);
+  EXPECT_NEAR(c.params_total, 70553706496.0, 70553706496.0 * 1e-9);
+  EXPECT_LT(rel(c.params_total, 70.6e9), 0.01);
+}
+
+TEST(CountModel, Mixtral8x7bTotalAndActiveMatchThePaper) {
+  // h = 4096, 32 layers, 32 heads / 8 KV, 8 experts of 3 x 4096 x 14336, top-2, V = 32000:
+  //   attention 2 x 4096^2 + 2 x 4096 x 1024 = 41943040
+  //   experts 8 x 176160768 = 1409286144; router 4096 x 8 = 32768; norms 8192
+  //   layer total 1451270144 x 32 = 46440644608; + 2 x 131072000 + 4096 = 46702792704
+  //   active: experts 2/8 -> 352321536; layer 394305536 x 32 = 12617777152 + 262148096 = 12879925248
+  // Jiang et al. 2024: 46.7B total, 12.9B active.
+  const ModelCounts c = count_model(Catalog::builtin().model("mixtral-8x7b"), 4096);
+  EXPECT_NEAR(c.params_total, 46702792704.0, 46702792704.0 * 1e-9);
+  EXPECT_NEAR(c.params_active, 12879925248.0, 12879925248.0 * 1e-9);
+  EXPECT_LT(rel(c.params_total, 46.7e9), 0.02);
+  EXPECT_LT(rel(c.params_active, 12.9e9), 0.02);
+}
+
+TEST(CountModel, DeepSeekV3TotalAndActiveMatchTheReport) {
+  // MLA (h = 7168, 128 heads, q rank 1536, kv rank 512, nope 128, rope 64, v 128):
+  //   q  = 7168 x 1536 + 1536 x 128 x 192 = 48758784
+  //   kv = 7168 x 576 + 512 x 128 x 256   = 20905984;  out = 128 x 128 x 7168 = 117440512
+  //   attention 187105280; latent norms 2048; RMSNorms 14336
+  // 3 dense layers: MLP 3 x 7168 x 18432 = 396361728 -> 583483392 each, 1750450176
+  // 58 MoE layers: 256 experts x 3 x 7168 x 2048 = 11274289152, shared 44040192,
+  //   router 7168 x 256 = 1835008 -> 11507286016 each, 667422588928
+  // embeddings 2 x 129280 x 7168 = 1853358080, final norm 7168
+  //   total  = 671026404352
+  //   active = 58 x (11507286016 - 11274289152 x 248/256) + 1750450176 + 1853358080 + 7168
+  //          = 58 x 585318400 + 3603815424 = 37552282624
+  // DeepSeek-V3 report: 671B total, 37B activated (excluding the MTP module).
+  const ModelCounts c = count_model(Catalog::builtin().model("deepseek-v3"), 4096);
+  EXPECT_NEAR(c.params_total, 671026404352.0, 671026404352.0 * 1e-9);
+  EXPECT_NEAR(c.params_active, 37552282624.0, 37552282624.0 * 1e-9);
+  EXPECT_LT(rel(c.params_total, 671e9), 0.03);
+  EXPECT_LT(rel(c.params_active, 37e9), 0.03);
+}
+
+TEST(LayerWork, Gpt3ActivationsWithSequenceParallelAndNoRecompute) {
+  // Korthikanti et al. 2022 Table 2 (TP + SP, no recompute): s b h (34 + 5 a s / h) / t bytes.
+  // Flash attention removes 5as/h (no s x s softmax or dropout mask is stored); the model has
+  // no dropout, so the two s b h / t one-byte dropout masks (attention output, MLP output) go
+  // too: 32 s b h / t. What remains, per token and divided by t:
+  //   LayerNorm inputs 2 x 2h, QKV input 2h, Q K V 6h, attention output 2h, MLP input 2h,
+  //   fc1 output 8h, GeLU output 8h = 32h.
+  // Plus the fp32 log-sum-exp of flash attention, 4 b (a/t) s bytes.
+  // s = 2048, b = 1, h = 12288, a = 96, t = 8: s b h = 25165824
+  //   32 x 25165824 / 8 = 100663296;  4 x 12 x 2048 = 98304;  total 100761600 bytes
+  const LayerWork w = layer_work(gpt3(false), shard(8, true, Recompute::kNone), false);
+  EXPECT_NEAR(w.activations_saved.value, 100761600.0, 1e-3);
+}
+
+TEST(LayerWork, Gpt3ActivationsWithoutSequenceParallel) {
+  // Korthikanti Table 2 (TP only): s b h (10 + 24/t + 5as/(ht)); without flash scores and
+  // dropout masks the replicated part is 8 (LayerNorm inputs 4, QKV input 2, MLP input 2):
+  //   s b h (8 + 24/8) + 4 x 12 x 2048 = 11 x 25165824 + 98304 = 276922368 bytes
+  const LayerWork w = layer_work(gpt3(false), shard(8, false, Recompute::kNone), false);
+  EXPECT_NEAR(w.activations_saved.value, 276922368.0, 1e-3);
+}
+
+TEST(LayerWork, FullRecomputeKeepsOnlyTheLayerInput) {
+  // Korthikanti §4.3: full recompute stores the layer input, 2 s b h / t with SP:
+  //   2 x 25165824 / 8 = 6291456 bytes; without SP 2 s b h = 50331648 bytes.
+  EXPECT_NEAR(layer_work(gpt3(false), shard(8, true, Recompute::kFull), false).activations_saved.value, 6291456.0, 1e-3);
+  EXPECT_NEAR(layer_work(gpt3(false), shard(8, false, Recompute::kFull), false).activations_saved.value, 50331648.0,
+              1e-3);
+}
+
+TEST(LayerWork, SelectiveRecomputeWithFlashAttentionStoresTheSameAsNone) {
+  // With fused attention there is no s x s tensor left for selective recompute to drop.
+  const ModelSpec m = gpt3(false);
+  EXPECT_DOUBLE_EQ(layer_work(m, shard(8, true, Recompute::kSelective), false).activations_saved.value,
+                   layer_work(m, shard(8, true, Recompute::kNone), false).activations_saved.value);
+}
+
+TEST(LayerWork, DenseGptLayerForwardGemmFlopsAre24TokensHSquaredOverT) {
+  // (2 T h 3h + 2 T h h + 2 x 2 T h 4h) / t = 24 T h^2 / t:
+  //   T = 2048, h^2 = 150994944, t = 8: 24 x 2048 x 150994944 / 8 = 927712935936 FLOPs
+  const LayerWork w = layer_work(gpt3(false), shard(8, true, Recompute::kNone), false);
+  double f = 0;
+  for (const auto& g : w.gemms) f += g.flops().value;
+  EXPECT_NEAR(f, 927712935936.0, 1.0);
+  // Backward is twice the forward (dgrad + wgrad) and the model count uses 6 N per token.
+  ASSERT_EQ(w.gemms.size(), 4u);
+}
+
+TEST(LayerWork, CausalAttentionForwardFlopsAreHalfTheScoreMatrix) {
+  // b (a/t) s^2 2d / cp: non-causal QK^T and PV are 2 x 2 s^2 d per head; causal halves it.
+  //   b = 1, a/t = 12, s = 2048, d = 128: 12 x 4194304 x 256 = 12884901888 FLOPs
+  EXPECT_NEAR(layer_work(gpt3(false), shard(8, true, Recompute::kNone), false).attention_fwd.value, 12884901888.0,
+              1.0);
+  // Load-balanced context parallelism over 2 ranks: each does half, 6442450944 FLOPs.
+  EXPECT_NEAR(layer_work(gpt3(false), shard(8, true, Recompute::kNone, 2048, 2), false).attention_fwd.value,
+              6442450944.0, 1.0);
+}
+
+TEST(LayerWork, TensorParallelSplitsLayerParametersButNotNorms) {
+  // Per GPU with t = 8: (12 h^2) / 8 + 4h = 226492416 + 49152 = 226541568.
+  const LayerWork w = layer_work(gpt3(false), shard(8, true, Recompute::kNone), false);
+  EXPECT_NEAR(w.params, 226541568.0, 1e-3);
+  // TP moves the full (b s h) bf16 activation twice per forward: 2 x 2048 x 12288 = 50331648 B.
+  EXPECT_NEAR(w.tp_bytes.value, 50331648.0, 1e-3);
+  EXPECT_EQ(w.tp_collectives_fwd, 2);
+}
+
+TEST(LayerParams, GroupedQueryAttentionSharesKeyAndValueHeads) {
+  // Llama-3-70B: Q and O are h x h each, K and V are h x (8 x 128) each.
+  const LayerParams p = layer_params(Catalog::builtin().model("llama3-70b"), false);
+  EXPECT_NEAR(p.attention, 150994944.0, 1e-3);
+  EXPECT_NEAR(p.mlp, 704643072.0, 1e-3);
+  EXPECT_NEAR(p.other, 16384.0, 1e-9);
+}
+
+}  // namespace
+}  // namespace wanka
