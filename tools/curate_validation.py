@@ -726,6 +726,17 @@ def main(argv):
     for row in out_rows:
         row["attention"] = "unfused" if row["source"] == "narayanan2021" else "flash"
 
+    # torchtitan's "selective op" activation checkpointing is not Megatron's selective recompute.
+    for row in out_rows:
+        if row["source"] == "torchtitan" and row["recompute"] == "selective":
+            row["recompute"] = "selective-op"
+
+    # A throughput without the global batch cannot be simulated (micro-batches per step unknown).
+    for row in out_rows:
+        if not row["global_batch"]:
+            print("skip %s: source gives no global batch" % row["id"], file=sys.stderr)
+    out_rows = [r for r in out_rows if r["global_batch"]]
+
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     with open(out, "w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=OUT_COLUMNS, lineterminator="\n")

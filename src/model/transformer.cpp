@@ -121,6 +121,7 @@ LayerWork layer_work(const ModelSpec& m, const ShardSpec& s, bool moe_layer) {
   // --- FFN
   double ffn_elems = 0;       // activation-function inputs per token-row, summed
   double ffn_saved = 0;       // saved FFN activations (elements)
+  double ffn_gemm_in = 0;     // of which inputs of the down projection (FP8-storable)
   double tokens_routed = 0;
   if (moe_layer) {
     const double E = m.moe.experts, k = m.moe.top_k, fe = double(m.moe.ffn_hidden);
@@ -132,12 +133,14 @@ LayerWork layer_work(const ModelSpec& m, const ShardSpec& s, bool moe_layer) {
     w.gemms.push_back({"expert_fc2", per_expert, h, fe / t, local});
     ffn_elems += tokens_routed * fe / t;
     ffn_saved += tokens_routed * h + tokens_routed * (swiglu ? 3.0 : 2.0) * fe / t;
+    ffn_gemm_in += tokens_routed * fe / t;
     if (m.moe.shared > 0) {
       const double fs = double(m.moe.shared) * double(m.moe.shared_ffn_hidden);
       w.gemms.push_back({"shared_fc1", T, (swiglu ? 2.0 : 1.0) * fs / t, h});
       w.gemms.push_back({"shared_fc2", T, h, fs / t});
       ffn_elems += T * fs / t;
       ffn_saved += T * (swiglu ? 3.0 : 2.0) * fs / t;
+      ffn_gemm_in += T * fs / t;
     }
   } else {
     const double f = m.is_moe() ? double(m.moe.dense_ffn_hidden) : double(m.ffn_hidden);
@@ -145,6 +148,7 @@ LayerWork layer_work(const ModelSpec& m, const ShardSpec& s, bool moe_layer) {
     w.gemms.push_back({"fc2", T, h, f / t});
     ffn_elems += T * f / t;
     ffn_saved += T * (swiglu ? 3.0 : 2.0) * f / t;
+    ffn_gemm_in += T * f / t;
   }
 
   // --- memory-bound element-wise work (bytes moved), forward; backward moves about twice as
@@ -193,20 +197,23 @@ LayerWork layer_work(const ModelSpec& m, const ShardSpec& s, bool moe_layer) {
   // --- activations saved for backward (Korthikanti et al. 2022 §4.1, generalised to GQA,
   // gated FFNs and MoE; flash attention stores only q, k, v, output and the softmax
   // statistics, so the 5*a*s/h score term of the paper is absent).
+  // With FP8 GEMMs, Transformer Engine keeps the FP8 copy (1 byte) of each GEMM input for the
+  // weight-gradient GEMM instead of the 16-bit tensor (TE Linear/LayerNormLinear save_for_backward).
+  const double gin = s.precision == Precision::kFp8 ? 1.0 : 2.0;
   double saved = 0;
   saved += 2.0 * Tr * h;                                         // norm-1 input
-  saved += 2.0 * Tr * h;                                         // QKV input (norm-1 output)
+  saved += gin * Tr * h;                                         // QKV input (norm-1 output)
   if (m.mla) saved += 2.0 * T * double(m.mla->q_lora_rank + m.mla->kv_lora_rank);  // latents
   saved += 2.0 * T * (a_loc * at.dqk + kv_loc * (at.dqk + at.dv));  // q, k, v
-  saved += 2.0 * T * a_loc * at.dv;                              // attention output
+  saved += gin * T * a_loc * at.dv;                              // attention output (proj input)
   if (s.attention == AttentionKernel::kUnfused) {
     saved += 5.0 * scores;  // softmax output (2 B), dropout mask (1 B), dropout output (2 B): Korthikanti's 5as/h
   } else {
     saved += 4.0 * double(s.micro_batch) * a_loc * seq;          // fp32 log-sum-exp
   }
   saved += 2.0 * Tr * h;                                         // norm-2 input
-  saved += 2.0 * Tr * h;                                         // FFN input
-  saved += kAct * ffn_saved;                                     // FFN internals
+  saved += gin * Tr * h;                                         // FFN input (norm-2 output)
+  saved += kAct * ffn_saved - (2.0 - gin) * ffn_gemm_in;         // FFN internals
   const double none_bytes = saved;
   // Selective recompute (Korthikanti §5: core attention) drops the score-sized tensors; with
   // fused attention there are none, so it stores the same as none. Full recompute stores only

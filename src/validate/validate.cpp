@@ -105,8 +105,10 @@ Scenario row_scenario(const std::map<std::string, std::string>& r) {
   if (p.tp == 1) p.sequence_parallel = false;
   const std::string& rc = get("recompute");
   // Sources that do not state recomputation ran without it (the Megatron-Core default).
-  // torchtitan's "selective-layer" checkpoints whole blocks: modelled as full recompute.
-  p.recompute = rc == "full" || rc == "selective-layer" ? Recompute::kFull
+  // torchtitan's "selective-layer" checkpoints whole blocks and its "selective-op" policy
+  // recomputes a subset of each block's ops: neither is Megatron's selective (core attention
+  // only); both are modelled as full recompute (memory lower bound, compute upper bound).
+  p.recompute = rc == "full" || rc == "selective-layer" || rc == "selective-op" ? Recompute::kFull
                 : rc == "selective"                     ? Recompute::kSelective
                                                         : Recompute::kNone;
   p.zero = static_cast<int>(to_long(get("zero"), 1));

@@ -1,1 +1,308 @@
+// Scenario parsing and validation (include/wanka/scenario.hpp): the default, overrides, inline
+// specs, JSON input, and an InputError naming the field for every kind of bad input.
 #include <gtest/gtest.h>
+
+#include <regex>
+#include <string>
+#include <vector>
+
+#include "wanka/error.hpp"
+#include "wanka/report.hpp"
+#include "wanka/scenario.hpp"
+
+namespace wanka {
+namespace {
+
+Scenario parse(const std::string& yaml, const std::vector<Override>& overrides = {}) {
+  return parse_scenario(yaml, "test.yaml", overrides);
+}
+
+Scenario parse_default(const std::vector<Override>& overrides = {}) {
+  return parse(default_scenario_yaml(), overrides);
+}
+
+// Parses and returns the InputError; fails the test when nothing (or something else) is thrown.
+InputError input_error(const std::string& yaml, const std::vector<Override>& overrides = {}) {
+  try {
+    parse(yaml, overrides);
+  } catch (const InputError& e) {
+    return e;
+  } catch (const std::exception& e) {
+    ADD_FAILURE() << "expected InputError, got " << e.what();
+    return InputError("<wrong exception>", e.what());
+  }
+  ADD_FAILURE() << "expected InputError, parsed fine:\n" << yaml;
+  return InputError("<no exception>", "");
+}
+
+InputError default_error(const std::vector<Override>& overrides) {
+  return input_error(default_scenario_yaml(), overrides);
+}
+
+bool contains(const std::string& haystack, const std::string& needle) {
+  return haystack.find(needle) != std::string::npos;
+}
+
+TEST(DefaultScenario, IsLlama3_70bOn1024H100WithDp32) {
+  const Scenario s = parse_default();
+  EXPECT_EQ(s.model.name, "llama3-70b");
+  EXPECT_EQ(s.model.layers, 80);
+  EXPECT_EQ(s.cluster.gpu.name, "h100-sxm");
+  EXPECT_EQ(s.cluster.num_gpus, 1024);
+  EXPECT_EQ(s.parallel.tp, 8);
+  EXPECT_EQ(s.parallel.pp, 4);
+  EXPECT_EQ(s.parallel.vpp, 5);
+  EXPECT_EQ(s.parallel.cp, 1);
+  EXPECT_EQ(s.parallel.dp, 32);  // 1024 / (8 x 4 x 1)
+  EXPECT_TRUE(s.parallel.sequence_parallel);
+  EXPECT_EQ(s.parallel.recompute, Recompute::kSelective);
+  EXPECT_EQ(s.training.seq_len, 8192);
+  EXPECT_EQ(s.training.global_batch, 512);
+  EXPECT_EQ(s.training.precision, Precision::kBf16);
+  EXPECT_EQ(s.grad_accum_steps(), 16);  // 512 / (32 x 1)
+  // Cluster fields default from the GPU.
+  EXPECT_EQ(s.cluster.scale_up_domain, 8);
+  EXPECT_DOUBLE_EQ(s.cluster.nic_gbps, 400.0);
+}
+
+TEST(Overrides, ChangeFieldsAndRederiveDataParallelism) {
+  const Scenario s = parse_default({{"parallel.tp", "4"}});
+  EXPECT_EQ(s.parallel.tp, 4);
+  EXPECT_EQ(s.parallel.dp, 64);  // 1024 / (4 x 4)
+  const Scenario t = parse_default({{"cluster.num_gpus", "512"}, {"training.global_batch", "256"}});
+  EXPECT_EQ(t.parallel.dp, 16);
+  EXPECT_EQ(t.training.global_batch, 256);
+}
+
+TEST(Overrides, ModelNameReplacesTheCatalogEntryAndFieldsOverrideIt) {
+  const Scenario s = parse_default({{"model", "llama3-8b"}, {"parallel.pp", "1"}, {"parallel.vpp", "1"}});
+  EXPECT_EQ(s.model.name, "llama3-8b");
+  EXPECT_EQ(s.model.layers, 32);
+  const Scenario t = parse_default({{"model.layers", "40"}});
+  EXPECT_EQ(t.model.name, "llama3-70b");
+  EXPECT_EQ(t.model.layers, 40);
+  EXPECT_EQ(t.model.hidden, 8192);
+}
+
+TEST(Overrides, GpuFieldOnACatalogNameKeepsTheRestOfTheGpu) {
+  const Scenario s = parse_default({{"cluster.gpu.hbm_gib", "96"}});
+  EXPECT_DOUBLE_EQ(s.cluster.gpu.hbm_gib, 96.0);
+  EXPECT_DOUBLE_EQ(s.cluster.gpu.hbm_tbps, 3.35);
+}
+
+TEST(Overrides, UnknownOverridePathIsRejected) {
+  const InputError e = default_error({{"parallel.tpp", "4"}});
+  EXPECT_EQ(e.field(), "parallel.tpp");
+  EXPECT_TRUE(contains(e.what(), "closest")) << e.what();
+}
+
+TEST(Validation, TensorParallelMustDivideHeads) {
+  const InputError e = input_error(
+      "model: gpt3-175b\ncluster: {gpu: h100-sxm, num_gpus: 1024}\nparallel: {tp: 64, pp: 4}\n"
+      "training: {seq_len: 2048, global_batch: 512}\n");
+  EXPECT_EQ(e.field(), "parallel.tp");
+  EXPECT_TRUE(contains(e.what(), "heads (96)")) << e.what();
+}
+
+TEST(Validation, ExplicitDegreesMustMultiplyToTheGpuCount) {
+  const InputError e = default_error({{"parallel.dp", "16"}});  // 8 x 4 x 1 x 16 = 512
+  EXPECT_EQ(e.field(), "parallel.dp");
+  EXPECT_TRUE(contains(e.what(), "512")) << e.what();
+  EXPECT_TRUE(contains(e.what(), "1024")) << e.what();
+}
+
+TEST(Validation, ModelParallelDegreesMustDivideTheGpuCount) {
+  const InputError e = default_error({{"parallel.tp", "3"}});  // 3 x 4 = 12 does not divide 1024
+  EXPECT_EQ(e.field(), "parallel");
+  EXPECT_TRUE(contains(e.what(), "12")) << e.what();
+}
+
+TEST(Validation, PipelineMustDivideLayersUnlessUnevenStagesAreAllowed) {
+  // 96 GPUs = TP8 x PP3 x DP4; Llama-3-70B has 80 layers, not a multiple of 3.
+  const auto with = [](const std::string& extra) {
+    return "model: llama3-70b\ncluster: {gpu: h100-sxm, num_gpus: 96}\nparallel: {tp: 8, pp: 3" + extra +
+           "}\ntraining: {seq_len: 8192, global_batch: 512}\n";
+  };
+  const InputError e = input_error(with(""));
+  EXPECT_EQ(e.field(), "parallel.pp");
+  EXPECT_TRUE(contains(e.what(), "layers (80)")) << e.what();
+  EXPECT_TRUE(contains(e.what(), "allow_uneven_stages")) << e.what();
+
+  const Scenario s = parse(with(", allow_uneven_stages: true"));
+  EXPECT_EQ(s.parallel.pp, 3);
+  EXPECT_TRUE(s.parallel.allow_uneven_stages);
+}
+
+TEST(Validation, UnknownModelNameSuggestsTheClosest) {
+  const InputError scalar = input_error("model: lama3-70b\ncluster: {gpu: h100-sxm, num_gpus: 8}\nparallel: {tp: 8}\n");
+  EXPECT_EQ(scalar.field(), "model");
+  EXPECT_TRUE(contains(scalar.what(), "closest: llama3-70b")) << scalar.what();
+  EXPECT_TRUE(contains(scalar.what(), "line 1")) << scalar.what();
+
+  const InputError named = default_error({{"model", "lama3-70b"}});
+  EXPECT_EQ(named.field(), "model.name");
+  EXPECT_TRUE(contains(named.what(), "closest")) << named.what();
+  EXPECT_TRUE(contains(named.what(), "llama3-70b")) << named.what();
+}
+
+TEST(Validation, UnknownGpuNameSuggestsTheClosest) {
+  const InputError e = default_error({{"cluster.gpu", "h10"}});
+  EXPECT_EQ(e.field(), "cluster.gpu");
+  EXPECT_TRUE(contains(e.what(), "closest")) << e.what();
+  EXPECT_TRUE(contains(e.what(), "h100-sxm")) << e.what();
+}
+
+TEST(Validation, UnknownTopLevelKeyIsNamedWithItsLocation) {
+  const InputError e =
+      input_error("model: llama3-70b\ncluster: {gpu: h100-sxm, num_gpus: 8}\nparalel: {tp: 8}\n");
+  EXPECT_EQ(e.field(), "paralel");
+  EXPECT_TRUE(contains(e.what(), "closest: parallel")) << e.what();
+  EXPECT_TRUE(contains(e.what(), "line 3")) << e.what();
+}
+
+TEST(Validation, UnknownNestedKeyIsNamedByItsPath) {
+  const InputError e = input_error("model: llama3-70b\ncluster: {gpu: h100-sxm, num_gpus: 8}\nparallel: {tpp: 8}\n");
+  EXPECT_EQ(e.field(), "parallel.tpp");
+  EXPECT_TRUE(contains(e.what(), "'tpp'")) << e.what();
+  EXPECT_TRUE(contains(e.what(), "tp")) << e.what();
+}
+
+TEST(Validation, MalformedYamlReportsOriginLineAndColumn) {
+  // Unclosed flow mapping on line 2; yaml-cpp notices at the start of line 3's value.
+  const InputError e = input_error("model: llama3-70b\ncluster: {gpu: h100-sxm, num_gpus: 8\nparallel: {tp: 8}\n");
+  EXPECT_TRUE(std::regex_search(std::string(e.what()), std::regex(R"(test\.yaml:\d+:\d+: malformed YAML)"))) << e.what();
+  // Bad indentation: reported on the offending line 4.
+  const InputError f = input_error("model: llama3-70b\ncluster:\n  gpu: h100-sxm\n   num_gpus: 8\n");
+  EXPECT_TRUE(std::regex_search(std::string(f.what()), std::regex(R"(test\.yaml:4:\d+: malformed YAML)"))) << f.what();
+}
+
+TEST(Validation, NonPositiveSizesAreOutOfRange) {
+  const InputError gpus = default_error({{"cluster.num_gpus", "0"}});
+  EXPECT_EQ(gpus.field(), "cluster.num_gpus");
+  EXPECT_TRUE(contains(gpus.what(), "out of range")) << gpus.what();
+  const InputError seq = default_error({{"training.seq_len", "-5"}});
+  EXPECT_EQ(seq.field(), "training.seq_len");
+  EXPECT_TRUE(contains(seq.what(), "-5")) << seq.what();
+  EXPECT_EQ(default_error({{"parallel.micro_batch", "0"}}).field(), "parallel.micro_batch");
+  EXPECT_EQ(default_error({{"training.global_batch", "0"}}).field(), "training.global_batch");
+  EXPECT_EQ(default_error({{"parallel.tp", "-8"}}).field(), "parallel.tp");
+}
+
+TEST(Validation, AbsurdValuesAreRejected) {
+  const InputError e = default_error({{"cluster.num_gpus", "1e30"}});
+  EXPECT_EQ(e.field(), "cluster.num_gpus");
+  EXPECT_TRUE(contains(e.what(), "out of range")) << e.what();
+  EXPECT_EQ(default_error({{"cluster.num_gpus", "8.5"}}).field(), "cluster.num_gpus");
+  EXPECT_EQ(default_error({{"cluster.num_gpus", ".inf"}}).field(), "cluster.num_gpus");
+  EXPECT_EQ(default_error({{"cluster.num_gpus", ".nan"}}).field(), "cluster.num_gpus");
+  EXPECT_EQ(default_error({{"parallel.tp", "2.5"}}).field(), "parallel.tp");
+}
+
+TEST(Validation, ProductOfHugeDegreesDoesNotOverflow) {
+  // 1e5 x 1e5 x 1e5 x 1e7 = 1e22 exceeds int64; the split must still be rejected cleanly.
+  const InputError e = input_error(
+      "model: llama3-70b\ncluster: {gpu: h100-sxm, num_gpus: 8}\n"
+      "parallel: {tp: 100000, pp: 100000, cp: 100000, dp: 10000000}\n");
+  EXPECT_FALSE(e.field().empty()) << e.what();
+}
+
+TEST(Validation, NonNumericValueIsNamed) {
+  const InputError e = default_error({{"parallel.tp", "eight"}});
+  EXPECT_EQ(e.field(), "parallel.tp");
+  EXPECT_TRUE(contains(e.what(), "'eight' is not a number")) << e.what();
+  EXPECT_EQ(default_error({{"training.seq_len", "[1, 2]"}}).field(), "training.seq_len");
+}
+
+TEST(Validation, GlobalBatchMustBeAMultipleOfDpTimesMicroBatch) {
+  const InputError e = default_error({{"training.global_batch", "500"}});  // dp 32
+  EXPECT_EQ(e.field(), "training.global_batch");
+  EXPECT_TRUE(contains(e.what(), "(32)")) << e.what();
+}
+
+TEST(Validation, ExpertParallelismNeedsAMixtureOfExperts) {
+  const InputError e = default_error({{"parallel.ep", "2"}});
+  EXPECT_EQ(e.field(), "parallel.ep");
+  EXPECT_TRUE(contains(e.what(), "mixture-of-experts")) << e.what();
+}
+
+TEST(Validation, PrecisionUnsupportedByTheGpuIsNamed) {
+  const InputError e = default_error({{"cluster.gpu", "v100"}});  // bf16 on V100
+  EXPECT_EQ(e.field(), "training.precision");
+  EXPECT_TRUE(contains(e.what(), "bf16")) << e.what();
+  EXPECT_TRUE(contains(e.what(), "v100")) << e.what();
+  // fp16 is fine on V100.
+  EXPECT_EQ(parse_default({{"cluster.gpu", "v100"}, {"training.precision", "fp16"}}).training.precision,
+            Precision::kFp16);
+}
+
+TEST(Validation, UnknownEnumValuesListTheChoices) {
+  const InputError p = default_error({{"training.precision", "fp64"}});
+  EXPECT_EQ(p.field(), "training.precision");
+  EXPECT_TRUE(contains(p.what(), "closest")) << p.what();
+  const InputError r = default_error({{"parallel.recompute", "partial"}});
+  EXPECT_EQ(r.field(), "parallel.recompute");
+  EXPECT_TRUE(contains(r.what(), "selective")) << r.what();
+}
+
+TEST(Validation, NonMappingScenarioIsRejected) {
+  EXPECT_THROW(parse("[1, 2, 3]"), InputError);
+  EXPECT_EQ(input_error("").field(), "model");  // empty document: model missing
+  EXPECT_EQ(input_error("model: llama3-70b\n").field(), "cluster");
+  EXPECT_EQ(input_error("model: llama3-70b\ncluster: {gpu: h100-sxm, num_gpus: 8}\nparallel: 5\n").field(), "parallel");
+}
+
+TEST(InlineSpecs, ExplicitModelWithoutCatalogName) {
+  const Scenario s = parse(
+      "model: {layers: 4, hidden: 512, heads: 8, ffn_hidden: 2048, vocab: 1000}\n"
+      "cluster: {gpu: h100-sxm, num_gpus: 8}\nparallel: {tp: 8}\ntraining: {seq_len: 1024, global_batch: 8}\n");
+  EXPECT_EQ(s.model.name, "custom");
+  EXPECT_EQ(s.model.layers, 4);
+  EXPECT_EQ(s.model.hidden, 512);
+  EXPECT_EQ(s.model.heads, 8);
+  EXPECT_EQ(s.model.kv_heads, 8);   // defaults to heads
+  EXPECT_EQ(s.model.head_dim, 64);  // 512 / 8
+  EXPECT_EQ(s.model.ffn_hidden, 2048);
+  EXPECT_EQ(s.model.vocab, 1000);
+  EXPECT_EQ(s.parallel.dp, 1);
+}
+
+TEST(InlineSpecs, ExplicitModelMissingAFieldNamesIt) {
+  const InputError e = input_error(
+      "model: {layers: 4, hidden: 512, heads: 8, vocab: 1000}\ncluster: {gpu: h100-sxm, num_gpus: 8}\n");
+  EXPECT_EQ(e.field(), "model.ffn_hidden");
+}
+
+TEST(InlineSpecs, GpuWithBaseOverridesOnlyTheGivenFields) {
+  const Scenario s = parse(
+      "model: llama3-8b\ncluster: {gpu: {base: h100-sxm, hbm_gib: 96}, num_gpus: 8}\nparallel: {tp: 8}\n"
+      "training: {seq_len: 8192, global_batch: 8}\n");
+  const GpuSpec& h100 = Catalog::builtin().gpu("h100-sxm");
+  EXPECT_DOUBLE_EQ(s.cluster.gpu.hbm_gib, 96.0);
+  EXPECT_DOUBLE_EQ(s.cluster.gpu.hbm_tbps, h100.hbm_tbps);
+  EXPECT_DOUBLE_EQ(s.cluster.gpu.peak(Precision::kBf16).value, 989.4e12);
+  EXPECT_DOUBLE_EQ(s.cluster.gpu.nic_gbps, h100.nic_gbps);
+  EXPECT_EQ(s.cluster.gpu.calibration.basis, h100.calibration.basis);
+  EXPECT_DOUBLE_EQ(s.cluster.gpu.hbm_capacity().value, 96.0 * 1024 * 1024 * 1024);
+}
+
+TEST(JsonInput, ParsesTheSameAsYaml) {
+  const std::string json = R"({
+    "model": {"name": "llama3-70b"},
+    "cluster": {"gpu": "h100-sxm", "num_gpus": 1024},
+    "parallel": {"tp": 8, "pp": 4, "vpp": 5, "cp": 1, "micro_batch": 1, "sequence_parallel": true,
+                 "recompute": "selective", "zero": 1},
+    "training": {"seq_len": 8192, "global_batch": 512, "precision": "bf16", "tokens": 15.0e12}
+  })";
+  const Scenario from_json = parse_scenario(json, "test.json");
+  const Scenario from_yaml = parse_default();
+  EXPECT_EQ(scenario_to_json(from_json).dump(), scenario_to_json(from_yaml).dump());
+  EXPECT_EQ(from_json.parallel.dp, 32);
+}
+
+TEST(JsonInput, UnknownKeyInJsonIsNamed) {
+  const InputError e = input_error(R"({"model": "llama3-70b", "cluster": {"gpu": "h100-sxm", "num_gpus": 8, "nics": 1}})");
+  EXPECT_EQ(e.field(), "cluster.nics");
+}
+
+}  // namespace
+}  // namespace wanka
