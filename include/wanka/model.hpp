@@ -39,8 +39,9 @@ struct LayerWork {
   Bytes activations_saved;       // saved for backward per micro-batch, per recompute mode
   Bytes activations_transient;   // largest extra working set while this layer runs backward
   // Communication per micro-batch (full buffer sizes as the collective APIs take them).
-  Bytes tp_bytes;                // size of one TP all-gather/reduce-scatter buffer
-  int tp_collectives_fwd = 0;    // count of AG+RS pairs (or all-reduces) in forward
+  Bytes tp_bytes;                // attention block: one TP all-gather/reduce-scatter buffer
+  Bytes tp_ffn_bytes;            // FFN block: 2*T*h dense; 2*T*k*h (+2*T*h shared) for MoE with expert TP
+  int tp_collectives_fwd = 0;    // 1 when TP > 1: one AG+RS pair (or all-reduce) per block
   Bytes ep_bytes;                // all-to-all payload per rank (dispatch or combine)
   int ep_all_to_alls_fwd = 0;
   Bytes cp_kv_bytes;             // K and V chunk one CP rank passes per ring step

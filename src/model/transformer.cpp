@@ -175,7 +175,9 @@ LayerWork layer_work(const ModelSpec& m, const ShardSpec& s, bool moe_layer) {
 
   // --- parameters on this GPU
   const LayerParams p = layer_params(m, moe_layer);
-  double attn_local = p.attention / t;
+  // K and V projections are replicated when tp exceeds the KV heads (kv_loc heads per rank).
+  double attn_local = m.mla ? p.attention / t
+                            : (p.attention - 2.0 * h * at.kv_heads * at.dqk) / t + 2.0 * h * kv_loc * at.dqk;
   if (m.mla) {  // replicated down projections
     const auto& l = *m.mla;
     const double down = (l.q_lora_rank > 0 ? h * double(l.q_lora_rank) : 0.0) + h * double(l.kv_lora_rank + l.qk_rope_head_dim);
@@ -228,7 +230,11 @@ LayerWork layer_work(const ModelSpec& m, const ShardSpec& s, bool moe_layer) {
   // --- communication
   if (s.tp > 1) {
     w.tp_bytes = Bytes(kAct * T * h);
-    w.tp_collectives_fwd = 2;  // after attention and after the FFN (SP: AG before, RS after)
+    // Megatron-Core's all-to-all dispatcher with expert TP = TP gathers the dispatched tokens
+    // (T*k rows) across TP; shared experts run on the plain T rows.
+    w.tp_ffn_bytes = moe_layer ? Bytes(kAct * T * (double(m.moe.top_k) + (m.moe.shared > 0 ? 1.0 : 0.0)) * h)
+                               : Bytes(kAct * T * h);
+    w.tp_collectives_fwd = 1;  // per block (SP: AG before, RS after; else one all-reduce)
   }
   if (moe_layer && s.ep > 1) {
     w.ep_bytes = Bytes(kAct * Tr * double(m.moe.top_k) * h);

@@ -30,12 +30,12 @@ Seconds ring_all_reduce(Bytes bytes, long n, const Link& link) {
 }
 
 Seconds tree_all_reduce(Bytes bytes, long n, const Link& link) {
-  // NCCL double binary tree: reduce up and broadcast down a tree of depth log2(n), with each
-  // half of the data on one of two complementary trees, so every link carries about S each
-  // way (Sanders, Speck & Träff 2009).
+  // NCCL double binary tree: reduce up and broadcast down a tree of depth log2(n), each half of
+  // the data on one of two complementary trees (Sanders, Speck & Träff 2009): every rank sends
+  // and receives about S on the way up and S on the way down, 2S/B in all.
   if (n <= 1 || bytes.value <= 0) return Seconds(0);
   const double depth = std::ceil(std::log2(double(n)));
-  return link.latency * (2.0 * depth) + Seconds(bytes.value / link.bandwidth.value);
+  return link.latency * (2.0 * depth) + Seconds(2.0 * bytes.value / link.bandwidth.value);
 }
 
 namespace {
@@ -50,11 +50,12 @@ Seconds all_gather(Bytes bytes, const Group& g, const Fabric& f) {
   const long N = g.domains();
   if (N == 1) return ring_all_gather(bytes, g.size, f.scale_up);
   if (g.local == 1) return ring_all_gather(bytes, g.size, f.scale_out);
-  // Ring over all ranks, one channel per NIC: the scale-up hops carry (n-1)/n S per GPU and
-  // each GPU's NIC carries (N-1)/N S / local; the two pipelines overlap, the slower one bounds.
+  // Ring over all ranks with one ring (channel) per NIC, each carrying 1/local of the data:
+  // every hop of a ring, inside or across domains, carries (n-1)/n of its share, so a NIC
+  // carries (n-1)/n S / local and a scale-up link (n-1)/n S; the slower bounds.
   const double n = double(g.size);
   const Seconds up((n - 1.0) / n * bytes.value / f.scale_up.bandwidth.value);
-  const Seconds out(double(N - 1) / double(N) * bytes.value / double(g.local) / f.scale_out.bandwidth.value);
+  const Seconds out((n - 1.0) / n * bytes.value / double(g.local) / f.scale_out.bandwidth.value);
   return f.scale_up.latency * double(g.local - 1) + f.scale_out.latency * double(N - 1) + max(up, out);
 }
 

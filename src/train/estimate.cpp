@@ -78,7 +78,7 @@ FwdBwd layer_cost(const Context& c, const LayerWork& w) {
   r.f.comp = gemm_f + attn_f + c.acc.memory_bound(w.elementwise_fwd + w.fp8_cast_fwd).value;
   r.b.comp = gemm_b + attn_b + c.acc.memory_bound(w.elementwise_bwd + w.fp8_cast_bwd).value;
 
-  const double tp = w.tp_collectives_fwd * tp_pair(c, w.tp_bytes).value;
+  const double tp = w.tp_collectives_fwd * (tp_pair(c, w.tp_bytes) + tp_pair(c, w.tp_ffn_bytes)).value;
   r.f.tp = p.overlap.tp ? std::max(0.0, tp - gemm_f) : tp;
   r.b.tp = p.overlap.tp ? std::max(0.0, tp - gemm_b) : tp;
 
@@ -155,6 +155,7 @@ Estimate estimate(const Scenario& s) {
   emb_c.b.comp = c.acc.memory_bound(emb.elementwise_bwd).value;
   // Vocab-parallel embedding: all-reduce (or reduce-scatter with SP) of its output.
   emb_c.f.tp = p.sequence_parallel ? reduce_scatter(emb.tp_bytes, c.tp, fab).value : all_reduce(emb.tp_bytes, c.tp, fab).value;
+  if (p.sequence_parallel) emb_c.b.tp = all_gather(emb.tp_bytes, c.tp, fab).value;  // backward of the reduce-scatter
   for (const auto& g : lg.gemms) {
     lg_c.f.comp += c.acc.gemm_fwd(g).value;
     lg_c.b.comp += c.acc.gemm_bwd(g).value;
@@ -333,7 +334,8 @@ Estimate estimate(const Scenario& s) {
   // Hardware FLOPs add what recomputation repeats: the whole forward (full) or attention (selective).
   double recompute_extra = 0;
   if (p.recompute == Recompute::kFull) {
-    recompute_extra = mc.flops_per_token / 3.0;
+    // The recomputed forward covers the transformer layers, not the logits GEMM.
+    recompute_extra = (mc.flops_per_token - 6.0 * double(m.vocab) * double(m.hidden)) / 3.0;
   } else if (p.recompute == Recompute::kSelective) {
     // Forward attention per token, counted like the model FLOPs (whole s x s scores).
     const double dqk_dv = m.mla ? double(m.mla->qk_nope_head_dim + m.mla->qk_rope_head_dim + m.mla->v_head_dim)

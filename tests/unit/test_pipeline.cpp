@@ -104,7 +104,7 @@ TEST(Interleaved, FirstRankWarmsUpWithTwiceTheRemainingStagesPlusExtraChunks) {
   EXPECT_EQ(r.peak_in_flight[3], 5);
 }
 
-TEST(PointToPoint, OverlappedTransfersStillDelayTheDependentStage) {
+TEST(PipelineTransfers, OverlappedTransfersStillDelayTheDependentStage) {
   // p = 2, m = 2, f = 1000, b = 2000, c = 100 (overlapped: only the receiver waits).
   //   rank 0: F0 [0,1000]  F1 [1000,2000]  B0 [4200,6200]  B1 [7200,9200]
   //   rank 1: F0 [1100,2100]  B0 [2100,4100]  F1 [4100,5100]  B1 [5100,7100]
@@ -115,7 +115,7 @@ TEST(PointToPoint, OverlappedTransfersStillDelayTheDependentStage) {
   EXPECT_EQ(r.blocked[1], 0);
 }
 
-TEST(PointToPoint, NonOverlappedSendsBlockTheSenderAndLengthenTheMakespan) {
+TEST(PipelineTransfers, NonOverlappedSendsBlockTheSenderAndLengthenTheMakespan) {
   // Same as above, but the sender is busy for c while it sends:
   //   rank 0: F0 [0,1100]  F1 [1100,2200]  B0 [4200,6200]  B1 [7300,9300]
   //   rank 1: F0 [1100,2100]  B0 [2100,4200]  F1 [4200,5200]  B1 [5200,7300]
@@ -128,7 +128,7 @@ TEST(PointToPoint, NonOverlappedSendsBlockTheSenderAndLengthenTheMakespan) {
   EXPECT_EQ(r.busy[0], 6000);  // blocked time is not compute
 }
 
-TEST(PointToPoint, BlockedTimeCountsEverySendOfEveryRank) {
+TEST(PipelineTransfers, BlockedTimeCountsEverySendOfEveryRank) {
   // p = 4, m = 8, c = 100: first rank sends 8 forwards (800), middle ranks 8 forwards and
   // 8 backwards (1600), last rank 8 backwards (800).
   const PipelineResult blocking = simulate_pipeline(uniform(4, 1, 8, 1000, 2000, 100, false));
