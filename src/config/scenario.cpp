@@ -1,5 +1,6 @@
 #include "wanka/scenario.hpp"
 
+#include <fmt/format.h>
 #include <yaml-cpp/yaml.h>
 
 #include <fstream>
@@ -288,10 +289,11 @@ void validate_scenario(const Scenario& s) {
   const auto& c = s.cluster;
   const auto& t = s.training;
   auto str = [](auto v) { return std::to_string(v); };
-  const std::int64_t product = static_cast<std::int64_t>(p.tp) * p.pp * p.cp * p.dp;
-  if (product != c.num_gpus) {
-    throw InputError("parallel.dp", "tp x pp x cp x dp = " + str(product) + " does not equal cluster.num_gpus (" +
-                                        str(c.num_gpus) + ")");
+  // In floating point: degrees up to 1e5 each and dp up to 1e7 would overflow 64-bit integers.
+  const double product = double(p.tp) * double(p.pp) * double(p.cp) * double(p.dp);
+  if (product != double(c.num_gpus)) {
+    throw InputError("parallel.dp", "tp x pp x cp x dp = " + fmt::format("{:.0f}", product) +
+                                        " does not equal cluster.num_gpus (" + str(c.num_gpus) + ")");
   }
   if (c.num_gpus > c.gpus_per_node && c.num_gpus % c.gpus_per_node != 0) {
     throw InputError("cluster.num_gpus", str(c.num_gpus) + " is not a multiple of gpus_per_node (" +

@@ -203,9 +203,37 @@ TEST(LayerWork, TensorParallelSplitsLayerParametersButNotNorms) {
   // Per GPU with t = 8: (12 h^2) / 8 + 4h = 226492416 + 49152 = 226541568.
   const LayerWork w = layer_work(gpt3(false), shard(8, true, Recompute::kNone), false);
   EXPECT_NEAR(w.params, 226541568.0, 1e-3);
-  // TP moves the full (b s h) bf16 activation twice per forward: 2 x 2048 x 12288 = 50331648 B.
+  // One TP all-gather + reduce-scatter pair per block, each on the full (b s h) bf16 activation:
+  // 2 x 2048 x 12288 = 50331648 B for attention and again for the MLP.
   EXPECT_NEAR(w.tp_bytes.value, 50331648.0, 1e-3);
-  EXPECT_EQ(w.tp_collectives_fwd, 2);
+  EXPECT_NEAR(w.tp_ffn_bytes.value, 50331648.0, 1e-3);
+  EXPECT_EQ(w.tp_collectives_fwd, 1);
+}
+
+TEST(LayerWork, NoTensorParallelMeansNoTensorParallelTraffic) {
+  const LayerWork w = layer_work(gpt3(false), shard(1, false, Recompute::kNone), false);
+  EXPECT_EQ(w.tp_collectives_fwd, 0);
+  EXPECT_EQ(w.tp_bytes.value, 0.0);
+  EXPECT_EQ(w.tp_ffn_bytes.value, 0.0);
+}
+
+TEST(LayerWork, KeyValueProjectionsAreReplicatedWhenTpExceedsKvHeads) {
+  // Llama-3-70B at t = 16 with 8 KV heads: each rank keeps one whole KV head.
+  //   Q and O: 2 h^2 / 16 = 2 x 67108864 / 16 = 8388608
+  //   K and V: 2 h x 1 x 128 = 2097152 (not 2 h x 8 x 128 / 16 = 1048576)
+  //   MLP 3 x 8192 x 28672 / 16 = 44040192; RMSNorms 2h = 16384
+  //   total 8388608 + 2097152 + 44040192 + 16384 = 54542336
+  const LayerWork w = layer_work(Catalog::builtin().model("llama3-70b"), shard(16, true, Recompute::kNone, 8192), false);
+  EXPECT_NEAR(w.params, 54542336.0, 1e-3);
+}
+
+TEST(LayerWork, MoeExpertTensorParallelMovesTopKRowsPerToken) {
+  // Mixtral (top-2, no shared expert), T = 4096 tokens, h = 4096, t = 2: the dispatched tokens
+  // (T k rows) are gathered across TP: 2 B x 4096 x 2 x 4096 = 67108864 B; attention keeps
+  // 2 x 4096 x 4096 = 33554432 B.
+  const LayerWork w = layer_work(Catalog::builtin().model("mixtral-8x7b"), shard(2, true, Recompute::kNone, 4096), true);
+  EXPECT_NEAR(w.tp_ffn_bytes.value, 67108864.0, 1e-3);
+  EXPECT_NEAR(w.tp_bytes.value, 33554432.0, 1e-3);
 }
 
 TEST(LayerParams, GroupedQueryAttentionSharesKeyAndValueHeads) {
