@@ -46,7 +46,7 @@ Seconds flat_all_reduce(Bytes bytes, long n, const Link& link) {
 }  // namespace
 
 Seconds all_gather(Bytes bytes, const Group& g, const Fabric& f) {
-  if (g.size <= 1) return Seconds(0);
+  if (g.size <= 1 || bytes.value <= 0) return Seconds(0);
   const long N = g.domains();
   if (N == 1) return ring_all_gather(bytes, g.size, f.scale_up);
   if (g.local == 1) return ring_all_gather(bytes, g.size, f.scale_out);
@@ -62,7 +62,7 @@ Seconds all_gather(Bytes bytes, const Group& g, const Fabric& f) {
 Seconds reduce_scatter(Bytes bytes, const Group& g, const Fabric& f) { return all_gather(bytes, g, f); }
 
 Seconds all_reduce(Bytes bytes, const Group& g, const Fabric& f) {
-  if (g.size <= 1) return Seconds(0);
+  if (g.size <= 1 || bytes.value <= 0) return Seconds(0);
   const long N = g.domains();
   if (N == 1) return flat_all_reduce(bytes, g.size, f.scale_up);
   if (g.local == 1) return flat_all_reduce(bytes, g.size, f.scale_out);

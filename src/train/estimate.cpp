@@ -312,6 +312,10 @@ Estimate estimate(const Scenario& s) {
     sum += stage_cost[g].f.scaled(double(micro));
     sum += stage_cost[g].b.scaled(double(micro));
   }
+  // The simulation runs on whole nanoseconds; scale the per-category sums so that they add up
+  // exactly to the critical rank's simulated busy time.
+  const double busy = from_sim_time(pr.busy[crit]).value;
+  if (sum.total() > 0) sum = sum.scaled(busy / sum.total());
   Breakdown& b = e.breakdown;
   b.compute = Seconds(sum.comp);
   b.tp_comm = Seconds(sum.tp);
@@ -359,8 +363,8 @@ Estimate estimate(const Scenario& s) {
     run.days = seconds / 86400.0;
     run.gpu_hours = double(cl.num_gpus) * seconds / 3600.0;
     run.cost_usd = run.gpu_hours * cl.price_per_gpu_hour_usd;
-    const double busy = std::clamp(b.compute.value / e.step_time.value, 0.0, 1.0);
-    const double gpu_w = cl.gpu.tdp_w * (kNonComputePowerFraction + (1.0 - kNonComputePowerFraction) * busy);
+    const double busy_frac = std::clamp(b.compute.value / e.step_time.value, 0.0, 1.0);
+    const double gpu_w = cl.gpu.tdp_w * (kNonComputePowerFraction + (1.0 - kNonComputePowerFraction) * busy_frac);
     run.avg_power_w_per_gpu = gpu_w + cl.node_overhead_w_per_gpu;
     run.energy_mwh = double(cl.num_gpus) * run.avg_power_w_per_gpu * cl.pue * seconds / 3600.0 / 1e6;
   }

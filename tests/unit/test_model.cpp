@@ -185,7 +185,7 @@ TEST(LayerWork, DenseGptLayerForwardGemmFlopsAre24TokensHSquaredOverT) {
   double f = 0;
   for (const auto& g : w.gemms) f += g.flops().value;
   EXPECT_NEAR(f, 927712935936.0, 1.0);
-  // Backward is twice the forward (dgrad + wgrad) and the model count uses 6 N per token.
+  // Four GEMMs: QKV, attention output, fc1, fc2.
   ASSERT_EQ(w.gemms.size(), 4u);
 }
 
