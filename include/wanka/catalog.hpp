@@ -126,8 +126,6 @@ class Catalog {
 
   const GpuSpec& gpu(const std::string& name) const;      // throws InputError with suggestions
   const ModelSpec& model(const std::string& name) const;  // idem
-  const LinkSpec* scale_up(const std::string& name) const;
-  const LinkSpec* scale_out(const std::string& name) const;
   const std::vector<GpuSpec>& gpus() const { return gpus_; }
   const std::vector<ModelSpec>& models() const { return models_; }
   const std::vector<LinkSpec>& scale_up_links() const { return scale_up_; }

@@ -76,6 +76,9 @@ struct Scenario {
   }
 };
 
+// A cluster of `num_gpus` of `gpu` with every other field at the GPU's catalog default.
+ClusterConfig default_cluster(const GpuSpec& gpu, std::int64_t num_gpus);
+
 // One "key.path=value" override, applied on top of the file (value parsed as YAML scalar/flow).
 using Override = std::pair<std::string, std::string>;
 

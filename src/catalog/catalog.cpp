@@ -368,13 +368,4 @@ Catalog Catalog::with_overrides(const std::string& yaml_path) {
 
 const GpuSpec& Catalog::gpu(const std::string& name) const { return find_named(gpus_, name, "gpu"); }
 const ModelSpec& Catalog::model(const std::string& name) const { return find_named(models_, name, "model"); }
-const LinkSpec* Catalog::scale_up(const std::string& name) const {
-  for (const auto& l : scale_up_) if (l.name == name) return &l;
-  return nullptr;
-}
-const LinkSpec* Catalog::scale_out(const std::string& name) const {
-  for (const auto& l : scale_out_) if (l.name == name) return &l;
-  return nullptr;
-}
-
 }  // namespace wanka

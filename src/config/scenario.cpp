@@ -136,6 +136,22 @@ GpuSpec parse_gpu_field(const YAML::Node& n, const Catalog& cat) {
 
 }  // namespace
 
+ClusterConfig default_cluster(const GpuSpec& gpu, std::int64_t num_gpus) {
+  ClusterConfig cl;
+  cl.gpu = gpu;
+  cl.num_gpus = num_gpus;
+  cl.gpus_per_node = gpu.gpus_per_node;
+  cl.scale_up_domain = std::max(gpu.scale_up_domain, 1);
+  cl.scale_up_gbytes_per_s = gpu.scale_up_gbytes_per_s;
+  cl.nic_gbps = gpu.nic_gbps;
+  cl.price_per_gpu_hour_usd = gpu.price_per_gpu_hour_usd;
+  // Node share of power beyond the GPUs (CPUs, NICs, fans, drives): DGX H100 is 10.2 kW max
+  // with 8 x 700 W GPUs, i.e. (10.2 - 5.6) / 8 = 575 W per GPU at most; at training load
+  // about 40 % of GPU TDP (NVIDIA DGX H100 user guide, system power specifications).
+  cl.node_overhead_w_per_gpu = 0.4 * gpu.tdp_w;
+  return cl;
+}
+
 Scenario parse_scenario(const std::string& text, const std::string& origin, const std::vector<Override>& overrides,
                         const Catalog& cat) {
   YAML::Node root = yaml::parse(text, origin);
@@ -153,45 +169,30 @@ Scenario parse_scenario(const std::string& text, const std::string& origin, cons
   yaml::check_keys(c, "cluster", {"gpu", "num_gpus", "gpus_per_node", "scale_up_domain", "scale_up_link",
                                   "scale_up_gbytes_per_s", "network", "nic_gbps", "oversubscription",
                                   "price_per_gpu_hour_usd", "pue", "node_overhead_w_per_gpu", "topology"});
-  auto& cl = s.cluster;
-  cl.gpu = parse_gpu_field(c["gpu"], cat);
-  cl.gpus_per_node = cl.gpu.gpus_per_node;
-  cl.scale_up_domain = std::max(cl.gpu.scale_up_domain, 1);
-  cl.scale_up_gbytes_per_s = cl.gpu.scale_up_gbytes_per_s;
-  cl.nic_gbps = cl.gpu.nic_gbps;
-  cl.price_per_gpu_hour_usd = cl.gpu.price_per_gpu_hour_usd;
-  // Node share of power beyond the GPUs (CPUs, NICs, fans, drives): DGX H100 is 10.2 kW max
-  // with 8 x 700 W GPUs, i.e. (10.2 - 5.6) / 8 = 575 W per GPU at most; at training load
-  // about 40 % of GPU TDP (NVIDIA DGX H100 user guide, system power specifications).
-  cl.node_overhead_w_per_gpu = 0.4 * cl.gpu.tdp_w;
   if (!c["num_gpus"]) throw InputError("cluster.num_gpus", "missing");
-  {
-    double n = yaml::as_double(c["num_gpus"], "cluster.num_gpus", 1, kMaxGpus);
-    if (n != std::floor(n)) throw InputError("cluster.num_gpus", "expected an integer");
-    cl.num_gpus = static_cast<std::int64_t>(n);
-  }
+  const double n_gpus = yaml::as_double(c["num_gpus"], "cluster.num_gpus", 1, kMaxGpus);
+  if (n_gpus != std::floor(n_gpus)) throw InputError("cluster.num_gpus", "expected an integer");
+  s.cluster = default_cluster(parse_gpu_field(c["gpu"], cat), static_cast<std::int64_t>(n_gpus));
+  auto& cl = s.cluster;
   yaml::opt(c, "gpus_per_node", "cluster", cl.gpus_per_node, 1, 1024);
-  if (auto l = c["scale_up_link"]; l && !l.IsNull()) {
-    const std::string nm = yaml::as_string(l, "cluster.scale_up_link");
-    const LinkSpec* link = cat.scale_up(nm);
-    if (!link) {
-      std::vector<std::string> known;
-      for (const auto& x : cat.scale_up_links()) known.push_back(x.name);
-      throw InputError("cluster.scale_up_link", unknown_name_message("scale-up link", nm, known));
+  // A named link from the catalog, or an error listing the closest names.
+  auto named_link = [&](const char* key, const char* kind, const std::vector<LinkSpec>& links) -> const LinkSpec* {
+    auto l = c[key];
+    if (!l || l.IsNull()) return nullptr;
+    const std::string path = std::string("cluster.") + key;
+    const std::string nm = yaml::as_string(l, path);
+    std::vector<std::string> known;
+    for (const auto& x : links) {
+      if (x.name == nm) return &x;
+      known.push_back(x.name);
     }
+    throw InputError(path, unknown_name_message(kind, nm, known));
+  };
+  if (const LinkSpec* link = named_link("scale_up_link", "scale-up link", cat.scale_up_links())) {
     cl.scale_up_gbytes_per_s = link->gbytes_per_s;
     if (link->domain > 0) cl.scale_up_domain = link->domain;
   }
-  if (auto l = c["network"]; l && !l.IsNull()) {
-    const std::string nm = yaml::as_string(l, "cluster.network");
-    const LinkSpec* link = cat.scale_out(nm);
-    if (!link) {
-      std::vector<std::string> known;
-      for (const auto& x : cat.scale_out_links()) known.push_back(x.name);
-      throw InputError("cluster.network", unknown_name_message("network", nm, known));
-    }
-    cl.nic_gbps = link->gbps;
-  }
+  if (const LinkSpec* link = named_link("network", "network", cat.scale_out_links())) cl.nic_gbps = link->gbps;
   yaml::opt(c, "scale_up_domain", "cluster", cl.scale_up_domain, 1, 1e6);
   yaml::opt(c, "scale_up_gbytes_per_s", "cluster", cl.scale_up_gbytes_per_s, 1e-3, 1e6);
   yaml::opt(c, "nic_gbps", "cluster", cl.nic_gbps, 1e-3, 1e6);

@@ -57,7 +57,6 @@ class PipelineSim final : public sim::Process {
     next_.assign(p, 0);
     busy_flag_.assign(p, false);
     wake_at_.assign(p, -1);
-    start_.assign(p, 0);
     live_bytes_.assign(p, 0.0);
     live_.assign(p, 0);
     const std::size_t cells = static_cast<std::size_t>(s.micro_batches) * G_;
@@ -136,7 +135,6 @@ class PipelineSim final : public sim::Process {
       return;
     }
     busy_flag_[r] = true;
-    start_[r] = now;
     const SimTime compute = t.backward ? s_.bwd[g] : s_.fwd[g];
     const SimTime send = send_time(t, g);
     res_.busy[r] += compute;
@@ -182,7 +180,7 @@ class PipelineSim final : public sim::Process {
   std::vector<std::vector<Task>> orders_;
   std::vector<std::size_t> next_;
   std::vector<bool> busy_flag_;
-  std::vector<SimTime> wake_at_, start_;
+  std::vector<SimTime> wake_at_;
   std::vector<double> live_bytes_;
   std::vector<int> live_;
   std::vector<SimTime> f_done_, b_done_;

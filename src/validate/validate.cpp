@@ -83,14 +83,9 @@ Scenario row_scenario(const std::map<std::string, std::string>& r) {
   m.moe.ffn_hidden = to_long(get("moe_ffn_hidden"), 0);
   Catalog::finalize_model(m, "model");
 
-  s.cluster.gpu = Catalog::builtin().gpu(get("gpu"));
+  s.cluster = default_cluster(Catalog::builtin().gpu(get("gpu")), to_long(get("num_gpus"), 0));
   auto& c = s.cluster;
-  c.num_gpus = to_long(get("num_gpus"), 0);
   c.gpus_per_node = static_cast<int>(to_long(get("gpus_per_node"), c.gpu.gpus_per_node));
-  c.scale_up_domain = c.gpu.scale_up_domain;
-  c.scale_up_gbytes_per_s = c.gpu.scale_up_gbytes_per_s;
-  c.nic_gbps = c.gpu.nic_gbps;
-  c.price_per_gpu_hour_usd = c.gpu.price_per_gpu_hour_usd;
 
   auto& p = s.parallel;
   p.tp = static_cast<int>(to_long(get("tp"), 1));
