@@ -38,4 +38,13 @@ struct PipelineResult {
 // Throws std::invalid_argument on inconsistent sizes.
 PipelineResult simulate_pipeline(const PipelineSpec& spec);
 
+// Peak live activation bytes per rank and the (micro-batch, chunk) pairs alive at that peak,
+// in O(p^2 v) without simulating: the live set follows from the issue order alone. Used by the
+// simulation's result and by the planner's memory filter. `spec` must be consistent.
+struct ActivationPeak {
+  double bytes = 0;
+  int in_flight = 0;
+};
+std::vector<ActivationPeak> activation_peaks(const PipelineSpec& spec);
+
 }  // namespace wanka

@@ -1,5 +1,7 @@
 #include "wanka/estimate.hpp"
 
+#include "train/step_model.hpp"
+
 #include <algorithm>
 #include <cmath>
 
@@ -8,7 +10,7 @@
 #include "wanka/model.hpp"
 #include "wanka/pipeline.hpp"
 
-namespace wanka {
+namespace wanka::detail {
 
 namespace {
 
@@ -27,26 +29,11 @@ constexpr double kFrameworkReserveBytes = 1.5 * kGiB;
 // during compute it is taken as TDP. Engineering estimate; see docs/model.md.
 constexpr double kNonComputePowerFraction = 0.4;
 
-struct Cost {
-  double comp = 0, tp = 0, cp = 0, ep = 0, dp = 0;
-  double total() const { return comp + tp + cp + ep + dp; }
-  Cost& operator+=(const Cost& o) {
-    comp += o.comp; tp += o.tp; cp += o.cp; ep += o.ep; dp += o.dp;
-    return *this;
-  }
-  Cost scaled(double k) const { return {comp * k, tp * k, cp * k, ep * k, dp * k}; }
-};
-
-struct FwdBwd {
-  Cost f, b;
-};
-
 struct Context {
   const Scenario& s;
-  Accelerator acc;
-  Fabric fab;
-  Group tp, cp, ep, dp_dense, dp_expert;
-  bool pp_cross;
+  const Accelerator& acc;
+  const Fabric& fab;
+  Group tp, cp, ep;
 };
 
 Seconds tp_pair(const Context& c, Bytes b) {
@@ -56,7 +43,7 @@ Seconds tp_pair(const Context& c, Bytes b) {
                                         : all_reduce(b, c.tp, c.fab);
 }
 
-FwdBwd layer_cost(const Context& c, const LayerWork& w) {
+FwdBwd layer_cost(const Context& c, const LayerWork& w, double& b_comp) {
   const auto& p = c.s.parallel;
   FwdBwd r;
   double gemm_f = 0, gemm_b = 0, expert_gemm = 0;
@@ -95,16 +82,7 @@ FwdBwd layer_cost(const Context& c, const LayerWork& w) {
     r.f.ep = p.overlap.ep ? std::max(0.0, a2a - expert_gemm) : a2a;
     r.b.ep = p.overlap.ep ? std::max(0.0, a2a - 2.0 * expert_gemm) : a2a;
   }
-  if (p.zero == 3) {
-    // FSDP: gather this layer's parameters before forward and again before backward, and
-    // reduce-scatter its gradients after backward (Zhao et al. 2023, PyTorch FSDP §3).
-    const double dense = w.params - w.expert_params;
-    const double ag = all_gather(Bytes(kWeightBytes * dense), c.dp_dense, c.fab).value +
-                      all_gather(Bytes(kWeightBytes * w.expert_params), c.dp_expert, c.fab).value;
-    const double rs = ag * kGradBytes / kWeightBytes;
-    r.f.dp = p.overlap.zero3 ? std::max(0.0, ag - r.f.comp) : ag;
-    r.b.dp = p.overlap.zero3 ? std::max(0.0, ag + rs - r.b.comp) : ag + rs;
-  }
+  b_comp = r.b.comp;
   // Recomputation repeats the forward (and its communication) inside backward.
   if (p.recompute == Recompute::kFull) {
     r.b.comp += r.f.comp;
@@ -119,139 +97,191 @@ FwdBwd layer_cost(const Context& c, const LayerWork& w) {
 
 }  // namespace
 
-Estimate estimate(const Scenario& s) {
-  validate_scenario(s);
+
+Fabric make_fabric(const ClusterConfig& cl) {
+  const Calibration& cal = cl.gpu.calibration;
+  return Fabric{{BytesPerSecond(cl.scale_up_gbytes_per_s * kGiga * cal.scale_up_efficiency), Seconds(cal.scale_up_latency_s)},
+                {BytesPerSecond(cl.nic_gbps / 8.0 * kGiga * cal.scale_out_efficiency / cl.oversubscription),
+                 Seconds(cal.scale_out_latency_s)}};
+}
+
+LayerCosts layer_costs(const Scenario& s, const Accelerator& acc, const Fabric& fab) {
   const auto& m = s.model;
   const auto& p = s.parallel;
-  const auto& cl = s.cluster;
   const auto& tr = s.training;
-  const Calibration& cal = cl.gpu.calibration;
-
-  Fabric fab{{BytesPerSecond(cl.scale_up_gbytes_per_s * kGiga * cal.scale_up_efficiency), Seconds(cal.scale_up_latency_s)},
-             {BytesPerSecond(cl.nic_gbps / 8.0 * kGiga * cal.scale_out_efficiency / cl.oversubscription),
-              Seconds(cal.scale_out_latency_s)}};
-  const long domain = std::max(1, cl.scale_up_domain);
+  const long domain = std::max(1, s.cluster.scale_up_domain);
   // Rank order tp, cp, (ep within dp x cp), dp, pp: Megatron-Core's default "tp-cp-ep-dp-pp".
-  Context c{s,
-            Accelerator(cl.gpu, tr.precision),
-            fab,
-            place_group(p.tp, 1, domain),
-            place_group(p.cp, p.tp, domain),
-            place_group(p.ep, p.tp, domain),
-            place_group(static_cast<long>(p.dp) * p.cp, p.tp, domain),
-            place_group(static_cast<long>(p.dp) * p.cp / p.ep, static_cast<long>(p.tp) * p.ep, domain),
-            static_cast<long>(p.tp) * p.cp * p.dp >= domain};
-
+  const Context c{s, acc, fab, place_group(p.tp, 1, domain), place_group(p.cp, p.tp, domain),
+                  place_group(p.ep, p.tp, domain)};
   const ShardSpec sh{p.micro_batch, tr.seq_len, p.tp, p.cp, p.ep, p.sequence_parallel, p.recompute, tr.precision, tr.attention};
-  const LayerWork dense_w = layer_work(m, sh, false);
-  const LayerWork moe_w = m.is_moe() ? layer_work(m, sh, true) : dense_w;
-  const FwdBwd dense_c = layer_cost(c, dense_w);
-  const FwdBwd moe_c = m.is_moe() ? layer_cost(c, moe_w) : dense_c;
-  const EdgeWork emb = embedding_work(m, sh);
-  const EdgeWork lg = logits_work(m, sh);
-
-  FwdBwd emb_c, lg_c;
-  emb_c.f.comp = c.acc.memory_bound(emb.elementwise_fwd).value;
-  emb_c.b.comp = c.acc.memory_bound(emb.elementwise_bwd).value;
+  LayerCosts lc;
+  lc.dense_w = layer_work(m, sh, false);
+  lc.dense_c = layer_cost(c, lc.dense_w, lc.dense_b_comp);
+  if (m.is_moe()) {
+    lc.moe_w = layer_work(m, sh, true);
+    lc.moe_c = layer_cost(c, lc.moe_w, lc.moe_b_comp);
+  } else {
+    lc.moe_w = lc.dense_w;
+    lc.moe_c = lc.dense_c;
+    lc.moe_b_comp = lc.dense_b_comp;
+  }
+  lc.emb = embedding_work(m, sh);
+  lc.lg = logits_work(m, sh);
+  const EdgeWork& emb = lc.emb;
+  const EdgeWork& lg = lc.lg;
+  FwdBwd& emb_c = lc.emb_c;
+  FwdBwd& lg_c = lc.lg_c;
+  emb_c.f.comp = acc.memory_bound(emb.elementwise_fwd).value;
+  emb_c.b.comp = acc.memory_bound(emb.elementwise_bwd).value;
   // Vocab-parallel embedding: all-reduce (or reduce-scatter with SP) of its output.
   emb_c.f.tp = p.sequence_parallel ? reduce_scatter(emb.tp_bytes, c.tp, fab).value : all_reduce(emb.tp_bytes, c.tp, fab).value;
   if (p.sequence_parallel) emb_c.b.tp = all_gather(emb.tp_bytes, c.tp, fab).value;  // backward of the reduce-scatter
   for (const auto& g : lg.gemms) {
-    lg_c.f.comp += c.acc.gemm_fwd(g).value;
-    lg_c.b.comp += c.acc.gemm_bwd(g).value;
+    lg_c.f.comp += acc.gemm_fwd(g).value;
+    lg_c.b.comp += acc.gemm_bwd(g).value;
   }
-  lg_c.f.comp += c.acc.memory_bound(lg.elementwise_fwd).value;
-  lg_c.b.comp += c.acc.memory_bound(lg.elementwise_bwd).value;
+  lg_c.f.comp += acc.memory_bound(lg.elementwise_fwd).value;
+  lg_c.b.comp += acc.memory_bound(lg.elementwise_bwd).value;
   if (p.sequence_parallel) {
     lg_c.f.tp = all_gather(lg.tp_bytes, c.tp, fab).value;
     lg_c.b.tp = reduce_scatter(lg.tp_bytes, c.tp, fab).value;
   }
   if (p.tp > 1 && !p.sequence_parallel) lg_c.b.tp = all_reduce(lg.tp_bytes, c.tp, fab).value;
+  return lc;
+}
+
+void build_step(const Scenario& s, const Accelerator& acc, std::shared_ptr<const LayerCosts> lcp, StepModel& st) {
+  (void)acc;
+  const auto& m = s.model;
+  const auto& p = s.parallel;
+  const auto& cl = s.cluster;
+  const auto& tr = s.training;
+  const LayerCosts& lc = *lcp;
+  st.lc = std::move(lcp);
+  st.fab = make_fabric(cl);
+  const Fabric& fab = st.fab;
+  const long domain = std::max(1, cl.scale_up_domain);
+  st.dp_dense = place_group(static_cast<long>(p.dp) * p.cp, p.tp, domain);
+  st.dp_expert = place_group(static_cast<long>(p.dp) * p.cp / p.ep, static_cast<long>(p.tp) * p.ep, domain);
+  const bool pp_cross = static_cast<long>(p.tp) * p.cp * p.dp >= domain;
+
+  // ZeRO-3 (FSDP): gather each layer's parameters before forward and again before backward,
+  // and reduce-scatter its gradients after backward (Zhao et al. 2023, PyTorch FSDP §3),
+  // overlapped with that layer's compute (before recomputation) when prefetching.
+  auto zero3 = [&](const LayerWork& w, const FwdBwd& c, double b_comp) {
+    FwdBwd z;
+    if (p.zero != 3) return z;
+    const double dense = w.params - w.expert_params;
+    const double ag = all_gather(Bytes(kWeightBytes * dense), st.dp_dense, fab).value +
+                      all_gather(Bytes(kWeightBytes * w.expert_params), st.dp_expert, fab).value;
+    const double rs = ag * kGradBytes / kWeightBytes;
+    z.f.dp = p.overlap.zero3 ? std::max(0.0, ag - c.f.comp) : ag;
+    z.b.dp = p.overlap.zero3 ? std::max(0.0, ag + rs - b_comp) : ag + rs;
+    return z;
+  };
+  const FwdBwd z_dense = zero3(lc.dense_w, lc.dense_c, lc.dense_b_comp);
+  const FwdBwd z_moe = m.is_moe() ? zero3(lc.moe_w, lc.moe_c, lc.moe_b_comp) : z_dense;
 
   // --- assign layers to global stages (uneven: the extra layers go to the middle stages,
   // keeping the embedding and logits stages light).
   const int G = p.pp * p.vpp;
-  std::vector<long> n_layers(G, m.layers / G);
+  st.n_layers.assign(G, m.layers / G);
   const long rem = m.layers % G;
-  for (long i = 0; i < rem; ++i) n_layers[(G - rem) / 2 + i] += 1;
-  std::vector<long> n_moe(G, 0);
-  {
-    long first = 0;
-    for (int g = 0; g < G; ++g) {
-      for (long i = first; i < first + n_layers[g]; ++i) n_moe[g] += (m.is_moe() && i >= m.moe.dense_layers) ? 1 : 0;
-      first += n_layers[g];
-    }
-  }
+  for (long i = 0; i < rem; ++i) st.n_layers[(G - rem) / 2 + i] += 1;
 
-  const std::int64_t micro = s.grad_accum_steps();
-  PipelineSpec ps;
+  st.micro = s.grad_accum_steps();
+  PipelineSpec& ps = st.ps;
   ps.ranks = p.pp;
   ps.chunks = p.vpp;
-  ps.micro_batches = micro;
+  ps.micro_batches = st.micro;
   ps.overlap_p2p = p.overlap.pp;
   ps.fwd.resize(G);
   ps.bwd.resize(G);
   ps.p2p.resize(G);
   ps.activation_bytes.resize(G);
-  std::vector<FwdBwd> stage_cost(G);
-  std::vector<double> stage_params(G), stage_expert_params(G), stage_transient(G);
+  st.stage_cost.resize(G);
+  st.stage_params.resize(G);
+  st.stage_expert_params.resize(G);
+  st.stage_transient.resize(G);
   const double t_loc = double(p.micro_batch) * double(tr.seq_len) / p.cp;
   // Megatron sends the SP-sharded activation between stages (scatter-gather optimisation).
   const Bytes act_msg(2.0 * t_loc * double(m.hidden) / (p.sequence_parallel ? p.tp : 1));
-  const SimTime p2p_ns = p.pp > 1 ? to_sim_time(wanka::p2p(act_msg, c.pp_cross, fab)) : 0;
+  const SimTime p2p_ns = p.pp > 1 ? to_sim_time(wanka::p2p(act_msg, pp_cross, fab)) : 0;
+  long first = 0;
   for (int g = 0; g < G; ++g) {
-    const long nd = n_layers[g] - n_moe[g], nm = n_moe[g];
+    // MoE layers are those at index >= dense_layers (DeepSeek-V3's first layers are dense).
+    long nm = 0;
+    if (m.is_moe()) nm = std::max(0L, first + st.n_layers[g] - std::max(first, static_cast<long>(m.moe.dense_layers)));
+    nm = std::min(nm, st.n_layers[g]);
+    const long nd = st.n_layers[g] - nm;
+    first += st.n_layers[g];
     FwdBwd sc;
-    sc.f += dense_c.f.scaled(double(nd));
-    sc.b += dense_c.b.scaled(double(nd));
-    sc.f += moe_c.f.scaled(double(nm));
-    sc.b += moe_c.b.scaled(double(nm));
-    double act = double(nd) * dense_w.activations_saved.value + double(nm) * moe_w.activations_saved.value;
-    double prm = double(nd) * dense_w.params + double(nm) * moe_w.params;
-    double eprm = double(nm) * moe_w.expert_params;
-    double transient = std::max(nd ? dense_w.activations_transient.value : 0.0, nm ? moe_w.activations_transient.value : 0.0);
+    sc.f += lc.dense_c.f.scaled(double(nd));
+    sc.b += lc.dense_c.b.scaled(double(nd));
+    sc.f += z_dense.f.scaled(double(nd));
+    sc.b += z_dense.b.scaled(double(nd));
+    sc.f += lc.moe_c.f.scaled(double(nm));
+    sc.b += lc.moe_c.b.scaled(double(nm));
+    sc.f += z_moe.f.scaled(double(nm));
+    sc.b += z_moe.b.scaled(double(nm));
+    double act = double(nd) * lc.dense_w.activations_saved.value + double(nm) * lc.moe_w.activations_saved.value;
+    double prm = double(nd) * lc.dense_w.params + double(nm) * lc.moe_w.params;
+    const double eprm = double(nm) * lc.moe_w.expert_params;
+    const double transient = std::max(nd ? lc.dense_w.activations_transient.value : 0.0,
+                                      nm ? lc.moe_w.activations_transient.value : 0.0);
     if (g == 0) {
-      sc.f += emb_c.f;
-      sc.b += emb_c.b;
-      prm += emb.params;
+      sc.f += lc.emb_c.f;
+      sc.b += lc.emb_c.b;
+      prm += lc.emb.params;
     }
     if (g == G - 1) {
-      sc.f += lg_c.f;
-      sc.b += lg_c.b;
-      act += lg.activations_saved.value;
+      sc.f += lc.lg_c.f;
+      sc.b += lc.lg_c.b;
+      act += lc.lg.activations_saved.value;
       // A tied output layer shares the embedding only when both sit on the same GPU.
       const bool shares = m.tied_embeddings && G == 1;
-      prm += shares ? lg.params - double(m.vocab) * double(m.hidden) / p.tp : lg.params;
+      prm += shares ? lc.lg.params - double(m.vocab) * double(m.hidden) / p.tp : lc.lg.params;
     }
-    stage_cost[g] = sc;
+    st.stage_cost[g] = sc;
     ps.fwd[g] = to_sim_time(Seconds(sc.f.total()));
     ps.bwd[g] = to_sim_time(Seconds(sc.b.total()));
     ps.p2p[g] = g + 1 < G ? p2p_ns : 0;
     ps.activation_bytes[g] = act;
-    stage_params[g] = prm;
-    stage_expert_params[g] = eprm;
-    stage_transient[g] = transient;
+    st.stage_params[g] = prm;
+    st.stage_expert_params[g] = eprm;
+    st.stage_transient[g] = transient;
   }
-  const PipelineResult pr = simulate_pipeline(ps);
+}
 
-  // --- per pipeline rank: memory, data-parallel tail, optimizer
-  Estimate e;
-  e.micro_batches = micro;
-  e.sim_events = pr.events;
-  const double dense_dp = double(c.dp_dense.size), expert_dp = double(c.dp_expert.size);
-  double best_end = -1;
-  int crit = 0;
-  std::vector<double> exposed(p.pp), opt(p.pp);
-  e.memory.capacity_bytes_per_gpu = cl.gpu.hbm_capacity();
+namespace {
+
+// Parameters a pipeline rank holds (all its virtual chunks): total and routed-expert.
+std::pair<double, double> rank_params(const Scenario& s, const StepModel& st, int r) {
+  double prm = 0, eprm = 0;
+  for (int ch = 0; ch < s.parallel.vpp; ++ch) {
+    const int g = ch * s.parallel.pp + r;
+    prm += st.stage_params[g];
+    eprm += st.stage_expert_params[g];
+  }
+  return {prm, eprm};
+}
+
+}  // namespace
+
+MemoryReport step_memory(const Scenario& s, const StepModel& st) {
+  const auto& p = s.parallel;
+  const std::vector<ActivationPeak> peaks = activation_peaks(st.ps);
+  const double dense_dp = double(st.dp_dense.size), expert_dp = double(st.dp_expert.size);
+  MemoryReport mr;
+  mr.capacity_bytes_per_gpu = s.cluster.gpu.hbm_capacity();
   for (int r = 0; r < p.pp; ++r) {
-    double prm = 0, eprm = 0, transient = 0;
+    const auto [prm, eprm] = rank_params(s, st, r);
+    double transient = 0;
     long layers = 0;
     for (int ch = 0; ch < p.vpp; ++ch) {
       const int g = ch * p.pp + r;
-      prm += stage_params[g];
-      eprm += stage_expert_params[g];
-      transient = std::max(transient, stage_transient[g]);
-      layers += n_layers[g];
+      transient = std::max(transient, st.stage_transient[g]);
+      layers += st.n_layers[g];
     }
     const double dprm = prm - eprm;
     auto shard = [&](int level, double dense_bytes, double expert_bytes) {
@@ -264,19 +294,83 @@ Estimate estimate(const Scenario& s) {
     sm.weights = Bytes(shard(3, kWeightBytes * dprm, kWeightBytes * eprm));
     sm.gradients = Bytes(shard(2, kGradBytes * dprm, kGradBytes * eprm));
     sm.optimizer = Bytes(shard(1, kOptimizerBytes * dprm, kOptimizerBytes * eprm));
-    sm.activations = Bytes(pr.peak_activation_bytes[r]);
-    sm.peak_in_flight = pr.peak_in_flight[r];
+    sm.activations = Bytes(peaks[r].bytes);
+    sm.peak_in_flight = peaks[r].in_flight;
     double temp = transient + kFrameworkReserveBytes;
     if (p.zero == 3) {
       // Two layers' parameters gathered at once (current + prefetched), plus their gradients.
-      const double layer = std::max(dense_w.params, moe_w.params);
+      const double layer = std::max(st.lc->dense_w.params, st.lc->moe_w.params);
       temp += 2.0 * (kWeightBytes + kGradBytes) * layer;
     }
     sm.temporary = Bytes(temp);
     sm.total = sm.weights + sm.gradients + sm.optimizer + sm.activations + sm.temporary;
-    e.memory.per_stage.push_back(sm);
-    if (sm.total > e.memory.peak_bytes_per_gpu) e.memory.peak_bytes_per_gpu = sm.total;
+    mr.per_stage.push_back(sm);
+    if (sm.total > mr.peak_bytes_per_gpu) mr.peak_bytes_per_gpu = sm.total;
+  }
+  mr.fits = mr.peak_bytes_per_gpu <= mr.capacity_bytes_per_gpu;
+  return mr;
+}
 
+namespace {
+
+// Optimizer step time of pipeline rank r: memory-bound over its (ZeRO-sharded) parameters.
+double optimizer_time(const Scenario& s, const Accelerator& acc, const StepModel& st, int r) {
+  const auto [prm, eprm] = rank_params(s, st, r);
+  const double local = s.parallel.zero >= 1 ? (prm - eprm) / double(st.dp_dense.size) + eprm / double(st.dp_expert.size)
+                                            : prm;
+  return acc.memory_bound(Bytes(kOptimizerStepBytes * local)).value;
+}
+
+}  // namespace
+
+double step_time_lower_bound(const Scenario& s, const Accelerator& acc, const StepModel& st) {
+  // Rank r cannot start before global stages 0..r-1 have run the first micro-batch's forward;
+  // it then has m x (its chunks' forward + backward) of work; and its last task is chunk 0's
+  // backward of the last micro-batch, after which stages r-1..0 still run that backward (true
+  // for 1F1B and for Megatron's interleaved order). So rank 0 ends no earlier than
+  //   max_r [ sum_{g<r} (f_g + b_g) + m * sum_c (f + b)(c*p + r) ],
+  // and every rank r no earlier than sum_{g<r} f_g + m * busy_r; each then runs its optimizer
+  // step. Transfers, bubbles beyond fill/drain and exposed data-parallel time only add.
+  // Uniform 1F1B without transfers meets the bound: (m + p - 1)(f + b).
+  const auto& p = s.parallel;
+  const auto& ps = st.ps;
+  const double m = double(st.micro);
+  double head_f = 0, head_fb = 0, rank0 = 0, best = 0;
+  for (int r = 0; r < p.pp; ++r) {
+    double busy = 0;
+    for (int ch = 0; ch < p.vpp; ++ch) {
+      const int g = ch * p.pp + r;
+      busy += double(ps.fwd[g] + ps.bwd[g]);
+    }
+    busy *= m;
+    rank0 = std::max(rank0, head_fb + busy);
+    best = std::max(best, (head_f + busy) * 1e-9 + optimizer_time(s, acc, st, r));
+    head_f += double(ps.fwd[r]);
+    head_fb += double(ps.fwd[r] + ps.bwd[r]);
+  }
+  return std::max(best, rank0 * 1e-9 + optimizer_time(s, acc, st, 0));
+}
+
+Estimate finish_estimate(const Scenario& s, const Accelerator& acc, const StepModel& st) {
+  const auto& m = s.model;
+  const auto& p = s.parallel;
+  const auto& cl = s.cluster;
+  const auto& tr = s.training;
+  const Fabric& fab = st.fab;
+  const PipelineResult pr = simulate_pipeline(st.ps);
+
+  Estimate e;
+  e.micro_batches = st.micro;
+  e.sim_events = pr.events;
+  e.memory = step_memory(s, st);
+
+  // --- per pipeline rank: data-parallel tail and optimizer
+  double best_end = -1;
+  int crit = 0;
+  std::vector<double> exposed(p.pp), opt(p.pp);
+  for (int r = 0; r < p.pp; ++r) {
+    const auto [prm, eprm] = rank_params(s, st, r);
+    const double dprm = prm - eprm;
     // Gradient reduction (reduce-scatter with a sharded optimizer, else all-reduce) overlaps
     // the last micro-batch's backward; the parameter all-gather of a sharded optimizer
     // overlaps the next step's first forward (Megatron --overlap-grad-reduce/--overlap-param-gather).
@@ -284,33 +378,31 @@ Estimate estimate(const Scenario& s) {
     if (p.zero == 3) {
       rs = 0;  // already per micro-batch inside the stages
     } else if (p.zero >= 1) {
-      rs = reduce_scatter(Bytes(kGradBytes * dprm), c.dp_dense, fab).value +
-           reduce_scatter(Bytes(kGradBytes * eprm), c.dp_expert, fab).value;
-      ag = all_gather(Bytes(kWeightBytes * dprm), c.dp_dense, fab).value +
-           all_gather(Bytes(kWeightBytes * eprm), c.dp_expert, fab).value;
+      rs = reduce_scatter(Bytes(kGradBytes * dprm), st.dp_dense, fab).value +
+           reduce_scatter(Bytes(kGradBytes * eprm), st.dp_expert, fab).value;
+      ag = all_gather(Bytes(kWeightBytes * dprm), st.dp_dense, fab).value +
+           all_gather(Bytes(kWeightBytes * eprm), st.dp_expert, fab).value;
     } else {
-      rs = all_reduce(Bytes(kGradBytes * dprm), c.dp_dense, fab).value +
-           all_reduce(Bytes(kGradBytes * eprm), c.dp_expert, fab).value;
+      rs = all_reduce(Bytes(kGradBytes * dprm), st.dp_dense, fab).value +
+           all_reduce(Bytes(kGradBytes * eprm), st.dp_expert, fab).value;
     }
     const double lb = from_sim_time(pr.last_backward[r]).value, ff = from_sim_time(pr.first_forward[r]).value;
     exposed[r] = (p.overlap.dp ? std::max(0.0, rs - lb) : rs) + (p.overlap.dp ? std::max(0.0, ag - ff) : ag);
-    const double local_params = p.zero >= 1 ? dprm / dense_dp + eprm / expert_dp : prm;
-    opt[r] = c.acc.memory_bound(Bytes(kOptimizerStepBytes * local_params)).value;
+    opt[r] = optimizer_time(s, acc, st, r);
     const double end = from_sim_time(pr.finish[r]).value + exposed[r] + opt[r];
     if (end > best_end) {
       best_end = end;
       crit = r;
     }
   }
-  e.memory.fits = e.memory.peak_bytes_per_gpu <= e.memory.capacity_bytes_per_gpu;
   e.step_time = Seconds(best_end);
 
   // --- breakdown of the critical rank
   Cost sum;
   for (int ch = 0; ch < p.vpp; ++ch) {
     const int g = ch * p.pp + crit;
-    sum += stage_cost[g].f.scaled(double(micro));
-    sum += stage_cost[g].b.scaled(double(micro));
+    sum += st.stage_cost[g].f.scaled(double(st.micro));
+    sum += st.stage_cost[g].b.scaled(double(st.micro));
   }
   // The simulation runs on whole nanoseconds; scale the per-category sums so that they add up
   // exactly to the critical rank's simulated busy time.
@@ -369,6 +461,18 @@ Estimate estimate(const Scenario& s) {
     run.energy_mwh = double(cl.num_gpus) * run.avg_power_w_per_gpu * cl.pue * seconds / 3600.0 / 1e6;
   }
   return e;
+}
+
+}  // namespace wanka::detail
+
+namespace wanka {
+
+Estimate estimate(const Scenario& s) {
+  validate_scenario(s);
+  const Accelerator acc(s.cluster.gpu, s.training.precision);
+  detail::StepModel st;
+  build_step(s, acc, std::make_shared<const detail::LayerCosts>(detail::layer_costs(s, acc, detail::make_fabric(s.cluster))), st);
+  return detail::finish_estimate(s, acc, st);
 }
 
 }  // namespace wanka

@@ -15,6 +15,14 @@ struct Task {
   bool backward;
 };
 
+// Forwards a rank issues before its first backward (Megatron-LM schedules.py).
+long warmup_forwards(int p, int v, long m, int r) {
+  const long total = m * v;
+  if (v == 1) return std::min<long>(p - r - 1, m);  // PipeDream-Flush 1F1B
+  if (m == p) return total;
+  return std::min<long>(static_cast<long>(p - r - 1) * 2 + static_cast<long>(v - 1) * p, total);
+}
+
 // Per-rank issue order, as Megatron-LM's schedules.py issues it.
 std::vector<Task> rank_order(int p, int v, long m, int r) {
   std::vector<Task> order;
@@ -31,14 +39,7 @@ std::vector<Task> rank_order(int p, int v, long m, int r) {
     t.backward = true;
     return t;
   };
-  long warmup;
-  if (v == 1) {
-    warmup = std::min<long>(p - r - 1, m);  // PipeDream-Flush 1F1B
-  } else if (m == p) {
-    warmup = total;
-  } else {
-    warmup = std::min<long>(static_cast<long>(p - r - 1) * 2 + static_cast<long>(v - 1) * p, total);
-  }
+  const long warmup = warmup_forwards(p, v, m, r);
   for (long k = 0; k < warmup; ++k) order.push_back(fwd_task(k));
   for (long i = 0; i < total - warmup; ++i) {
     order.push_back(fwd_task(warmup + i));
@@ -57,8 +58,6 @@ class PipelineSim final : public sim::Process {
     next_.assign(p, 0);
     busy_flag_.assign(p, false);
     wake_at_.assign(p, -1);
-    live_bytes_.assign(p, 0.0);
-    live_.assign(p, 0);
     const std::size_t cells = static_cast<std::size_t>(s.micro_batches) * G_;
     f_done_.assign(cells, -1);
     b_done_.assign(cells, -1);
@@ -67,8 +66,6 @@ class PipelineSim final : public sim::Process {
     res_.blocked.assign(p, 0);
     res_.last_backward.assign(p, 0);
     res_.first_forward.assign(p, 0);
-    res_.peak_activation_bytes.assign(p, 0.0);
-    res_.peak_in_flight.assign(p, 0);
   }
 
   PipelineResult run() {
@@ -140,12 +137,6 @@ class PipelineSim final : public sim::Process {
     res_.busy[r] += compute;
     res_.blocked[r] += send;
     if (!t.backward) {
-      live_bytes_[r] += s_.activation_bytes[g];
-      ++live_[r];
-      if (live_bytes_[r] > res_.peak_activation_bytes[r]) {
-        res_.peak_activation_bytes[r] = live_bytes_[r];
-        res_.peak_in_flight[r] = live_[r];
-      }
       if (t.mb == 0) res_.first_forward[r] += compute;
     } else if (t.mb + 1 == static_cast<std::uint32_t>(s_.micro_batches)) {
       res_.last_backward[r] += compute;
@@ -164,8 +155,6 @@ class PipelineSim final : public sim::Process {
       f_done_[cell(t.mb, g)] = now;
     } else {
       b_done_[cell(t.mb, g)] = now;
-      live_bytes_[r] -= s_.activation_bytes[g];
-      --live_[r];
     }
     try_start(r);
     // Poke the rank that consumes this result.
@@ -181,8 +170,6 @@ class PipelineSim final : public sim::Process {
   std::vector<std::size_t> next_;
   std::vector<bool> busy_flag_;
   std::vector<SimTime> wake_at_;
-  std::vector<double> live_bytes_;
-  std::vector<int> live_;
   std::vector<SimTime> f_done_, b_done_;
   PipelineResult res_;
 };
@@ -199,7 +186,50 @@ PipelineResult simulate_pipeline(const PipelineSpec& spec) {
     throw std::invalid_argument("simulate_pipeline: interleaving needs micro_batches % ranks == 0");
   }
   PipelineSim sim(spec);
-  return sim.run();
+  PipelineResult r = sim.run();
+  for (const ActivationPeak& a : activation_peaks(spec)) {
+    r.peak_activation_bytes.push_back(a.bytes);
+    r.peak_in_flight.push_back(a.in_flight);
+  }
+  return r;
+}
+
+std::vector<ActivationPeak> activation_peaks(const PipelineSpec& s) {
+  // A rank runs its tasks one after another in the issue order above, so its live set (a
+  // forward adds its stage's activations, the matching backward frees them) depends on that
+  // order only, not on timing. In the steady phase every forward is followed by a backward,
+  // so the number in flight stays at warmup + 1 and the live bytes repeat with the period of
+  // the chunk pattern (p*v forwards): scanning one period finds the peak.
+  const int p = s.ranks, v = s.chunks;
+  const long m = s.micro_batches, total = m * v, period = static_cast<long>(p) * v;
+  std::vector<ActivationPeak> out(static_cast<std::size_t>(p));
+  std::vector<double> cum_f(static_cast<std::size_t>(v) + 1), cum_b(static_cast<std::size_t>(v) + 1);
+  for (int r = 0; r < p; ++r) {
+    auto a = [&](long chunk) { return s.activation_bytes[static_cast<std::size_t>(chunk * p + r)]; };
+    // Forward k runs chunk (k mod pv)/p; backward k runs chunk v-1-(k mod pv)/p.
+    for (int c = 0; c < v; ++c) {
+      cum_f[c + 1] = cum_f[c] + a(c);
+      cum_b[c + 1] = cum_b[c] + a(v - 1 - c);
+    }
+    auto sum = [&](const std::vector<double>& cum, bool rev, long n) {  // first n forwards/backwards
+      const long q = n / period, j = n % period, c = j / p;
+      const double part = double(p) * cum[c] + double(j % p) * (c < v ? a(rev ? v - 1 - c : c) : 0.0);
+      return double(q) * double(p) * cum[v] + part;
+    };
+    const long w = warmup_forwards(p, v, m, r);
+    ActivationPeak pk;
+    if (w >= total) {
+      pk.bytes = sum(cum_f, false, total);
+      pk.in_flight = static_cast<int>(total);
+    } else {
+      const long steps = std::min(total - w, period);
+      for (long i = 0; i < steps; ++i) pk.bytes = std::max(pk.bytes, sum(cum_f, false, w + i + 1) - sum(cum_b, true, i));
+      pk.in_flight = static_cast<int>(w + 1);
+    }
+    if (pk.bytes <= 0) pk = ActivationPeak{};
+    out[static_cast<std::size_t>(r)] = pk;
+  }
+  return out;
 }
 
 }  // namespace wanka

@@ -185,6 +185,51 @@ TEST(Simulation, FirstForwardAndLastBackwardSumTheRanksChunks) {
   EXPECT_EQ(r.last_backward[1], 1300);
 }
 
+// Brute force: walk each rank's issue order (Megatron-LM schedules.py, written out again here
+// independently of the library) and track live activation bytes.
+std::vector<ActivationPeak> walk_peaks(const PipelineSpec& s) {
+  const int p = s.ranks, v = s.chunks;
+  const long m = s.micro_batches, total = m * v;
+  std::vector<ActivationPeak> out(p);
+  for (int r = 0; r < p; ++r) {
+    long w = v == 1 ? std::min<long>(p - r - 1, m)
+                    : (m == p ? total : std::min<long>((p - r - 1) * 2L + (v - 1L) * p, total));
+    auto chunk = [&](long k) { return (k % (long(p) * v)) / p; };
+    double live = 0, peak = 0;
+    int n = 0, at_peak = 0;
+    auto fwd = [&](long k) {
+      live += s.activation_bytes[chunk(k) * p + r];
+      ++n;
+      if (live > peak) { peak = live; at_peak = n; }
+    };
+    auto bwd = [&](long k) { live -= s.activation_bytes[(v - 1 - chunk(k)) * p + r]; --n; };
+    for (long k = 0; k < w; ++k) fwd(k);
+    for (long i = 0; i < total - w; ++i) { fwd(w + i); bwd(i); }
+    out[r] = {peak, at_peak};
+  }
+  return out;
+}
+
+TEST(ActivationPeaks, ClosedFormMatchesWalkingTheIssueOrder) {
+  // Uneven activations per global stage so that the chunk pattern matters.
+  for (int p : {1, 2, 3, 4, 8}) {
+    for (int v : {1, 2, 3, 5}) {
+      if (v > 1 && p == 1) continue;
+      for (long m : {1L, 2L, 3L, 4L, 8L, 12L, 16L, 40L}) {
+        if (v > 1 && m % p != 0) continue;
+        PipelineSpec s = uniform(p, v, m, 100, 200);
+        for (std::size_t g = 0; g < s.activation_bytes.size(); ++g) s.activation_bytes[g] = double((g * 7) % 5 + 1);
+        const auto fast = activation_peaks(s);
+        const auto slow = walk_peaks(s);
+        for (int r = 0; r < p; ++r) {
+          EXPECT_DOUBLE_EQ(fast[r].bytes, slow[r].bytes) << "p" << p << " v" << v << " m" << m << " r" << r;
+          EXPECT_EQ(fast[r].in_flight, slow[r].in_flight) << "p" << p << " v" << v << " m" << m << " r" << r;
+        }
+      }
+    }
+  }
+}
+
 TEST(Simulation, InconsistentSpecThrowsInvalidArgument) {
   PipelineSpec ok = uniform(4, 1, 8, 1000, 2000);
   EXPECT_NO_THROW(simulate_pipeline(ok));

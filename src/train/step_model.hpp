@@ -1,0 +1,74 @@
+// The training step of one split, assembled but not yet simulated: the estimator's internals
+// shared with the planner (src/plan). A StepModel holds per-global-stage costs, the pipeline
+// spec and per-stage parameters; from it come the exact memory per GPU (no simulation needed),
+// a lower bound on the step time, and the full estimate (pipeline simulation + tails).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "wanka/accelerator.hpp"
+#include "wanka/collective.hpp"
+#include "wanka/estimate.hpp"
+#include "wanka/model.hpp"
+#include "wanka/pipeline.hpp"
+#include "wanka/scenario.hpp"
+
+namespace wanka::detail {
+
+struct Cost {
+  double comp = 0, tp = 0, cp = 0, ep = 0, dp = 0;
+  double total() const { return comp + tp + cp + ep + dp; }
+  Cost& operator+=(const Cost& o) {
+    comp += o.comp; tp += o.tp; cp += o.cp; ep += o.ep; dp += o.dp;
+    return *this;
+  }
+  Cost scaled(double k) const { return {comp * k, tp * k, cp * k, ep * k, dp * k}; }
+};
+
+struct FwdBwd {
+  Cost f, b;
+};
+
+// One micro-batch's work and time for a dense and a MoE layer, the embedding and the logits
+// on one GPU. Depends on tp, cp, ep, sequence parallelism, recompute and the micro-batch (and
+// the model, cluster and training settings) but not on pp, vpp, dp or ZeRO: the planner reuses
+// one LayerCosts across all of those.
+struct LayerCosts {
+  LayerWork dense_w, moe_w;
+  FwdBwd dense_c, moe_c;  // without ZeRO-3 gathers
+  double dense_b_comp = 0, moe_b_comp = 0;  // backward compute before recomputation
+  EdgeWork emb, lg;
+  FwdBwd emb_c, lg_c;
+};
+
+struct StepModel {
+  Fabric fab;
+  Group dp_dense, dp_expert;
+  std::shared_ptr<const LayerCosts> lc;
+  std::int64_t micro = 0;
+  std::vector<long> n_layers;           // per global stage
+  std::vector<FwdBwd> stage_cost;       // per global stage, per micro-batch
+  std::vector<double> stage_params, stage_expert_params, stage_transient;
+  PipelineSpec ps;
+};
+
+Fabric make_fabric(const ClusterConfig& cl);
+LayerCosts layer_costs(const Scenario& s, const Accelerator& acc, const Fabric& fab);
+
+// Assembles the step for a split-valid scenario (validate_scenario passed). `lc` must have
+// been computed for the same tp, cp, ep, sequence_parallel, recompute and micro_batch.
+void build_step(const Scenario& s, const Accelerator& acc, std::shared_ptr<const LayerCosts> lc, StepModel& out);
+
+// Exact memory per pipeline rank (the same figures estimate() reports).
+MemoryReport step_memory(const Scenario& s, const StepModel& st);
+
+// A lower bound on estimate(s).step_time, without simulating (docs/model.md, planner): the
+// busiest rank's compute plus the fill and drain it cannot avoid, plus the optimizer step.
+double step_time_lower_bound(const Scenario& s, const Accelerator& acc, const StepModel& st);
+
+// The full estimate: simulates the pipeline and adds the data-parallel tail and optimizer.
+Estimate finish_estimate(const Scenario& s, const Accelerator& acc, const StepModel& st);
+
+}  // namespace wanka::detail
