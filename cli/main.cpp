@@ -8,10 +8,15 @@
 #include <fstream>
 #include <iostream>
 #include <optional>
+#include <sstream>
+#include <chrono>
+#include <cmath>
+#include <unistd.h>
 
 #include "wanka/catalog.hpp"
 #include "wanka/error.hpp"
 #include "wanka/estimate.hpp"
+#include "wanka/plan.hpp"
 #include "wanka/report.hpp"
 #include "wanka/scenario.hpp"
 #include "wanka/validate.hpp"
@@ -45,7 +50,7 @@ struct ScenarioFlags {
   std::vector<std::string> sets;
   std::vector<wanka::Override> overrides;
 
-  void add(CLI::App* cmd) {
+  void add(CLI::App* cmd, bool parallel_flags = true) {
     cmd->add_option("scenario", file, "Scenario file (YAML or JSON); the built-in default when omitted");
     cmd->add_option("--catalog", catalog, "Extra catalog YAML (gpus/models/networks) overriding built-in entries");
     cmd->add_option("--set", sets, "Override any field: --set parallel.tp=4 (repeatable)");
@@ -59,6 +64,16 @@ struct ScenarioFlags {
     field("--nic-gbps", "cluster.nic_gbps", "Scale-out bandwidth per GPU, Gb/s");
     field("--network", "cluster.network", "Scale-out network name (catalog)");
     field("--price", "cluster.price_per_gpu_hour_usd", "Price per GPU-hour, USD");
+    if (parallel_flags) add_parallel(cmd, field);
+    field("--seq-len", "training.seq_len", "Sequence length");
+    field("--global-batch", "training.global_batch", "Global batch (sequences)");
+    field("--precision", "training.precision", "bf16|fp16|fp8");
+    field("--tokens", "training.tokens", "Training tokens for run totals");
+    field("--flops", "training.flops", "Training FLOPs for run totals");
+  }
+
+  template <class F>
+  static void add_parallel(CLI::App*, F& field) {
     field("--tp", "parallel.tp", "Tensor parallel size");
     field("--pp", "parallel.pp", "Pipeline parallel size");
     field("--vpp", "parallel.vpp", "Virtual pipeline stages per rank");
@@ -69,14 +84,9 @@ struct ScenarioFlags {
     field("--recompute", "parallel.recompute", "none|selective|full");
     field("--zero", "parallel.zero", "ZeRO stage 0..3");
     field("--sp", "parallel.sequence_parallel", "Sequence parallelism true|false");
-    field("--seq-len", "training.seq_len", "Sequence length");
-    field("--global-batch", "training.global_batch", "Global batch (sequences)");
-    field("--precision", "training.precision", "bf16|fp16|fp8");
-    field("--tokens", "training.tokens", "Training tokens for run totals");
-    field("--flops", "training.flops", "Training FLOPs for run totals");
   }
 
-  wanka::Scenario load() const {
+  std::vector<wanka::Override> all_overrides() const {
     std::vector<wanka::Override> all;
     for (const auto& s : sets) {
       const auto eq = s.find('=');
@@ -84,13 +94,227 @@ struct ScenarioFlags {
       all.emplace_back(s.substr(0, eq), s.substr(eq + 1));
     }
     all.insert(all.end(), overrides.begin(), overrides.end());
+    return all;
+  }
+
+  wanka::Scenario load() const {
+    const auto all = all_overrides();
     std::optional<wanka::Catalog> cat;
     if (!catalog.empty()) cat = wanka::Catalog::with_overrides(catalog);
     const wanka::Catalog& c = cat ? *cat : wanka::Catalog::builtin();
     if (file.empty()) return wanka::parse_scenario(wanka::default_scenario_yaml(), "<default>", all, c);
     return wanka::load_scenario_file(file, all, c);
   }
+
+  // For the planner: the split left open. The built-in default's parallel block is not a pin.
+  wanka::ScenarioDraft load_draft() const {
+    const auto all = all_overrides();
+    std::optional<wanka::Catalog> cat;
+    if (!catalog.empty()) cat = wanka::Catalog::with_overrides(catalog);
+    const wanka::Catalog& c = cat ? *cat : wanka::Catalog::builtin();
+    if (file.empty()) {
+      std::string text = wanka::default_scenario_yaml();
+      const auto at = text.find("parallel:");
+      text.erase(at, text.find('\n', at) - at + 1);
+      return wanka::parse_scenario_draft(text, "<default>", all, c);
+    }
+    std::ifstream in(file, std::ios::binary);
+    if (!in) throw InputError("", "cannot read scenario file '" + file + "'");
+    std::string text((std::istreambuf_iterator<char>(in)), {});
+    return wanka::parse_scenario_draft(text, file, all, c);
+  }
 };
+
+// "8", "1,2,4", "1..32" (every integer), "2..64:pow2" is not needed: ranges are inclusive.
+std::vector<int> parse_int_list(const std::string& flag, const std::string& v, int lo, int hi) {
+  std::vector<int> out;
+  std::stringstream ss(v);
+  for (std::string item; std::getline(ss, item, ',');) {
+    auto num = [&](const std::string& t) {
+      std::size_t used = 0;
+      long x = 0;
+      try {
+        x = std::stol(t, &used);
+      } catch (const std::exception&) {
+        used = 0;
+      }
+      if (used == 0 || used != t.size()) throw InputError(flag, "expected an integer, a list a,b,c or a range a..b, got '" + v + "'");
+      if (x < lo || x > hi) throw InputError(flag, fmt::format("{} is outside [{}, {}]", x, lo, hi));
+      return static_cast<int>(x);
+    };
+    const auto dots = item.find("..");
+    if (dots == std::string::npos) {
+      out.push_back(num(item));
+    } else {
+      const int a = num(item.substr(0, dots)), b = num(item.substr(dots + 2));
+      if (b < a) throw InputError(flag, "empty range '" + item + "'");
+      if (b - a > 100000) throw InputError(flag, "range '" + item + "' is too long");
+      for (int x = a; x <= b; ++x) out.push_back(x);
+    }
+  }
+  if (out.empty()) throw InputError(flag, "no values given");
+  return out;
+}
+
+std::vector<wanka::Recompute> parse_recompute_list(const std::string& flag, const std::string& v) {
+  std::vector<wanka::Recompute> out;
+  std::stringstream ss(v);
+  for (std::string item; std::getline(ss, item, ',');) {
+    if (item == "none") out.push_back(wanka::Recompute::kNone);
+    else if (item == "selective") out.push_back(wanka::Recompute::kSelective);
+    else if (item == "full") out.push_back(wanka::Recompute::kFull);
+    else throw InputError(flag, wanka::unknown_name_message("recompute mode", item, {"none", "selective", "full"}));
+  }
+  if (out.empty()) throw InputError(flag, "no values given");
+  return out;
+}
+
+std::vector<bool> parse_bool_list(const std::string& flag, const std::string& v) {
+  std::vector<bool> out;
+  std::stringstream ss(v);
+  for (std::string item; std::getline(ss, item, ',');) {
+    if (item == "true" || item == "on" || item == "1") out.push_back(true);
+    else if (item == "false" || item == "off" || item == "0") out.push_back(false);
+    else throw InputError(flag, "expected true/false, got '" + item + "'");
+  }
+  if (out.empty()) throw InputError(flag, "no values given");
+  return out;
+}
+
+// Search-space flags shared by plan and scale: --tp 8, --pp 1..32, --zero 1, --exclude recompute=none.
+struct SpaceFlags {
+  std::string tp, pp, vpp, cp, ep, mb, zero, recompute, sp;
+  std::vector<std::string> exclude;
+  bool even_stages = false;
+  double max_idle = 0.05;
+  std::string objective = "time";
+  int top = 10;
+  int threads = 0;
+  bool exhaustive = false;
+
+  void add(CLI::App* cmd) {
+    cmd->add_option("--tp", tp, "Pin tensor parallel: 8, 4,8 or 1..8");
+    cmd->add_option("--pp", pp, "Pin pipeline parallel (e.g. 1..32)");
+    cmd->add_option("--vpp", vpp, "Pin virtual stages per rank");
+    cmd->add_option("--cp", cp, "Pin context parallel");
+    cmd->add_option("--ep", ep, "Pin expert parallel");
+    cmd->add_option("--micro-batch", mb, "Pin micro-batch size");
+    cmd->add_option("--zero", zero, "Pin ZeRO stage(s) 0..3");
+    cmd->add_option("--recompute", recompute, "Pin recompute: none,selective,full");
+    cmd->add_option("--sp", sp, "Pin sequence parallelism: true,false");
+    cmd->add_option("--exclude", exclude, "Exclude values: --exclude zero=3 --exclude recompute=none (repeatable)");
+    cmd->add_flag("--even-stages", even_stages, "Require pp x vpp to divide the layers");
+    cmd->add_option("--max-idle", max_idle, "Largest share of GPUs a split may leave idle (default 0.05)");
+    cmd->add_option("--objective", objective, "time|cost|energy (default time)");
+    cmd->add_option("--top", top, "Plans to list (default 10)");
+    cmd->add_option("--threads", threads, "Worker threads (default: all cores)");
+    cmd->add_flag("--exhaustive", exhaustive, "Simulate every fitting split (no bound pruning)");
+  }
+
+  wanka::PlanOptions options(const wanka::ScenarioDraft& d) const {
+    wanka::PlanOptions o;
+    auto obj = wanka::parse_objective(objective);
+    if (!obj) throw InputError("--objective", wanka::unknown_name_message("objective", objective, {"time", "cost", "energy"}));
+    o.objective = *obj;
+    if (top < 1 || top > 1000000) throw InputError("--top", "must be in [1, 1000000]");
+    if (threads < 0 || threads > 64) throw InputError("--threads", "must be in [0, 64]");
+    o.top = top;
+    o.threads = threads;
+    o.exhaustive = exhaustive;
+    o.max_idle_fraction = max_idle;
+    auto& sp_ = o.space;
+    sp_.even_stages = even_stages;
+    // Pins from the scenario file's parallel block, then from flags.
+    const auto& p = d.scenario.parallel;
+    for (const auto& k : d.parallel_given) {
+      if (k == "tp") sp_.tp.only = {p.tp};
+      else if (k == "pp") sp_.pp.only = {p.pp};
+      else if (k == "vpp") sp_.vpp.only = {p.vpp};
+      else if (k == "cp") sp_.cp.only = {p.cp};
+      else if (k == "ep") sp_.ep.only = {p.ep};
+      else if (k == "micro_batch") sp_.micro_batch.only = {p.micro_batch};
+      else if (k == "zero") sp_.zero.only = {p.zero};
+      else if (k == "recompute") sp_.recompute.only = {p.recompute};
+      else if (k == "sequence_parallel") sp_.sequence_parallel.only = {p.sequence_parallel};
+      else if (k == "allow_uneven_stages") sp_.even_stages = !p.allow_uneven_stages;
+      else if (k == "dp") throw InputError("parallel.dp", "the planner derives dp; remove it to plan");
+    }
+    if (!tp.empty()) sp_.tp.only = parse_int_list("--tp", tp, 1, 100000);
+    if (!pp.empty()) sp_.pp.only = parse_int_list("--pp", pp, 1, 100000);
+    if (!vpp.empty()) sp_.vpp.only = parse_int_list("--vpp", vpp, 1, 10000);
+    if (!cp.empty()) sp_.cp.only = parse_int_list("--cp", cp, 1, 100000);
+    if (!ep.empty()) sp_.ep.only = parse_int_list("--ep", ep, 1, 100000);
+    if (!mb.empty()) sp_.micro_batch.only = parse_int_list("--micro-batch", mb, 1, 1000000);
+    if (!zero.empty()) sp_.zero.only = parse_int_list("--zero", zero, 0, 3);
+    if (!recompute.empty()) sp_.recompute.only = parse_recompute_list("--recompute", recompute);
+    if (!sp.empty()) sp_.sequence_parallel.only = parse_bool_list("--sp", sp);
+    for (const auto& x : exclude) {
+      const auto eq = x.find('=');
+      if (eq == std::string::npos) throw InputError("--exclude", "expected dimension=values, got '" + x + "'");
+      const std::string k = x.substr(0, eq), v = x.substr(eq + 1);
+      if (k == "tp") sp_.tp.except = parse_int_list("--exclude tp", v, 1, 100000);
+      else if (k == "pp") sp_.pp.except = parse_int_list("--exclude pp", v, 1, 100000);
+      else if (k == "vpp") sp_.vpp.except = parse_int_list("--exclude vpp", v, 1, 10000);
+      else if (k == "cp") sp_.cp.except = parse_int_list("--exclude cp", v, 1, 100000);
+      else if (k == "ep") sp_.ep.except = parse_int_list("--exclude ep", v, 1, 100000);
+      else if (k == "micro_batch") sp_.micro_batch.except = parse_int_list("--exclude micro_batch", v, 1, 1000000);
+      else if (k == "zero") sp_.zero.except = parse_int_list("--exclude zero", v, 0, 3);
+      else if (k == "recompute") sp_.recompute.except = parse_recompute_list("--exclude recompute", v);
+      else if (k == "sp") sp_.sequence_parallel.except = parse_bool_list("--exclude sp", v);
+      else throw InputError("--exclude", wanka::unknown_name_message("dimension", k, {"tp", "pp", "vpp", "cp", "ep", "micro_batch", "zero", "recompute", "sp"}));
+    }
+    if (!(max_idle >= 0 && max_idle < 1)) throw InputError("--max-idle", "must be in [0, 1)");
+    return o;
+  }
+};
+
+// A progress bar on stderr when it is a terminal, shown once a search has run two seconds.
+std::function<void(double)> progress_bar() {
+  if (!isatty(fileno(stderr))) return {};
+  const auto start = std::chrono::steady_clock::now();
+  return [start](double f) {
+    if (std::chrono::steady_clock::now() - start < std::chrono::seconds(2)) return;
+    const int w = 40, n = static_cast<int>(f * w);
+    std::fprintf(stderr, "\r[%s%s] %3.0f%%", std::string(n, '#').c_str(), std::string(w - n, ' ').c_str(), 100 * f);
+    std::fflush(stderr);
+  };
+}
+
+// "1024,4096" (a list) or "1024..131072" (doubling from the first to the last).
+std::vector<std::int64_t> parse_counts(const std::string& v) {
+  std::vector<std::int64_t> out;
+  auto num = [&](const std::string& t) {
+    std::size_t used = 0;
+    double x = 0;
+    try {
+      x = std::stod(t, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used == 0 || used != t.size() || !(x >= 1 && x <= 1e7) || x != std::floor(x)) {
+      throw InputError("--counts", "expected GPU counts in [1, 1e7] as a,b,c or a..b, got '" + v + "'");
+    }
+    return static_cast<std::int64_t>(x);
+  };
+  std::stringstream ss(v);
+  for (std::string item; std::getline(ss, item, ',');) {
+    const auto dots = item.find("..");
+    if (dots == std::string::npos) {
+      out.push_back(num(item));
+      continue;
+    }
+    const std::int64_t a = num(item.substr(0, dots)), b = num(item.substr(dots + 2));
+    if (b < a) throw InputError("--counts", "empty range '" + item + "'");
+    for (std::int64_t x = a; x <= b; x *= 2) out.push_back(x);
+  }
+  if (out.empty()) throw InputError("--counts", "no GPU counts given");
+  if (out.size() > 64) throw InputError("--counts", "at most 64 GPU counts");
+  return out;
+}
+
+void end_progress(const std::function<void(double)>& bar) {
+  if (bar) std::fprintf(stderr, "\r%60s\r", "");
+}
 
 }  // namespace
 
@@ -106,6 +330,33 @@ int main(int argc, char** argv) {
   std::string est_out;
   est->add_flag("--json", est_json, "Print the JSON result (DESIGN.md contract)");
   est->add_option("-o,--output", est_out, "Write the result to a file (all or nothing)");
+
+  auto* pl = app.add_subcommand("plan", "Best parallel splits of a model on a cluster; with --days, the smallest cluster that meets a deadline");
+  ScenarioFlags pl_flags;
+  pl_flags.add(pl, false);
+  SpaceFlags pl_space;
+  pl_space.add(pl);
+  bool pl_json = false, pl_no_timing = false;
+  std::string pl_out;
+  double pl_days = 0;
+  pl->add_option("--days", pl_days, "Reverse solve: smallest cluster (cheapest with --objective cost) finishing --tokens within this many days");
+  pl->add_flag("--json", pl_json, "Print the JSON result");
+  pl->add_flag("--no-timing", pl_no_timing, "Write elapsed_s as null (byte-identical output across runs)");
+  pl->add_option("-o,--output", pl_out, "Write the result to a file (all or nothing)");
+
+  auto* sc = app.add_subcommand("scale", "Best plan at each cluster size: MFU, days, cost and communication share up to 131,072 GPUs");
+  ScenarioFlags sc_flags;
+  sc_flags.add(sc, false);
+  SpaceFlags sc_space;
+  sc_space.add(sc);
+  std::string sc_counts = "1024..131072", sc_format = "table", sc_out;
+  bool sc_json = false, sc_scale_batch = false, sc_no_timing = false;
+  sc->add_option("--counts", sc_counts, "GPU counts: a list 1024,4096 or a doubling range 1024..131072 (default)");
+  sc->add_option("--format", sc_format, "table|csv|json")->check(CLI::IsMember({"table", "csv", "json"}));
+  sc->add_flag("--json", sc_json, "Same as --format json");
+  sc->add_flag("--scale-batch", sc_scale_batch, "Grow the global batch in proportion to the GPU count (weak scaling)");
+  sc->add_flag("--no-timing", sc_no_timing, "Write elapsed_s as null (byte-identical output across runs)");
+  sc->add_option("-o,--output", sc_out, "Write the result to a file (all or nothing)");
 
   auto* cat = app.add_subcommand("catalog", "List built-in GPUs, models and networks, or show one");
   std::string cat_kind, cat_name;
@@ -135,6 +386,64 @@ int main(int argc, char** argv) {
       const wanka::Estimate e = wanka::estimate(s);
       const std::string text = est_json ? wanka::estimate_to_json(s, e).dump(2) + "\n" : wanka::format_estimate(s, e);
       write_output(est_out, text);
+    } else if (pl->parsed()) {
+      const wanka::ScenarioDraft d = pl_flags.load_draft();
+      wanka::PlanOptions opt = pl_space.options(d);
+      const auto bar = progress_bar();
+      opt.progress = bar;
+      std::string text;
+      if (pl->count("--days") > 0) {
+        const wanka::DeadlineResult r = wanka::solve_deadline(d.scenario, pl_days, opt);
+        end_progress(bar);
+        wanka::Scenario at = d.scenario;
+        at.cluster.num_gpus = r.num_gpus;
+        if (pl_json) {
+          wanka::Json j = wanka::plan_to_json(at, r.plan, !pl_no_timing);
+          wanka::Json tried = wanka::Json::array();
+          for (const auto& t : r.tried) {
+            tried.push_back({{"num_gpus", t.num_gpus}, {"days", std::isfinite(t.days) ? wanka::Json(t.days) : wanka::Json(nullptr)},
+                             {"cost_usd", t.cost_usd}});
+          }
+          j["deadline"] = {{"days", pl_days}, {"num_gpus", r.num_gpus}, {"tried", tried}};
+          text = j.dump(2) + "\n";
+        } else {
+          text = fmt::format("deadline {:g} days for {:.3g} tokens: {} x {} ({}), best plan {:.1f} days, {:.4g} USD\n", pl_days,
+                             r.plan.plans.front().estimate.run.tokens, r.num_gpus, at.cluster.gpu.name,
+                             opt.objective == wanka::Objective::kCost ? "cheapest found" : "smallest",
+                             r.plan.plans.front().estimate.run.days, r.plan.plans.front().estimate.run.cost_usd);
+          text += "  cluster sizes tried:";
+          for (const auto& t : r.tried) text += fmt::format(" {}:{:.1f}d", t.num_gpus, t.days);
+          text += "\n\n" + wanka::format_plan(at, r.plan);
+        }
+      } else {
+        const wanka::PlanResult r = wanka::plan(d.scenario, opt);
+        end_progress(bar);
+        if (r.plans.empty()) {
+          const auto n = wanka::smallest_fitting_gpus(d.scenario, opt);
+          throw InputError("cluster.num_gpus",
+                           fmt::format("{} does not fit on {} x {} in any allowed split ({} splits, {} out of memory); {}",
+                                       d.scenario.model.name, d.scenario.cluster.num_gpus, d.scenario.cluster.gpu.name,
+                                       r.candidates, r.oom,
+                                       n ? fmt::format("the smallest cluster on which it fits is {} GPUs", *n)
+                                         : std::string("it fits on no cluster of this GPU up to 1e7 GPUs")));
+        }
+        text = pl_json ? wanka::plan_to_json(d.scenario, r, !pl_no_timing).dump(2) + "\n" : wanka::format_plan(d.scenario, r);
+      }
+      write_output(pl_out, text);
+    } else if (sc->parsed()) {
+      const wanka::ScenarioDraft d = sc_flags.load_draft();
+      wanka::PlanOptions opt = sc_space.options(d);
+      const auto bar = progress_bar();
+      opt.progress = bar;
+      const auto counts = parse_counts(sc_counts);
+      const wanka::ScaleResult r = wanka::scale_curve(d.scenario, counts, opt, sc_scale_batch);
+      end_progress(bar);
+      const std::string fmt_ = sc_json ? "json" : sc_format;
+      std::string text;
+      if (fmt_ == "json") text = wanka::scale_to_json(d.scenario, r, !sc_no_timing).dump(2) + "\n";
+      else if (fmt_ == "csv") text = wanka::scale_to_csv(r);
+      else text = wanka::format_scale(d.scenario, r);
+      write_output(sc_out, text);
     } else if (cat->parsed()) {
       const auto& c = wanka::Catalog::builtin();
       if (cat_kind.empty()) {

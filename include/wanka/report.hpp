@@ -5,6 +5,7 @@
 #include <string>
 
 #include "wanka/estimate.hpp"
+#include "wanka/plan.hpp"
 #include "wanka/scenario.hpp"
 
 namespace wanka {
@@ -17,5 +18,14 @@ std::string format_estimate(const Scenario& s, const Estimate& e);  // tables fo
 std::string format_gpu(const GpuSpec& g);
 std::string format_model(const ModelSpec& m);
 std::string format_catalog(const Catalog& c);
+
+// Planner output. `timing` false writes elapsed_s as null: the JSON is then byte-identical
+// across runs and thread counts.
+Json plan_entry_to_json(const PlanEntry& e);
+Json plan_to_json(const Scenario& base, const PlanResult& r, bool timing = true);
+std::string format_plan(const Scenario& base, const PlanResult& r);
+Json scale_to_json(const Scenario& base, const ScaleResult& r, bool timing = true);
+std::string scale_to_csv(const ScaleResult& r);
+std::string format_scale(const Scenario& base, const ScaleResult& r);
 
 }  // namespace wanka

@@ -90,10 +90,29 @@ const char* default_scenario_yaml();
 Scenario parse_scenario(const std::string& text, const std::string& origin,
                         const std::vector<Override>& overrides = {},
                         const Catalog& catalog = Catalog::builtin());
+// The scenario before the split is resolved: parallel degrees as given (unchecked), and which
+// `parallel` keys the input set. The planner pins those and searches the rest.
+struct ScenarioDraft {
+  Scenario scenario;
+  std::vector<std::string> parallel_given;
+  bool dp_given = false;
+};
+ScenarioDraft parse_scenario_draft(const std::string& text, const std::string& origin,
+                                   const std::vector<Override>& overrides = {},
+                                   const Catalog& catalog = Catalog::builtin());
 Scenario load_scenario_file(const std::string& path, const std::vector<Override>& overrides = {},
                             const Catalog& catalog = Catalog::builtin());
 
 // Check the split against model and cluster; throws InputError naming the field.
 void validate_scenario(const Scenario& s);
+
+// The same checks without throwing or formatting (the planner runs them millions of times):
+// the first rule the split breaks, in the order validate_scenario reports them.
+enum class SplitIssue {
+  kOk, kGpuProduct, kNodeMultiple, kHeads, kKvHeads, kTooManyStages, kUnevenStages, kVppWithoutPp,
+  kCpSeq, kSpSeq, kEpDense, kEpExperts, kEpDp, kBatch, kInterleave, kSimLimit
+};
+SplitIssue check_split(const Scenario& s);
+const char* to_string(SplitIssue i);  // stable kebab-case name, used in plan summaries
 
 }  // namespace wanka

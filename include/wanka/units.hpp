@@ -49,7 +49,12 @@ constexpr double kGiga = 1e9;
 
 // Simulated time: integer nanoseconds.
 using SimTime = std::int64_t;
-constexpr SimTime to_sim_time(Seconds s) { return static_cast<SimTime>(std::llround(s.value * 1e9)); }
+// Rounds half away from zero like std::llround, without the libm call (the planner converts
+// millions of stage times).
+constexpr SimTime to_sim_time(Seconds s) {
+  const double ns = s.value * 1e9;
+  return ns >= 0 ? static_cast<SimTime>(ns + 0.5) : -static_cast<SimTime>(-ns + 0.5);
+}
 constexpr Seconds from_sim_time(SimTime t) { return Seconds(static_cast<double>(t) * 1e-9); }
 
 }  // namespace wanka

@@ -152,15 +152,16 @@ ClusterConfig default_cluster(const GpuSpec& gpu, std::int64_t num_gpus) {
   return cl;
 }
 
-Scenario parse_scenario(const std::string& text, const std::string& origin, const std::vector<Override>& overrides,
-                        const Catalog& cat) {
+ScenarioDraft parse_scenario_draft(const std::string& text, const std::string& origin,
+                                   const std::vector<Override>& overrides, const Catalog& cat) {
+  ScenarioDraft d;
   YAML::Node root = yaml::parse(text, origin);
   if (!root || root.IsNull()) root = YAML::Node(YAML::NodeType::Map);
   if (!root.IsMap()) throw InputError("", origin + ": a scenario is a mapping with model, cluster, parallel, training");
   for (const auto& ov : overrides) apply_override(root, ov);
   yaml::check_keys(root, "", {"name", "description", "model", "cluster", "parallel", "training"});
 
-  Scenario s;
+  Scenario& s = d.scenario;
   s.model = parse_model_section(root["model"], cat);
 
   // cluster
@@ -237,6 +238,9 @@ Scenario parse_scenario(const std::string& text, const std::string& origin, cons
   if (auto p = root["parallel"]; p && !p.IsNull()) {
     yaml::check_keys(p, "parallel", {"tp", "pp", "vpp", "cp", "ep", "dp", "micro_batch", "sequence_parallel",
                                      "recompute", "zero", "allow_uneven_stages", "overlap"});
+    for (const auto& kv : p) {
+      if (!kv.second.IsNull()) d.parallel_given.push_back(kv.first.Scalar());
+    }
     yaml::opt(p, "tp", "parallel", pa.tp, 1, 1e5);
     yaml::opt(p, "pp", "parallel", pa.pp, 1, 1e5);
     yaml::opt(p, "vpp", "parallel", pa.vpp, 1, 1e4);
@@ -272,8 +276,18 @@ Scenario parse_scenario(const std::string& text, const std::string& origin, cons
   }
   if (!sp_given) pa.sequence_parallel = pa.tp > 1;
   if (pa.tp == 1) pa.sequence_parallel = false;
+  d.dp_given = dp_given;
+  return d;
+}
+
+Scenario parse_scenario(const std::string& text, const std::string& origin, const std::vector<Override>& overrides,
+                        const Catalog& cat) {
+  ScenarioDraft d = parse_scenario_draft(text, origin, overrides, cat);
+  Scenario& s = d.scenario;
+  auto& pa = s.parallel;
+  const auto& cl = s.cluster;
   const std::int64_t model_par = static_cast<std::int64_t>(pa.tp) * pa.pp * pa.cp;
-  if (!dp_given) {
+  if (!d.dp_given) {
     if (cl.num_gpus % model_par != 0) {
       throw InputError("parallel", "tp x pp x cp = " + std::to_string(model_par) +
                                        " does not divide cluster.num_gpus (" + std::to_string(cl.num_gpus) + ")");
@@ -284,73 +298,111 @@ Scenario parse_scenario(const std::string& text, const std::string& origin, cons
   return s;
 }
 
+SplitIssue check_split(const Scenario& s) {
+  const auto& m = s.model;
+  const auto& p = s.parallel;
+  const auto& c = s.cluster;
+  const auto& t = s.training;
+  // In floating point: degrees up to 1e5 each and dp up to 1e7 would overflow 64-bit integers.
+  const double product = double(p.tp) * double(p.pp) * double(p.cp) * double(p.dp);
+  if (product != double(c.num_gpus)) return SplitIssue::kGpuProduct;
+  if (c.num_gpus > c.gpus_per_node && c.num_gpus % c.gpus_per_node != 0) return SplitIssue::kNodeMultiple;
+  if (m.heads % p.tp != 0) return SplitIssue::kHeads;
+  if (!m.mla && m.kv_heads % p.tp != 0 && p.tp % m.kv_heads != 0) return SplitIssue::kKvHeads;
+  const long chunks = static_cast<long>(p.pp) * p.vpp;
+  if (m.layers < chunks) return SplitIssue::kTooManyStages;
+  if (m.layers % chunks != 0 && !p.allow_uneven_stages) return SplitIssue::kUnevenStages;
+  if (p.vpp > 1 && p.pp == 1) return SplitIssue::kVppWithoutPp;
+  if (p.cp > 1 && t.seq_len % (2L * p.cp) != 0) return SplitIssue::kCpSeq;
+  if (p.sequence_parallel && (t.seq_len / p.cp) % p.tp != 0) return SplitIssue::kSpSeq;
+  if (p.ep > 1) {
+    if (!m.is_moe()) return SplitIssue::kEpDense;
+    if (m.moe.experts % p.ep != 0) return SplitIssue::kEpExperts;
+    if ((p.dp * p.cp) % p.ep != 0) return SplitIssue::kEpDp;
+  }
+  if (t.global_batch <= 0 || t.seq_len <= 0) return SplitIssue::kBatch;
+  const std::int64_t per_step = p.dp * p.micro_batch;
+  if (t.global_batch % per_step != 0) return SplitIssue::kBatch;
+  const std::int64_t micro = t.global_batch / per_step;
+  if (p.vpp > 1 && micro % p.pp != 0) return SplitIssue::kInterleave;
+  // The pipeline simulation holds every (micro-batch, stage) pair: bound it so that no input
+  // can exhaust memory or time (1e6 pairs simulate in well under a second).
+  if (static_cast<double>(micro) * static_cast<double>(chunks) > 1e6) return SplitIssue::kSimLimit;
+  return SplitIssue::kOk;
+}
+
+const char* to_string(SplitIssue i) {
+  switch (i) {
+    case SplitIssue::kOk: return "ok";
+    case SplitIssue::kGpuProduct: return "gpu-count";
+    case SplitIssue::kNodeMultiple: return "whole-nodes";
+    case SplitIssue::kHeads: return "tp-heads";
+    case SplitIssue::kKvHeads: return "tp-kv-heads";
+    case SplitIssue::kTooManyStages: return "stages-exceed-layers";
+    case SplitIssue::kUnevenStages: return "uneven-stages";
+    case SplitIssue::kVppWithoutPp: return "vpp-without-pp";
+    case SplitIssue::kCpSeq: return "cp-seq-len";
+    case SplitIssue::kSpSeq: return "sp-seq-len";
+    case SplitIssue::kEpDense: return "ep-dense-model";
+    case SplitIssue::kEpExperts: return "ep-experts";
+    case SplitIssue::kEpDp: return "ep-dp";
+    case SplitIssue::kBatch: return "batch-divisibility";
+    case SplitIssue::kInterleave: return "interleave-micro-batches";
+    case SplitIssue::kSimLimit: return "simulator-limit";
+  }
+  return "?";
+}
+
 void validate_scenario(const Scenario& s) {
   const auto& m = s.model;
   const auto& p = s.parallel;
   const auto& c = s.cluster;
   const auto& t = s.training;
   auto str = [](auto v) { return std::to_string(v); };
-  // In floating point: degrees up to 1e5 each and dp up to 1e7 would overflow 64-bit integers.
-  const double product = double(p.tp) * double(p.pp) * double(p.cp) * double(p.dp);
-  if (product != double(c.num_gpus)) {
-    throw InputError("parallel.dp", "tp x pp x cp x dp = " + fmt::format("{:.0f}", product) +
-                                        " does not equal cluster.num_gpus (" + str(c.num_gpus) + ")");
-  }
-  if (c.num_gpus > c.gpus_per_node && c.num_gpus % c.gpus_per_node != 0) {
-    throw InputError("cluster.num_gpus", str(c.num_gpus) + " is not a multiple of gpus_per_node (" +
-                                             str(c.gpus_per_node) + ")");
-  }
-  if (m.heads % p.tp != 0) {
-    throw InputError("parallel.tp", str(p.tp) + " does not divide heads (" + str(m.heads) + ")");
-  }
-  if (!m.mla && m.kv_heads % p.tp != 0 && p.tp % m.kv_heads != 0) {
-    throw InputError("parallel.tp", str(p.tp) + " and kv_heads (" + str(m.kv_heads) +
-                                        ") must divide one another (KV heads are split or replicated)");
-  }
   const long chunks = static_cast<long>(p.pp) * p.vpp;
-  if (m.layers < chunks) {
-    throw InputError("parallel.pp", "pp x vpp = " + str(chunks) + " exceeds the model's layers (" + str(m.layers) + ")");
-  }
-  if (m.layers % chunks != 0 && !p.allow_uneven_stages) {
-    throw InputError("parallel.pp", "pp x vpp = " + str(chunks) + " does not divide layers (" + str(m.layers) +
-                                        "); set parallel.allow_uneven_stages: true to allow uneven stages");
-  }
-  if (p.vpp > 1 && p.pp == 1) throw InputError("parallel.vpp", "virtual stages need pp > 1");
-  if (p.cp > 1 && t.seq_len % (2L * p.cp) != 0) {
-    throw InputError("parallel.cp", "2 x cp = " + str(2 * p.cp) + " must divide training.seq_len (" + str(t.seq_len) +
-                                        ") for load-balanced causal context parallelism");
-  }
-  if (p.sequence_parallel && (t.seq_len / p.cp) % p.tp != 0) {
-    throw InputError("parallel.sequence_parallel", "tp (" + str(p.tp) + ") must divide the sequence per CP rank (" +
-                                                       str(t.seq_len / p.cp) + ")");
-  }
-  if (p.ep > 1) {
-    if (!m.is_moe()) throw InputError("parallel.ep", "expert parallelism needs a mixture-of-experts model");
-    if (m.moe.experts % p.ep != 0) {
+  switch (check_split(s)) {
+    case SplitIssue::kOk: break;
+    case SplitIssue::kGpuProduct:
+      throw InputError("parallel.dp", "tp x pp x cp x dp = " +
+                                          fmt::format("{:.0f}", double(p.tp) * double(p.pp) * double(p.cp) * double(p.dp)) +
+                                          " does not equal cluster.num_gpus (" + str(c.num_gpus) + ")");
+    case SplitIssue::kNodeMultiple:
+      throw InputError("cluster.num_gpus", str(c.num_gpus) + " is not a multiple of gpus_per_node (" +
+                                               str(c.gpus_per_node) + ")");
+    case SplitIssue::kHeads:
+      throw InputError("parallel.tp", str(p.tp) + " does not divide heads (" + str(m.heads) + ")");
+    case SplitIssue::kKvHeads:
+      throw InputError("parallel.tp", str(p.tp) + " and kv_heads (" + str(m.kv_heads) +
+                                          ") must divide one another (KV heads are split or replicated)");
+    case SplitIssue::kTooManyStages:
+      throw InputError("parallel.pp", "pp x vpp = " + str(chunks) + " exceeds the model's layers (" + str(m.layers) + ")");
+    case SplitIssue::kUnevenStages:
+      throw InputError("parallel.pp", "pp x vpp = " + str(chunks) + " does not divide layers (" + str(m.layers) +
+                                          "); set parallel.allow_uneven_stages: true to allow uneven stages");
+    case SplitIssue::kVppWithoutPp: throw InputError("parallel.vpp", "virtual stages need pp > 1");
+    case SplitIssue::kCpSeq:
+      throw InputError("parallel.cp", "2 x cp = " + str(2 * p.cp) + " must divide training.seq_len (" + str(t.seq_len) +
+                                          ") for load-balanced causal context parallelism");
+    case SplitIssue::kSpSeq:
+      throw InputError("parallel.sequence_parallel", "tp (" + str(p.tp) + ") must divide the sequence per CP rank (" +
+                                                         str(t.seq_len / p.cp) + ")");
+    case SplitIssue::kEpDense: throw InputError("parallel.ep", "expert parallelism needs a mixture-of-experts model");
+    case SplitIssue::kEpExperts:
       throw InputError("parallel.ep", str(p.ep) + " does not divide moe.experts (" + str(m.moe.experts) + ")");
-    }
-    if ((p.dp * p.cp) % p.ep != 0) {
+    case SplitIssue::kEpDp:
       throw InputError("parallel.ep", str(p.ep) + " does not divide dp x cp (" + str(p.dp * p.cp) +
                                           "); expert parallelism is carved out of data/context parallelism");
-    }
-  }
-  if (t.global_batch <= 0) throw InputError("training.global_batch", "must be given and positive");
-  if (t.seq_len <= 0) throw InputError("training.seq_len", "must be positive");
-  const std::int64_t per_step = p.dp * p.micro_batch;
-  if (t.global_batch % per_step != 0) {
-    throw InputError("training.global_batch", str(t.global_batch) + " is not a multiple of dp x micro_batch (" +
-                                                  str(per_step) + ")");
-  }
-  const std::int64_t micro = t.global_batch / per_step;
-  if (p.vpp > 1 && micro % p.pp != 0) {
-    throw InputError("parallel.vpp", "the interleaved schedule needs the micro-batches per step (" + str(micro) +
-                                         ") to be a multiple of pp (" + str(p.pp) + ")");
-  }
-  // The pipeline simulation holds every (micro-batch, stage) pair: bound it so that no input
-  // can exhaust memory or time (1e6 pairs simulate in well under a second).
-  if (static_cast<double>(micro) * static_cast<double>(chunks) > 1e6) {
-    throw InputError("training.global_batch", str(micro) + " micro-batches per step x " + str(chunks) +
-                                                  " pipeline stages exceeds the simulator limit of 1e6; raise micro_batch or dp");
+    case SplitIssue::kBatch:
+      if (t.global_batch <= 0) throw InputError("training.global_batch", "must be given and positive");
+      if (t.seq_len <= 0) throw InputError("training.seq_len", "must be positive");
+      throw InputError("training.global_batch", str(t.global_batch) + " is not a multiple of dp x micro_batch (" +
+                                                    str(p.dp * p.micro_batch) + ")");
+    case SplitIssue::kInterleave:
+      throw InputError("parallel.vpp", "the interleaved schedule needs the micro-batches per step (" +
+                                           str(s.grad_accum_steps()) + ") to be a multiple of pp (" + str(p.pp) + ")");
+    case SplitIssue::kSimLimit:
+      throw InputError("training.global_batch", str(s.grad_accum_steps()) + " micro-batches per step x " + str(chunks) +
+                                                    " pipeline stages exceeds the simulator limit of 1e6; raise micro_batch or dp");
   }
   (void)c.gpu.peak(t.precision);
 }

@@ -181,6 +181,11 @@ void build_step(const Scenario& s, const Accelerator& acc, std::shared_ptr<const
   };
   const FwdBwd z_dense = zero3(lc.dense_w, lc.dense_c, lc.dense_b_comp);
   const FwdBwd z_moe = m.is_moe() ? zero3(lc.moe_w, lc.moe_c, lc.moe_b_comp) : z_dense;
+  FwdBwd dense_layer = lc.dense_c, moe_layer = lc.moe_c;  // one layer, ZeRO-3 gathers included
+  dense_layer.f += z_dense.f;
+  dense_layer.b += z_dense.b;
+  moe_layer.f += z_moe.f;
+  moe_layer.b += z_moe.b;
 
   // --- assign layers to global stages (uneven: the extra layers go to the middle stages,
   // keeping the embedding and logits stages light).
@@ -216,14 +221,12 @@ void build_step(const Scenario& s, const Accelerator& acc, std::shared_ptr<const
     const long nd = st.n_layers[g] - nm;
     first += st.n_layers[g];
     FwdBwd sc;
-    sc.f += lc.dense_c.f.scaled(double(nd));
-    sc.b += lc.dense_c.b.scaled(double(nd));
-    sc.f += z_dense.f.scaled(double(nd));
-    sc.b += z_dense.b.scaled(double(nd));
-    sc.f += lc.moe_c.f.scaled(double(nm));
-    sc.b += lc.moe_c.b.scaled(double(nm));
-    sc.f += z_moe.f.scaled(double(nm));
-    sc.b += z_moe.b.scaled(double(nm));
+    sc.f = dense_layer.f.scaled(double(nd));
+    sc.b = dense_layer.b.scaled(double(nd));
+    if (nm) {
+      sc.f += moe_layer.f.scaled(double(nm));
+      sc.b += moe_layer.b.scaled(double(nm));
+    }
     double act = double(nd) * lc.dense_w.activations_saved.value + double(nm) * lc.moe_w.activations_saved.value;
     double prm = double(nd) * lc.dense_w.params + double(nm) * lc.moe_w.params;
     const double eprm = double(nm) * lc.moe_w.expert_params;
@@ -268,47 +271,64 @@ std::pair<double, double> rank_params(const Scenario& s, const StepModel& st, in
 
 }  // namespace
 
-MemoryReport step_memory(const Scenario& s, const StepModel& st) {
+MemoryReport step_memory(const Scenario& s, const StepModel& st) { return step_memory(s, st, activation_peaks(st.ps)); }
+
+namespace {
+
+// Memory of one GPU of pipeline rank r (16 B/param split by ZeRO, activations at their peak,
+// transient working set and framework reserve).
+StageMemory rank_memory(const Scenario& s, const StepModel& st, int r, const ActivationPeak& peak) {
   const auto& p = s.parallel;
-  const std::vector<ActivationPeak> peaks = activation_peaks(st.ps);
   const double dense_dp = double(st.dp_dense.size), expert_dp = double(st.dp_expert.size);
+  const auto [prm, eprm] = rank_params(s, st, r);
+  double transient = 0;
+  long layers = 0;
+  for (int ch = 0; ch < p.vpp; ++ch) {
+    const int g = ch * p.pp + r;
+    transient = std::max(transient, st.stage_transient[g]);
+    layers += st.n_layers[g];
+  }
+  const double dprm = prm - eprm;
+  auto shard = [&](int level, double dense_bytes, double expert_bytes) {
+    return p.zero >= level ? dense_bytes / dense_dp + expert_bytes / expert_dp : dense_bytes + expert_bytes;
+  };
+  StageMemory sm;
+  sm.stage = r;
+  sm.layers = layers;
+  sm.params = prm;
+  sm.weights = Bytes(shard(3, kWeightBytes * dprm, kWeightBytes * eprm));
+  sm.gradients = Bytes(shard(2, kGradBytes * dprm, kGradBytes * eprm));
+  sm.optimizer = Bytes(shard(1, kOptimizerBytes * dprm, kOptimizerBytes * eprm));
+  sm.activations = Bytes(peak.bytes);
+  sm.peak_in_flight = peak.in_flight;
+  double temp = transient + kFrameworkReserveBytes;
+  if (p.zero == 3) {
+    // Two layers' parameters gathered at once (current + prefetched), plus their gradients.
+    const double layer = std::max(st.lc->dense_w.params, st.lc->moe_w.params);
+    temp += 2.0 * (kWeightBytes + kGradBytes) * layer;
+  }
+  sm.temporary = Bytes(temp);
+  sm.total = sm.weights + sm.gradients + sm.optimizer + sm.activations + sm.temporary;
+  return sm;
+}
+
+}  // namespace
+
+MemoryReport step_memory(const Scenario& s, const StepModel& st, const std::vector<ActivationPeak>& peaks) {
   MemoryReport mr;
   mr.capacity_bytes_per_gpu = s.cluster.gpu.hbm_capacity();
-  for (int r = 0; r < p.pp; ++r) {
-    const auto [prm, eprm] = rank_params(s, st, r);
-    double transient = 0;
-    long layers = 0;
-    for (int ch = 0; ch < p.vpp; ++ch) {
-      const int g = ch * p.pp + r;
-      transient = std::max(transient, st.stage_transient[g]);
-      layers += st.n_layers[g];
-    }
-    const double dprm = prm - eprm;
-    auto shard = [&](int level, double dense_bytes, double expert_bytes) {
-      return p.zero >= level ? dense_bytes / dense_dp + expert_bytes / expert_dp : dense_bytes + expert_bytes;
-    };
-    StageMemory sm;
-    sm.stage = r;
-    sm.layers = layers;
-    sm.params = prm;
-    sm.weights = Bytes(shard(3, kWeightBytes * dprm, kWeightBytes * eprm));
-    sm.gradients = Bytes(shard(2, kGradBytes * dprm, kGradBytes * eprm));
-    sm.optimizer = Bytes(shard(1, kOptimizerBytes * dprm, kOptimizerBytes * eprm));
-    sm.activations = Bytes(peaks[r].bytes);
-    sm.peak_in_flight = peaks[r].in_flight;
-    double temp = transient + kFrameworkReserveBytes;
-    if (p.zero == 3) {
-      // Two layers' parameters gathered at once (current + prefetched), plus their gradients.
-      const double layer = std::max(st.lc->dense_w.params, st.lc->moe_w.params);
-      temp += 2.0 * (kWeightBytes + kGradBytes) * layer;
-    }
-    sm.temporary = Bytes(temp);
-    sm.total = sm.weights + sm.gradients + sm.optimizer + sm.activations + sm.temporary;
-    mr.per_stage.push_back(sm);
-    if (sm.total > mr.peak_bytes_per_gpu) mr.peak_bytes_per_gpu = sm.total;
+  for (int r = 0; r < s.parallel.pp; ++r) {
+    mr.per_stage.push_back(rank_memory(s, st, r, peaks[r]));
+    if (mr.per_stage.back().total > mr.peak_bytes_per_gpu) mr.peak_bytes_per_gpu = mr.per_stage.back().total;
   }
   mr.fits = mr.peak_bytes_per_gpu <= mr.capacity_bytes_per_gpu;
   return mr;
+}
+
+double peak_memory_bytes(const Scenario& s, const StepModel& st, const std::vector<ActivationPeak>& peaks) {
+  double peak = 0;
+  for (int r = 0; r < s.parallel.pp; ++r) peak = std::max(peak, rank_memory(s, st, r, peaks[r]).total.value);
+  return peak;
 }
 
 namespace {
@@ -321,6 +341,41 @@ double optimizer_time(const Scenario& s, const Accelerator& acc, const StepModel
   return acc.memory_bound(Bytes(kOptimizerStepBytes * local)).value;
 }
 
+// Data-parallel time of rank r left exposed after its pipeline work: gradient reduction
+// (reduce-scatter with a sharded optimizer, else all-reduce) overlaps the last micro-batch's
+// backwards (`last_bwd`, seconds); the parameter all-gather of a sharded optimizer overlaps the
+// next step's first forwards (`first_fwd`) (Megatron --overlap-grad-reduce/--overlap-param-gather).
+double exposed_dp(const Scenario& s, const StepModel& st, int r, double last_bwd, double first_fwd) {
+  const auto& p = s.parallel;
+  const auto [prm, eprm] = rank_params(s, st, r);
+  const double dprm = prm - eprm;
+  double rs = 0, ag = 0;
+  if (p.zero == 3) {
+    rs = 0;  // already per micro-batch inside the stages
+  } else if (p.zero >= 1) {
+    rs = reduce_scatter(Bytes(kGradBytes * dprm), st.dp_dense, st.fab).value +
+         reduce_scatter(Bytes(kGradBytes * eprm), st.dp_expert, st.fab).value;
+    ag = all_gather(Bytes(kWeightBytes * dprm), st.dp_dense, st.fab).value +
+         all_gather(Bytes(kWeightBytes * eprm), st.dp_expert, st.fab).value;
+  } else {
+    rs = all_reduce(Bytes(kGradBytes * dprm), st.dp_dense, st.fab).value +
+         all_reduce(Bytes(kGradBytes * eprm), st.dp_expert, st.fab).value;
+  }
+  return (p.overlap.dp ? std::max(0.0, rs - last_bwd) : rs) + (p.overlap.dp ? std::max(0.0, ag - first_fwd) : ag);
+}
+
+// Sums over rank r's chunks of one micro-batch's forwards and backwards (seconds, rounded to
+// the simulation's nanoseconds like its first_forward / last_backward).
+std::pair<double, double> rank_fwd_bwd(const Scenario& s, const StepModel& st, int r) {
+  SimTime f = 0, b = 0;
+  for (int ch = 0; ch < s.parallel.vpp; ++ch) {
+    const int g = ch * s.parallel.pp + r;
+    f += st.ps.fwd[g];
+    b += st.ps.bwd[g];
+  }
+  return {from_sim_time(f).value, from_sim_time(b).value};
+}
+
 }  // namespace
 
 double step_time_lower_bound(const Scenario& s, const Accelerator& acc, const StepModel& st) {
@@ -329,13 +384,14 @@ double step_time_lower_bound(const Scenario& s, const Accelerator& acc, const St
   // backward of the last micro-batch, after which stages r-1..0 still run that backward (true
   // for 1F1B and for Megatron's interleaved order). So rank 0 ends no earlier than
   //   max_r [ sum_{g<r} (f_g + b_g) + m * sum_c (f + b)(c*p + r) ],
-  // and every rank r no earlier than sum_{g<r} f_g + m * busy_r; each then runs its optimizer
-  // step. Transfers, bubbles beyond fill/drain and exposed data-parallel time only add.
-  // Uniform 1F1B without transfers meets the bound: (m + p - 1)(f + b).
+  // and every rank r no earlier than sum_{g<r} f_g + m * busy_r; each then adds its exposed
+  // data-parallel time (known without simulating: it depends on the last backwards and first
+  // forwards of the rank only) and its optimizer step. Transfers and bubbles beyond fill and
+  // drain only add. Uniform 1F1B without transfers or DP meets the bound: (m + p - 1)(f + b).
   const auto& p = s.parallel;
   const auto& ps = st.ps;
   const double m = double(st.micro);
-  double head_f = 0, head_fb = 0, rank0 = 0, best = 0;
+  double head_f = 0, head_fb = 0, rank0 = 0, best = 0, tail0 = 0;
   for (int r = 0; r < p.pp; ++r) {
     double busy = 0;
     for (int ch = 0; ch < p.vpp; ++ch) {
@@ -344,11 +400,14 @@ double step_time_lower_bound(const Scenario& s, const Accelerator& acc, const St
     }
     busy *= m;
     rank0 = std::max(rank0, head_fb + busy);
-    best = std::max(best, (head_f + busy) * 1e-9 + optimizer_time(s, acc, st, r));
+    const auto [f, b] = rank_fwd_bwd(s, st, r);
+    const double tail = exposed_dp(s, st, r, b, f) + optimizer_time(s, acc, st, r);
+    if (r == 0) tail0 = tail;
+    best = std::max(best, (head_f + busy) * 1e-9 + tail);
     head_f += double(ps.fwd[r]);
     head_fb += double(ps.fwd[r] + ps.bwd[r]);
   }
-  return std::max(best, rank0 * 1e-9 + optimizer_time(s, acc, st, 0));
+  return std::max(best, rank0 * 1e-9 + tail0);
 }
 
 Estimate finish_estimate(const Scenario& s, const Accelerator& acc, const StepModel& st) {
@@ -356,7 +415,6 @@ Estimate finish_estimate(const Scenario& s, const Accelerator& acc, const StepMo
   const auto& p = s.parallel;
   const auto& cl = s.cluster;
   const auto& tr = s.training;
-  const Fabric& fab = st.fab;
   const PipelineResult pr = simulate_pipeline(st.ps);
 
   Estimate e;
@@ -369,25 +427,7 @@ Estimate finish_estimate(const Scenario& s, const Accelerator& acc, const StepMo
   int crit = 0;
   std::vector<double> exposed(p.pp), opt(p.pp);
   for (int r = 0; r < p.pp; ++r) {
-    const auto [prm, eprm] = rank_params(s, st, r);
-    const double dprm = prm - eprm;
-    // Gradient reduction (reduce-scatter with a sharded optimizer, else all-reduce) overlaps
-    // the last micro-batch's backward; the parameter all-gather of a sharded optimizer
-    // overlaps the next step's first forward (Megatron --overlap-grad-reduce/--overlap-param-gather).
-    double rs = 0, ag = 0;
-    if (p.zero == 3) {
-      rs = 0;  // already per micro-batch inside the stages
-    } else if (p.zero >= 1) {
-      rs = reduce_scatter(Bytes(kGradBytes * dprm), st.dp_dense, fab).value +
-           reduce_scatter(Bytes(kGradBytes * eprm), st.dp_expert, fab).value;
-      ag = all_gather(Bytes(kWeightBytes * dprm), st.dp_dense, fab).value +
-           all_gather(Bytes(kWeightBytes * eprm), st.dp_expert, fab).value;
-    } else {
-      rs = all_reduce(Bytes(kGradBytes * dprm), st.dp_dense, fab).value +
-           all_reduce(Bytes(kGradBytes * eprm), st.dp_expert, fab).value;
-    }
-    const double lb = from_sim_time(pr.last_backward[r]).value, ff = from_sim_time(pr.first_forward[r]).value;
-    exposed[r] = (p.overlap.dp ? std::max(0.0, rs - lb) : rs) + (p.overlap.dp ? std::max(0.0, ag - ff) : ag);
+    exposed[r] = exposed_dp(s, st, r, from_sim_time(pr.last_backward[r]).value, from_sim_time(pr.first_forward[r]).value);
     opt[r] = optimizer_time(s, acc, st, r);
     const double end = from_sim_time(pr.finish[r]).value + exposed[r] + opt[r];
     if (end > best_end) {

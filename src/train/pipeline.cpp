@@ -198,8 +198,11 @@ std::vector<ActivationPeak> activation_peaks(const PipelineSpec& s) {
   // A rank runs its tasks one after another in the issue order above, so its live set (a
   // forward adds its stage's activations, the matching backward frees them) depends on that
   // order only, not on timing. In the steady phase every forward is followed by a backward,
-  // so the number in flight stays at warmup + 1 and the live bytes repeat with the period of
-  // the chunk pattern (p*v forwards): scanning one period finds the peak.
+  // so the number in flight stays at warmup + 1, and the live bytes after steady step i,
+  //   live(i) = F(w + i + 1) - B(i)   (F, B: bytes of the first n forwards / backwards),
+  // repeat with the period of the chunk pattern (p*v steps). Within a period they change
+  // linearly between the steps where the forward's or the backward's chunk changes (every p
+  // steps each), so the peak is at one of those breakpoints or at the ends: O(v) per rank.
   const int p = s.ranks, v = s.chunks;
   const long m = s.micro_batches, total = m * v, period = static_cast<long>(p) * v;
   std::vector<ActivationPeak> out(static_cast<std::size_t>(p));
@@ -207,10 +210,12 @@ std::vector<ActivationPeak> activation_peaks(const PipelineSpec& s) {
   for (int r = 0; r < p; ++r) {
     auto a = [&](long chunk) { return s.activation_bytes[static_cast<std::size_t>(chunk * p + r)]; };
     // Forward k runs chunk (k mod pv)/p; backward k runs chunk v-1-(k mod pv)/p.
-    for (int c = 0; c < v; ++c) {
-      cum_f[c + 1] = cum_f[c] + a(c);
-      cum_b[c + 1] = cum_b[c] + a(v - 1 - c);
-    }
+    auto fill = [&] {
+      for (int c = 0; c < v; ++c) {
+        cum_f[c + 1] = cum_f[c] + a(c);
+        cum_b[c + 1] = cum_b[c] + a(v - 1 - c);
+      }
+    };
     auto sum = [&](const std::vector<double>& cum, bool rev, long n) {  // first n forwards/backwards
       const long q = n / period, j = n % period, c = j / p;
       const double part = double(p) * cum[c] + double(j % p) * (c < v ? a(rev ? v - 1 - c : c) : 0.0);
@@ -218,12 +223,28 @@ std::vector<ActivationPeak> activation_peaks(const PipelineSpec& s) {
     };
     const long w = warmup_forwards(p, v, m, r);
     ActivationPeak pk;
-    if (w >= total) {
+    bool uniform = true;
+    for (int c = 1; c < v && uniform; ++c) uniform = a(c) == a(0);
+    if (uniform) {  // every chunk alike (always so for v = 1): min(w + 1, m v) chunks alive at the peak
+      const long n = std::min<long>(w + 1, total);
+      pk.bytes = double(n) * a(0);
+      pk.in_flight = static_cast<int>(n);
+    } else if (w >= total) {
+      fill();
       pk.bytes = sum(cum_f, false, total);
       pk.in_flight = static_cast<int>(total);
     } else {
+      fill();
       const long steps = std::min(total - w, period);
-      for (long i = 0; i < steps; ++i) pk.bytes = std::max(pk.bytes, sum(cum_f, false, w + i + 1) - sum(cum_b, true, i));
+      // live(i) at the steps where a chunk changes: i = k p (backward side, B(i) = p cum_b[k])
+      // and i = off + k p (forward side, w + i + 1 = multiple of p), each with its predecessor.
+      auto live = [&](long i) { return sum(cum_f, false, w + i + 1) - sum(cum_b, true, i); };
+      pk.bytes = std::max(live(0), live(steps - 1));
+      const long off = ((-(w + 1)) % p + p) % p;
+      for (long b = p; b < steps; b += p) pk.bytes = std::max({pk.bytes, live(b), live(b - 1)});
+      for (long b = off; b < steps; b += p) {
+        if (b > 0) pk.bytes = std::max({pk.bytes, live(b), live(b - 1)});
+      }
       pk.in_flight = static_cast<int>(w + 1);
     }
     if (pk.bytes <= 0) pk = ActivationPeak{};

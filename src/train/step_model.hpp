@@ -61,8 +61,14 @@ LayerCosts layer_costs(const Scenario& s, const Accelerator& acc, const Fabric& 
 // been computed for the same tp, cp, ep, sequence_parallel, recompute and micro_batch.
 void build_step(const Scenario& s, const Accelerator& acc, std::shared_ptr<const LayerCosts> lc, StepModel& out);
 
-// Exact memory per pipeline rank (the same figures estimate() reports).
+// Exact memory per pipeline rank (the same figures estimate() reports). `peaks` are
+// activation_peaks(st.ps), which do not depend on the ZeRO stage: the planner passes them in.
 MemoryReport step_memory(const Scenario& s, const StepModel& st);
+MemoryReport step_memory(const Scenario& s, const StepModel& st, const std::vector<ActivationPeak>& peaks);
+
+// Peak bytes per GPU only (what step_memory reports as peak_bytes_per_gpu), without building
+// the per-stage report: the planner's memory filter, called once per ZeRO stage.
+double peak_memory_bytes(const Scenario& s, const StepModel& st, const std::vector<ActivationPeak>& peaks);
 
 // A lower bound on estimate(s).step_time, without simulating (docs/model.md, planner): the
 // busiest rank's compute plus the fill and drain it cannot avoid, plus the optimizer step.

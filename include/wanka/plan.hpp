@@ -1,0 +1,124 @@
+// The planner: every parallel split of a model on a cluster, filtered by memory and ranked by
+// step time, cost or energy (issue 3). Built on the estimator's internals (src/train/step_model.hpp):
+// each split's memory is exact without simulation and its step time has a cheap lower bound,
+// so only splits that could reach the top k or the time/headroom Pareto front are simulated.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "wanka/estimate.hpp"
+#include "wanka/scenario.hpp"
+
+namespace wanka {
+
+enum class Objective { kTime, kCost, kEnergy };
+const char* to_string(Objective o);
+std::optional<Objective> parse_objective(const std::string& s);
+
+// Values a dimension may take: `only` (empty: every valid value) minus `except`.
+template <class T>
+struct Dim {
+  std::vector<T> only, except;
+};
+
+// The search space. dp is derived: the largest data-parallel size that the GPUs, the global
+// batch and whole nodes allow (leaving at most max_idle_fraction of the GPUs idle).
+struct PlanSpace {
+  Dim<int> tp, pp, vpp, cp, ep, micro_batch, zero;
+  Dim<Recompute> recompute;
+  Dim<bool> sequence_parallel;
+  bool even_stages = false;  // require pp x vpp to divide the layers (Megatron without uneven stages)
+};
+
+struct PlanOptions {
+  Objective objective = Objective::kTime;
+  int top = 10;
+  int threads = 0;                 // 0: all hardware threads
+  bool exhaustive = false;         // simulate every fitting split (no bound pruning)
+  double max_idle_fraction = 0.05; // splits may leave up to this share of the GPUs idle
+  PlanSpace space;
+  // Called from the calling thread about ten times a second with the fraction done.
+  std::function<void(double)> progress;
+};
+
+struct PlanEntry {
+  Scenario scenario;        // the split, as `wanka estimate` would take it (num_gpus = GPUs used)
+  Estimate estimate;
+  double objective = 0;     // seconds per step, USD per step or joules per step
+  double headroom_bytes = 0;
+  std::int64_t gpus_idle = 0;
+};
+
+struct PlanResult {
+  std::int64_t num_gpus = 0;       // GPUs available
+  Objective objective = Objective::kTime;
+  std::uint64_t candidates = 0;    // splits enumerated
+  std::uint64_t fitting = 0;       // valid splits that fit in memory (exact, without simulation)
+  std::uint64_t evaluated = 0;     // splits fully estimated (pipeline simulated)
+  std::uint64_t invalid = 0;
+  std::map<std::string, std::uint64_t> invalid_by_reason;  // SplitIssue name or "idle-gpus"
+  std::uint64_t oom = 0;
+  std::uint64_t bounded = 0;       // fitting, not simulated: provably outside the top k and the front
+  std::vector<PlanEntry> plans;    // best first
+  std::vector<PlanEntry> pareto;   // step time vs memory headroom, fastest first: splits within 1.5x
+                                   // of the best time, each freeing >= 1 % of HBM more than any faster one
+  double elapsed_s = 0;
+  int threads = 1;
+};
+
+// Searches the splits of `base` (its model, cluster, training and overlap settings; its parallel
+// degrees are ignored unless pinned in `opt.space`). Throws InputError when the pins leave no
+// valid split. An empty `plans` means nothing fits (see smallest_fitting_gpus).
+PlanResult plan(const Scenario& base, const PlanOptions& opt);
+
+// The smallest GPU count (whole nodes) of `base`'s GPU on which some allowed split fits in
+// memory; nullopt if none up to 1e7 GPUs.
+std::optional<std::int64_t> smallest_fitting_gpus(const Scenario& base, const PlanOptions& opt);
+
+// Reverse solve: the smallest cluster of base's GPU (whole nodes) whose best plan trains
+// base.training.tokens (or .flops) within `days`; with Objective::kCost, the cheapest among
+// that size and larger ones up to 4x. Assumes the best time falls as GPUs are added (checked
+// on the way: the search stops when doubling the cluster no longer helps). Throws InputError
+// when no cluster up to 1e7 GPUs meets the deadline or the run length is not set.
+struct DeadlineStep {
+  std::int64_t num_gpus = 0;
+  double days = 0;      // best plan's days (infinity when nothing fits)
+  double cost_usd = 0;
+};
+struct DeadlineResult {
+  std::int64_t num_gpus = 0;
+  PlanResult plan;                  // at num_gpus
+  std::vector<DeadlineStep> tried;  // every cluster size evaluated, in search order
+};
+DeadlineResult solve_deadline(const Scenario& base, double days, const PlanOptions& opt);
+
+// Scaling curve: the best plan at each GPU count. With scale_batch the global batch grows in
+// proportion to the GPU count (from base's batch at the first count), else it stays fixed.
+struct ScalePoint {
+  std::int64_t num_gpus = 0;
+  std::int64_t global_batch = 0;
+  bool feasible = false;          // some split fits
+  std::string note;               // why not, when infeasible
+  PlanEntry best;
+  double scaling_efficiency = 0;  // tokens/s per GPU relative to the first feasible point
+  double comm_share = 0;          // exposed communication (tp+cp+ep+pp+dp) / step time
+  std::uint64_t evaluated = 0, candidates = 0;
+};
+struct ScaleResult {
+  std::vector<ScalePoint> points;
+  std::int64_t network_bound_from = 0;  // first count whose exposed communication exceeds kNetworkBoundShare; 0: none
+  double elapsed_s = 0;
+};
+constexpr double kNetworkBoundShare = 0.25;
+ScaleResult scale_curve(const Scenario& base, const std::vector<std::int64_t>& counts, const PlanOptions& opt,
+                        bool scale_batch);
+
+// Objective value of an estimate on `s` (per optimizer step).
+double objective_value(Objective o, const Scenario& s, const Estimate& e);
+
+}  // namespace wanka

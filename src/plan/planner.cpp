@@ -1,0 +1,704 @@
+#include "wanka/plan.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <limits>
+#include <memory>
+#include <thread>
+#include <tuple>
+#include <unordered_map>
+
+#include "train/step_model.hpp"
+#include "wanka/accelerator.hpp"
+#include "wanka/error.hpp"
+
+#include <fmt/format.h>
+
+namespace wanka {
+
+const char* to_string(Objective o) {
+  switch (o) {
+    case Objective::kTime: return "time";
+    case Objective::kCost: return "cost";
+    case Objective::kEnergy: return "energy";
+  }
+  return "?";
+}
+
+std::optional<Objective> parse_objective(const std::string& s) {
+  if (s == "time") return Objective::kTime;
+  if (s == "cost") return Objective::kCost;
+  if (s == "energy") return Objective::kEnergy;
+  return std::nullopt;
+}
+
+namespace {
+
+// Same power model as the estimator's run totals (src/train/estimate.cpp): a GPU draws TDP while
+// computing and this fraction of it otherwise.
+constexpr double kNonComputePowerFraction = 0.4;
+// Relative slack on lower bounds: the pipeline simulation rounds each task to whole
+// nanoseconds, so a simulated time may undercut the bound by a few ns per task.
+constexpr double kBoundSlack = 1e-3;
+// Splits simulated between two updates of the pruning bounds. Fixed (not per thread) so that
+// what gets simulated, and hence every count in the result, is independent of the thread count.
+constexpr std::size_t kBatch = 32;
+// The time/headroom Pareto front keeps a slower split only if it frees at least this share of
+// the GPU's memory more than every faster one: finer steps are noise, not a choice.
+constexpr double kFrontStep = 0.01;
+// ... and only splits within this factor of the best step time: a split several times slower
+// is not a memory/time trade anyone makes.
+constexpr double kFrontWindow = 1.5;
+
+// Price used for the cost objective when the cluster has none: ranks by GPU-hours.
+double price_or_one(const ClusterConfig& c) { return c.price_per_gpu_hour_usd > 0 ? c.price_per_gpu_hour_usd : 1.0; }
+
+double cost_per_second(const Scenario& s) { return double(s.cluster.num_gpus) * price_or_one(s.cluster) / 3600.0; }
+
+double idle_power_w(const Scenario& s) {
+  const auto& c = s.cluster;
+  return double(c.num_gpus) * (kNonComputePowerFraction * c.gpu.tdp_w + c.node_overhead_w_per_gpu) * c.pue;
+}
+
+struct Candidate {
+  std::uint64_t order = 0;  // enumeration index: the deterministic tie-break
+  int tp = 1, cp = 1, pp = 1, vpp = 1, ep = 1, micro_batch = 1, zero = 0;
+  std::int64_t dp = 1;
+  Recompute recompute = Recompute::kNone;
+  bool sp = false;
+  double peak_bytes = 0;
+  double lb_time = 0;  // lower bound on the step time
+  double lb_obj = 0;   // lower bound on the objective
+};
+
+void apply(const Candidate& c, const Scenario& base, Scenario& s) {
+  s.parallel.tp = c.tp;
+  s.parallel.cp = c.cp;
+  s.parallel.pp = c.pp;
+  s.parallel.vpp = c.vpp;
+  s.parallel.ep = c.ep;
+  s.parallel.dp = c.dp;
+  s.parallel.micro_batch = c.micro_batch;
+  s.parallel.zero = c.zero;
+  s.parallel.recompute = c.recompute;
+  s.parallel.sequence_parallel = c.sp;
+  s.cluster.num_gpus = static_cast<std::int64_t>(c.tp) * c.cp * c.pp * c.dp;
+  (void)base;
+}
+
+// One thread's reusable state: a scenario to mutate, the accelerator and a cache of per-layer
+// costs keyed by what they depend on.
+class Worker {
+ public:
+  explicit Worker(const Scenario& base) : s_(base), acc_(base.cluster.gpu, base.training.precision) {}
+
+  Scenario& scenario() { return s_; }
+  const Accelerator& acc() const { return acc_; }
+
+  std::shared_ptr<const detail::LayerCosts> costs() {
+    const auto& p = s_.parallel;
+    const Key k{p.tp, p.cp, p.ep, p.micro_batch, static_cast<int>(p.recompute), p.sequence_parallel};
+    auto it = cache_.find(k);
+    if (it != cache_.end()) return it->second;
+    auto lc = std::make_shared<const detail::LayerCosts>(detail::layer_costs(s_, acc_, detail::make_fabric(s_.cluster)));
+    cache_.emplace(k, lc);
+    return lc;
+  }
+
+ private:
+  using Key = std::tuple<int, int, int, int, int, bool>;
+  struct KeyHash {
+    std::size_t operator()(const Key& k) const {
+      std::size_t h = 1469598103934665603ull;
+      auto mix = [&](std::size_t v) { h = (h ^ v) * 1099511628211ull; };
+      mix(std::size_t(std::get<0>(k)));
+      mix(std::size_t(std::get<1>(k)));
+      mix(std::size_t(std::get<2>(k)));
+      mix(std::size_t(std::get<3>(k)));
+      mix(std::size_t(std::get<4>(k)));
+      mix(std::size_t(std::get<5>(k)));
+      return h;
+    }
+  };
+  Scenario s_;
+  Accelerator acc_;
+  std::unordered_map<Key, std::shared_ptr<const detail::LayerCosts>, KeyHash> cache_;
+};
+
+std::vector<int> divisors(std::int64_t n, std::int64_t cap) {
+  std::vector<int> d;
+  for (std::int64_t i = 1; i <= n && i <= cap; ++i) {
+    if (n % i == 0) d.push_back(static_cast<int>(i));
+  }
+  return d;
+}
+
+template <class T>
+std::vector<T> allowed(const Dim<T>& d, std::vector<T> all) {
+  if (!d.only.empty()) all = d.only;
+  std::vector<T> out;
+  for (const T& v : all) {
+    if (std::find(d.except.begin(), d.except.end(), v) == d.except.end()) out.push_back(v);
+  }
+  return out;
+}
+
+// The (tp, cp, pp) triples: the outer unit of parallel work.
+struct Layout {
+  int tp, cp, pp;
+};
+
+class Search {
+ public:
+  Search(const Scenario& base, const PlanOptions& opt)
+      : base_(base), opt_(opt), capacity_(base.cluster.gpu.hbm_capacity().value) {
+    base_.parallel.allow_uneven_stages = !opt.space.even_stages;
+    const auto& m = base_.model;
+    const auto& t = base_.training;
+    const std::int64_t n = base_.cluster.num_gpus;
+    const auto& sp = opt.space;
+    // tp: divisors of the heads (Megatron splits heads), up to the cluster.
+    std::vector<int> tps;
+    for (int d : divisors(m.heads, n)) tps.push_back(d);
+    tps = allowed(sp.tp, tps);
+    std::vector<int> cps{1};
+    for (std::int64_t c = 2; c <= n && 2 * c <= t.seq_len; ++c) {
+      if (t.seq_len % (2 * c) == 0) cps.push_back(static_cast<int>(c));
+    }
+    cps = allowed(sp.cp, cps);
+    for (int tp : tps) {
+      for (int cp : cps) {
+        const double tc = double(tp) * double(cp);
+        if (tc > double(n)) continue;
+        std::vector<int> pps;
+        for (long pp = 1; pp <= m.layers && double(pp) * tc <= double(n); ++pp) pps.push_back(static_cast<int>(pp));
+        pps = allowed(sp.pp, pps);
+        for (int pp : pps) {
+          if (double(pp) * tc <= double(n)) layouts_.push_back({tp, cp, pp});
+        }
+      }
+    }
+    if (m.is_moe()) {
+      for (int d : divisors(m.moe.experts, n)) eps_.push_back(d);
+    } else {
+      eps_ = {1};
+    }
+    eps_ = allowed(sp.ep, eps_);
+    rcs_ = allowed(sp.recompute, {Recompute::kNone, Recompute::kSelective, Recompute::kFull});
+  }
+
+  // Largest data-parallel size for the layout that divides the global batch, fills whole nodes
+  // and leaves at most max_idle_fraction of the GPUs idle; 0 if none.
+  std::int64_t data_parallel(const Layout& l) const {
+    const std::int64_t n = base_.cluster.num_gpus, node = base_.cluster.gpus_per_node;
+    const std::int64_t mp = static_cast<std::int64_t>(l.tp) * l.cp * l.pp;
+    const double min_used = double(n) * (1.0 - opt_.max_idle_fraction) - 1e-9;
+    for (std::int64_t dp = n / mp; dp >= 1; --dp) {
+      const std::int64_t used = dp * mp;
+      if (double(used) < min_used) break;
+      if (base_.training.global_batch % dp != 0) continue;
+      if (used > node && used % node != 0) continue;
+      return dp;
+    }
+    return 0;
+  }
+
+  // Phase 1 for one layout: enumerate its splits, check them, compute exact memory and the
+  // bounds. Appends fitting candidates to `out` and counts the rest.
+  struct Counts {
+    std::uint64_t candidates = 0, invalid = 0, oom = 0;
+    std::map<std::string, std::uint64_t> by_reason;
+  };
+
+  void enumerate(std::size_t li, Worker& w, std::vector<Candidate>& out, Counts& cnt, bool memory_only,
+                 const std::atomic<bool>* stop) const {
+    const Layout& l = layouts_[li];
+    const auto& m = base_.model;
+    const auto& sp = opt_.space;
+    const std::int64_t dp = data_parallel(l);
+    std::vector<int> vpps;
+    if (l.pp == 1) {
+      vpps = {1};
+    } else {
+      for (long v = 1; v * l.pp <= m.layers; ++v) {
+        if (!sp.even_stages || m.layers % (v * l.pp) == 0) vpps.push_back(static_cast<int>(v));
+      }
+    }
+    vpps = allowed(sp.vpp, vpps);
+    const std::vector<bool> sps = allowed(sp.sequence_parallel, l.tp > 1 ? std::vector<bool>{true, false}
+                                                                          : std::vector<bool>{false});
+    std::vector<int> zeros = allowed(sp.zero, dp > 1 ? std::vector<int>{0, 1, 2, 3} : std::vector<int>{0});
+    const std::int64_t per_dp = dp > 0 ? base_.training.global_batch / dp : base_.training.global_batch;
+    std::vector<int> mbs = allowed(sp.micro_batch, divisors(per_dp, per_dp));
+    std::sort(mbs.begin(), mbs.end());
+    const std::uint64_t inner = std::uint64_t(eps_.size()) * vpps.size() * sps.size() * rcs_.size() * mbs.size() * zeros.size();
+    if (dp == 0) {
+      cnt.candidates += inner;
+      cnt.invalid += inner;
+      cnt.by_reason["idle-gpus"] += inner;
+      return;
+    }
+    Scenario& s = w.scenario();
+    std::uint64_t k = 0;
+    const std::uint64_t base_order = std::uint64_t(li) << 32;
+    for (int ep : eps_) {
+      for (int v : vpps) {
+        for (bool spv : sps) {
+          for (Recompute rc : rcs_) {
+            // Memory grows with the micro-batch (activations and transients scale with it; the
+            // live count falls no faster than 1/mb: see docs/model.md), so once a ZeRO stage is
+            // out of memory it stays so for every larger micro-batch: those are counted without
+            // being built.
+            bool oom_from[4] = {false, false, false, false};
+            for (int mb : mbs) {
+              // ZeRO changes neither validity nor activations, and stages 0-2 not even the
+              // stage times: build once for them (and again for ZeRO-3's per-layer gathers).
+              bool built = false, built3 = false;
+              std::vector<ActivationPeak> peaks;
+              for (int z : zeros) {
+                if (stop && stop->load(std::memory_order_relaxed)) return;
+                Candidate c;
+                c.order = base_order + k++;
+                c.tp = l.tp; c.cp = l.cp; c.pp = l.pp; c.vpp = v; c.ep = ep; c.dp = dp;
+                c.micro_batch = mb; c.zero = z; c.recompute = rc; c.sp = spv;
+                ++cnt.candidates;
+                apply(c, base_, s);
+                const SplitIssue issue = check_split(s);
+                if (issue != SplitIssue::kOk) {
+                  ++cnt.invalid;
+                  ++cnt.by_reason[to_string(issue)];
+                  continue;
+                }
+                if (oom_from[z]) {
+                  ++cnt.oom;
+                  continue;
+                }
+                detail::StepModel& st = z == 3 ? step3_ : step_;
+                bool& ready = z == 3 ? built3 : built;
+                if (!ready) {
+                  detail::build_step(s, w.acc(), w.costs(), st);
+                  if (peaks.empty()) peaks = activation_peaks(st.ps);
+                  ready = true;
+                }
+                c.peak_bytes = detail::peak_memory_bytes(s, st, peaks);
+                if (c.peak_bytes > capacity_) {
+                  ++cnt.oom;
+                  oom_from[z] = true;
+                  continue;
+                }
+                if (!memory_only) {
+                  c.lb_time = detail::step_time_lower_bound(s, w.acc(), st);
+                  c.lb_obj = objective_lower_bound(s, c.lb_time);
+                }
+                out.push_back(c);
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+
+  double objective_lower_bound(const Scenario& s, double t) const {
+    switch (opt_.objective) {
+      case Objective::kTime: return t;
+      case Objective::kCost: return t * cost_per_second(s);
+      case Objective::kEnergy: return t * idle_power_w(s);  // busy fraction >= 0
+    }
+    return t;
+  }
+
+  const std::vector<Layout>& layouts() const { return layouts_; }
+  const Scenario& base() const { return base_; }
+
+ private:
+  Scenario base_;
+  const PlanOptions& opt_;
+  double capacity_;
+  std::vector<Layout> layouts_;
+  std::vector<int> eps_;
+  std::vector<Recompute> rcs_;
+  static thread_local detail::StepModel step_, step3_;
+};
+
+thread_local detail::StepModel Search::step_;
+thread_local detail::StepModel Search::step3_;
+
+int thread_count(const PlanOptions& opt) {
+  int n = opt.threads > 0 ? opt.threads : static_cast<int>(std::thread::hardware_concurrency());
+  return std::clamp(n, 1, 64);
+}
+
+// Runs body(worker_index, item) for items [0, n) on `threads` threads (the caller is one of
+// them), handing out items dynamically; calls progress from the calling thread.
+template <class F>
+void parallel_for(std::size_t n, int threads, F&& body, const std::function<void(double)>& progress = {}) {
+  std::atomic<std::size_t> next{0}, done{0};
+  auto run = [&](int wi) {
+    for (std::size_t i; (i = next.fetch_add(1, std::memory_order_relaxed)) < n;) {
+      body(wi, i);
+      done.fetch_add(1, std::memory_order_relaxed);
+    }
+  };
+  std::vector<std::thread> pool;
+  const int extra = static_cast<int>(std::min<std::size_t>(std::size_t(threads), std::max<std::size_t>(n, 1))) - 1;
+  for (int t = 0; t < extra; ++t) pool.emplace_back(run, t + 1);
+  if (progress) {
+    // The calling thread works too, reporting between items.
+    auto last = std::chrono::steady_clock::now();
+    for (std::size_t i; (i = next.fetch_add(1, std::memory_order_relaxed)) < n;) {
+      body(0, i);
+      done.fetch_add(1, std::memory_order_relaxed);
+      const auto now = std::chrono::steady_clock::now();
+      if (now - last > std::chrono::milliseconds(100)) {
+        progress(double(done.load()) / double(n));
+        last = now;
+      }
+    }
+  } else {
+    run(0);
+  }
+  for (auto& t : pool) t.join();
+}
+
+struct Phase1 {
+  std::vector<Candidate> fitting;  // in enumeration order
+  Search::Counts counts;
+};
+
+Phase1 run_phase1(const Search& search, int threads, bool memory_only, const std::function<void(double)>& progress,
+                  double progress_share) {
+  const auto& layouts = search.layouts();
+  std::vector<std::vector<Candidate>> per_layout(layouts.size());
+  std::vector<Search::Counts> counts(static_cast<std::size_t>(threads));
+  std::vector<std::unique_ptr<Worker>> workers;
+  for (int t = 0; t < threads; ++t) workers.push_back(std::make_unique<Worker>(search.base()));
+  std::atomic<bool> found{false};
+  parallel_for(
+      layouts.size(), threads,
+      [&](int wi, std::size_t li) {
+        if (memory_only && found.load(std::memory_order_relaxed)) return;
+        search.enumerate(li, *workers[wi], per_layout[li], counts[wi], memory_only, memory_only ? &found : nullptr);
+        if (memory_only && !per_layout[li].empty()) found.store(true);
+      },
+      progress ? std::function<void(double)>([&](double f) { progress(f * progress_share); }) : std::function<void(double)>{});
+  Phase1 r;
+  for (auto& v : per_layout) r.fitting.insert(r.fitting.end(), v.begin(), v.end());
+  for (const auto& c : counts) {
+    r.counts.candidates += c.candidates;
+    r.counts.invalid += c.invalid;
+    r.counts.oom += c.oom;
+    for (const auto& [k, v] : c.by_reason) r.counts.by_reason[k] += v;
+  }
+  return r;
+}
+
+struct Evaluated {
+  std::size_t cand;  // index into the fitting list
+  Estimate est;
+  double obj = 0;
+  double headroom = 0;
+};
+
+}  // namespace
+
+double objective_value(Objective o, const Scenario& s, const Estimate& e) {
+  const double t = e.step_time.value;
+  switch (o) {
+    case Objective::kTime: return t;
+    case Objective::kCost: return t * cost_per_second(s);
+    case Objective::kEnergy: {
+      const auto& c = s.cluster;
+      const double busy = std::clamp(e.breakdown.compute.value / t, 0.0, 1.0);
+      const double gpu_w = c.gpu.tdp_w * (kNonComputePowerFraction + (1.0 - kNonComputePowerFraction) * busy);
+      return t * double(c.num_gpus) * (gpu_w + c.node_overhead_w_per_gpu) * c.pue;
+    }
+  }
+  return t;
+}
+
+PlanResult plan(const Scenario& base, const PlanOptions& opt) {
+  const auto t0 = std::chrono::steady_clock::now();
+  if (opt.top < 1) throw InputError("--top", "must be at least 1");
+  if (!(opt.max_idle_fraction >= 0 && opt.max_idle_fraction < 1)) {
+    throw InputError("--max-idle", "must be in [0, 1)");
+  }
+  const Search search(base, opt);
+  const int threads = thread_count(opt);
+  Phase1 p1 = run_phase1(search, threads, false, opt.progress, 0.7);
+
+  PlanResult res;
+  res.num_gpus = base.cluster.num_gpus;
+  res.objective = opt.objective;
+  res.threads = threads;
+  res.candidates = p1.counts.candidates;
+  res.invalid = p1.counts.invalid;
+  res.invalid_by_reason = p1.counts.by_reason;
+  res.oom = p1.counts.oom;
+  res.fitting = p1.fitting.size();
+  if (res.candidates == res.invalid) {
+    throw InputError("parallel", "no valid split of " + base.model.name + " on " + std::to_string(base.cluster.num_gpus) +
+                                     " GPUs within the pinned dimensions (" + std::to_string(res.candidates) +
+                                     " combinations tried, all invalid); relax the pins or --max-idle");
+  }
+
+  // Phase 2: simulate in order of the objective's lower bound, in fixed-size batches; skip a
+  // split when k simulated splits already beat its bound and a simulated split is both faster
+  // than its time bound and has at least its memory headroom (so it is on neither list).
+  const auto& fit = p1.fitting;
+  std::vector<std::size_t> order(fit.size());
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+    return std::tie(fit[a].lb_obj, fit[a].order) < std::tie(fit[b].lb_obj, fit[b].order);
+  });
+  const double capacity = base.cluster.gpu.hbm_capacity().value;
+  const double front_step = kFrontStep * capacity;
+  std::vector<Evaluated> done;
+  std::vector<double> objs;                            // simulated objective values, sorted
+  std::vector<std::pair<double, double>> front_time;   // (time, prefix max headroom), sorted by time
+  std::vector<std::unique_ptr<Worker>> workers;
+  for (int t = 0; t < threads; ++t) workers.push_back(std::make_unique<Worker>(search.base()));
+  const std::size_t k = static_cast<std::size_t>(opt.top);
+  std::size_t pos = 0;
+  while (pos < order.size()) {
+    const double kth = objs.size() >= k ? objs[k - 1] : std::numeric_limits<double>::infinity();
+    const double window = front_time.empty() ? std::numeric_limits<double>::infinity() : kFrontWindow * front_time.front().first;
+    std::vector<std::size_t> batch;
+    for (; pos < order.size() && batch.size() < kBatch; ++pos) {
+      const Candidate& c = fit[order[pos]];
+      if (!opt.exhaustive && c.lb_obj * (1 - kBoundSlack) > kth) {
+        const double headroom = capacity - c.peak_bytes;
+        const double t = c.lb_time * (1 - kBoundSlack);
+        // Largest headroom among simulated splits with time <= t.
+        auto it = std::upper_bound(front_time.begin(), front_time.end(), std::make_pair(t, std::numeric_limits<double>::infinity()));
+        if (t > window || (it != front_time.begin() && std::prev(it)->second >= headroom - front_step)) {
+          ++res.bounded;
+          continue;
+        }
+      }
+      batch.push_back(order[pos]);
+    }
+    if (batch.empty()) break;
+    std::vector<Evaluated> out(batch.size());
+    parallel_for(batch.size(), threads, [&](int wi, std::size_t i) {
+      Worker& w = *workers[wi];
+      Scenario& s = w.scenario();
+      apply(fit[batch[i]], search.base(), s);
+      detail::StepModel st;
+      detail::build_step(s, w.acc(), w.costs(), st);
+      Evaluated e;
+      e.cand = batch[i];
+      e.est = detail::finish_estimate(s, w.acc(), st);
+      e.obj = objective_value(opt.objective, s, e.est);
+      e.headroom = capacity - e.est.memory.peak_bytes_per_gpu.value;
+      out[i] = std::move(e);
+    });
+    for (auto& e : out) {
+      objs.insert(std::upper_bound(objs.begin(), objs.end(), e.obj), e.obj);
+      done.push_back(std::move(e));
+    }
+    // Rebuild the (time, best headroom so far) staircase.
+    std::vector<std::pair<double, double>> pts;
+    pts.reserve(done.size());
+    for (const auto& e : done) pts.emplace_back(e.est.step_time.value, e.headroom);
+    std::sort(pts.begin(), pts.end());
+    double best = -std::numeric_limits<double>::infinity();
+    for (auto& p : pts) {
+      best = std::max(best, p.second);
+      p.second = best;
+    }
+    front_time = std::move(pts);
+    if (opt.progress) opt.progress(0.7 + 0.3 * double(pos) / double(std::max<std::size_t>(order.size(), 1)));
+  }
+  res.evaluated = done.size();
+
+  auto entry = [&](const Evaluated& e) {
+    PlanEntry pe;
+    pe.scenario = search.base();
+    apply(fit[e.cand], search.base(), pe.scenario);
+    pe.estimate = e.est;
+    pe.objective = e.obj;
+    pe.headroom_bytes = e.headroom;
+    pe.gpus_idle = base.cluster.num_gpus - pe.scenario.cluster.num_gpus;
+    return pe;
+  };
+  std::vector<std::size_t> rank(done.size());
+  for (std::size_t i = 0; i < rank.size(); ++i) rank[i] = i;
+  std::sort(rank.begin(), rank.end(), [&](std::size_t a, std::size_t b) {
+    return std::make_tuple(done[a].obj, fit[done[a].cand].order) < std::make_tuple(done[b].obj, fit[done[b].cand].order);
+  });
+  for (std::size_t i = 0; i < rank.size() && i < k; ++i) res.plans.push_back(entry(done[rank[i]]));
+  // Pareto front: fastest first, each with more headroom (by front_step) than every faster split.
+  std::sort(rank.begin(), rank.end(), [&](std::size_t a, std::size_t b) {
+    return std::make_tuple(done[a].est.step_time.value, -done[a].headroom, fit[done[a].cand].order) <
+           std::make_tuple(done[b].est.step_time.value, -done[b].headroom, fit[done[b].cand].order);
+  });
+  double best = -std::numeric_limits<double>::infinity();
+  for (std::size_t i : rank) {
+    if (done[i].est.step_time.value > kFrontWindow * done[rank.front()].est.step_time.value) break;
+    if (done[i].headroom > best + front_step) {
+      best = done[i].headroom;
+      res.pareto.push_back(entry(done[i]));
+    }
+  }
+  res.elapsed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return res;
+}
+
+std::optional<std::int64_t> smallest_fitting_gpus(const Scenario& base, const PlanOptions& opt) {
+  const int threads = thread_count(opt);
+  const std::int64_t node = std::max(1, base.cluster.gpus_per_node);
+  auto fits = [&](std::int64_t nodes) {
+    Scenario s = base;
+    s.cluster.num_gpus = nodes * node;
+    const Search search(s, opt);
+    return !run_phase1(search, threads, true, {}, 1.0).fitting.empty();
+  };
+  std::int64_t hi = 1;
+  while (!fits(hi)) {
+    if (double(hi) * double(node) >= 1e7) return std::nullopt;
+    hi *= 2;
+  }
+  std::int64_t lo = hi / 2;  // does not fit (or 0)
+  while (hi - lo > 1) {
+    const std::int64_t mid = lo + (hi - lo) / 2;
+    (fits(mid) ? hi : lo) = mid;
+  }
+  return hi * node;
+}
+
+DeadlineResult solve_deadline(const Scenario& base, double days, const PlanOptions& opt) {
+  if (!(days > 0)) throw InputError("--days", "must be positive");
+  if (!(base.training.tokens > 0 || base.training.flops > 0)) {
+    throw InputError("training.tokens", "the reverse solve needs the run length: give --tokens or --flops");
+  }
+  const std::int64_t node = std::max(1, base.cluster.gpus_per_node);
+  DeadlineResult out;
+  PlanOptions o = opt;
+  o.objective = Objective::kTime;
+  std::map<std::int64_t, std::pair<double, PlanResult>> seen;  // nodes -> (days, plan)
+  auto eval = [&](std::int64_t nodes) -> double {
+    if (auto it = seen.find(nodes); it != seen.end()) return it->second.first;
+    Scenario s = base;
+    s.cluster.num_gpus = nodes * node;
+    double d = std::numeric_limits<double>::infinity();
+    PlanResult r;
+    try {
+      r = plan(s, o);
+      if (!r.plans.empty()) d = r.plans.front().estimate.run.days;
+    } catch (const InputError&) {
+      // no valid split at this size (e.g. the batch does not divide): treat as not meeting it
+    }
+    DeadlineStep st{nodes * node, d, r.plans.empty() ? 0.0 : r.plans.front().estimate.run.cost_usd};
+    out.tried.push_back(st);
+    seen.emplace(nodes, std::make_pair(d, std::move(r)));
+    return d;
+  };
+  const auto first = smallest_fitting_gpus(base, opt);
+  if (!first) throw InputError("model", base.model.name + " fits on no cluster of " + base.cluster.gpu.name + " up to 1e7 GPUs");
+  std::int64_t lo = 0, hi = std::max<std::int64_t>(1, *first / node);
+  double best = std::numeric_limits<double>::infinity();
+  std::int64_t best_nodes = hi;
+  int stalls = 0;
+  while (eval(hi) > days) {
+    const double d = seen.at(hi).first;
+    if (d < best * 0.97) {
+      best = d;
+      best_nodes = hi;
+      stalls = 0;
+    } else if (++stalls >= 2) {
+      break;  // doubling twice did not help: adding GPUs no longer pays off
+    }
+    lo = hi;
+    if (double(hi) * 2.0 * double(node) > 1e7) {
+      stalls = 2;
+      break;
+    }
+    hi *= 2;
+  }
+  if (seen.at(hi).first > days) {
+    const double d = std::min(best, seen.at(hi).first);
+    throw InputError("--days", fmt::format("no cluster of {} meets {:g} days for {}: the fastest found is {:.1f} days on {} GPUs, "
+                                           "and adding GPUs stops paying off (the global batch limits data parallelism; "
+                                           "raise training.global_batch)",
+                                           base.cluster.gpu.name, days, base.model.name, d,
+                                           (d == best ? best_nodes : hi) * node));
+  }
+  while (hi - lo > 1) {  // smallest size that meets the deadline, between a failing lo and a passing hi
+    const std::int64_t mid = lo + (hi - lo) / 2;
+    (eval(mid) <= days ? hi : lo) = mid;
+  }
+  std::int64_t pick = hi;
+  if (opt.objective == Objective::kCost) {
+    double cheapest = seen.at(hi).second.plans.front().estimate.run.cost_usd;
+    for (double f : {1.25, 1.5, 2.0, 3.0, 4.0}) {
+      const auto nodes = static_cast<std::int64_t>(std::llround(double(hi) * f));
+      if (eval(nodes) > days) continue;
+      const double c = seen.at(nodes).second.plans.front().estimate.run.cost_usd;
+      if (c < cheapest) {
+        cheapest = c;
+        pick = nodes;
+      }
+    }
+  }
+  out.num_gpus = pick * node;
+  if (opt.objective == Objective::kTime) {
+    out.plan = std::move(seen.at(pick).second);
+  } else {
+    Scenario s = base;
+    s.cluster.num_gpus = out.num_gpus;
+    out.plan = plan(s, opt);  // ranked by the requested objective
+  }
+  return out;
+}
+
+ScaleResult scale_curve(const Scenario& base, const std::vector<std::int64_t>& counts, const PlanOptions& opt,
+                        bool scale_batch) {
+  const auto t0 = std::chrono::steady_clock::now();
+  if (counts.empty()) throw InputError("--counts", "no GPU counts given");
+  ScaleResult out;
+  PlanOptions o = opt;
+  o.top = 1;
+  const std::function<void(double)> progress = opt.progress;
+  double ref = 0;
+  for (std::size_t i = 0; i < counts.size(); ++i) {
+    Scenario s = base;
+    s.cluster.num_gpus = counts[i];
+    if (scale_batch) {
+      const double b = double(base.training.global_batch) * double(counts[i]) / double(counts.front());
+      s.training.global_batch = std::max<std::int64_t>(1, static_cast<std::int64_t>(std::llround(b)));
+    }
+    if (progress) {
+      o.progress = [&, i](double f) { progress((double(i) + f) / double(counts.size())); };
+    }
+    ScalePoint pt;
+    pt.num_gpus = counts[i];
+    pt.global_batch = s.training.global_batch;
+    try {
+      const PlanResult r = plan(s, o);
+      pt.evaluated = r.evaluated;
+      pt.candidates = r.candidates;
+      if (r.plans.empty()) {
+        pt.note = "no split fits in memory";
+      } else {
+        pt.feasible = true;
+        pt.best = r.plans.front();
+        const auto& e = pt.best.estimate;
+        const auto& b = e.breakdown;
+        pt.comm_share = (b.tp_comm + b.cp_comm + b.ep_comm + b.pp_comm + b.dp_comm).value / e.step_time.value;
+        if (ref == 0) ref = e.tokens_per_s_per_gpu;
+        pt.scaling_efficiency = e.tokens_per_s_per_gpu / ref;
+        if (out.network_bound_from == 0 && pt.comm_share > kNetworkBoundShare) out.network_bound_from = counts[i];
+      }
+    } catch (const InputError& e) {
+      pt.note = e.what();
+    }
+    out.points.push_back(std::move(pt));
+  }
+  out.elapsed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return out;
+}
+
+}  // namespace wanka

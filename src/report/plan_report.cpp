@@ -1,0 +1,232 @@
+// Presentation of planner results: JSON (issue 3 contract) and terminal tables.
+#include <fmt/format.h>
+
+#include "wanka/report.hpp"
+
+namespace wanka {
+
+namespace {
+
+// The split as `wanka estimate` takes it (scenario_to_json's parallel block).
+Json parallel_json(const Scenario& s) { return scenario_to_json(s)["parallel"]; }
+
+std::string split_label(const ParallelConfig& p) {
+  std::string s = fmt::format("TP{}{} PP{}", p.tp, p.sequence_parallel ? "+SP" : "", p.pp);
+  if (p.vpp > 1) s += fmt::format("x{}", p.vpp);
+  if (p.cp > 1) s += fmt::format(" CP{}", p.cp);
+  if (p.ep > 1) s += fmt::format(" EP{}", p.ep);
+  s += fmt::format(" DP{}", p.dp);
+  return s;
+}
+
+double gib(double b) { return b / kGiB; }
+
+}  // namespace
+
+Json plan_entry_to_json(const PlanEntry& e) {
+  Json j;
+  j["parallel"] = parallel_json(e.scenario);
+  j["gpus_used"] = e.scenario.cluster.num_gpus;
+  j["gpus_idle"] = e.gpus_idle;
+  j["objective"] = e.objective;
+  j["memory_headroom_bytes"] = e.headroom_bytes;
+  Json est = estimate_to_json(e.scenario, e.estimate);
+  est.erase("wanka_version");
+  est.erase("scenario");
+  for (auto& [k, v] : est.items()) j[k] = v;
+  return j;
+}
+
+Json plan_to_json(const Scenario& base, const PlanResult& r, bool timing) {
+  Json j;
+  j["wanka_version"] = WANKA_VERSION;
+  j["model"] = base.model.name;
+  j["gpu"] = base.cluster.gpu.name;
+  j["num_gpus"] = r.num_gpus;
+  j["objective"] = to_string(r.objective);
+  j["candidates"] = r.candidates;
+  j["evaluated"] = r.evaluated;
+  j["fitting"] = r.fitting;
+  Json reasons = Json::object();
+  for (const auto& [k, v] : r.invalid_by_reason) reasons[k] = v;
+  j["pruned"] = {{"invalid", r.invalid}, {"invalid_by_reason", reasons}, {"oom", r.oom}, {"bound", r.bounded}};
+  j["elapsed_s"] = timing ? Json(r.elapsed_s) : Json(nullptr);
+  Json plans = Json::array();
+  for (const auto& e : r.plans) plans.push_back(plan_entry_to_json(e));
+  j["plans"] = plans;
+  Json front = Json::array();
+  for (const auto& e : r.pareto) {
+    front.push_back({{"parallel", parallel_json(e.scenario)},
+                     {"step_time_s", e.estimate.step_time.value},
+                     {"mfu", e.estimate.mfu},
+                     {"memory_headroom_bytes", e.headroom_bytes},
+                     {"peak_bytes_per_gpu", e.estimate.memory.peak_bytes_per_gpu.value}});
+  }
+  j["pareto"] = front;
+  j["scenario"] = scenario_to_json(base);
+  j["scenario"].erase("parallel");
+  return j;
+}
+
+std::string format_plan(const Scenario& base, const PlanResult& r) {
+  const auto& m = base.model;
+  const auto& c = base.cluster;
+  const auto& t = base.training;
+  std::string o = fmt::format("wanka {} — parallel plan (objective: {})\n\n", WANKA_VERSION, to_string(r.objective));
+  o += fmt::format("  model     {}, {} layers, hidden {}, {} heads\n", m.name, m.layers, m.hidden, m.heads);
+  o += fmt::format("  cluster   {} x {} (NIC {:.0f} Gb/s, scale-up domain {})\n", c.num_gpus, c.gpu.name, c.nic_gbps,
+                   c.scale_up_domain);
+  o += fmt::format("  training  seq {}, global batch {} ({:.2f}M tokens), {}\n\n", t.seq_len, t.global_batch,
+                   double(t.global_batch) * double(t.seq_len) / 1e6, to_string(t.precision));
+  if (r.plans.empty()) {
+    o += "  no split fits in memory.\n";
+  } else {
+    o += fmt::format("  {:>3}  {:<26} {:>3} {:>4} {:>9} {:>8} {:>6} {:>8} {:>8} {:>7} {:>6} {:>6} {:>6}", "#",
+                     "split", "mb", "ZeRO", "recompute", "step s", "MFU", "tok/s/GPU", "mem GiB", "free", "bubble",
+                     "comm", "idle");
+    const bool days = r.plans.front().estimate.run.defined;
+    o += days ? fmt::format(" {:>8}\n", "days") : "\n";
+    int i = 0;
+    for (const auto& e : r.plans) {
+      const auto& p = e.scenario.parallel;
+      const auto& b = e.estimate.breakdown;
+      const double st = e.estimate.step_time.value;
+      const double comm = (b.tp_comm + b.cp_comm + b.ep_comm + b.pp_comm + b.dp_comm).value;
+      o += fmt::format("  {:>3}  {:<26} {:>3} {:>4} {:>9} {:>8.3f} {:>5.1f}% {:>8.0f} {:>8.1f} {:>7.1f} {:>5.1f}% {:>5.1f}% {:>6}",
+                       ++i, split_label(p), p.micro_batch, p.zero, to_string(p.recompute), st,
+                       100 * e.estimate.mfu, e.estimate.tokens_per_s_per_gpu,
+                       gib(e.estimate.memory.peak_bytes_per_gpu.value), gib(e.headroom_bytes),
+                       100 * b.pp_bubble.value / st, 100 * comm / st, e.gpus_idle);
+      o += days ? fmt::format(" {:>8.1f}\n", e.estimate.run.days) : "\n";
+    }
+    o += "\n  Pareto front, step time vs memory headroom (fastest first):\n";
+    for (const auto& e : r.pareto) {
+      const auto& p = e.scenario.parallel;
+      o += fmt::format("    {:<26} mb {:<3} ZeRO-{} {:<9} {:>8.3f} s  {:>6.1f} GiB free\n", split_label(p), p.micro_batch,
+                       p.zero, to_string(p.recompute), e.estimate.step_time.value, gib(e.headroom_bytes));
+    }
+  }
+  o += fmt::format("\n  searched {} splits: {} invalid, {} out of memory, {} fit; {} simulated, {} pruned by bound\n",
+                   r.candidates, r.invalid, r.oom, r.fitting, r.evaluated, r.bounded);
+  if (!r.invalid_by_reason.empty()) {
+    o += "  invalid:";
+    for (const auto& [k, v] : r.invalid_by_reason) o += fmt::format(" {} {},", k, v);
+    o.back() = '\n';
+  }
+  o += fmt::format("  {:.3f} s on {} thread{} ({:.0f} splits/s)\n", r.elapsed_s, r.threads, r.threads == 1 ? "" : "s",
+                   r.elapsed_s > 0 ? double(r.candidates) / r.elapsed_s : 0.0);
+  return o;
+}
+
+namespace {
+
+struct Shares {
+  double compute, tp, cp, ep, pp, bubble, dp, optimizer;
+};
+Shares shares(const Estimate& e) {
+  const auto& b = e.breakdown;
+  const double t = e.step_time.value;
+  return {b.compute.value / t, b.tp_comm.value / t, b.cp_comm.value / t, b.ep_comm.value / t,
+          b.pp_comm.value / t, b.pp_bubble.value / t, b.dp_comm.value / t, b.optimizer.value / t};
+}
+
+}  // namespace
+
+Json scale_to_json(const Scenario& base, const ScaleResult& r, bool timing) {
+  Json j;
+  j["wanka_version"] = WANKA_VERSION;
+  j["model"] = base.model.name;
+  j["gpu"] = base.cluster.gpu.name;
+  j["nic_gbps"] = base.cluster.nic_gbps;
+  j["scale_up_domain"] = base.cluster.scale_up_domain;
+  j["network_bound_share"] = kNetworkBoundShare;
+  j["network_bound_from_gpus"] = r.network_bound_from > 0 ? Json(r.network_bound_from) : Json(nullptr);
+  Json pts = Json::array();
+  for (const auto& p : r.points) {
+    Json q;
+    q["num_gpus"] = p.num_gpus;
+    q["global_batch"] = p.global_batch;
+    q["feasible"] = p.feasible;
+    if (!p.feasible) {
+      q["note"] = p.note;
+      pts.push_back(q);
+      continue;
+    }
+    const auto& e = p.best.estimate;
+    q["parallel"] = plan_entry_to_json(p.best)["parallel"];
+    q["gpus_idle"] = p.best.gpus_idle;
+    q["step_time_s"] = e.step_time.value;
+    q["mfu"] = e.mfu;
+    q["tokens_per_s_per_gpu"] = e.tokens_per_s_per_gpu;
+    q["scaling_efficiency"] = p.scaling_efficiency;
+    q["days"] = e.run.defined ? Json(e.run.days) : Json(nullptr);
+    q["cost_usd"] = e.run.defined ? Json(e.run.cost_usd) : Json(nullptr);
+    q["energy_mwh"] = e.run.defined ? Json(e.run.energy_mwh) : Json(nullptr);
+    const Shares s = shares(e);
+    q["share"] = {{"compute", s.compute}, {"tp_comm", s.tp},       {"cp_comm", s.cp}, {"ep_comm", s.ep},
+                  {"pp_comm", s.pp},      {"pp_bubble", s.bubble}, {"dp_comm", s.dp}, {"optimizer", s.optimizer}};
+    q["comm_share"] = p.comm_share;
+    q["evaluated"] = p.evaluated;
+    pts.push_back(q);
+  }
+  j["points"] = pts;
+  j["elapsed_s"] = timing ? Json(r.elapsed_s) : Json(nullptr);
+  return j;
+}
+
+std::string scale_to_csv(const ScaleResult& r) {
+  std::string o =
+      "num_gpus,global_batch,feasible,tp,sp,pp,vpp,cp,ep,dp,micro_batch,zero,recompute,step_time_s,mfu,tokens_per_s_per_gpu,"
+      "scaling_efficiency,days,cost_usd,energy_mwh,compute,tp_comm,cp_comm,ep_comm,pp_comm,pp_bubble,dp_comm,optimizer\n";
+  for (const auto& p : r.points) {
+    if (!p.feasible) {
+      o += fmt::format("{},{},false,,,,,,,,,,,,,,,,,,,,,,,,,\n", p.num_gpus, p.global_batch);
+      continue;
+    }
+    const auto& e = p.best.estimate;
+    const auto& q = p.best.scenario.parallel;
+    const Shares s = shares(e);
+    o += fmt::format("{},{},true,{},{},{},{},{},{},{},{},{},{},{:.6g},{:.6g},{:.6g},{:.6g},{},{},{},{:.4f},{:.4f},{:.4f},{:.4f},{:.4f},{:.4f},{:.4f},{:.4f}\n",
+                     p.num_gpus, p.global_batch, q.tp, q.sequence_parallel, q.pp, q.vpp, q.cp, q.ep, q.dp, q.micro_batch,
+                     q.zero, to_string(q.recompute), e.step_time.value, e.mfu, e.tokens_per_s_per_gpu,
+                     p.scaling_efficiency, e.run.defined ? fmt::format("{:.6g}", e.run.days) : "",
+                     e.run.defined ? fmt::format("{:.6g}", e.run.cost_usd) : "",
+                     e.run.defined ? fmt::format("{:.6g}", e.run.energy_mwh) : "", s.compute, s.tp, s.cp, s.ep, s.pp,
+                     s.bubble, s.dp, s.optimizer);
+  }
+  return o;
+}
+
+std::string format_scale(const Scenario& base, const ScaleResult& r) {
+  const auto& c = base.cluster;
+  std::string o = fmt::format("wanka {} — scaling {} on {} (NIC {:.0f} Gb/s, scale-up domain {})\n\n", WANKA_VERSION,
+                              base.model.name, c.gpu.name, c.nic_gbps, c.scale_up_domain);
+  o += fmt::format("  {:>7} {:>6} {:<26} {:>7} {:>6} {:>6} {:>8} {:>10}  {:>5} {:>5} {:>5} {:>5} {:>5} {:>6}\n", "GPUs",
+                   "batch", "best split", "step s", "MFU", "eff", "days", "cost USD", "comp", "tp", "cp+ep", "pp", "dp",
+                   "bubble");
+  for (const auto& p : r.points) {
+    if (!p.feasible) {
+      o += fmt::format("  {:>7} {:>6} -- {}\n", p.num_gpus, p.global_batch, p.note);
+      continue;
+    }
+    const auto& e = p.best.estimate;
+    const Shares s = shares(e);
+    auto pct = [](double x) { return fmt::format("{:.0f}%", 100 * x); };
+    o += fmt::format("  {:>7} {:>6} {:<26} {:>7.3f} {:>5.1f}% {:>5.0f}% {:>8} {:>10}  {:>5} {:>5} {:>5} {:>5} {:>5} {:>6}\n",
+                     p.num_gpus, p.global_batch, split_label(p.best.scenario.parallel), e.step_time.value, 100 * e.mfu,
+                     100 * p.scaling_efficiency, e.run.defined ? fmt::format("{:.1f}", e.run.days) : "-",
+                     e.run.defined ? fmt::format("{:.3g}", e.run.cost_usd) : "-", pct(s.compute), pct(s.tp),
+                     pct(s.cp + s.ep), pct(s.pp), pct(s.dp), pct(s.bubble));
+  }
+  o += "\n  shares of the step on the critical pipeline rank; eff = tokens/s per GPU relative to the first row\n";
+  if (r.network_bound_from > 0) {
+    o += fmt::format("  network-bound (exposed communication > {:.0f}% of the step) from {} GPUs\n", 100 * kNetworkBoundShare,
+                     r.network_bound_from);
+  } else {
+    o += fmt::format("  exposed communication stays below {:.0f}% of the step at every size\n", 100 * kNetworkBoundShare);
+  }
+  o += fmt::format("  {:.2f} s\n", r.elapsed_s);
+  return o;
+}
+
+}  // namespace wanka
