@@ -372,6 +372,8 @@ int main(int argc, char** argv) {
   val->add_option("--file", val_file, "Validation CSV (default: the built-in curated set)");
   val->add_option("--worst", val_worst, "Rows with the largest errors to list")->check(CLI::Range(0, 100000));
   val->add_flag("--json", val_json, "JSON output");
+  bool val_plan = false;
+  val->add_flag("--plan", val_plan, "Planner check: rank of each published split among all fitting splits");
 
   try {
     app.parse(argc, argv);
@@ -463,6 +465,10 @@ int main(int argc, char** argv) {
         csv.assign(std::istreambuf_iterator<char>(in), {});
       }
       const auto rep = wanka::run_validation(csv);
+      if (val_plan) {
+        write_output("", wanka::format_plan_validation(wanka::run_plan_validation(rep), val_worst));
+        return 0;
+      }
       write_output("", val_json ? wanka::validation_to_json(rep).dump(2) + "\n" : wanka::format_validation(rep, val_worst));
     }
   } catch (const InputError& e) {

@@ -118,6 +118,22 @@ constexpr double kNetworkBoundShare = 0.25;
 ScaleResult scale_curve(const Scenario& base, const std::vector<std::int64_t>& counts, const PlanOptions& opt,
                         bool scale_batch);
 
+// Where a given split (e.g. a published one) ranks by step time among all fitting splits of its
+// model and cluster. Splits whose lower bound is not below the given split's time cannot be
+// faster; the others are simulated (in bound order) until the answer to "is it in the top
+// `top_fraction`?" is settled.
+struct SplitRank {
+  std::uint64_t fitting = 0;
+  std::uint64_t faster = 0;       // fitting splits simulated faster (by > 1 %) than the given one
+  std::uint64_t faster_bound = 0; // upper bound on that count (splits whose bound is below)
+  bool exact = false;             // faster counted exactly (every possibly faster split simulated)
+  bool in_top = false;            // faster < top_fraction x fitting (proved)
+  double step_time = 0;           // the given split's step time
+  double best_time = 0;           // fastest simulated split (the planner's best when exact)
+  std::uint64_t simulated = 0;
+};
+SplitRank rank_split(const Scenario& split, double top_fraction, const PlanOptions& opt);
+
 // Objective value of an estimate on `s` (per optimizer step).
 double objective_value(Objective o, const Scenario& s, const Estimate& e);
 

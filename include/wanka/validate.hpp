@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "wanka/plan.hpp"
 #include "wanka/report.hpp"
 
 namespace wanka {
@@ -31,6 +32,28 @@ struct ValidationReport {
   std::vector<ValidationRow> rows;
   std::vector<SourceSummary> sources;
 };
+
+// Planner check (issue 3): per published run, whether its split ranks in the top 10 % of the
+// fitting splits of its model and cluster, and the planner's best step time against it.
+struct PlanCheckRow {
+  std::string id, source;
+  SplitRank rank;
+  SplitRank rank_same_recompute;  // with recompute pinned to the run's own setting
+  std::string failure;
+};
+struct PlanCheckSource {
+  std::string source;
+  int runs = 0, in_top = 0, in_top_same_recompute = 0, failed = 0;
+  double median_percentile = 0;  // faster / fitting, in percent (upper bound when not exact)
+  double mean_speedup = 0;       // published step time / best found, mean over runs
+};
+struct PlanCheckReport {
+  std::vector<PlanCheckRow> rows;
+  std::vector<PlanCheckSource> sources;
+  double elapsed_s = 0;
+};
+PlanCheckReport run_plan_validation(const ValidationReport& rep, int threads = 0);
+std::string format_plan_validation(const PlanCheckReport& r, int worst);
 
 // Reads the CSV text (the embedded copy when `csv` is empty) and evaluates every row.
 ValidationReport run_validation(const std::string& csv = "");

@@ -48,6 +48,8 @@ constexpr std::size_t kBatch = 32;
 // The time/headroom Pareto front keeps a slower split only if it frees at least this share of
 // the GPU's memory more than every faster one: finer steps are noise, not a choice.
 constexpr double kFrontStep = 0.01;
+// rank_split: step times within this fraction of each other are ties.
+constexpr double kRankTolerance = 0.01;
 // ... and only splits within this factor of the best step time: a split several times slower
 // is not a memory/time trade anyone makes.
 constexpr double kFrontWindow = 1.5;
@@ -598,7 +600,11 @@ DeadlineResult solve_deadline(const Scenario& base, double days, const PlanOptio
   };
   const auto first = smallest_fitting_gpus(base, opt);
   if (!first) throw InputError("model", base.model.name + " fits on no cluster of " + base.cluster.gpu.name + " up to 1e7 GPUs");
-  std::int64_t lo = 0, hi = std::max<std::int64_t>(1, *first / node);
+  // Cluster sizes are whole nodes, doubling from a power of two at or above the smallest
+  // fitting size; the bisection stops at 1/32 of the size (about 3 %): sizes people buy.
+  std::int64_t hi = 1;
+  while (hi * node < *first) hi *= 2;
+  std::int64_t lo = 0;
   double best = std::numeric_limits<double>::infinity();
   std::int64_t best_nodes = hi;
   int stalls = 0;
@@ -612,22 +618,19 @@ DeadlineResult solve_deadline(const Scenario& base, double days, const PlanOptio
       break;  // doubling twice did not help: adding GPUs no longer pays off
     }
     lo = hi;
-    if (double(hi) * 2.0 * double(node) > 1e7) {
-      stalls = 2;
-      break;
-    }
+    if (double(hi) * 2.0 * double(node) > 1e7) break;
     hi *= 2;
   }
   if (seen.at(hi).first > days) {
-    const double d = std::min(best, seen.at(hi).first);
     throw InputError("--days", fmt::format("no cluster of {} meets {:g} days for {}: the fastest found is {:.1f} days on {} GPUs, "
                                            "and adding GPUs stops paying off (the global batch limits data parallelism; "
                                            "raise training.global_batch)",
-                                           base.cluster.gpu.name, days, base.model.name, d,
-                                           (d == best ? best_nodes : hi) * node));
+                                           base.cluster.gpu.name, days, base.model.name, best, best_nodes * node));
   }
-  while (hi - lo > 1) {  // smallest size that meets the deadline, between a failing lo and a passing hi
-    const std::int64_t mid = lo + (hi - lo) / 2;
+  const std::int64_t step = std::max<std::int64_t>(1, hi / 32);
+  while (hi - lo > step) {  // smallest size that meets the deadline, between a failing lo and a passing hi
+    const std::int64_t mid = lo + (hi - lo) / 2 / step * step;
+    if (mid <= lo) break;
     (eval(mid) <= days ? hi : lo) = mid;
   }
   std::int64_t pick = hi;
@@ -698,6 +701,55 @@ ScaleResult scale_curve(const Scenario& base, const std::vector<std::int64_t>& c
     out.points.push_back(std::move(pt));
   }
   out.elapsed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return out;
+}
+
+SplitRank rank_split(const Scenario& split, double top_fraction, const PlanOptions& opt) {
+  SplitRank out;
+  out.step_time = estimate(split).step_time.value;
+  // "Faster" means faster by more than kRankTolerance: closer than that is a tie at the
+  // resolution of the model.
+  const double bar = out.step_time * (1 - kRankTolerance);
+  const Search search(split, opt);
+  const int threads = thread_count(opt);
+  const Phase1 p1 = run_phase1(search, threads, false, {}, 1.0);
+  const auto& fit = p1.fitting;
+  out.fitting = fit.size();
+  std::vector<std::size_t> order;
+  for (std::size_t i = 0; i < fit.size(); ++i) {
+    if (fit[i].lb_time * (1 - kBoundSlack) < bar) order.push_back(i);
+  }
+  out.faster_bound = order.size();
+  const double limit = top_fraction * double(out.fitting);
+  std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+    return std::tie(fit[a].lb_time, fit[a].order) < std::tie(fit[b].lb_time, fit[b].order);
+  });
+  std::vector<std::unique_ptr<Worker>> workers;
+  for (int t = 0; t < threads; ++t) workers.push_back(std::make_unique<Worker>(search.base()));
+  out.best_time = out.step_time;
+  std::size_t pos = 0;
+  // Settled when the faster count reaches the limit (not in the top) or when even counting every
+  // split not yet simulated as faster stays below it (in the top).
+  while (pos < order.size() && double(out.faster) < limit && double(out.faster + (order.size() - pos)) >= limit) {
+    const std::size_t n = std::min(kBatch, order.size() - pos);
+    std::vector<double> times(n);
+    parallel_for(n, threads, [&](int wi, std::size_t i) {
+      Worker& w = *workers[wi];
+      Scenario& s = w.scenario();
+      apply(fit[order[pos + i]], search.base(), s);
+      detail::StepModel st;
+      detail::build_step(s, w.acc(), w.costs(), st);
+      times[i] = detail::finish_estimate(s, w.acc(), st).step_time.value;
+    });
+    for (double t : times) {
+      out.faster += t < bar ? 1 : 0;
+      out.best_time = std::min(out.best_time, t);
+    }
+    pos += n;
+    out.simulated += n;
+  }
+  out.exact = pos == order.size();
+  out.in_top = double(out.exact ? out.faster : out.faster + (order.size() - pos)) < limit;
   return out;
 }
 

@@ -1,5 +1,7 @@
 #include "wanka/validate.hpp"
 
+#include <chrono>
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -240,6 +242,124 @@ Json validation_to_json(const ValidationReport& r) {
   }
   j["rows"] = rows;
   return j;
+}
+
+namespace {
+
+// What the framework behind each source can do: the planner is restricted to it, since a split
+// the framework cannot run is no alternative its users had (docs/validation.md).
+PlanSpace framework_space(const std::string& source) {
+  PlanSpace sp;
+  if (source == "mosaicml") {
+    // LLM Foundry / Composer: PyTorch FSDP (FULL_SHARD = ZeRO-3), no tensor, pipeline or
+    // context parallelism; activation checkpointing and the micro-batch are the knobs.
+    sp.tp.only = {1};
+    sp.pp.only = {1};
+    sp.cp.only = {1};
+    sp.zero.only = {3};
+  } else if (source == "narayanan2021") {
+    // Megatron-LM of 2021: no sequence or context parallelism (2022, 2023), no distributed
+    // optimizer, and full recomputation as the only recompute mode.
+    sp.sequence_parallel.only = {false};
+    sp.cp.only = {1};
+    sp.zero.only = {0};
+    sp.recompute.except = {Recompute::kSelective};
+  } else if (source == "torchtitan") {
+    // torchtitan: FSDP2 (ZeRO-3) under every split, sequence parallelism whenever TP is used.
+    sp.zero.only = {3};
+    sp.sequence_parallel.except = {false};
+  }
+  return sp;
+}
+
+}  // namespace
+
+PlanCheckReport run_plan_validation(const ValidationReport& rep, int threads) {
+  const auto t0 = std::chrono::steady_clock::now();
+  PlanCheckReport out;
+  std::map<std::string, std::vector<const PlanCheckRow*>> by;
+  for (const auto& v : rep.rows) {
+    if (!v.failure.empty()) continue;
+    PlanCheckRow r;
+    r.id = v.id;
+    r.source = v.source;
+    try {
+      PlanOptions opt;
+      opt.threads = threads;
+      opt.space = framework_space(v.source);
+      r.rank = rank_split(v.scenario, 0.10, opt);
+      opt.space.recompute.only = {v.scenario.parallel.recompute};
+      opt.space.recompute.except.clear();
+      r.rank_same_recompute = rank_split(v.scenario, 0.10, opt);
+    } catch (const std::exception& e) {
+      r.failure = e.what();
+    }
+    out.rows.push_back(std::move(r));
+  }
+  for (const auto& r : out.rows) by[r.source].push_back(&r);
+  for (const auto& [name, rows] : by) {
+    PlanCheckSource s;
+    s.source = name;
+    std::vector<double> pct;
+    for (const auto* r : rows) {
+      ++s.runs;
+      if (!r->failure.empty()) {
+        ++s.failed;
+        continue;
+      }
+      s.in_top += r->rank.in_top ? 1 : 0;
+      s.in_top_same_recompute += r->rank_same_recompute.in_top ? 1 : 0;
+      const double faster = double(r->rank.exact ? r->rank.faster : r->rank.faster_bound);
+      pct.push_back(100.0 * faster / double(std::max<std::uint64_t>(1, r->rank.fitting)));
+      s.mean_speedup += r->rank.step_time / r->rank.best_time;
+    }
+    if (!pct.empty()) {
+      std::sort(pct.begin(), pct.end());
+      s.median_percentile = pct[pct.size() / 2];
+      s.mean_speedup /= double(pct.size());
+    }
+    out.sources.push_back(s);
+  }
+  out.elapsed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return out;
+}
+
+std::string format_plan_validation(const PlanCheckReport& r, int worst) {
+  std::string o = "wanka validate --plan: published splits among all fitting splits (top 10 % target)\n\n";
+  o += fmt::format("  {:<14} {:>5} {:>8} {:>12} {:>14} {:>16} {:>7}\n", "source", "runs", "in top", "median rank",
+                   "best speed-up", "in top, same rc", "failed");
+  int runs = 0, top = 0, top_rc = 0;
+  for (const auto& s : r.sources) {
+    o += fmt::format("  {:<14} {:>5} {:>8} {:>11.1f}% {:>13.2f}x {:>16} {:>7}\n", s.source, s.runs, s.in_top,
+                     s.median_percentile, s.mean_speedup, s.in_top_same_recompute, s.failed);
+    runs += s.runs;
+    top += s.in_top;
+    top_rc += s.in_top_same_recompute;
+  }
+  o += fmt::format("  {:<14} {:>5} {:>8} {:>12} {:>14} {:>16}\n", "all", runs, top, "", "", top_rc);
+  o += "\n  rank: share of fitting splits predicted faster than the published one (upper bound when\n"
+       "  not every candidate was simulated); best speed-up: published step time / fastest found;\n"
+       "  same rc: the search restricted to the run's own recompute setting. Each source is searched\n"
+       "  within what its framework supports (docs/validation.md).\n";
+  std::vector<const PlanCheckRow*> out_of_top;
+  for (const auto& row : r.rows) {
+    if (row.failure.empty() && !row.rank.in_top && !row.rank_same_recompute.in_top) out_of_top.push_back(&row);
+  }
+  if (!out_of_top.empty()) {
+    o += fmt::format("\n  outside the top 10 % in both searches ({}):\n", out_of_top.size());
+    int n = 0;
+    for (const auto* row : out_of_top) {
+      if (n++ >= worst) break;
+      const SplitRank& k = row->rank_same_recompute;
+      o += fmt::format("    {:<58} {:>7} of {:>8} faster, best {:.3f} s vs {:.3f} s\n", row->id,
+                       k.exact ? k.faster : k.faster_bound, k.fitting, k.best_time, k.step_time);
+    }
+  }
+  for (const auto& row : r.rows) {
+    if (!row.failure.empty()) o += fmt::format("  failed {}: {}\n", row.id, row.failure);
+  }
+  o += fmt::format("\n  {:.1f} s\n", r.elapsed_s);
+  return o;
 }
 
 }  // namespace wanka
