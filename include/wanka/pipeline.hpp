@@ -46,5 +46,7 @@ struct ActivationPeak {
   int in_flight = 0;
 };
 std::vector<ActivationPeak> activation_peaks(const PipelineSpec& spec);
+// Bounds on the same per rank in O(p v) (live count times the smallest / largest chunk).
+void activation_peak_bounds(const PipelineSpec& spec, std::vector<ActivationPeak>& lo, std::vector<ActivationPeak>& hi);
 
 }  // namespace wanka

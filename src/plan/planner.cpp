@@ -70,7 +70,7 @@ struct Candidate {
   std::int64_t dp = 1;
   Recompute recompute = Recompute::kNone;
   bool sp = false;
-  double peak_bytes = 0;
+  double peak_bytes = 0;  // lower bound on the peak memory per GPU (exact when near capacity)
   double lb_time = 0;  // lower bound on the step time
   double lb_obj = 0;   // lower bound on the objective
 };
@@ -258,7 +258,7 @@ class Search {
               // ZeRO changes neither validity nor activations, and stages 0-2 not even the
               // stage times: build once for them (and again for ZeRO-3's per-layer gathers).
               bool built = false, built3 = false;
-              std::vector<ActivationPeak> peaks;
+              std::vector<ActivationPeak> lo, hi, exact;
               for (int z : zeros) {
                 if (stop && stop->load(std::memory_order_relaxed)) return;
                 Candidate c;
@@ -281,10 +281,17 @@ class Search {
                 bool& ready = z == 3 ? built3 : built;
                 if (!ready) {
                   detail::build_step(s, w.acc(), w.costs(), st);
-                  if (peaks.empty()) peaks = activation_peaks(st.ps);
+                  if (lo.empty()) activation_peak_bounds(st.ps, lo, hi);
                   ready = true;
                 }
-                c.peak_bytes = detail::peak_memory_bytes(s, st, peaks);
+                // Exact peaks only when the bounds leave the verdict open; otherwise the lower
+                // bound (an upper bound on headroom, safe for pruning) is kept: plans report the
+                // simulated, exact figure.
+                c.peak_bytes = detail::peak_memory_bytes(s, st, lo);
+                if (c.peak_bytes <= capacity_ && detail::peak_memory_bytes(s, st, hi) > capacity_) {
+                  if (exact.empty()) exact = activation_peaks(st.ps);
+                  c.peak_bytes = detail::peak_memory_bytes(s, st, exact);
+                }
                 if (c.peak_bytes > capacity_) {
                   ++cnt.oom;
                   oom_from[z] = true;
@@ -450,11 +457,6 @@ PlanResult plan(const Scenario& base, const PlanOptions& opt) {
   // split when k simulated splits already beat its bound and a simulated split is both faster
   // than its time bound and has at least its memory headroom (so it is on neither list).
   const auto& fit = p1.fitting;
-  std::vector<std::size_t> order(fit.size());
-  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
-  std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
-    return std::tie(fit[a].lb_obj, fit[a].order) < std::tie(fit[b].lb_obj, fit[b].order);
-  });
   const double capacity = base.cluster.gpu.hbm_capacity().value;
   const double front_step = kFrontStep * capacity;
   std::vector<Evaluated> done;
@@ -463,6 +465,48 @@ PlanResult plan(const Scenario& base, const PlanOptions& opt) {
   std::vector<std::unique_ptr<Worker>> workers;
   for (int t = 0; t < threads; ++t) workers.push_back(std::make_unique<Worker>(search.base()));
   const std::size_t k = static_cast<std::size_t>(opt.top);
+  auto simulate = [&](std::size_t ci, int wi) {
+    Worker& w = *workers[wi];
+    Scenario& s = w.scenario();
+    apply(fit[ci], search.base(), s);
+    detail::StepModel st;
+    detail::build_step(s, w.acc(), w.costs(), st);
+    Evaluated e;
+    e.cand = ci;
+    e.est = detail::finish_estimate(s, w.acc(), st);
+    e.obj = objective_value(opt.objective, s, e.est);
+    e.headroom = capacity - e.est.memory.peak_bytes_per_gpu.value;
+    return e;
+  };
+  auto by_bound = [&](std::size_t a, std::size_t b) {
+    return std::tie(fit[a].lb_obj, fit[a].order) < std::tie(fit[b].lb_obj, fit[b].order);
+  };
+  std::vector<std::size_t> order(fit.size());
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+  if (!opt.exhaustive && order.size() > 4 * kBatch) {
+    // Before sorting everything: simulate the k splits with the smallest bounds. The k-th of
+    // them bounds the final k-th best from above and their fastest bounds the best time, so
+    // a split whose bounds exceed both can be neither listed nor on the front: drop it now.
+    const std::size_t seeds = std::min(k, order.size());
+    std::nth_element(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(seeds - 1), order.end(), by_bound);
+    std::sort(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(seeds), by_bound);
+    std::vector<Evaluated> seed(seeds);
+    parallel_for(seeds, threads, [&](int wi, std::size_t i) { seed[i] = simulate(order[i], wi); });
+    double kth_ub = 0, best_t = std::numeric_limits<double>::infinity();
+    for (const auto& e : seed) {
+      kth_ub = std::max(kth_ub, e.obj);
+      best_t = std::min(best_t, e.est.step_time.value);
+    }
+    const double window_ub = kFrontWindow * best_t;
+    std::vector<std::size_t> kept;
+    for (std::size_t i : order) {
+      const Candidate& c = fit[i];
+      if (c.lb_obj * (1 - kBoundSlack) <= kth_ub || c.lb_time * (1 - kBoundSlack) <= window_ub) kept.push_back(i);
+      else ++res.bounded;
+    }
+    order = std::move(kept);
+  }
+  std::sort(order.begin(), order.end(), by_bound);
   std::size_t pos = 0;
   while (pos < order.size()) {
     const double kth = objs.size() >= k ? objs[k - 1] : std::numeric_limits<double>::infinity();
@@ -475,7 +519,7 @@ PlanResult plan(const Scenario& base, const PlanOptions& opt) {
         const double t = c.lb_time * (1 - kBoundSlack);
         // Largest headroom among simulated splits with time <= t.
         auto it = std::upper_bound(front_time.begin(), front_time.end(), std::make_pair(t, std::numeric_limits<double>::infinity()));
-        if (t > window || (it != front_time.begin() && std::prev(it)->second >= headroom - front_step)) {
+        if (t > window || (it != front_time.begin() && std::prev(it)->second >= headroom)) {
           ++res.bounded;
           continue;
         }
@@ -484,19 +528,7 @@ PlanResult plan(const Scenario& base, const PlanOptions& opt) {
     }
     if (batch.empty()) break;
     std::vector<Evaluated> out(batch.size());
-    parallel_for(batch.size(), threads, [&](int wi, std::size_t i) {
-      Worker& w = *workers[wi];
-      Scenario& s = w.scenario();
-      apply(fit[batch[i]], search.base(), s);
-      detail::StepModel st;
-      detail::build_step(s, w.acc(), w.costs(), st);
-      Evaluated e;
-      e.cand = batch[i];
-      e.est = detail::finish_estimate(s, w.acc(), st);
-      e.obj = objective_value(opt.objective, s, e.est);
-      e.headroom = capacity - e.est.memory.peak_bytes_per_gpu.value;
-      out[i] = std::move(e);
-    });
+    parallel_for(batch.size(), threads, [&](int wi, std::size_t i) { out[i] = simulate(batch[i], wi); });
     for (auto& e : out) {
       objs.insert(std::upper_bound(objs.begin(), objs.end(), e.obj), e.obj);
       done.push_back(std::move(e));
@@ -537,12 +569,18 @@ PlanResult plan(const Scenario& base, const PlanOptions& opt) {
     return std::make_tuple(done[a].est.step_time.value, -done[a].headroom, fit[done[a].cand].order) <
            std::make_tuple(done[b].est.step_time.value, -done[b].headroom, fit[done[b].cand].order);
   });
-  double best = -std::numeric_limits<double>::infinity();
+  // The exact front (every member was simulated: nothing dominates it, so no bound skipped
+  // it), then thinned for reading: a member is listed if it frees front_step more than the
+  // last one listed.
+  double best = -std::numeric_limits<double>::infinity(), listed = best;
   for (std::size_t i : rank) {
     if (done[i].est.step_time.value > kFrontWindow * done[rank.front()].est.step_time.value) break;
-    if (done[i].headroom > best + front_step) {
+    if (done[i].headroom > best) {
       best = done[i].headroom;
-      res.pareto.push_back(entry(done[i]));
+      if (best > listed + front_step) {
+        listed = best;
+        res.pareto.push_back(entry(done[i]));
+      }
     }
   }
   res.elapsed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

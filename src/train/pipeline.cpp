@@ -253,4 +253,23 @@ std::vector<ActivationPeak> activation_peaks(const PipelineSpec& s) {
   return out;
 }
 
+void activation_peak_bounds(const PipelineSpec& s, std::vector<ActivationPeak>& lo, std::vector<ActivationPeak>& hi) {
+  // In the steady phase exactly min(w + 1, m v) chunks are alive (see activation_peaks), so the
+  // peak lies between that many of the rank's smallest and of its largest chunk.
+  const int p = s.ranks, v = s.chunks;
+  lo.resize(static_cast<std::size_t>(p));
+  hi.resize(static_cast<std::size_t>(p));
+  for (int r = 0; r < p; ++r) {
+    double mn = s.activation_bytes[static_cast<std::size_t>(r)], mx = mn;
+    for (int c = 1; c < v; ++c) {
+      const double a = s.activation_bytes[static_cast<std::size_t>(c * p + r)];
+      mn = std::min(mn, a);
+      mx = std::max(mx, a);
+    }
+    const long n = std::min<long>(warmup_forwards(p, v, s.micro_batches, r) + 1, s.micro_batches * v);
+    lo[r] = ActivationPeak{double(n) * mn, static_cast<int>(n)};
+    hi[r] = ActivationPeak{double(n) * mx, static_cast<int>(n)};
+  }
+}
+
 }  // namespace wanka

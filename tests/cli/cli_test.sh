@@ -39,9 +39,30 @@ if cmp -s "$tmp/a.json" "$tmp/b.json"; then pass=$((pass+1)); else echo "FAIL js
 "$W" estimate --gpus 1000 -o "$tmp/out.json" 2>/dev/null
 if [ ! -e "$tmp/out.json" ] && [ -z "$(ls "$tmp" | grep wanka-tmp)" ]; then pass=$((pass+1)); else echo "FAIL no-partial-output"; fail=$((fail+1)); fi
 "$W" estimate -o "$tmp/ok.txt" && grep -q "step time" "$tmp/ok.txt" && pass=$((pass+1)) || { echo "FAIL output-file"; fail=$((fail+1)); }
-# every example scenario runs
+# every example scenario runs (planner examples leave the split open)
 for f in "$SRC"/examples/*.yaml; do
-  expect "example-$(basename "$f")" 0 "step time" -- "$W" estimate "$f"
+  if grep -q '^parallel:' "$f"; then
+    expect "example-$(basename "$f")" 0 "step time" -- "$W" estimate "$f"
+  else
+    expect "example-$(basename "$f")" 0 "parallel plan" -- "$W" plan "$f" --top 1
+  fi
 done
+# planner
+expect plan-default 0 "Pareto front" -- "$W" plan --top 3
+expect plan-json 0 '"plans"' -- "$W" plan --json --top 2 --tp 8
+expect plan-pinned-empty 2 "parallel: no valid split" -- "$W" plan --tp 3
+expect plan-bad-range 2 "\-\-pp: empty range" -- "$W" plan --pp 8..2
+expect plan-bad-objective 2 "objective" -- "$W" plan --objective speed
+expect plan-bad-exclude 2 "\-\-exclude" -- "$W" plan --exclude foo=1
+expect plan-no-fit 2 "smallest cluster on which it fits is [0-9]+ GPUs" -- "$W" plan --model llama3-405b --gpus 8
+expect plan-deadline-impossible 2 "\-\-days" -- "$W" plan --model llama3-8b --gpus 8 --global-batch 16 --tokens 1.5e13 --days 1
+expect plan-deadline-no-tokens 2 "training.tokens" -- "$W" plan --model llama3-8b --gpus 8 --set training.tokens=0 --days 30
+expect plan-deadline 0 "deadline 30 days" -- "$W" plan --model llama3-8b --gpu h100-sxm --tokens 1.5e12 --days 30 --top 1
+expect scale-csv 0 "^num_gpus,global_batch" -- "$W" scale --counts 64,128 --model llama3-8b --format csv
+expect scale-json 0 '"points"' -- "$W" scale --counts 64..256 --model llama3-8b --json
+expect scale-bad-counts 2 "\-\-counts" -- "$W" scale --counts 0..4
+# the plan is byte-identical whatever the thread count
+"$W" plan --json --no-timing --threads 1 > "$tmp/p1.json"; "$W" plan --json --no-timing --threads 2 > "$tmp/p2.json"
+if cmp -s "$tmp/p1.json" "$tmp/p2.json"; then pass=$((pass+1)); else echo "FAIL plan-deterministic"; fail=$((fail+1)); fi
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -1,0 +1,251 @@
+// The planner (include/wanka/plan.hpp): pruning never changes the answer, results do not depend
+// on the thread count, the bounds are bounds, pins are honoured, and the reverse solve and the
+// smallest-fitting search return sizes that do what they claim.
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "train/step_model.hpp"
+#include "wanka/error.hpp"
+#include "wanka/estimate.hpp"
+#include "wanka/plan.hpp"
+#include "wanka/report.hpp"
+#include "wanka/scenario.hpp"
+
+namespace wanka {
+namespace {
+
+const std::string kSrc = WANKA_SOURCE_DIR;
+
+Scenario base(const std::string& yaml) {
+  ScenarioDraft d = parse_scenario_draft(yaml, "<test>");
+  return d.scenario;
+}
+
+// Llama-3-8B on 64 H100: a space small enough to search exhaustively in a test.
+Scenario small() {
+  return base("model: llama3-8b\ncluster: {gpu: h100-sxm, num_gpus: 64}\n"
+              "training: {seq_len: 4096, global_batch: 256, tokens: 1e12}\n");
+}
+
+std::string json_of(const Scenario& s, const PlanResult& r) { return plan_to_json(s, r, false).dump(); }
+
+TEST(Plan, PruningNeverChangesTheTopPlansOrTheFront) {
+  const Scenario s = small();
+  PlanOptions pruned;
+  pruned.threads = 2;
+  PlanOptions full = pruned;
+  full.exhaustive = true;
+  const PlanResult a = plan(s, pruned), b = plan(s, full);
+  EXPECT_EQ(b.evaluated, b.fitting);  // exhaustive simulates every fitting split
+  EXPECT_LT(a.evaluated, b.evaluated);
+  ASSERT_EQ(a.plans.size(), b.plans.size());
+  for (std::size_t i = 0; i < a.plans.size(); ++i) {
+    EXPECT_EQ(plan_entry_to_json(a.plans[i]).dump(), plan_entry_to_json(b.plans[i]).dump()) << "rank " << i;
+  }
+  ASSERT_EQ(a.pareto.size(), b.pareto.size());
+  for (std::size_t i = 0; i < a.pareto.size(); ++i) {
+    EXPECT_EQ(a.pareto[i].estimate.step_time.value, b.pareto[i].estimate.step_time.value);
+    EXPECT_EQ(a.pareto[i].headroom_bytes, b.pareto[i].headroom_bytes);
+  }
+}
+
+TEST(Plan, ResultDoesNotDependOnTheThreadCount) {
+  const Scenario s = small();
+  PlanOptions one, two, four;
+  one.threads = 1;
+  two.threads = 2;
+  four.threads = 4;
+  const std::string j1 = json_of(s, plan(s, one));
+  EXPECT_EQ(j1, json_of(s, plan(s, two)));
+  EXPECT_EQ(j1, json_of(s, plan(s, four)));
+}
+
+TEST(Plan, CountsAddUpAndEveryPlanFitsAndMatchesTheEstimator) {
+  const Scenario s = small();
+  const PlanResult r = plan(s, PlanOptions{});
+  EXPECT_EQ(r.candidates, r.invalid + r.oom + r.fitting);
+  EXPECT_EQ(r.fitting, r.evaluated + r.bounded);
+  std::uint64_t reasons = 0;
+  for (const auto& [k, v] : r.invalid_by_reason) reasons += v;
+  EXPECT_EQ(reasons, r.invalid);
+  ASSERT_EQ(r.plans.size(), 10u);
+  for (std::size_t i = 0; i < r.plans.size(); ++i) {
+    const PlanEntry& p = r.plans[i];
+    EXPECT_TRUE(p.estimate.memory.fits);
+    if (i > 0) {
+      EXPECT_LE(r.plans[i - 1].objective, p.objective);
+    }
+    // A plan is exactly what `wanka estimate` says of its scenario.
+    const Estimate e = estimate(p.scenario);
+    EXPECT_EQ(e.step_time.value, p.estimate.step_time.value);
+    EXPECT_EQ(e.memory.peak_bytes_per_gpu.value, p.estimate.memory.peak_bytes_per_gpu.value);
+  }
+  // The front starts at the fastest plan and trades time for headroom.
+  ASSERT_FALSE(r.pareto.empty());
+  EXPECT_EQ(r.pareto.front().estimate.step_time.value, r.plans.front().estimate.step_time.value);
+  for (std::size_t i = 1; i < r.pareto.size(); ++i) {
+    EXPECT_GE(r.pareto[i].estimate.step_time.value, r.pareto[i - 1].estimate.step_time.value);
+    EXPECT_GT(r.pareto[i].headroom_bytes, r.pareto[i - 1].headroom_bytes);
+  }
+}
+
+TEST(Plan, PinsAndExclusionsAreHonoured) {
+  const Scenario s = small();
+  PlanOptions o;
+  o.space.tp.only = {2, 4};
+  o.space.zero.except = {3};
+  o.space.recompute.only = {Recompute::kFull};
+  const PlanResult r = plan(s, o);
+  ASSERT_FALSE(r.plans.empty());
+  for (const auto& p : r.plans) {
+    EXPECT_TRUE(p.scenario.parallel.tp == 2 || p.scenario.parallel.tp == 4);
+    EXPECT_NE(p.scenario.parallel.zero, 3);
+    EXPECT_EQ(p.scenario.parallel.recompute, Recompute::kFull);
+  }
+}
+
+TEST(Plan, TinyPinnedSpaceIsCountedByHand) {
+  // tp = pp = cp = 1 on 64 GPUs: dp = 64, 256 / 64 = 4 sequences per replica, so micro-batches
+  // 1, 2, 4; no SP without TP; 4 ZeRO stages x 3 recompute modes: 3 x 4 x 3 = 36 splits.
+  const Scenario s = small();
+  PlanOptions o;
+  o.space.tp.only = {1};
+  o.space.pp.only = {1};
+  o.space.cp.only = {1};
+  const PlanResult r = plan(s, o);
+  EXPECT_EQ(r.candidates, 36u);
+  EXPECT_EQ(r.invalid, 0u);
+}
+
+TEST(Plan, PinsThatLeaveNothingValidAreAnError) {
+  const Scenario s = small();
+  PlanOptions o;
+  o.space.tp.only = {3};  // does not divide 32 heads
+  EXPECT_THROW(plan(s, o), InputError);
+}
+
+TEST(Plan, LowerBoundNeverExceedsTheSimulatedStepTime) {
+  // Every fitting split of the small space, simulated, against its bound.
+  const Scenario s = small();
+  PlanOptions o;
+  o.exhaustive = true;
+  o.top = 1000000;
+  const PlanResult r = plan(s, o);
+  ASSERT_GT(r.plans.size(), 100u);
+  for (const auto& p : r.plans) {
+    const Accelerator acc(p.scenario.cluster.gpu, p.scenario.training.precision);
+    detail::StepModel st;
+    detail::build_step(p.scenario, acc,
+                       std::make_shared<const detail::LayerCosts>(detail::layer_costs(p.scenario, acc, detail::make_fabric(p.scenario.cluster))),
+                       st);
+    const double lb = detail::step_time_lower_bound(p.scenario, acc, st);
+    EXPECT_LE(lb * (1 - 1e-3), p.estimate.step_time.value) << scenario_to_json(p.scenario)["parallel"].dump();
+  }
+}
+
+TEST(Plan, LowerBoundIsExactForUniform1F1BWithoutCommunication) {
+  // One GPU per stage, no TP/DP: 1F1B makespan is (m + p - 1)(f + b) for uniform stages;
+  // Llama-3-8B's 32 layers on 4 stages are uniform except the embedding and logits, so the
+  // bound sits within the simulated time and within 2 % of it.
+  Scenario s = parse_scenario("model: llama3-8b\ncluster: {gpu: h100-sxm, num_gpus: 4}\n"
+                              "parallel: {tp: 1, pp: 4, micro_batch: 1, recompute: full, zero: 0}\n"
+                              "training: {seq_len: 4096, global_batch: 32}\n",
+                              "<test>");
+  const Accelerator acc(s.cluster.gpu, s.training.precision);
+  detail::StepModel st;
+  detail::build_step(s, acc, std::make_shared<const detail::LayerCosts>(detail::layer_costs(s, acc, detail::make_fabric(s.cluster))), st);
+  const double lb = detail::step_time_lower_bound(s, acc, st);
+  const double t = estimate(s).step_time.value;
+  EXPECT_LE(lb, t * (1 + 1e-9));
+  EXPECT_GT(lb, 0.98 * t);
+}
+
+TEST(Plan, ModelThatDoesNotFitReportsTheSmallestClusterThatDoes) {
+  // Llama-3-405B cannot hold its 6.5 TB of training state on 8 H100.
+  Scenario s = base("model: llama3-405b\ncluster: {gpu: h100-sxm, num_gpus: 8}\n"
+                    "training: {seq_len: 4096, global_batch: 1024}\n");
+  PlanOptions o;
+  const PlanResult r = plan(s, o);
+  EXPECT_TRUE(r.plans.empty());
+  const auto n = smallest_fitting_gpus(s, o);
+  ASSERT_TRUE(n.has_value());
+  // 16 B/param x 406e9 / 80 GiB is 76 GPUs of model state alone: at least 10 nodes.
+  EXPECT_GE(*n, 80);
+  EXPECT_EQ(*n % 8, 0);
+  s.cluster.num_gpus = *n;
+  EXPECT_FALSE(plan(s, o).plans.empty());
+  s.cluster.num_gpus = *n - 8;
+  EXPECT_TRUE(plan(s, o).plans.empty());
+}
+
+TEST(Plan, ReverseSolveMeetsTheDeadlineAndHalfTheClusterDoesNot) {
+  Scenario s = base("model: llama3-8b\ncluster: {gpu: h100-sxm, num_gpus: 8}\n"
+                    "training: {seq_len: 8192, global_batch: 1024, tokens: 1.5e12}\n");
+  PlanOptions o;
+  o.top = 1;
+  const DeadlineResult r = solve_deadline(s, 30, o);
+  ASSERT_FALSE(r.plan.plans.empty());
+  EXPECT_LE(r.plan.plans.front().estimate.run.days, 30.0);
+  EXPECT_EQ(r.plan.plans.front().scenario.cluster.num_gpus + r.plan.plans.front().gpus_idle, r.num_gpus);
+  bool half_fails = false;
+  for (const auto& t : r.tried) {
+    if (t.num_gpus == r.num_gpus / 2) half_fails = t.days > 30.0;
+  }
+  EXPECT_TRUE(half_fails);
+  // 6 N D = 6 x 8.0e9 x 1.5e12 = 7.2e22 FLOPs; at <= 989 TFLOP/s per GPU for 30 days that
+  // needs at least 7.2e22 / (989e12 x 2.592e6) = 28 GPUs.
+  EXPECT_GE(r.num_gpus, 28);
+}
+
+TEST(Plan, ImpossibleDeadlineIsAnError) {
+  Scenario s = base("model: llama3-8b\ncluster: {gpu: h100-sxm, num_gpus: 8}\n"
+                    "training: {seq_len: 8192, global_batch: 16, tokens: 1.5e13}\n");
+  PlanOptions o;
+  o.top = 1;
+  // A 16-sequence batch caps data parallelism: a day is out of reach at any size.
+  EXPECT_THROW(solve_deadline(s, 1.0, o), InputError);
+  EXPECT_THROW(solve_deadline(s, -1.0, o), InputError);
+}
+
+TEST(Scale, OnePointPerCountAndFasterNetworksAreNeverSlower) {
+  Scenario s = small();
+  PlanOptions o;
+  const std::vector<std::int64_t> counts{64, 128, 256};
+  const ScaleResult a = scale_curve(s, counts, o, true);
+  ASSERT_EQ(a.points.size(), 3u);
+  s.cluster.nic_gbps *= 2;
+  const ScaleResult b = scale_curve(s, counts, o, true);
+  for (std::size_t i = 0; i < counts.size(); ++i) {
+    ASSERT_TRUE(a.points[i].feasible);
+    EXPECT_EQ(a.points[i].num_gpus, counts[i]);
+    EXPECT_EQ(a.points[i].global_batch, 256 * counts[i] / 64);  // weak scaling
+    EXPECT_LE(b.points[i].best.estimate.step_time.value, a.points[i].best.estimate.step_time.value * (1 + 1e-12));
+  }
+  EXPECT_DOUBLE_EQ(a.points[0].scaling_efficiency, 1.0);
+}
+
+TEST(Examples, PublishedLlama3_405BSplitIsInThePlannersTopTenPercent) {
+  // Meta's split (TP8 PP16 DP128, 8K sequences, 16M-token batches) among all fitting splits.
+  const Scenario s = load_scenario_file(kSrc + "/examples/llama3-405b-16k-h100.yaml");
+  const SplitRank r = rank_split(s, 0.10, PlanOptions{});
+  EXPECT_TRUE(r.in_top);
+  EXPECT_GT(r.fitting, 1000u);
+  EXPECT_LE(r.best_time, r.step_time);
+}
+
+TEST(Examples, Seed500BOn15TBInAMonthNeedsAboutTenThousandH100) {
+  // SEED-FACTS: "to finish in a month a 10,000-GPU cluster is the minimum". 1.13e25 FLOPs in
+  // 30 days at 40-60 % MFU of 989 TFLOP/s is 7,300-11,000 H100; whole power-of-two node counts.
+  std::ifstream in(kSrc + "/examples/seed-500b-15tb-one-month.yaml");
+  const std::string text((std::istreambuf_iterator<char>(in)), {});
+  const Scenario s = parse_scenario_draft(text, "seed").scenario;
+  PlanOptions o;
+  o.top = 1;
+  const DeadlineResult r = solve_deadline(s, 30, o);
+  EXPECT_GE(r.num_gpus, 4096);
+  EXPECT_LE(r.num_gpus, 16384);
+}
+
+}  // namespace
+}  // namespace wanka
