@@ -44,6 +44,13 @@ void write_output(const std::string& path, const std::string& text) {
   std::filesystem::rename(tmp, path);
 }
 
+// The whole file, or InputError naming `field`: "cannot read [what ]'path'".
+std::string read_file(const std::string& path, const std::string& field, const std::string& what) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw InputError(field, "cannot read " + (what.empty() ? "" : what + " ") + "'" + path + "'");
+  return std::string((std::istreambuf_iterator<char>(in)), {});
+}
+
 struct ScenarioFlags {
   std::string file;
   std::string catalog;
@@ -97,32 +104,32 @@ struct ScenarioFlags {
     return all;
   }
 
+  // Runs f with the built-in catalog, or with it plus --catalog FILE.
+  template <class F>
+  auto with_catalog(F&& f) const {
+    if (catalog.empty()) return f(wanka::Catalog::builtin());
+    const wanka::Catalog c = wanka::Catalog::with_overrides(catalog);
+    return f(c);
+  }
+
   wanka::Scenario load() const {
-    const auto all = all_overrides();
-    std::optional<wanka::Catalog> cat;
-    if (!catalog.empty()) cat = wanka::Catalog::with_overrides(catalog);
-    const wanka::Catalog& c = cat ? *cat : wanka::Catalog::builtin();
-    if (file.empty()) return wanka::parse_scenario(wanka::default_scenario_yaml(), "<default>", all, c);
-    return wanka::load_scenario_file(file, all, c);
+    return with_catalog([&](const wanka::Catalog& c) {
+      if (file.empty()) return wanka::parse_scenario(wanka::default_scenario_yaml(), "<default>", all_overrides(), c);
+      return wanka::parse_scenario(read_file(file, "", "scenario file"), file, all_overrides(), c);
+    });
   }
 
   // For the planner: the split left open. The built-in default's parallel block is not a pin.
   wanka::ScenarioDraft load_draft() const {
-    const auto all = all_overrides();
-    std::optional<wanka::Catalog> cat;
-    if (!catalog.empty()) cat = wanka::Catalog::with_overrides(catalog);
-    const wanka::Catalog& c = cat ? *cat : wanka::Catalog::builtin();
-    if (file.empty()) {
+    return with_catalog([&](const wanka::Catalog& c) {
+      if (!file.empty()) return wanka::parse_scenario_draft(read_file(file, "", "scenario file"), file, all_overrides(), c);
       std::string text = wanka::default_scenario_yaml();
       const auto at = text.find("parallel:");
       text.erase(at, text.find('\n', at) - at + 1);
-      return wanka::parse_scenario_draft(text, "<default>", all, c);
-    }
-    std::ifstream in(file, std::ios::binary);
-    if (!in) throw InputError("", "cannot read scenario file '" + file + "'");
-    std::string text((std::istreambuf_iterator<char>(in)), {});
-    return wanka::parse_scenario_draft(text, file, all, c);
+      return wanka::parse_scenario_draft(text, "<default>", all_overrides(), c);
+    });
   }
+
 };
 
 // "8", "1,2,4", "1..32" (every integer), "2..64:pow2" is not needed: ranges are inclusive.
@@ -459,11 +466,7 @@ int main(int argc, char** argv) {
       }
     } else if (val->parsed()) {
       std::string csv;
-      if (!val_file.empty()) {
-        std::ifstream in(val_file, std::ios::binary);
-        if (!in) throw InputError("--file", "cannot read '" + val_file + "'");
-        csv.assign(std::istreambuf_iterator<char>(in), {});
-      }
+      if (!val_file.empty()) csv = read_file(val_file, "--file", "");
       const auto rep = wanka::run_validation(csv);
       if (val_plan) {
         write_output("", wanka::format_plan_validation(wanka::run_plan_validation(rep), val_worst));

@@ -36,9 +36,6 @@ std::optional<Objective> parse_objective(const std::string& s) {
 
 namespace {
 
-// Same power model as the estimator's run totals (src/train/estimate.cpp): a GPU draws TDP while
-// computing and this fraction of it otherwise.
-constexpr double kNonComputePowerFraction = 0.4;
 // Relative slack on lower bounds: the pipeline simulation rounds each task to whole
 // nanoseconds, so a simulated time may undercut the bound by a few ns per task.
 constexpr double kBoundSlack = 1e-3;
@@ -59,9 +56,9 @@ double price_or_one(const ClusterConfig& c) { return c.price_per_gpu_hour_usd > 
 
 double cost_per_second(const Scenario& s) { return double(s.cluster.num_gpus) * price_or_one(s.cluster) / 3600.0; }
 
-double idle_power_w(const Scenario& s) {
-  const auto& c = s.cluster;
-  return double(c.num_gpus) * (kNonComputePowerFraction * c.gpu.tdp_w + c.node_overhead_w_per_gpu) * c.pue;
+// Cluster power (W) at a given busy fraction, PUE included.
+double cluster_power_w(const Scenario& s, double busy_frac) {
+  return double(s.cluster.num_gpus) * detail::power_w_per_gpu(s.cluster, busy_frac) * s.cluster.pue;
 }
 
 struct Candidate {
@@ -75,7 +72,7 @@ struct Candidate {
   double lb_obj = 0;   // lower bound on the objective
 };
 
-void apply(const Candidate& c, const Scenario& base, Scenario& s) {
+void apply(const Candidate& c, Scenario& s) {
   s.parallel.tp = c.tp;
   s.parallel.cp = c.cp;
   s.parallel.pp = c.pp;
@@ -87,7 +84,6 @@ void apply(const Candidate& c, const Scenario& base, Scenario& s) {
   s.parallel.recompute = c.recompute;
   s.parallel.sequence_parallel = c.sp;
   s.cluster.num_gpus = static_cast<std::int64_t>(c.tp) * c.cp * c.pp * c.dp;
-  (void)base;
 }
 
 // One thread's reusable state: a scenario to mutate, the accelerator and a cache of per-layer
@@ -98,6 +94,14 @@ class Worker {
 
   Scenario& scenario() { return s_; }
   const Accelerator& acc() const { return acc_; }
+
+  // The full estimate of a candidate split (pipeline simulated).
+  Estimate estimate(const Candidate& c) {
+    apply(c, s_);
+    detail::StepModel st;
+    detail::build_step(s_, costs(), st);
+    return detail::finish_estimate(s_, acc_, st);
+  }
 
   std::shared_ptr<const detail::LayerCosts> costs() {
     const auto& p = s_.parallel;
@@ -266,7 +270,7 @@ class Search {
                 c.tp = l.tp; c.cp = l.cp; c.pp = l.pp; c.vpp = v; c.ep = ep; c.dp = dp;
                 c.micro_batch = mb; c.zero = z; c.recompute = rc; c.sp = spv;
                 ++cnt.candidates;
-                apply(c, base_, s);
+                apply(c, s);
                 const SplitIssue issue = check_split(s);
                 if (issue != SplitIssue::kOk) {
                   ++cnt.invalid;
@@ -280,7 +284,7 @@ class Search {
                 detail::StepModel& st = z == 3 ? step3_ : step_;
                 bool& ready = z == 3 ? built3 : built;
                 if (!ready) {
-                  detail::build_step(s, w.acc(), w.costs(), st);
+                  detail::build_step(s, w.costs(), st);
                   if (lo.empty()) activation_peak_bounds(st.ps, lo, hi);
                   ready = true;
                 }
@@ -314,7 +318,7 @@ class Search {
     switch (opt_.objective) {
       case Objective::kTime: return t;
       case Objective::kCost: return t * cost_per_second(s);
-      case Objective::kEnergy: return t * idle_power_w(s);  // busy fraction >= 0
+      case Objective::kEnergy: return t * cluster_power_w(s, 0.0);  // busy fraction >= 0
     }
     return t;
   }
@@ -418,12 +422,7 @@ double objective_value(Objective o, const Scenario& s, const Estimate& e) {
   switch (o) {
     case Objective::kTime: return t;
     case Objective::kCost: return t * cost_per_second(s);
-    case Objective::kEnergy: {
-      const auto& c = s.cluster;
-      const double busy = std::clamp(e.breakdown.compute.value / t, 0.0, 1.0);
-      const double gpu_w = c.gpu.tdp_w * (kNonComputePowerFraction + (1.0 - kNonComputePowerFraction) * busy);
-      return t * double(c.num_gpus) * (gpu_w + c.node_overhead_w_per_gpu) * c.pue;
-    }
+    case Objective::kEnergy: return t * cluster_power_w(s, std::clamp(e.breakdown.compute.value / t, 0.0, 1.0));
   }
   return t;
 }
@@ -467,14 +466,10 @@ PlanResult plan(const Scenario& base, const PlanOptions& opt) {
   const std::size_t k = static_cast<std::size_t>(opt.top);
   auto simulate = [&](std::size_t ci, int wi) {
     Worker& w = *workers[wi];
-    Scenario& s = w.scenario();
-    apply(fit[ci], search.base(), s);
-    detail::StepModel st;
-    detail::build_step(s, w.acc(), w.costs(), st);
     Evaluated e;
     e.cand = ci;
-    e.est = detail::finish_estimate(s, w.acc(), st);
-    e.obj = objective_value(opt.objective, s, e.est);
+    e.est = w.estimate(fit[ci]);
+    e.obj = objective_value(opt.objective, w.scenario(), e.est);
     e.headroom = capacity - e.est.memory.peak_bytes_per_gpu.value;
     return e;
   };
@@ -551,7 +546,7 @@ PlanResult plan(const Scenario& base, const PlanOptions& opt) {
   auto entry = [&](const Evaluated& e) {
     PlanEntry pe;
     pe.scenario = search.base();
-    apply(fit[e.cand], search.base(), pe.scenario);
+    apply(fit[e.cand], pe.scenario);
     pe.estimate = e.est;
     pe.objective = e.obj;
     pe.headroom_bytes = e.headroom;
@@ -771,14 +766,8 @@ SplitRank rank_split(const Scenario& split, double top_fraction, const PlanOptio
   while (pos < order.size() && double(out.faster) < limit && double(out.faster + (order.size() - pos)) >= limit) {
     const std::size_t n = std::min(kBatch, order.size() - pos);
     std::vector<double> times(n);
-    parallel_for(n, threads, [&](int wi, std::size_t i) {
-      Worker& w = *workers[wi];
-      Scenario& s = w.scenario();
-      apply(fit[order[pos + i]], search.base(), s);
-      detail::StepModel st;
-      detail::build_step(s, w.acc(), w.costs(), st);
-      times[i] = detail::finish_estimate(s, w.acc(), st).step_time.value;
-    });
+    parallel_for(n, threads,
+                 [&](int wi, std::size_t i) { times[i] = workers[wi]->estimate(fit[order[pos + i]]).step_time.value; });
     for (double t : times) {
       out.faster += t < bar ? 1 : 0;
       out.best_time = std::min(out.best_time, t);

@@ -105,6 +105,11 @@ Fabric make_fabric(const ClusterConfig& cl) {
                  Seconds(cal.scale_out_latency_s)}};
 }
 
+double power_w_per_gpu(const ClusterConfig& cl, double busy_frac) {
+  return cl.gpu.tdp_w * (kNonComputePowerFraction + (1.0 - kNonComputePowerFraction) * busy_frac) +
+         cl.node_overhead_w_per_gpu;
+}
+
 LayerCosts layer_costs(const Scenario& s, const Accelerator& acc, const Fabric& fab) {
   const auto& m = s.model;
   const auto& p = s.parallel;
@@ -150,8 +155,7 @@ LayerCosts layer_costs(const Scenario& s, const Accelerator& acc, const Fabric& 
   return lc;
 }
 
-void build_step(const Scenario& s, const Accelerator& acc, std::shared_ptr<const LayerCosts> lcp, StepModel& st) {
-  (void)acc;
+void build_step(const Scenario& s, std::shared_ptr<const LayerCosts> lcp, StepModel& st) {
   const auto& m = s.model;
   const auto& p = s.parallel;
   const auto& cl = s.cluster;
@@ -496,8 +500,7 @@ Estimate finish_estimate(const Scenario& s, const Accelerator& acc, const StepMo
     run.gpu_hours = double(cl.num_gpus) * seconds / 3600.0;
     run.cost_usd = run.gpu_hours * cl.price_per_gpu_hour_usd;
     const double busy_frac = std::clamp(b.compute.value / e.step_time.value, 0.0, 1.0);
-    const double gpu_w = cl.gpu.tdp_w * (kNonComputePowerFraction + (1.0 - kNonComputePowerFraction) * busy_frac);
-    run.avg_power_w_per_gpu = gpu_w + cl.node_overhead_w_per_gpu;
+    run.avg_power_w_per_gpu = detail::power_w_per_gpu(cl, busy_frac);
     run.energy_mwh = double(cl.num_gpus) * run.avg_power_w_per_gpu * cl.pue * seconds / 3600.0 / 1e6;
   }
   return e;
@@ -511,7 +514,7 @@ Estimate estimate(const Scenario& s) {
   validate_scenario(s);
   const Accelerator acc(s.cluster.gpu, s.training.precision);
   detail::StepModel st;
-  build_step(s, acc, std::make_shared<const detail::LayerCosts>(detail::layer_costs(s, acc, detail::make_fabric(s.cluster))), st);
+  build_step(s, std::make_shared<const detail::LayerCosts>(detail::layer_costs(s, acc, detail::make_fabric(s.cluster))), st);
   return detail::finish_estimate(s, acc, st);
 }
 

@@ -55,11 +55,15 @@ struct StepModel {
 };
 
 Fabric make_fabric(const ClusterConfig& cl);
+
+// Average power of one GPU plus its node share (before PUE) when it computes `busy_frac` of the
+// time (docs/model.md §11): the run totals' and the planner's energy figures.
+double power_w_per_gpu(const ClusterConfig& cl, double busy_frac);
 LayerCosts layer_costs(const Scenario& s, const Accelerator& acc, const Fabric& fab);
 
 // Assembles the step for a split-valid scenario (validate_scenario passed). `lc` must have
 // been computed for the same tp, cp, ep, sequence_parallel, recompute and micro_batch.
-void build_step(const Scenario& s, const Accelerator& acc, std::shared_ptr<const LayerCosts> lc, StepModel& out);
+void build_step(const Scenario& s, std::shared_ptr<const LayerCosts> lc, StepModel& out);
 
 // Exact memory per pipeline rank (the same figures estimate() reports). `peaks` are
 // activation_peaks(st.ps), which do not depend on the ZeRO stage: the planner passes them in.

@@ -136,7 +136,7 @@ TEST(Plan, LowerBoundNeverExceedsTheSimulatedStepTime) {
   for (const auto& p : r.plans) {
     const Accelerator acc(p.scenario.cluster.gpu, p.scenario.training.precision);
     detail::StepModel st;
-    detail::build_step(p.scenario, acc,
+    detail::build_step(p.scenario,
                        std::make_shared<const detail::LayerCosts>(detail::layer_costs(p.scenario, acc, detail::make_fabric(p.scenario.cluster))),
                        st);
     const double lb = detail::step_time_lower_bound(p.scenario, acc, st);
@@ -154,7 +154,7 @@ TEST(Plan, LowerBoundIsExactForUniform1F1BWithoutCommunication) {
                               "<test>");
   const Accelerator acc(s.cluster.gpu, s.training.precision);
   detail::StepModel st;
-  detail::build_step(s, acc, std::make_shared<const detail::LayerCosts>(detail::layer_costs(s, acc, detail::make_fabric(s.cluster))), st);
+  detail::build_step(s, std::make_shared<const detail::LayerCosts>(detail::layer_costs(s, acc, detail::make_fabric(s.cluster))), st);
   const double lb = detail::step_time_lower_bound(s, acc, st);
   const double t = estimate(s).step_time.value;
   EXPECT_LE(lb, t * (1 + 1e-9));
