@@ -17,6 +17,7 @@
 #include "wanka/error.hpp"
 #include "wanka/estimate.hpp"
 #include "wanka/plan.hpp"
+#include "wanka/reliability.hpp"
 #include "wanka/report.hpp"
 #include "wanka/scenario.hpp"
 #include "wanka/validate.hpp"
@@ -57,14 +58,17 @@ struct ScenarioFlags {
   std::vector<std::string> sets;
   std::vector<wanka::Override> overrides;
 
+  // A flag that sets one scenario field: --gpus 16384 is cluster.num_gpus=16384.
+  void add_field(CLI::App* cmd, const char* flag, const char* path, const char* help) {
+    cmd->add_option_function<std::string>(flag, [this, path](const std::string& v) { overrides.emplace_back(path, v); },
+                                          help);
+  }
+
   void add(CLI::App* cmd, bool parallel_flags = true) {
     cmd->add_option("scenario", file, "Scenario file (YAML or JSON); the built-in default when omitted");
     cmd->add_option("--catalog", catalog, "Extra catalog YAML (gpus/models/networks) overriding built-in entries");
     cmd->add_option("--set", sets, "Override any field: --set parallel.tp=4 (repeatable)");
-    auto field = [&](const char* flag, const char* path, const char* help) {
-      cmd->add_option_function<std::string>(flag, [this, path](const std::string& v) { overrides.emplace_back(path, v); },
-                                            help);
-    };
+    auto field = [&](const char* flag, const char* path, const char* help) { add_field(cmd, flag, path, help); };
     field("--model", "model", "Catalog model name");
     field("--gpu", "cluster.gpu", "Catalog GPU name");
     field("--gpus", "cluster.num_gpus", "Number of GPUs");
@@ -130,6 +134,28 @@ struct ScenarioFlags {
     });
   }
 
+  // A scenario to run: the split as given, or, when neither the file nor the flags give one,
+  // the planner's best split (time objective) for the model on the cluster.
+  wanka::Scenario load_or_plan(bool parallel_flags_given) const {
+    wanka::ScenarioDraft d = load_draft();
+    const bool from_default = file.empty();
+    if (parallel_flags_given || (!from_default && !d.parallel_given.empty())) return load();
+    wanka::PlanOptions o;
+    o.top = 1;
+    const wanka::PlanResult r = wanka::plan(d.scenario, o);
+    if (r.plans.empty()) {
+      throw InputError("cluster.num_gpus", fmt::format("{} does not fit on {} x {} in any split", d.scenario.model.name,
+                                                       d.scenario.cluster.num_gpus, d.scenario.cluster.gpu.name));
+    }
+    return r.plans.front().scenario;
+  }
+
+  bool has_parallel_override() const {
+    for (const auto& o : all_overrides()) {
+      if (o.first.rfind("parallel", 0) == 0) return true;
+    }
+    return false;
+  }
 };
 
 // "8", "1,2,4", "1..32" (every integer), "2..64:pow2" is not needed: ranges are inclusive.
@@ -365,6 +391,29 @@ int main(int argc, char** argv) {
   sc->add_flag("--no-timing", sc_no_timing, "Write elapsed_s as null (byte-identical output across runs)");
   sc->add_option("-o,--output", sc_out, "Write the result to a file (all or nothing)");
 
+  auto* rel = app.add_subcommand("reliability", "Failures, checkpoints and goodput: Monte Carlo of a run on the cluster (ETTR, days, lost GPU-hours)");
+  ScenarioFlags rel_flags;
+  rel_flags.add(rel);
+  auto rel_field = [&](const char* flag, const char* path, const char* help) { rel_flags.add_field(rel, flag, path, help); };
+  rel_field("--days", "reliability.days", "Allocated wall-clock window in days (else the token budget is run to completion)");
+  rel_field("--runs", "reliability.runs", "Monte Carlo runs (default 1000)");
+  rel_field("--seed", "reliability.seed", "Random seed (default 1)");
+  rel_field("--tier", "reliability.checkpoint.tier", "Checkpoint tier: storage|nvme|cpu|peer");
+  rel_field("--interval", "reliability.checkpoint.interval_s", "Training seconds between checkpoints (default: simulated optimum)");
+  rel_field("--spares", "reliability.spare_nodes", "Spare nodes (default 1 % of the job's nodes)");
+  rel_field("--rate-scale", "reliability.rate_scale", "Multiply every failure rate");
+  bool rel_json = false;
+  int rel_threads = 0;
+  std::string rel_out;
+  rel->add_flag("--json", rel_json, "Print the JSON result");
+  rel->add_option("--threads", rel_threads, "Worker threads (default: all cores; results do not depend on it)")->check(CLI::Range(0, 64));
+  rel->add_option("-o,--output", rel_out, "Write the result to a file (all or nothing)");
+
+  bool est_failures = false;
+  est->add_flag("--failures", est_failures, "Include failures: days, GPU-hours and cost from the reliability Monte Carlo (ETTR)");
+  bool pl_failures = false;
+  pl->add_flag("--failures", pl_failures, "Rank by goodput-adjusted objective (expected ETTR of each split's checkpoints)");
+
   auto* cat = app.add_subcommand("catalog", "List built-in GPUs, models and networks, or show one");
   std::string cat_kind, cat_name;
   bool cat_json = false;
@@ -392,9 +441,37 @@ int main(int argc, char** argv) {
   try {
     if (est->parsed()) {
       const wanka::Scenario s = est_flags.load();
-      const wanka::Estimate e = wanka::estimate(s);
-      const std::string text = est_json ? wanka::estimate_to_json(s, e).dump(2) + "\n" : wanka::format_estimate(s, e);
+      wanka::Estimate e = wanka::estimate(s);
+      std::string text;
+      if (est_failures) {
+        wanka::Scenario sf = s;
+        sf.reliability.days = 0;  // the token budget run to completion
+        const wanka::ReliabilityResult rr = wanka::simulate_reliability(sf, e);
+        const wanka::RunTotals ideal = e.run;
+        wanka::apply_goodput(s, rr, e.run);
+        if (est_json) {
+          wanka::Json j = wanka::estimate_to_json(s, e);
+          j["run"]["failure_free"] = {{"days", ideal.days}, {"gpu_hours", ideal.gpu_hours}, {"cost_usd", ideal.cost_usd},
+                                      {"energy_mwh", ideal.energy_mwh}};
+          j["goodput"] = wanka::reliability_to_json(s, rr);
+          j["goodput"].erase("scenario");
+          text = j.dump(2) + "\n";
+        } else {
+          text = wanka::format_estimate(s, e) + fmt::format("    (with failures: ETTR p50 {:.1f}%, failure-free {:.1f} days)\n\n",
+                                                            100 * rr.ettr.p50, ideal.days) +
+                 wanka::format_reliability(s, rr);
+        }
+      } else {
+        text = est_json ? wanka::estimate_to_json(s, e).dump(2) + "\n" : wanka::format_estimate(s, e);
+      }
       write_output(est_out, text);
+    } else if (rel->parsed()) {
+      const wanka::Scenario s = rel_flags.load_or_plan(rel_flags.has_parallel_override());
+      const wanka::Estimate e = wanka::estimate(s);
+      wanka::ReliabilityOptions ro;
+      ro.threads = rel_threads;
+      const wanka::ReliabilityResult rr = wanka::simulate_reliability(s, e, ro);
+      write_output(rel_out, rel_json ? wanka::reliability_to_json(s, rr).dump(2) + "\n" : wanka::format_reliability(s, rr));
     } else if (pl->parsed()) {
       const wanka::ScenarioDraft d = pl_flags.load_draft();
       wanka::PlanOptions opt = pl_space.options(d);
@@ -425,8 +502,14 @@ int main(int argc, char** argv) {
           text += "\n\n" + wanka::format_plan(at, r.plan);
         }
       } else {
-        const wanka::PlanResult r = wanka::plan(d.scenario, opt);
+        const int want = opt.top;
+        if (pl_failures) opt.top = std::max(opt.top, 50);
+        wanka::PlanResult r = wanka::plan(d.scenario, opt);
         end_progress(bar);
+        if (pl_failures) {
+          wanka::rank_by_goodput(r);
+          if (r.plans.size() > static_cast<std::size_t>(want)) r.plans.resize(static_cast<std::size_t>(want));
+        }
         if (r.plans.empty()) {
           const auto n = wanka::smallest_fitting_gpus(d.scenario, opt);
           throw InputError("cluster.num_gpus",

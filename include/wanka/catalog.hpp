@@ -46,6 +46,9 @@ struct GpuSpec {
   double scale_up_gbytes_per_s = 0;  // per GPU, unidirectional
   int scale_up_domain = 8;
   double nic_gbps = 0;               // per GPU
+  // Host link per GPU and direction (PCIe or NVLink-C2C), achieved copy-engine bandwidth,
+  // 1e9 B/s: device-to-host checkpoint snapshots and restores (reliability model).
+  double host_gbytes_per_s = 25;
   int gpus_per_node = 8;
   double tdp_w = 0;
   double price_per_gpu_hour_usd = 0;

@@ -52,6 +52,7 @@ struct PlanEntry {
   double objective = 0;     // seconds per step, USD per step or joules per step
   double headroom_bytes = 0;
   std::int64_t gpus_idle = 0;
+  double expected_ettr = 0;  // with `plan --failures` (0: not computed); see rank_by_goodput
 };
 
 struct PlanResult {

@@ -6,6 +6,7 @@
 
 #include "wanka/estimate.hpp"
 #include "wanka/plan.hpp"
+#include "wanka/reliability.hpp"
 #include "wanka/scenario.hpp"
 
 namespace wanka {
@@ -27,5 +28,10 @@ std::string format_plan(const Scenario& base, const PlanResult& r);
 Json scale_to_json(const Scenario& base, const ScaleResult& r, bool timing = true);
 std::string scale_to_csv(const ScaleResult& r);
 std::string format_scale(const Scenario& base, const ScaleResult& r);
+
+// Reliability Monte Carlo (issue 4): interruptions, ETTR, wall-clock days, lost GPU-hours.
+Json reliability_config_to_json(const Scenario& s, const ReliabilityResult& r);
+Json reliability_to_json(const Scenario& s, const ReliabilityResult& r);
+std::string format_reliability(const Scenario& s, const ReliabilityResult& r);
 
 }  // namespace wanka

@@ -65,11 +65,71 @@ struct TrainingConfig {
   double flops = 0;   // run length in model FLOPs (0: unset); used when tokens is unset
 };
 
+// One kind of interruption (reliability model). Rates are per unit per day, where the unit is
+// what the cause scales with: a GPU, a node, or the whole job.
+enum class FailureScope { kGpu, kNode, kJob };
+const char* to_string(FailureScope s);
+struct FailureCause {
+  std::string name;
+  FailureScope scope = FailureScope::kGpu;
+  double rate_per_day = 0;    // per GPU, per node or per job, before reliability.rate_scale
+  bool replaces_node = true;  // hardware: the node leaves the job and needs a spare or a repair
+  bool planned = false;       // announced maintenance: checkpoint first, no lost work, no detection
+};
+
+enum class CheckpointTier { kStorage, kNvme, kCpu, kPeer };
+const char* to_string(CheckpointTier t);
+enum class FailureDistribution { kExponential, kWeibull };
+
+struct CheckpointConfig {
+  CheckpointTier tier = CheckpointTier::kStorage;
+  double interval_s = 0;              // training seconds between checkpoints; 0: the simulated optimum
+  double storage_gbytes_per_s = 0;    // aggregate remote-storage bandwidth; 0: 0.122 GB/s per GPU
+  double storage_capacity_tb = 0;     // 0: unlimited
+  double nvme_gbytes_per_s = 0;       // per node; 0: 8 x 3.5 GB/s (assumed, one gen4 drive per GPU)
+  double nvme_capacity_tb = 30.72;    // per node (DGX H100: 8 x 3.84 TB)
+  double host_memory_gb = 2048;       // per node (DGX H100: 2 TB)
+  double host_gbytes_per_s = 0;       // device-host copy per GPU; 0: the GPU's catalog host link
+  int replicas = 2;                   // peer tier: copies of each shard in CPU memory (GEMINI)
+  double peer_interference = 0.25;    // share of the replication time that slows training
+  double backup_interval_s = 3 * 3600.0;  // fast tiers: training seconds between storage backups
+  int keep = 2;                       // checkpoints kept (capacity checks)
+};
+
+struct LemonConfig {
+  double fraction = 0;  // share of the job's nodes that are lemons
+  double factor = 10;   // their hardware failure rate relative to a healthy node
+  int evict_after = 3;  // failures after which a lemon is identified and swapped out
+};
+
+struct ReliabilityConfig {
+  std::vector<FailureCause> causes;  // default: Llama 3 Table 5 (see default_failure_causes)
+  double rate_scale = 1.0;
+  FailureDistribution distribution = FailureDistribution::kExponential;
+  double weibull_shape = 0.78;
+  LemonConfig lemon;
+  double detection_s = 300;
+  double restart_s = 600;
+  double reschedule_s = 120;          // swap a failed node for a spare
+  double repair_hours = 24;
+  long spare_nodes = -1;              // -1: 1 % of the job's nodes, at least 1
+  CheckpointConfig checkpoint;
+  double days = 0;                    // allocated wall-clock window (days), or
+  double tokens = 0;                  // a token budget run to completion (default training.tokens)
+  int runs = 1000;
+  std::uint64_t seed = 1;
+};
+
+// Llama 3 (arXiv 2407.21783) Table 5: 419 unexpected interruptions of 16,384 H100 over 54 days,
+// plus the 47 planned ones of the same period, turned into per-GPU/node/job daily rates.
+std::vector<FailureCause> default_failure_causes();
+
 struct Scenario {
   ModelSpec model;
   ClusterConfig cluster;
   ParallelConfig parallel;
   TrainingConfig training;
+  ReliabilityConfig reliability;
 
   std::int64_t grad_accum_steps() const {
     return training.global_batch / (parallel.dp * parallel.micro_batch);

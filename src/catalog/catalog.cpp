@@ -104,7 +104,7 @@ void upsert(std::vector<T>& items, T item) {
 GpuSpec Catalog::parse_gpu(const YAML::Node& n, const std::string& path, const GpuSpec* base) {
   yaml::check_keys(n, path,
                    {"name", "base", "aliases", "vendor", "description", "source", "notes", "peak_tflops", "hbm_gib",
-                    "hbm_tbps", "scale_up", "nic_gbps", "gpus_per_node", "tdp_w", "price_per_gpu_hour_usd",
+                    "hbm_tbps", "scale_up", "nic_gbps", "host_gbytes_per_s", "gpus_per_node", "tdp_w", "price_per_gpu_hour_usd",
                     "list_price_usd", "price_source", "year"});
   GpuSpec g = base ? *base : GpuSpec{};
   if (base) g.aliases.clear();
@@ -125,6 +125,7 @@ GpuSpec Catalog::parse_gpu(const YAML::Node& n, const std::string& path, const G
     yaml::opt(su, "domain", sp, g.scale_up_domain, 1, 1e6);
   }
   yaml::opt(n, "nic_gbps", path, g.nic_gbps, 0.001, 1e6);
+  yaml::opt(n, "host_gbytes_per_s", path, g.host_gbytes_per_s, 0.001, 1e5);
   yaml::opt(n, "gpus_per_node", path, g.gpus_per_node, 1, 1024);
   yaml::opt(n, "tdp_w", path, g.tdp_w, 0, 1e5);
   yaml::opt(n, "price_per_gpu_hour_usd", path, g.price_per_gpu_hour_usd, 0, 1e6);

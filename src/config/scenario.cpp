@@ -6,6 +6,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "config/reliability_config.hpp"
 #include "config/yaml_util.hpp"
 #include "wanka/error.hpp"
 
@@ -159,7 +160,7 @@ ScenarioDraft parse_scenario_draft(const std::string& text, const std::string& o
   if (!root || root.IsNull()) root = YAML::Node(YAML::NodeType::Map);
   if (!root.IsMap()) throw InputError("", origin + ": a scenario is a mapping with model, cluster, parallel, training");
   for (const auto& ov : overrides) apply_override(root, ov);
-  yaml::check_keys(root, "", {"name", "description", "model", "cluster", "parallel", "training"});
+  yaml::check_keys(root, "", {"name", "description", "model", "cluster", "parallel", "training", "reliability"});
 
   Scenario& s = d.scenario;
   s.model = parse_model_section(root["model"], cat);
@@ -274,6 +275,9 @@ ScenarioDraft parse_scenario_draft(const std::string& text, const std::string& o
       yaml::opt_bool(o, "ep", "parallel.overlap", pa.overlap.ep);
     }
   }
+  s.reliability.causes = default_failure_causes();
+  if (auto r = root["reliability"]; r && !r.IsNull()) parse_reliability_section(r, s.reliability);
+
   if (!sp_given) pa.sequence_parallel = pa.tp > 1;
   if (pa.tp == 1) pa.sequence_parallel = false;
   d.dp_given = dp_given;

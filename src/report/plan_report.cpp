@@ -34,6 +34,10 @@ Json plan_entry_to_json(const PlanEntry& e) {
   est.erase("wanka_version");
   est.erase("scenario");
   for (auto& [k, v] : est.items()) j[k] = v;
+  if (e.expected_ettr > 0) {
+    j["expected_ettr"] = e.expected_ettr;
+    if (e.estimate.run.defined) j["run"]["days_with_failures"] = e.estimate.run.days / e.expected_ettr;
+  }
   return j;
 }
 

@@ -1,0 +1,107 @@
+// Reliability and goodput: failure rates scaled by the job's components, checkpoint costs from
+// the model and split, Young's and Daly's intervals, and a Monte Carlo of a run with failures,
+// checkpoints and recoveries on the shared discrete-event engine (docs/model.md §16).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "wanka/estimate.hpp"
+#include "wanka/plan.hpp"
+#include "wanka/scenario.hpp"
+
+namespace wanka {
+
+// Interruption rates of one job: per cause (per second, rate_scale applied) and in total.
+struct JobFailureRates {
+  std::vector<double> per_cause_per_s;  // same order as ReliabilityConfig::causes
+  double total_per_s = 0;               // every cause, lemons included
+  double node_hardware_per_s = 0;       // causes that take a node out, per healthy node
+  std::int64_t nodes = 0;               // nodes the job occupies
+  long spare_nodes = 0;                 // resolved spare pool
+  long lemons = 0;
+  double mtbi_s() const { return total_per_s > 0 ? 1.0 / total_per_s : INFINITY; }
+};
+JobFailureRates job_failure_rates(const Scenario& s);
+
+// What one checkpoint costs. A checkpoint blocks training for `block_s`; it can be recovered
+// from `persist_s` after it started; a restart reads it in `restore_s`. Fast tiers (nvme, cpu,
+// peer) also drain every `backup_every`-th checkpoint to remote storage in the background
+// (durable `backup_persist_s` after it started; restores from it take `backup_restore_s`).
+struct CheckpointCost {
+  CheckpointTier tier = CheckpointTier::kStorage;
+  double bytes_per_gpu = 0;      // largest per-GPU shard: 16-bit weights + fp32 master + Adam moments
+  double bytes_total = 0;        // unique bytes of one checkpoint (14 bytes per parameter)
+  double storage_gbytes_per_s = 0;
+  double block_s = 0;
+  double persist_s = 0;
+  double restore_s = 0;
+  double backup_persist_s = 0;
+  double backup_restore_s = 0;
+  long backup_every = 1;         // storage tier: every checkpoint is the backup
+  bool survives_node_loss = true;
+  double peer_loss_window_s = 0; // peer tier: a shard is lost if all replicas fail within this
+};
+// Throws InputError (exit 2) when a checkpoint exceeds a tier's capacity.
+CheckpointCost checkpoint_cost(const Scenario& s, const Estimate& e);
+
+// Young (1974): tau = sqrt(2 delta M). Daly (2006, eq. 37): tau = sqrt(2 delta M) [1 + 1/3
+// sqrt(delta/(2M)) + delta/(18 M)] - delta for delta < 2M, else M. delta: checkpoint cost (s),
+// M: mean time between interruptions (s). Both return training seconds between checkpoints.
+double young_interval_s(double delta_s, double mtbi_s);
+double daly_interval_s(double delta_s, double mtbi_s);
+
+// First-order expected ETTR for exponential failures, interval tau: the share of wall time
+// that is kept training, tau/(tau+delta) x (1 - (R + (tau+delta)/2 + lag)/M), R = recovery time.
+double expected_ettr(const Scenario& s, const JobFailureRates& rates, const CheckpointCost& c, double interval_s);
+
+struct Percentiles {
+  double p10 = 0, p50 = 0, p90 = 0, mean = 0;
+};
+
+struct IntervalPoint {
+  double interval_s = 0;
+  double ettr_mean = 0;
+  double expected_ettr = 0;
+};
+
+struct ReliabilityResult {
+  bool window = false;            // true: a fixed wall-clock window (days); false: run to a token budget
+  double work_s = 0;              // token budget in failure-free training seconds (0 for a window)
+  double window_s = 0;
+  int runs = 0;
+  std::uint64_t seed = 0;
+  JobFailureRates rates;
+  CheckpointCost checkpoint;
+  double interval_s = 0;          // the interval simulated for the report
+  double young_s = 0, daly_s = 0, optimal_s = 0;
+  std::vector<IntervalPoint> sweep;  // ETTR against the interval (common random numbers)
+  Percentiles ettr, wall_clock_days, interruptions;
+  std::vector<std::string> cause_names;
+  std::vector<double> interruptions_by_cause;  // mean per run
+  // Mean GPU-hours per run by kind: lost work (rolled back), detection and restart (including
+  // reschedule and restore), checkpoint stalls, waiting for a repaired node; and useful.
+  double lost_work_gpu_h = 0, restart_gpu_h = 0, checkpoint_gpu_h = 0, waiting_gpu_h = 0, useful_gpu_h = 0;
+  double expected_ettr = 0;       // first-order formula at interval_s
+  std::uint64_t events = 0;       // engine events over all runs (benchmark figure)
+};
+
+struct ReliabilityOptions {
+  int threads = 0;      // 0: all cores; results do not depend on it
+  bool sweep = true;    // search the interval (else simulate only the configured/Young interval)
+};
+
+// The step model `e` must come from estimate(s). Uses s.reliability for everything else.
+// Throws InputError for impossible settings (interval shorter than a checkpoint write, ...).
+ReliabilityResult simulate_reliability(const Scenario& s, const Estimate& e, const ReliabilityOptions& opt = {});
+
+// Run totals with failures (tokens mode): days are the mean simulated wall-clock days; GPU-hours
+// and cost are those of the whole allocation; energy adds the lost (rolled-back) compute.
+void apply_goodput(const Scenario& s, const ReliabilityResult& r, RunTotals& run);
+
+// `plan --failures`: each plan's expected ETTR (first-order formula at its Young interval, from
+// its own checkpoint size) divides its objective; plans are re-ranked by that, best first.
+void rank_by_goodput(PlanResult& r);
+
+}  // namespace wanka

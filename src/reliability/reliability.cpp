@@ -1,0 +1,665 @@
+#include "wanka/reliability.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <atomic>
+#include <numeric>
+#include <cmath>
+#include <thread>
+
+#include "wanka/error.hpp"
+#include "wanka/sim.hpp"
+
+namespace wanka {
+
+namespace {
+
+constexpr double kDay = 86400.0;
+// Unique bytes per parameter in a checkpoint: 16-bit weights (2) + fp32 master weights (4) +
+// Adam first and second moments (4 + 4), as Megatron-LM's distributed checkpoint stores them.
+constexpr double kCheckpointBytesPerParam = 14.0;
+// Llama 3 (§3.3.4): Tectonic sustains 2 TB/s for 16,384 GPUs, i.e. 0.122 GB/s per GPU; the
+// default remote-storage bandwidth scales with the job like that.
+constexpr double kStorageGBpsPerGpu = 2000.0 / 16384.0;
+// Local NVMe per node when not given: 8 PCIe gen4 U.2 drives (DGX H100 has 8 x 3.84 TB) at
+// about 3.5 GB/s sequential write each. An assumption, stated in docs/model.md §16.
+constexpr double kNvmeGBpsPerNode = 8 * 3.5;
+
+long resolved_spares(const ReliabilityConfig& r, std::int64_t nodes) {
+  if (r.spare_nodes >= 0) return r.spare_nodes;
+  return std::max<long>(1, static_cast<long>(std::ceil(0.01 * static_cast<double>(nodes))));
+}
+
+// SplitMix64 (Steele, Lea, Flood 2014): a small, fast generator whose output is the same on
+// every platform (std:: distributions are not), so a seeded run is byte-identical everywhere.
+struct Rng {
+  std::uint64_t s;
+  std::uint64_t next() {
+    std::uint64_t z = (s += 0x9E3779B97F4A7C15ULL);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+  }
+  double uniform() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }  // [0, 1)
+  double exp1() { return -std::log1p(-uniform()); }                            // mean 1
+};
+
+}  // namespace
+
+JobFailureRates job_failure_rates(const Scenario& s) {
+  const auto& r = s.reliability;
+  JobFailureRates out;
+  const double gpus = static_cast<double>(s.cluster.num_gpus);
+  const int gpn = std::max(1, s.cluster.gpus_per_node);
+  out.nodes = (s.cluster.num_gpus + gpn - 1) / gpn;
+  const double nodes = static_cast<double>(out.nodes);
+  out.spare_nodes = resolved_spares(r, out.nodes);
+  out.lemons = static_cast<long>(std::llround(r.lemon.fraction * nodes));
+  double hw_per_node = 0;
+  for (const auto& c : r.causes) {
+    const double per_s = c.rate_per_day * r.rate_scale / kDay;
+    double units = 1;
+    if (c.scope == FailureScope::kGpu) units = gpus;
+    else if (c.scope == FailureScope::kNode) units = nodes;
+    out.per_cause_per_s.push_back(per_s * units);
+    out.total_per_s += per_s * units;
+    if (c.replaces_node && !c.planned && c.scope != FailureScope::kJob) {
+      hw_per_node += per_s * (c.scope == FailureScope::kGpu ? gpus / nodes : 1.0);
+    }
+  }
+  out.node_hardware_per_s = hw_per_node;
+  out.total_per_s += static_cast<double>(out.lemons) * hw_per_node * (r.lemon.factor - 1);
+  return out;
+}
+
+CheckpointCost checkpoint_cost(const Scenario& s, const Estimate& e) {
+  const auto& k = s.reliability.checkpoint;
+  CheckpointCost c;
+  c.tier = k.tier;
+  for (const auto& st : e.memory.per_stage) {
+    c.bytes_per_gpu = std::max(c.bytes_per_gpu, st.weights.value + st.optimizer.value);
+  }
+  c.bytes_total = kCheckpointBytesPerParam * e.params_total;
+  const double gpus = static_cast<double>(s.cluster.num_gpus);
+  const double gpn = static_cast<double>(std::min<std::int64_t>(s.cluster.num_gpus, std::max(1, s.cluster.gpus_per_node)));
+  const double node_bytes = c.bytes_per_gpu * gpn;
+  c.storage_gbytes_per_s = k.storage_gbytes_per_s > 0 ? k.storage_gbytes_per_s : kStorageGBpsPerGpu * gpus;
+  const double storage_s = c.bytes_total / (c.storage_gbytes_per_s * kGiga);
+  const double host = (k.host_gbytes_per_s > 0 ? k.host_gbytes_per_s : s.cluster.gpu.host_gbytes_per_s) * kGiga;
+  const double d2h_s = c.bytes_per_gpu / host;
+  const double keep = k.keep;
+  if (k.storage_capacity_tb > 0 && c.bytes_total * keep > k.storage_capacity_tb * kTera) {
+    throw InputError("reliability.checkpoint.storage_capacity_tb",
+                     fmt::format("{} checkpoints of {:.3g} TB do not fit in {:g} TB of storage", k.keep,
+                                 c.bytes_total / kTera, k.storage_capacity_tb));
+  }
+  // Remote storage: every rank writes its unique shard; the storage bandwidth is shared by all
+  // writers. Synchronous: training waits until the write is done (Llama 3's setup).
+  c.backup_persist_s = std::max(storage_s, d2h_s);
+  c.backup_restore_s = c.backup_persist_s;
+  switch (k.tier) {
+    case CheckpointTier::kStorage:
+      c.block_s = c.persist_s = c.restore_s = c.backup_persist_s;
+      c.survives_node_loss = true;
+      return c;
+    case CheckpointTier::kNvme: {
+      if (node_bytes * keep > k.nvme_capacity_tb * kTera) {
+        throw InputError("reliability.checkpoint.nvme_capacity_tb",
+                         fmt::format("{} checkpoints of {:.3g} TB per node do not fit in {:g} TB of local NVMe", k.keep,
+                                     node_bytes / kTera, k.nvme_capacity_tb));
+      }
+      const double nvme = (k.nvme_gbytes_per_s > 0 ? k.nvme_gbytes_per_s : kNvmeGBpsPerNode) * kGiga;
+      c.block_s = c.persist_s = c.restore_s = std::max(d2h_s, node_bytes / nvme);
+      c.survives_node_loss = false;
+      break;
+    }
+    case CheckpointTier::kCpu:
+      if (node_bytes * keep > k.host_memory_gb * kGiga) {
+        throw InputError("reliability.checkpoint.host_memory_gb",
+                         fmt::format("{} snapshots of {:.3g} GB per node do not fit in {:g} GB of host memory", k.keep,
+                                     node_bytes / kGiga, k.host_memory_gb));
+      }
+      // Asynchronous snapshot: the GPU blocks only for the device-to-host copy.
+      c.block_s = c.persist_s = c.restore_s = d2h_s;
+      c.survives_node_loss = false;
+      break;
+    case CheckpointTier::kPeer: {
+      // GEMINI (Wang et al., SOSP'23): the snapshot goes to local CPU memory and to
+      // replicas - 1 peer nodes over the scale-out network, whose traffic competes with training.
+      if (node_bytes * k.replicas > k.host_memory_gb * kGiga) {
+        throw InputError("reliability.checkpoint.host_memory_gb",
+                         fmt::format("{} replicas of {:.3g} GB per node do not fit in {:g} GB of host memory",
+                                     k.replicas, node_bytes / kGiga, k.host_memory_gb));
+      }
+      const double nic = s.cluster.nic_gbps / 8 * kGiga;  // per GPU, bytes/s
+      const double rep_s = c.bytes_per_gpu * (k.replicas - 1) / nic;
+      c.block_s = d2h_s + k.peer_interference * rep_s;
+      c.persist_s = d2h_s + rep_s;
+      c.restore_s = c.bytes_per_gpu / nic + d2h_s;  // the replacement node pulls its shard from a peer
+      c.survives_node_loss = true;
+      c.peer_loss_window_s = c.persist_s + s.reliability.detection_s + s.reliability.reschedule_s +
+                             s.reliability.restart_s + c.restore_s;
+      break;
+    }
+  }
+  // Fast tiers drain a backup to remote storage in the background once the snapshot is local.
+  c.backup_persist_s = c.persist_s + storage_s;
+  return c;
+}
+
+double young_interval_s(double delta, double m) { return std::sqrt(2 * delta * m); }
+
+double daly_interval_s(double delta, double m) {
+  if (delta >= 2 * m) return m;
+  const double x = delta / (2 * m);
+  return std::sqrt(2 * delta * m) * (1 + std::sqrt(x) / 3 + x / 9) - delta;
+}
+
+namespace {
+
+// Training seconds between storage backups of a fast tier, in checkpoints.
+long backup_every(const Scenario& s, const CheckpointCost& c, double interval) {
+  if (c.tier == CheckpointTier::kStorage) return 1;
+  return std::max(1L, std::lround(s.reliability.checkpoint.backup_interval_s / interval));
+}
+
+// Probability that a peer-tier shard loses every replica during one recovery.
+double peer_loss_probability(const Scenario& s, const JobFailureRates& rates, const CheckpointCost& c) {
+  if (c.tier != CheckpointTier::kPeer) return 0;
+  return -std::expm1(-(s.reliability.checkpoint.replicas - 1) * rates.node_hardware_per_s * c.peer_loss_window_s);
+}
+
+}  // namespace
+
+double expected_ettr(const Scenario& s, const JobFailureRates& rates, const CheckpointCost& c, double tau) {
+  const auto& r = s.reliability;
+  const double delta = c.block_s;
+  const double lag = c.persist_s - c.block_s;
+  const double backup_tau = static_cast<double>(backup_every(s, c, tau)) * (tau + delta);
+  const double p_peer = peer_loss_probability(s, rates, c);
+  double loss_rate = 0;  // expected lost wall seconds per wall second
+  // Lemon failures are hardware failures of the node-attributable kind.
+  const double lemon_rate = rates.total_per_s - std::accumulate(rates.per_cause_per_s.begin(), rates.per_cause_per_s.end(), 0.0);
+  for (std::size_t i = 0; i <= r.causes.size(); ++i) {
+    const bool lemon = i == r.causes.size();
+    const double rate = lemon ? lemon_rate : rates.per_cause_per_s[i];
+    if (rate <= 0) continue;
+    const bool planned = !lemon && r.causes[i].planned;
+    const bool hw = lemon || r.causes[i].replaces_node;
+    double cost = 0;
+    if (planned) {
+      cost = c.backup_persist_s + r.restart_s + c.backup_restore_s;
+    } else {
+      const bool from_backup = hw && (!c.survives_node_loss);
+      const double fast_loss = (tau + delta) / 2 + lag, backup_loss = backup_tau / 2 + (c.backup_persist_s - c.block_s);
+      const double lost = from_backup ? backup_loss : (1 - (hw ? p_peer : 0)) * fast_loss + (hw ? p_peer : 0) * backup_loss;
+      const double restore = from_backup ? c.backup_restore_s : c.restore_s;
+      cost = r.detection_s + (hw ? r.reschedule_s : 0) + r.restart_s + restore + lost;
+    }
+    loss_rate += rate * cost;
+  }
+  return std::max(0.0, tau / (tau + delta) * (1 - loss_rate));
+}
+
+namespace {
+
+// Per-run outcome.
+struct RunOutcome {
+  double wall_s = 0, useful_s = 0, lost_s = 0, restart_s = 0, ckpt_s = 0, wait_s = 0;
+  std::vector<std::uint32_t> by_cause;  // interruptions; the last slot counts lemon failures
+  std::uint64_t events = 0;
+};
+
+// Everything a run needs, shared read-only by all runs of one interval.
+struct RunSetup {
+  const Scenario* s = nullptr;
+  JobFailureRates rates;
+  CheckpointCost c;
+  double interval = 0;   // training seconds between checkpoints
+  long backup_every = 1;
+  double p_peer_loss = 0;
+  bool window = false;
+  double horizon_s = 0;  // window length, or the work to finish
+  double wall_cap_s = 0; // a run that needs longer stops here (reported as not finished)
+  double max_rate = 0;   // thinning bound (all lemons active)
+  double weibull_scale = 0;
+  std::vector<double> hw_node_rate;  // per cause: node-attributable hardware rate per node (lemons)
+};
+
+// One simulated run: an actor on the discrete-event engine. Between events the job trains at
+// a known pace, so checkpoints (periodic in training time) are counted in closed form rather
+// than scheduled one by one; events are failures, recoveries, repairs and the end of the run.
+class RunProcess final : public sim::Process {
+ public:
+  enum Type : std::uint64_t { kFailure = 0, kRecovered = 1, kRepaired = 2, kFinish = 3, kWindowEnd = 4 };
+
+  RunProcess(const RunSetup& su, std::uint64_t seed) : su_(su), rng_{seed} {
+    out_.by_cause.assign(su.s->reliability.causes.size() + 1, 0);
+    spares_ = su.rates.spare_nodes;
+    lemon_fails_.assign(static_cast<std::size_t>(su.rates.lemons), 0);
+  }
+
+  RunOutcome run() {
+    sim::Engine eng;
+    id_ = eng.add(this);
+    seg_start_ = 0;
+    start_segment(eng);
+    schedule_next_failure(eng);
+    if (su_.window) eng.schedule(to_sim_time(Seconds(su_.horizon_s)), id_, kWindowEnd);
+    else eng.schedule(to_sim_time(Seconds(su_.wall_cap_s)), id_, kWindowEnd);
+    out_.events = eng.run();
+    return out_;
+  }
+
+  void on_event(sim::Engine& eng, std::uint64_t payload) override {
+    if (done_) return;
+    const auto type = static_cast<Type>(payload & 0xff);
+    const std::uint64_t gen = payload >> 8;
+    const double now = from_sim_time(eng.now()).value;
+    switch (type) {
+      case kFailure: on_failure(eng, now); break;
+      case kRecovered:
+        if (gen != gen_ || mode_ != Mode::kRecovering) return;
+        out_.restart_s += now - rec_start_;
+        mode_ = Mode::kTraining;
+        seg_start_ = now;
+        start_segment(eng);
+        break;
+      case kRepaired:
+        if (missing_ > 0) {
+          --missing_;
+          if (missing_ == 0 && mode_ == Mode::kWaiting) {
+            out_.wait_s += now - rec_start_;
+            begin_recovery(eng, now, su_.s->reliability.reschedule_s + su_.s->reliability.restart_s + restore_s_);
+          }
+        } else {
+          ++spares_;
+        }
+        break;
+      case kFinish:
+        if (gen != gen_ || mode_ != Mode::kTraining) return;
+        close_segment(now);
+        finish(now);
+        break;
+      case kWindowEnd:
+        if (mode_ == Mode::kTraining) close_segment(now);
+        else if (mode_ == Mode::kRecovering) out_.restart_s += now - rec_start_;
+        else out_.wait_s += now - rec_start_;
+        finish(now);
+        break;
+    }
+  }
+
+ private:
+  enum class Mode { kTraining, kRecovering, kWaiting };
+
+  std::uint64_t tag(Type t) const { return (gen_ << 8) | t; }
+
+  void schedule_next_failure(sim::Engine& eng) {
+    double dt;
+    if (su_.s->reliability.distribution == FailureDistribution::kWeibull) {
+      dt = su_.weibull_scale * std::pow(rng_.exp1(), 1.0 / su_.s->reliability.weibull_shape);
+    } else {
+      dt = rng_.exp1() / su_.max_rate;
+    }
+    const double at = from_sim_time(eng.now()).value + dt;
+    if (at > su_.wall_cap_s || (su_.window && at > su_.horizon_s)) return;
+    eng.schedule(to_sim_time(Seconds(at)), id_, kFailure);
+  }
+
+  double lemon_rate() const {
+    return static_cast<double>(active_lemons_()) * su_.rates.node_hardware_per_s * su_.s->reliability.lemon.factor;
+  }
+  long active_lemons_() const {
+    return static_cast<long>(std::count_if(lemon_fails_.begin(), lemon_fails_.end(), [](int f) { return f >= 0; }));
+  }
+
+  // Training from progress p0_ starting at seg_start_: schedule the finish of the work.
+  void start_segment(sim::Engine& eng) {
+    ++gen_;
+    if (su_.window) return;
+    const double remaining = su_.horizon_s - p0_;
+    const double ckpts = std::max(0.0, std::ceil(remaining / su_.interval) - 1);
+    const double at = seg_start_ + remaining + ckpts * su_.c.block_s;
+    if (at <= su_.wall_cap_s) eng.schedule(to_sim_time(Seconds(at)), id_, tag(kFinish));
+  }
+
+  // Ends the current training segment at `now`: progress, stalls, and durable checkpoints.
+  void close_segment(double now) {
+    const double w = now - seg_start_, I = su_.interval, d = su_.c.block_s, cyc = I + d;
+    const double n = std::floor(w / cyc), rem = w - n * cyc;
+    progress_ = p0_ + n * I + std::min(rem, I);
+    out_.ckpt_s += n * d + std::max(0.0, rem - I);
+    const auto started = static_cast<long>(std::floor((w + d) / cyc));
+    const long j_fast = std::max(0L, static_cast<long>(std::floor((w - su_.c.persist_s + d) / cyc)));
+    if (j_fast >= 1) fast_pos_ = p0_ + static_cast<double>(j_fast) * I;
+    const long j_bmax = std::max(0L, static_cast<long>(std::floor((w - su_.c.backup_persist_s + d) / cyc)));
+    if (j_bmax >= 1) {
+      const long j_b = j_bmax - (ckpt_count_ + j_bmax) % su_.backup_every;
+      if (j_b >= 1) backup_pos_ = p0_ + static_cast<double>(j_b) * I;
+    }
+    ckpt_count_ += started;
+  }
+
+  void finish(double now) {
+    done_ = true;
+    out_.wall_s = now;
+    out_.useful_s = progress_;
+    // progress_ includes work later rolled back only until the rollback; what is left is kept.
+  }
+
+  // Picks the cause of a failure; returns the cause index, or causes.size() for a lemon.
+  std::size_t pick_cause(double total, bool& lemon_hit, std::size_t& lemon_idx) {
+    const auto& causes = su_.s->reliability.causes;
+    double u = rng_.uniform() * total;
+    lemon_hit = false;
+    const double lr = lemon_rate();
+    if (u < lr) {
+      lemon_hit = true;
+      const long k = static_cast<long>(rng_.uniform() * static_cast<double>(active_lemons_()));
+      long seen = 0;
+      for (std::size_t i = 0; i < lemon_fails_.size(); ++i) {
+        if (lemon_fails_[i] < 0) continue;
+        if (seen++ == k) { lemon_idx = i; break; }
+      }
+      return causes.size();
+    }
+    u -= lr;
+    // Healthy part: lemon nodes' own share of the node-attributable rate is inside lr.
+    const double healthy = static_cast<double>(su_.rates.nodes - active_lemons_()) / static_cast<double>(su_.rates.nodes);
+    std::size_t last = 0;
+    for (std::size_t i = 0; i < causes.size(); ++i) {
+      double r = su_.rates.per_cause_per_s[i];
+      if (su_.hw_node_rate[i] > 0) r *= healthy;
+      if (r <= 0) continue;
+      last = i;
+      if (u < r) return i;
+      u -= r;
+    }
+    return last;
+  }
+
+  void on_failure(sim::Engine& eng, double now) {
+    schedule_next_failure(eng);
+    // Thinning (Lewis and Shedler 1979): arrivals at the bound max_rate, accepted with
+    // probability rate(t) / max_rate; the rate falls as lemons are evicted.
+    const double healthy_nodes = static_cast<double>(su_.rates.nodes - active_lemons_());
+    double node_hw = 0;
+    for (double x : su_.hw_node_rate) node_hw += x;
+    double rate = 0;
+    for (double x : su_.rates.per_cause_per_s) rate += x;
+    rate -= node_hw * static_cast<double>(active_lemons_());  // per_cause counts every node as healthy
+    (void)healthy_nodes;
+    rate += lemon_rate();
+    if (rng_.uniform() * su_.max_rate >= rate) return;
+    bool lemon = false;
+    std::size_t li = 0;
+    const std::size_t ci = pick_cause(rate, lemon, li);
+    ++out_.by_cause[ci];
+    const auto& r = su_.s->reliability;
+    const bool planned = !lemon && r.causes[ci].planned;
+    bool needs_node = lemon || r.causes[ci].replaces_node;
+    if (lemon) {
+      // A lemon passes diagnostics and stays until it has failed evict_after times.
+      if (++lemon_fails_[li] >= r.lemon.evict_after) lemon_fails_[li] = -1;
+      else needs_node = false;
+    }
+    if (mode_ == Mode::kTraining) {
+      close_segment(now);
+      if (planned) {
+        // Announced: checkpoint to durable storage first, then restart from it.
+        out_.ckpt_s += su_.c.backup_persist_s;
+        now += su_.c.backup_persist_s;
+        fast_pos_ = backup_pos_ = progress_;
+      }
+    } else if (planned) {
+      return;  // maintenance folded into the recovery in progress
+    }
+    // Where the restart resumes from.
+    const bool lose_fast = needs_node && (!su_.c.survives_node_loss || rng_.uniform() < su_.p_peer_loss);
+    if (lose_fast) fast_pos_ = backup_pos_;
+    restore_s_ = lose_fast || planned ? su_.c.backup_restore_s : su_.c.restore_s;
+    out_.lost_s += progress_ - fast_pos_;
+    progress_ = p0_ = fast_pos_;
+    // Time already spent recovering or waiting is counted up to now.
+    if (mode_ == Mode::kRecovering) out_.restart_s += now - rec_start_;
+    else if (mode_ == Mode::kWaiting) out_.wait_s += now - rec_start_;
+    double swap = 0;
+    if (needs_node) {
+      eng.schedule(to_sim_time(Seconds(now + r.repair_hours * 3600)), id_, kRepaired);
+      if (spares_ > 0) {
+        --spares_;
+        swap = r.reschedule_s;
+      } else {
+        ++missing_;
+      }
+    }
+    if (missing_ > 0) {
+      ++gen_;
+      mode_ = Mode::kWaiting;
+      rec_start_ = now;
+      return;
+    }
+    begin_recovery(eng, now, (planned ? 0 : r.detection_s) + swap + r.restart_s + restore_s_);
+  }
+
+  void begin_recovery(sim::Engine& eng, double now, double duration) {
+    ++gen_;
+    mode_ = Mode::kRecovering;
+    rec_start_ = now;
+    const double at = now + duration;
+    eng.schedule(to_sim_time(Seconds(std::min(at, su_.wall_cap_s + 1))), id_, tag(kRecovered));
+  }
+
+  const RunSetup& su_;
+  Rng rng_;
+  std::uint32_t id_ = 0;
+  RunOutcome out_;
+  Mode mode_ = Mode::kTraining;
+  bool done_ = false;
+  std::uint64_t gen_ = 0;
+  double seg_start_ = 0, p0_ = 0, progress_ = 0, fast_pos_ = 0, backup_pos_ = 0, rec_start_ = 0, restore_s_ = 0;
+  long ckpt_count_ = 0, spares_ = 0, missing_ = 0;
+  std::vector<int> lemon_fails_;  // per lemon: failures so far, -1 once evicted
+};
+
+std::uint64_t run_seed(std::uint64_t seed, int run) {
+  Rng r{seed ^ (0xD1B54A32D192ED03ULL * static_cast<std::uint64_t>(run + 1))};
+  return r.next();
+}
+
+std::vector<RunOutcome> simulate_runs(const RunSetup& su, int runs, std::uint64_t seed, int threads) {
+  std::vector<RunOutcome> out(static_cast<std::size_t>(runs));
+  int n = threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  n = std::min(n, runs);
+  std::atomic<int> next{0};
+  auto work = [&] {
+    for (int i; (i = next.fetch_add(1)) < runs;) {
+      RunProcess p(su, run_seed(seed, i));
+      out[static_cast<std::size_t>(i)] = p.run();
+    }
+  };
+  std::vector<std::thread> pool;
+  for (int t = 1; t < n; ++t) pool.emplace_back(work);
+  work();
+  for (auto& t : pool) t.join();
+  return out;
+}
+
+Percentiles percentiles(std::vector<double> v) {
+  Percentiles p;
+  if (v.empty()) return p;
+  double sum = 0;
+  for (double x : v) sum += x;
+  p.mean = sum / static_cast<double>(v.size());
+  std::sort(v.begin(), v.end());
+  auto q = [&](double f) {  // linear interpolation between order statistics (Hyndman-Fan type 7)
+    const double h = f * static_cast<double>(v.size() - 1);
+    const auto lo = static_cast<std::size_t>(std::floor(h));
+    const std::size_t hi = std::min(lo + 1, v.size() - 1);
+    return v[lo] + (h - static_cast<double>(lo)) * (v[hi] - v[lo]);
+  };
+  p.p10 = q(0.1);
+  p.p50 = q(0.5);
+  p.p90 = q(0.9);
+  return p;
+}
+
+double mean_ettr(const std::vector<RunOutcome>& v) {
+  double s = 0;
+  for (const auto& o : v) s += o.wall_s > 0 ? o.useful_s / o.wall_s : 0;
+  return s / static_cast<double>(v.size());
+}
+
+}  // namespace
+
+ReliabilityResult simulate_reliability(const Scenario& s, const Estimate& e, const ReliabilityOptions& opt) {
+  const auto& r = s.reliability;
+  ReliabilityResult res;
+  res.runs = r.runs;
+  res.seed = r.seed;
+  res.rates = job_failure_rates(s);
+  res.checkpoint = checkpoint_cost(s, e);
+  const auto& c = res.checkpoint;
+  for (const auto& cause : r.causes) res.cause_names.push_back(cause.name);
+  res.cause_names.emplace_back("lemon_node");
+
+  // What is simulated: a wall-clock window, or the token budget run to completion.
+  const double tokens = r.tokens > 0 ? r.tokens : s.training.tokens;
+  if (r.days > 0) {
+    res.window = true;
+    res.window_s = r.days * kDay;
+  } else if (tokens > 0) {
+    if (!(e.tokens_per_s > 0)) throw InputError("reliability.tokens", "the estimate gives no throughput");
+    res.work_s = tokens / e.tokens_per_s;
+  } else {
+    throw InputError("reliability.days", "give reliability.days (a wall-clock window) or a token budget "
+                                         "(reliability.tokens or training.tokens)");
+  }
+
+  const double mtbi = res.rates.mtbi_s();
+  const double unplanned_delta = std::max(c.block_s, 1e-3);
+  res.young_s = young_interval_s(unplanned_delta, mtbi);
+  res.daly_s = daly_interval_s(unplanned_delta, mtbi);
+  // Intervals shorter than a checkpoint write: the next snapshot would start before the last
+  // one is durable (and backups before the last backup drained).
+  const double min_interval = std::max(c.persist_s - c.block_s, 1.0);
+  if (r.checkpoint.interval_s > 0 && r.checkpoint.interval_s < min_interval) {
+    throw InputError("reliability.checkpoint.interval_s",
+                     fmt::format("{:g} s is shorter than a checkpoint write ({:.3g} s)", r.checkpoint.interval_s, min_interval));
+  }
+  if (c.tier != CheckpointTier::kStorage && r.checkpoint.backup_interval_s < c.backup_persist_s - c.persist_s) {
+    throw InputError("reliability.checkpoint.backup_interval_s",
+                     fmt::format("{:g} s is shorter than a backup write to storage ({:.3g} s)",
+                                 r.checkpoint.backup_interval_s, c.backup_persist_s - c.persist_s));
+  }
+
+  RunSetup su;
+  su.s = &s;
+  su.rates = res.rates;
+  su.c = c;
+  su.p_peer_loss = peer_loss_probability(s, res.rates, c);
+  su.window = res.window;
+  su.horizon_s = res.window ? res.window_s : res.work_s;
+  for (std::size_t i = 0; i < r.causes.size(); ++i) {
+    const auto& cause = r.causes[i];
+    const bool node_hw = cause.replaces_node && !cause.planned && cause.scope != FailureScope::kJob;
+    su.hw_node_rate.push_back(node_hw ? res.rates.per_cause_per_s[i] / static_cast<double>(res.rates.nodes) : 0.0);
+  }
+  su.max_rate = res.rates.total_per_s;
+  if (r.distribution == FailureDistribution::kWeibull) {
+    su.weibull_scale = 1.0 / (su.max_rate * std::tgamma(1 + 1 / r.weibull_shape));
+  }
+  // Guards: a run must end. A token-budget run stops at 100x its failure-free length (reported
+  // as not finished); and the total number of failures simulated is bounded.
+  const double recovery = r.detection_s + r.restart_s + c.restore_s;
+  if (!res.window && mtbi < recovery) {
+    throw InputError("reliability", fmt::format("the mean time between interruptions ({:.3g} s) is shorter than a "
+                                                "recovery ({:.3g} s): the run cannot make progress", mtbi, recovery));
+  }
+  su.wall_cap_s = res.window ? res.window_s : 100 * res.work_s + 30 * kDay;
+  const double expected_failures = (su.max_rate > 0 ? su.max_rate : 0) * su.wall_cap_s * r.runs;
+  if (expected_failures > 5e8) {
+    throw InputError("reliability.runs", fmt::format("{:.3g} failures to simulate; lower runs or the failure rates",
+                                                     expected_failures));
+  }
+
+  auto setup_for = [&](double interval) {
+    RunSetup x = su;
+    x.interval = interval;
+    x.backup_every = backup_every(s, c, interval);
+    return x;
+  };
+  // The interval sweep: log-spaced around Young's, 2^(1/4) apart, over a factor of 8 each way,
+  // with common random numbers (the same failure times for every interval).
+  const int sweep_runs = std::min(r.runs, 200);
+  double best = 0, best_i = std::max(res.young_s, min_interval);
+  if (opt.sweep && su.max_rate > 0) {
+    for (int k = -12; k <= 12; ++k) {
+      const double iv = res.young_s * std::pow(2.0, k / 4.0);
+      if (iv < min_interval) continue;
+      const auto runs = simulate_runs(setup_for(iv), sweep_runs, r.seed, opt.threads);
+      IntervalPoint pt{iv, mean_ettr(runs), expected_ettr(s, res.rates, c, iv)};
+      for (const auto& o : runs) res.events += o.events;
+      res.sweep.push_back(pt);
+      if (pt.ettr_mean > best) {
+        best = pt.ettr_mean;
+        best_i = iv;
+      }
+    }
+  }
+  res.optimal_s = best_i;
+  res.interval_s = r.checkpoint.interval_s > 0 ? r.checkpoint.interval_s : best_i;
+  if (su.max_rate <= 0 && r.checkpoint.interval_s <= 0) res.interval_s = su.horizon_s;  // nothing fails
+
+  const auto runs = simulate_runs(setup_for(res.interval_s), r.runs, r.seed, opt.threads);
+  std::vector<double> ettr, days, n_int;
+  res.interruptions_by_cause.assign(res.cause_names.size(), 0);
+  const double gpus = static_cast<double>(s.cluster.num_gpus), nr = static_cast<double>(runs.size());
+  for (const auto& o : runs) {
+    res.events += o.events;
+    ettr.push_back(o.wall_s > 0 ? o.useful_s / o.wall_s : 0);
+    days.push_back(o.wall_s / kDay);
+    double total = 0;
+    for (std::size_t i = 0; i < o.by_cause.size(); ++i) {
+      res.interruptions_by_cause[i] += o.by_cause[i] / nr;
+      total += o.by_cause[i];
+    }
+    n_int.push_back(total);
+    res.lost_work_gpu_h += o.lost_s * gpus / 3600 / nr;
+    res.restart_gpu_h += o.restart_s * gpus / 3600 / nr;
+    res.checkpoint_gpu_h += o.ckpt_s * gpus / 3600 / nr;
+    res.waiting_gpu_h += o.wait_s * gpus / 3600 / nr;
+    res.useful_gpu_h += o.useful_s * gpus / 3600 / nr;
+  }
+  res.ettr = percentiles(ettr);
+  res.wall_clock_days = percentiles(days);
+  res.interruptions = percentiles(n_int);
+  res.expected_ettr = expected_ettr(s, res.rates, c, res.interval_s);
+  return res;
+}
+
+void apply_goodput(const Scenario& s, const ReliabilityResult& r, RunTotals& run) {
+  if (!run.defined || r.window || r.useful_gpu_h <= 0) return;
+  const double gpus = static_cast<double>(s.cluster.num_gpus);
+  const double ideal_days = run.days;
+  run.days = r.wall_clock_days.mean;
+  run.gpu_hours = run.days * 24 * gpus;
+  run.cost_usd = run.gpu_hours * s.cluster.price_per_gpu_hour_usd;
+  if (ideal_days > 0) run.energy_mwh *= (r.useful_gpu_h + r.lost_work_gpu_h) / r.useful_gpu_h;
+}
+
+void rank_by_goodput(PlanResult& r) {
+  for (auto& p : r.plans) {
+    const JobFailureRates rates = job_failure_rates(p.scenario);
+    const CheckpointCost c = checkpoint_cost(p.scenario, p.estimate);
+    const double tau = rates.total_per_s > 0 ? young_interval_s(std::max(c.block_s, 1e-3), rates.mtbi_s()) : 1e30;
+    p.expected_ettr = std::max(1e-6, expected_ettr(p.scenario, rates, c, std::max(tau, c.persist_s - c.block_s)));
+  }
+  std::stable_sort(r.plans.begin(), r.plans.end(), [](const PlanEntry& a, const PlanEntry& b) {
+    return a.objective / a.expected_ettr < b.objective / b.expected_ettr;
+  });
+}
+
+}  // namespace wanka
