@@ -34,7 +34,8 @@ std::vector<FailureCause> default_failure_causes() {
   // 405B pre-training on 16,384 H100 (2,048 nodes of 8) had 466 job interruptions, 47 planned
   // and 419 unexpected. Each count becomes a rate per unit per day: per GPU for the GPU and
   // fabric items (count / (16,384 x 54)), per node for host items (count / (2,048 x 54)), per
-  // job for external dependencies and planned maintenance (count / 54). Software bugs and
+  // job for external dependencies (count / 54). Planned maintenance (firmware upgrades, operator
+  // actions) is taken per node, so that a small job is not interrupted daily. Software bugs and
   // NCCL watchdog hangs scale with the number of ranks (per GPU) and need no new node.
   // Llama 3 does not list NVLink separately (its errors surface as faulty GPU or NCCL hangs):
   // the `nvlink` cause is kept at 0 for users who have their own figure.
@@ -62,7 +63,7 @@ std::vector<FailureCause> default_failure_causes() {
       node("cpu", 2),
       node("host_memory", 2),
       gpu("nvlink", 0),
-      FailureCause{"planned_maintenance", S::kJob, 47 / kJobDays, false, true},
+      FailureCause{"planned_maintenance", S::kNode, 47 / kNodeDays, false, true},
   };
 }
 

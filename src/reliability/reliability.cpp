@@ -297,6 +297,7 @@ class RunProcess final : public sim::Process {
   std::uint64_t tag(Type t) const { return (gen_ << 8) | t; }
 
   void schedule_next_failure(sim::Engine& eng) {
+    if (!(su_.max_rate > 0)) return;
     double dt;
     if (su_.s->reliability.distribution == FailureDistribution::kWeibull) {
       dt = su_.weibull_scale * std::pow(rng_.exp1(), 1.0 / su_.s->reliability.weibull_shape);
@@ -304,7 +305,7 @@ class RunProcess final : public sim::Process {
       dt = rng_.exp1() / su_.max_rate;
     }
     const double at = from_sim_time(eng.now()).value + dt;
-    if (at > su_.wall_cap_s || (su_.window && at > su_.horizon_s)) return;
+    if (!(at <= su_.wall_cap_s) || (su_.window && at > su_.horizon_s)) return;
     eng.schedule(to_sim_time(Seconds(at)), id_, kFailure);
   }
 
@@ -579,7 +580,15 @@ ReliabilityResult simulate_reliability(const Scenario& s, const Estimate& e, con
                                                 "recovery ({:.3g} s): the run cannot make progress", mtbi, recovery));
   }
   su.wall_cap_s = res.window ? res.window_s : 100 * res.work_s + 30 * kDay;
-  const double expected_failures = (su.max_rate > 0 ? su.max_rate : 0) * su.wall_cap_s * r.runs;
+  // Simulated time is int64 nanoseconds (292 years); keep every event well inside it.
+  if (su.wall_cap_s > 200 * 365 * kDay) {
+    throw InputError("reliability.tokens", fmt::format("{:.3g} failure-free days is beyond what can be simulated "
+                                                       "(at most 2 years of work)", res.work_s / kDay));
+  }
+  const double expected_wall =
+      res.window ? res.window_s
+                 : std::min(su.wall_cap_s, res.work_s / std::max(0.05, expected_ettr(s, res.rates, c, std::max(res.young_s, min_interval))));
+  const double expected_failures = (su.max_rate > 0 ? su.max_rate : 0) * expected_wall * r.runs;
   if (expected_failures > 5e8) {
     throw InputError("reliability.runs", fmt::format("{:.3g} failures to simulate; lower runs or the failure rates",
                                                      expected_failures));

@@ -1,18 +1,32 @@
 // libFuzzer target for the scenario parser (and, for inputs that parse, the estimator):
 // any input must end in a result or an InputError, never a crash, hang or other exception.
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <string>
 
 #include "wanka/error.hpp"
 #include "wanka/estimate.hpp"
+#include "wanka/reliability.hpp"
 #include "wanka/scenario.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string text(reinterpret_cast<const char*>(data), size);
   try {
     const wanka::Scenario s = wanka::parse_scenario(text, "<fuzz>");
-    (void)wanka::estimate(s);
+    const wanka::Estimate e = wanka::estimate(s);
+    // The reliability Monte Carlo too, when the input's failure count keeps it quick.
+    wanka::Scenario r = s;
+    r.reliability.runs = std::min(r.reliability.runs, 3);
+    const double tokens = r.reliability.tokens > 0 ? r.reliability.tokens : r.training.tokens;
+    const double horizon = r.reliability.days > 0 ? r.reliability.days * 86400
+                           : (tokens > 0 && e.tokens_per_s > 0) ? 100 * tokens / e.tokens_per_s : 0;
+    if (horizon > 0 && wanka::job_failure_rates(r).total_per_s * horizon < 2e4) {
+      wanka::ReliabilityOptions o;
+      o.sweep = false;
+      o.threads = 1;
+      (void)wanka::simulate_reliability(r, e, o);
+    }
   } catch (const wanka::InputError&) {
     // bad input, reported with a field: the expected outcome
   }
