@@ -36,7 +36,11 @@ Json plan_entry_to_json(const PlanEntry& e) {
   for (auto& [k, v] : est.items()) j[k] = v;
   if (e.expected_ettr > 0) {
     j["expected_ettr"] = e.expected_ettr;
-    if (e.estimate.run.defined) j["run"]["days_with_failures"] = e.estimate.run.days / e.expected_ettr;
+    if (e.estimate.run.defined) {
+      j["run"]["days_with_failures"] = e.estimate.run.days / e.expected_ettr;
+      j["run"]["gpu_hours_with_failures"] = e.estimate.run.gpu_hours / e.expected_ettr;
+      j["run"]["cost_usd_with_failures"] = e.estimate.run.cost_usd / e.expected_ettr;
+    }
   }
   return j;
 }
@@ -89,7 +93,9 @@ std::string format_plan(const Scenario& base, const PlanResult& r) {
                      "split", "mb", "ZeRO", "recompute", "step s", "MFU", "tok/s/GPU", "mem GiB", "free", "bubble",
                      "comm", "idle");
     const bool days = r.plans.front().estimate.run.defined;
-    o += days ? fmt::format(" {:>8}\n", "days") : "\n";
+    const bool goodput = r.plans.front().expected_ettr > 0;
+    if (goodput) o += fmt::format(" {:>6}", "ETTR");
+    o += days ? fmt::format(" {:>8}\n", goodput ? "days*" : "days") : "\n";
     int i = 0;
     for (const auto& e : r.plans) {
       const auto& p = e.scenario.parallel;
@@ -101,8 +107,10 @@ std::string format_plan(const Scenario& base, const PlanResult& r) {
                        100 * e.estimate.mfu, e.estimate.tokens_per_s_per_gpu,
                        gib(e.estimate.memory.peak_bytes_per_gpu.value), gib(e.headroom_bytes),
                        100 * b.pp_bubble.value / st, 100 * comm / st, e.gpus_idle);
-      o += days ? fmt::format(" {:>8.1f}\n", e.estimate.run.days) : "\n";
+      if (goodput) o += fmt::format(" {:>5.1f}%", 100 * e.expected_ettr);
+      o += days ? fmt::format(" {:>8.1f}\n", e.estimate.run.days / (goodput ? e.expected_ettr : 1.0)) : "\n";
     }
+    if (goodput) o += "  * with failures: failure-free days / expected ETTR (docs/model.md §16.4)\n";
     o += "\n  Pareto front, step time vs memory headroom (fastest first):\n";
     for (const auto& e : r.pareto) {
       const auto& p = e.scenario.parallel;
