@@ -84,6 +84,7 @@ struct ReliabilityResult {
   // reschedule and restore), checkpoint stalls, waiting for a repaired node; and useful.
   double lost_work_gpu_h = 0, restart_gpu_h = 0, checkpoint_gpu_h = 0, waiting_gpu_h = 0, useful_gpu_h = 0;
   double expected_ettr = 0;       // first-order formula at interval_s
+  int unfinished_runs = 0;        // token-budget runs stopped at 100x their failure-free length + 30 days
   std::uint64_t events = 0;       // engine events over all runs (benchmark figure)
 };
 

@@ -86,18 +86,6 @@ void parse_reliability_section(const YAML::Node& n, ReliabilityConfig& r) {
                           "restart_s", "reschedule_s", "repair_hours", "spare_nodes", "checkpoint", "days", "tokens",
                           "runs", "seed"});
   if (r.causes.empty()) r.causes = default_failure_causes();
-  if (auto rates = n["rates"]; rates && !rates.IsNull()) {
-    yaml::require_map(rates, P + ".rates");
-    std::vector<std::string> known;
-    for (const auto& c : r.causes) known.push_back(c.name);
-    for (const auto& kv : rates) {
-      const std::string name = kv.first.Scalar();
-      const std::string path = P + ".rates." + name;
-      auto it = std::find_if(r.causes.begin(), r.causes.end(), [&](const FailureCause& c) { return c.name == name; });
-      if (it == r.causes.end()) throw InputError(path, unknown_name_message("failure cause", name, known));
-      it->rate_per_day = yaml::as_double(kv.second, path, 0, 1e3);
-    }
-  }
   if (auto causes = n["causes"]; causes && !causes.IsNull()) {
     if (!causes.IsSequence()) throw InputError(P + ".causes", "expected a list of {name, scope, rate_per_day, replaces_node}");
     std::size_t i = 0;
@@ -116,6 +104,18 @@ void parse_reliability_section(const YAML::Node& n, ReliabilityConfig& r) {
       auto it = std::find_if(r.causes.begin(), r.causes.end(), [&](const FailureCause& x) { return x.name == fc.name; });
       if (it != r.causes.end()) *it = fc;
       else r.causes.push_back(fc);
+    }
+  }
+  if (auto rates = n["rates"]; rates && !rates.IsNull()) {
+    yaml::require_map(rates, P + ".rates");
+    std::vector<std::string> known;
+    for (const auto& c : r.causes) known.push_back(c.name);
+    for (const auto& kv : rates) {
+      const std::string name = kv.first.Scalar();
+      const std::string path = P + ".rates." + name;
+      auto it = std::find_if(r.causes.begin(), r.causes.end(), [&](const FailureCause& c) { return c.name == name; });
+      if (it == r.causes.end()) throw InputError(path, unknown_name_message("failure cause", name, known));
+      it->rate_per_day = yaml::as_double(kv.second, path, 0, 1e3);
     }
   }
   yaml::opt(n, "rate_scale", P, r.rate_scale, 0, 1e4);

@@ -209,6 +209,7 @@ struct RunOutcome {
   double wall_s = 0, useful_s = 0, lost_s = 0, restart_s = 0, ckpt_s = 0, wait_s = 0;
   std::vector<std::uint32_t> by_cause;  // interruptions; the last slot counts lemon failures
   std::uint64_t events = 0;
+  bool finished = true;  // false: a token-budget run stopped at the wall-clock cap
 };
 
 // Everything a run needs, shared read-only by all runs of one interval.
@@ -283,6 +284,7 @@ class RunProcess final : public sim::Process {
         finish(now);
         break;
       case kWindowEnd:
+        if (!su_.window) out_.finished = false;  // the cap of a token-budget run
         if (mode_ == Mode::kTraining) close_segment(now);
         else if (mode_ == Mode::kRecovering) out_.restart_s += now - rec_start_;
         else out_.wait_s += now - rec_start_;
@@ -334,7 +336,10 @@ class RunProcess final : public sim::Process {
     out_.ckpt_s += n * d + std::max(0.0, rem - I);
     const auto started = static_cast<long>(std::floor((w + d) / cyc));
     const long j_fast = std::max(0L, static_cast<long>(std::floor((w - su_.c.persist_s + d) / cyc)));
-    if (j_fast >= 1) fast_pos_ = p0_ + static_cast<double>(j_fast) * I;
+    if (j_fast >= 1) {
+      fast_pos_ = p0_ + static_cast<double>(j_fast) * I;
+      fast_in_backup_only_ = false;
+    }
     const long j_bmax = std::max(0L, static_cast<long>(std::floor((w - su_.c.backup_persist_s + d) / cyc)));
     if (j_bmax >= 1) {
       const long j_b = j_bmax - (ckpt_count_ + j_bmax) % su_.backup_every;
@@ -413,14 +418,19 @@ class RunProcess final : public sim::Process {
         out_.ckpt_s += su_.c.backup_persist_s;
         now += su_.c.backup_persist_s;
         fast_pos_ = backup_pos_ = progress_;
+        fast_in_backup_only_ = true;
       }
     } else if (planned) {
       return;  // maintenance folded into the recovery in progress
     }
     // Where the restart resumes from.
     const bool lose_fast = needs_node && (!su_.c.survives_node_loss || rng_.uniform() < su_.p_peer_loss);
-    if (lose_fast) fast_pos_ = backup_pos_;
-    restore_s_ = lose_fast || planned ? su_.c.backup_restore_s : su_.c.restore_s;
+    if (lose_fast) {
+      fast_pos_ = backup_pos_;
+      fast_in_backup_only_ = true;
+    }
+    // Until the next local checkpoint, the restart point exists only in remote storage.
+    restore_s_ = fast_in_backup_only_ ? su_.c.backup_restore_s : su_.c.restore_s;
     out_.lost_s += progress_ - fast_pos_;
     progress_ = p0_ = fast_pos_;
     // Time already spent recovering or waiting is counted up to now.
@@ -462,6 +472,7 @@ class RunProcess final : public sim::Process {
   std::uint64_t gen_ = 0;
   double seg_start_ = 0, p0_ = 0, progress_ = 0, fast_pos_ = 0, backup_pos_ = 0, rec_start_ = 0, restore_s_ = 0;
   long ckpt_count_ = 0, spares_ = 0, missing_ = 0;
+  bool fast_in_backup_only_ = false;
   std::vector<int> lemon_fails_;  // per lemon: failures so far, -1 once evicted
 };
 
@@ -548,7 +559,9 @@ ReliabilityResult simulate_reliability(const Scenario& s, const Estimate& e, con
   const double min_interval = std::max(c.persist_s - c.block_s, 1.0);
   if (r.checkpoint.interval_s > 0 && r.checkpoint.interval_s < min_interval) {
     throw InputError("reliability.checkpoint.interval_s",
-                     fmt::format("{:g} s is shorter than a checkpoint write ({:.3g} s)", r.checkpoint.interval_s, min_interval));
+                     c.persist_s - c.block_s >= 1
+                         ? fmt::format("{:g} s is shorter than a checkpoint write ({:.3g} s)", r.checkpoint.interval_s, min_interval)
+                         : fmt::format("{:g} s: intervals below 1 s are not simulated", r.checkpoint.interval_s));
   }
   if (c.tier != CheckpointTier::kStorage && r.checkpoint.backup_interval_s < c.backup_persist_s - c.persist_s) {
     throw InputError("reliability.checkpoint.backup_interval_s",
@@ -628,6 +641,7 @@ ReliabilityResult simulate_reliability(const Scenario& s, const Estimate& e, con
   const double gpus = static_cast<double>(s.cluster.num_gpus), nr = static_cast<double>(runs.size());
   for (const auto& o : runs) {
     res.events += o.events;
+    if (!o.finished) ++res.unfinished_runs;
     ettr.push_back(o.wall_s > 0 ? o.useful_s / o.wall_s : 0);
     days.push_back(o.wall_s / kDay);
     double total = 0;

@@ -54,6 +54,7 @@ Json reliability_to_json(const Scenario& s, const ReliabilityResult& res) {
   j["wanka_version"] = WANKA_VERSION;
   j["mode"] = res.window ? "window" : "tokens";
   j["runs"] = res.runs;
+  j["unfinished_runs"] = res.unfinished_runs;
   j["seed"] = res.seed;
   const double gpus = static_cast<double>(s.cluster.num_gpus);
   j["job"] = {{"num_gpus", s.cluster.num_gpus},
@@ -121,8 +122,16 @@ std::string format_reliability(const Scenario& s, const ReliabilityResult& res) 
     o += fmt::format("             storage backup every {:g} s: durable after {:.3g} s, restore {:.3g} s\n",
                      r.checkpoint.backup_interval_s, c.backup_persist_s, c.backup_restore_s);
   }
-  o += fmt::format("  interval   Young {:.0f} s, Daly {:.0f} s, simulated optimum {:.0f} s; simulated at {:.0f} s\n\n",
-                   res.young_s, res.daly_s, res.optimal_s, res.interval_s);
+  if (std::isfinite(res.young_s)) {
+    o += fmt::format("  interval   Young {:.0f} s, Daly {:.0f} s, simulated optimum {:.0f} s; simulated at {:.0f} s\n\n",
+                     res.young_s, res.daly_s, res.optimal_s, res.interval_s);
+  } else {
+    o += fmt::format("  interval   no failures: simulated at {:.0f} s\n\n", res.interval_s);
+  }
+  if (res.unfinished_runs > 0) {
+    o += fmt::format("  WARNING    {} of {} runs did not finish within 100x their failure-free length + 30 days; "
+                     "their days are truncated\n\n", res.unfinished_runs, res.runs);
+  }
   o += fmt::format("  ETTR            p10 {:.1f}%  p50 {:.1f}%  p90 {:.1f}%   (first-order formula {:.1f}%)\n",
                    100 * res.ettr.p10, 100 * res.ettr.p50, 100 * res.ettr.p90, 100 * res.expected_ettr);
   o += fmt::format("  wall-clock days p10 {:.2f}  p50 {:.2f}  p90 {:.2f}\n", res.wall_clock_days.p10,

@@ -64,5 +64,42 @@ expect scale-bad-counts 2 "\-\-counts" -- "$W" scale --counts 0..4
 # the plan is byte-identical whatever the thread count
 "$W" plan --json --no-timing --threads 1 > "$tmp/p1.json"; "$W" plan --json --no-timing --threads 2 > "$tmp/p2.json"
 if cmp -s "$tmp/p1.json" "$tmp/p2.json"; then pass=$((pass+1)); else echo "FAIL plan-deterministic"; fail=$((fail+1)); fi
+# reliability: Monte Carlo of failures and checkpoints (small job, few runs)
+R=(--gpus 64 --days 2 --runs 20)
+expect rel-text 0 "ETTR +p10" -- "$W" reliability "${R[@]}"
+"$W" reliability "${R[@]}" --json > "$tmp/r.json" 2>"$tmp/err"; rc=$?
+miss=""; for k in '"ettr"' '"wall_clock_days"' '"interruptions"' '"lost_gpu_hours"' '"by_cause"' '"expected_ettr"'; do
+  grep -q -- "$k" "$tmp/r.json" || miss="$miss $k"; done
+if [ "$rc" = 0 ] && [ -z "$miss" ]; then pass=$((pass+1)); else echo "FAIL rel-json: rc=$rc, missing$miss"; fail=$((fail+1)); fi
+# byte-identical for a seed, whatever the thread count
+"$W" reliability "${R[@]}" --seed 7 --json > "$tmp/r1.json"; "$W" reliability "${R[@]}" --seed 7 --json > "$tmp/r2.json"
+"$W" reliability "${R[@]}" --seed 7 --json --threads 1 > "$tmp/r3.json"
+if [ -s "$tmp/r1.json" ] && cmp -s "$tmp/r1.json" "$tmp/r2.json" && cmp -s "$tmp/r1.json" "$tmp/r3.json"; then pass=$((pass+1)); else echo "FAIL rel-deterministic"; fail=$((fail+1)); fi
+# ... and a different seed gives different runs
+"$W" reliability "${R[@]}" --seed 8 --json > "$tmp/r4.json"
+if ! cmp -s "$tmp/r1.json" "$tmp/r4.json"; then pass=$((pass+1)); else echo "FAIL rel-seed-matters"; fail=$((fail+1)); fi
+expect rel-tokens 0 "failure-free days" -- "$W" reliability --gpus 64 --tokens 1e10 --runs 20
+expect rel-tier-peer 0 "tier peer" -- "$W" reliability "${R[@]}" --tier peer
+expect rel-negative-rate-scale 2 "reliability.rate_scale" -- "$W" reliability "${R[@]}" --set reliability.rate_scale=-1
+expect rel-negative-rate 2 "reliability.rates.faulty_gpu" -- "$W" reliability "${R[@]}" --set reliability.rates.faulty_gpu=-1
+expect rel-bad-tier 2 "reliability.checkpoint.tier: unknown checkpoint tier 'tape' \(closest: " -- "$W" reliability "${R[@]}" --tier tape
+expect rel-storage-full 2 "reliability.checkpoint.storage_capacity_tb" -- "$W" reliability "${R[@]}" --set reliability.checkpoint.storage_capacity_tb=0.001
+expect rel-host-memory 2 "reliability.checkpoint.host_memory_gb" -- "$W" reliability "${R[@]}" --tier cpu --set reliability.checkpoint.host_memory_gb=1
+expect rel-short-interval 2 "reliability.checkpoint.interval_s: .*(shorter than a checkpoint write|below 1 s)" -- "$W" reliability "${R[@]}" --tier peer --set reliability.checkpoint.interval_s=0.5
+expect rel-unknown-cause 2 "reliability.rates.gpu: unknown failure cause 'gpu' \(closest: .*faulty_gpu" -- "$W" reliability "${R[@]}" --set reliability.rates.gpu=1
+expect rel-no-budget 2 "reliability.days" -- "$W" reliability --gpus 64 --runs 20 --set training.tokens=0
+expect rel-bad-runs 2 "reliability.runs" -- "$W" reliability --gpus 64 --days 2 --runs 0
+# nothing half-written on a reliability error
+"$W" reliability "${R[@]}" --tier tape -o "$tmp/rel-out.json" 2>/dev/null
+if [ ! -e "$tmp/rel-out.json" ]; then pass=$((pass+1)); else echo "FAIL rel-no-partial-output"; fail=$((fail+1)); fi
+# estimate --failures: goodput beside the failure-free run
+"$W" estimate --gpus 64 --tokens 1e10 --failures --json --set reliability.runs=20 > "$tmp/ef.json" 2>"$tmp/err"; rc=$?
+if [ "$rc" = 0 ] && grep -q '"goodput": {' "$tmp/ef.json" && grep -q '"failure_free": {' "$tmp/ef.json"; then pass=$((pass+1))
+else echo "FAIL estimate-failures-json: rc=$rc"; sed 's/^/  | /' "$tmp/err" | head -5; fail=$((fail+1)); fi
+expect estimate-failures-text 0 "with failures: ETTR" -- "$W" estimate --gpus 64 --tokens 1e10 --failures --set reliability.runs=20
+# plan --failures: every entry carries its expected ETTR
+"$W" plan --failures --top 2 --json --model llama3-8b --gpus 64 > "$tmp/pf.json" 2>"$tmp/err"; rc=$?
+n=$(grep -c '"expected_ettr": 0\.[0-9]' "$tmp/pf.json")
+if [ "$rc" = 0 ] && [ "$n" = 2 ]; then pass=$((pass+1)); else echo "FAIL plan-failures-json: rc=$rc, $n expected_ettr"; fail=$((fail+1)); fi
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
