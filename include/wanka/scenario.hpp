@@ -103,7 +103,7 @@ struct LemonConfig {
 };
 
 struct ReliabilityConfig {
-  std::vector<FailureCause> causes;  // default: Llama 3 Table 5 (see default_failure_causes)
+  std::vector<FailureCause> causes;  // empty: Llama 3 Table 5 (see failure_causes)
   double rate_scale = 1.0;
   FailureDistribution distribution = FailureDistribution::kExponential;
   double weibull_shape = 0.78;
@@ -123,6 +123,9 @@ struct ReliabilityConfig {
 // Llama 3 (arXiv 2407.21783) Table 5: 419 unexpected interruptions of 16,384 H100 over 54 days,
 // plus the 47 planned ones of the same period, turned into per-GPU/node/job daily rates.
 std::vector<FailureCause> default_failure_causes();
+// The causes in effect: `r.causes`, or the defaults when it is empty (a scenario without a
+// reliability block keeps it empty, so that copying a Scenario stays cheap for the planner).
+const std::vector<FailureCause>& failure_causes(const ReliabilityConfig& r);
 
 struct Scenario {
   ModelSpec model;

@@ -67,6 +67,11 @@ std::vector<FailureCause> default_failure_causes() {
   };
 }
 
+const std::vector<FailureCause>& failure_causes(const ReliabilityConfig& r) {
+  static const std::vector<FailureCause> defaults = default_failure_causes();
+  return r.causes.empty() ? defaults : r.causes;
+}
+
 namespace {
 
 FailureScope parse_scope(const YAML::Node& n, const std::string& path) {

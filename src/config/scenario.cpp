@@ -275,7 +275,6 @@ ScenarioDraft parse_scenario_draft(const std::string& text, const std::string& o
       yaml::opt_bool(o, "ep", "parallel.overlap", pa.overlap.ep);
     }
   }
-  s.reliability.causes = default_failure_causes();
   if (auto r = root["reliability"]; r && !r.IsNull()) parse_reliability_section(r, s.reliability);
 
   if (!sp_given) pa.sequence_parallel = pa.tp > 1;

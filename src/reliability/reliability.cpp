@@ -57,7 +57,7 @@ JobFailureRates job_failure_rates(const Scenario& s) {
   out.spare_nodes = resolved_spares(r, out.nodes);
   out.lemons = static_cast<long>(std::llround(r.lemon.fraction * nodes));
   double hw_per_node = 0;
-  for (const auto& c : r.causes) {
+  for (const auto& c : failure_causes(r)) {
     const double per_s = c.rate_per_day * r.rate_scale / kDay;
     double units = 1;
     if (c.scope == FailureScope::kGpu) units = gpus;
@@ -181,12 +181,13 @@ double expected_ettr(const Scenario& s, const JobFailureRates& rates, const Chec
   double loss_rate = 0;  // expected lost wall seconds per wall second
   // Lemon failures are hardware failures of the node-attributable kind.
   const double lemon_rate = rates.total_per_s - std::accumulate(rates.per_cause_per_s.begin(), rates.per_cause_per_s.end(), 0.0);
-  for (std::size_t i = 0; i <= r.causes.size(); ++i) {
-    const bool lemon = i == r.causes.size();
+  const auto& causes = failure_causes(r);
+  for (std::size_t i = 0; i <= causes.size(); ++i) {
+    const bool lemon = i == causes.size();
     const double rate = lemon ? lemon_rate : rates.per_cause_per_s[i];
     if (rate <= 0) continue;
-    const bool planned = !lemon && r.causes[i].planned;
-    const bool hw = lemon || r.causes[i].replaces_node;
+    const bool planned = !lemon && causes[i].planned;
+    const bool hw = lemon || causes[i].replaces_node;
     double cost = 0;
     if (planned) {
       cost = c.backup_persist_s + r.restart_s + c.backup_restore_s;
@@ -236,7 +237,7 @@ class RunProcess final : public sim::Process {
   enum Type : std::uint64_t { kFailure = 0, kRecovered = 1, kRepaired = 2, kFinish = 3, kWindowEnd = 4 };
 
   RunProcess(const RunSetup& su, std::uint64_t seed) : su_(su), rng_{seed} {
-    out_.by_cause.assign(su.s->reliability.causes.size() + 1, 0);
+    out_.by_cause.assign(failure_causes(su.s->reliability).size() + 1, 0);
     spares_ = su.rates.spare_nodes;
     lemon_fails_.assign(static_cast<std::size_t>(su.rates.lemons), 0);
   }
@@ -357,7 +358,7 @@ class RunProcess final : public sim::Process {
 
   // Picks the cause of a failure; returns the cause index, or causes.size() for a lemon.
   std::size_t pick_cause(double total, bool& lemon_hit, std::size_t& lemon_idx) {
-    const auto& causes = su_.s->reliability.causes;
+    const auto& causes = failure_causes(su_.s->reliability);
     double u = rng_.uniform() * total;
     lemon_hit = false;
     const double lr = lemon_rate();
@@ -404,8 +405,9 @@ class RunProcess final : public sim::Process {
     const std::size_t ci = pick_cause(rate, lemon, li);
     ++out_.by_cause[ci];
     const auto& r = su_.s->reliability;
-    const bool planned = !lemon && r.causes[ci].planned;
-    bool needs_node = lemon || r.causes[ci].replaces_node;
+    const auto& causes = failure_causes(r);
+    const bool planned = !lemon && causes[ci].planned;
+    bool needs_node = lemon || causes[ci].replaces_node;
     if (lemon) {
       // A lemon passes diagnostics and stays until it has failed evict_after times.
       if (++lemon_fails_[li] >= r.lemon.evict_after) lemon_fails_[li] = -1;
@@ -534,7 +536,7 @@ ReliabilityResult simulate_reliability(const Scenario& s, const Estimate& e, con
   res.rates = job_failure_rates(s);
   res.checkpoint = checkpoint_cost(s, e);
   const auto& c = res.checkpoint;
-  for (const auto& cause : r.causes) res.cause_names.push_back(cause.name);
+  for (const auto& cause : failure_causes(r)) res.cause_names.push_back(cause.name);
   res.cause_names.emplace_back("lemon_node");
 
   // What is simulated: a wall-clock window, or the token budget run to completion.
@@ -576,8 +578,8 @@ ReliabilityResult simulate_reliability(const Scenario& s, const Estimate& e, con
   su.p_peer_loss = peer_loss_probability(s, res.rates, c);
   su.window = res.window;
   su.horizon_s = res.window ? res.window_s : res.work_s;
-  for (std::size_t i = 0; i < r.causes.size(); ++i) {
-    const auto& cause = r.causes[i];
+  for (std::size_t i = 0; i < failure_causes(r).size(); ++i) {
+    const auto& cause = failure_causes(r)[i];
     const bool node_hw = cause.replaces_node && !cause.planned && cause.scope != FailureScope::kJob;
     su.hw_node_rate.push_back(node_hw ? res.rates.per_cause_per_s[i] / static_cast<double>(res.rates.nodes) : 0.0);
   }

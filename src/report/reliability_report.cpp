@@ -18,7 +18,7 @@ const char* to_string(FailureDistribution d) { return d == FailureDistribution::
 Json reliability_config_to_json(const Scenario& s, const ReliabilityResult& res) {
   const auto& r = s.reliability;
   Json causes = Json::array();
-  for (const auto& c : r.causes) {
+  for (const auto& c : failure_causes(r)) {
     causes.push_back({{"name", c.name}, {"scope", to_string(c.scope)}, {"rate_per_day", c.rate_per_day},
                       {"replaces_node", c.replaces_node}, {"planned", c.planned}});
   }
