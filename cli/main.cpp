@@ -135,11 +135,11 @@ struct ScenarioFlags {
   }
 
   // A scenario to run: the split as given, or, when neither the file nor the flags give one,
-  // the planner's best split (time objective) for the model on the cluster.
-  wanka::Scenario load_or_plan(bool parallel_flags_given) const {
+  // the planner's best split (time objective) for the model on the cluster. (The built-in
+  // default's split is not "given": load_draft drops it.)
+  wanka::Scenario load_or_plan() const {
     wanka::ScenarioDraft d = load_draft();
-    const bool from_default = file.empty();
-    if (parallel_flags_given || (!from_default && !d.parallel_given.empty())) return load();
+    if (!d.parallel_given.empty()) return load();
     wanka::PlanOptions o;
     o.top = 1;
     const wanka::PlanResult r = wanka::plan(d.scenario, o);
@@ -148,13 +148,6 @@ struct ScenarioFlags {
                                                        d.scenario.cluster.num_gpus, d.scenario.cluster.gpu.name));
     }
     return r.plans.front().scenario;
-  }
-
-  bool has_parallel_override() const {
-    for (const auto& o : all_overrides()) {
-      if (o.first.rfind("parallel", 0) == 0) return true;
-    }
-    return false;
   }
 };
 
@@ -466,7 +459,7 @@ int main(int argc, char** argv) {
       }
       write_output(est_out, text);
     } else if (rel->parsed()) {
-      const wanka::Scenario s = rel_flags.load_or_plan(rel_flags.has_parallel_override());
+      const wanka::Scenario s = rel_flags.load_or_plan();
       const wanka::Estimate e = wanka::estimate(s);
       wanka::ReliabilityOptions ro;
       ro.threads = rel_threads;

@@ -225,6 +225,8 @@ struct RunSetup {
   double horizon_s = 0;  // window length, or the work to finish
   double wall_cap_s = 0; // a run that needs longer stops here (reported as not finished)
   double max_rate = 0;   // thinning bound (all lemons active)
+  double base_rate = 0;  // sum of per_cause_per_s: every node at the healthy rate
+  double hw_node_sum = 0;  // sum of hw_node_rate: one healthy node's hardware rate
   double weibull_scale = 0;
   std::vector<double> hw_node_rate;  // per cause: node-attributable hardware rate per node (lemons)
 };
@@ -240,6 +242,7 @@ class RunProcess final : public sim::Process {
     out_.by_cause.assign(failure_causes(su.s->reliability).size() + 1, 0);
     spares_ = su.rates.spare_nodes;
     lemon_fails_.assign(static_cast<std::size_t>(su.rates.lemons), 0);
+    active_lemons_ = su.rates.lemons;
   }
 
   RunOutcome run() {
@@ -313,10 +316,7 @@ class RunProcess final : public sim::Process {
   }
 
   double lemon_rate() const {
-    return static_cast<double>(active_lemons_()) * su_.rates.node_hardware_per_s * su_.s->reliability.lemon.factor;
-  }
-  long active_lemons_() const {
-    return static_cast<long>(std::count_if(lemon_fails_.begin(), lemon_fails_.end(), [](int f) { return f >= 0; }));
+    return static_cast<double>(active_lemons_) * su_.rates.node_hardware_per_s * su_.s->reliability.lemon.factor;
   }
 
   // Training from progress p0_ starting at seg_start_: schedule the finish of the work.
@@ -353,7 +353,6 @@ class RunProcess final : public sim::Process {
     done_ = true;
     out_.wall_s = now;
     out_.useful_s = progress_;
-    // progress_ includes work later rolled back only until the rollback; what is left is kept.
   }
 
   // Picks the cause of a failure; returns the cause index, or causes.size() for a lemon.
@@ -364,7 +363,7 @@ class RunProcess final : public sim::Process {
     const double lr = lemon_rate();
     if (u < lr) {
       lemon_hit = true;
-      const long k = static_cast<long>(rng_.uniform() * static_cast<double>(active_lemons_()));
+      const long k = static_cast<long>(rng_.uniform() * static_cast<double>(active_lemons_));
       long seen = 0;
       for (std::size_t i = 0; i < lemon_fails_.size(); ++i) {
         if (lemon_fails_[i] < 0) continue;
@@ -374,7 +373,7 @@ class RunProcess final : public sim::Process {
     }
     u -= lr;
     // Healthy part: lemon nodes' own share of the node-attributable rate is inside lr.
-    const double healthy = static_cast<double>(su_.rates.nodes - active_lemons_()) / static_cast<double>(su_.rates.nodes);
+    const double healthy = static_cast<double>(su_.rates.nodes - active_lemons_) / static_cast<double>(su_.rates.nodes);
     std::size_t last = 0;
     for (std::size_t i = 0; i < causes.size(); ++i) {
       double r = su_.rates.per_cause_per_s[i];
@@ -391,14 +390,8 @@ class RunProcess final : public sim::Process {
     schedule_next_failure(eng);
     // Thinning (Lewis and Shedler 1979): arrivals at the bound max_rate, accepted with
     // probability rate(t) / max_rate; the rate falls as lemons are evicted.
-    const double healthy_nodes = static_cast<double>(su_.rates.nodes - active_lemons_());
-    double node_hw = 0;
-    for (double x : su_.hw_node_rate) node_hw += x;
-    double rate = 0;
-    for (double x : su_.rates.per_cause_per_s) rate += x;
-    rate -= node_hw * static_cast<double>(active_lemons_());  // per_cause counts every node as healthy
-    (void)healthy_nodes;
-    rate += lemon_rate();
+    // base_rate counts every node as healthy: take the active lemons out, then add them at their rate.
+    const double rate = su_.base_rate - su_.hw_node_sum * static_cast<double>(active_lemons_) + lemon_rate();
     if (rng_.uniform() * su_.max_rate >= rate) return;
     bool lemon = false;
     std::size_t li = 0;
@@ -410,8 +403,12 @@ class RunProcess final : public sim::Process {
     bool needs_node = lemon || causes[ci].replaces_node;
     if (lemon) {
       // A lemon passes diagnostics and stays until it has failed evict_after times.
-      if (++lemon_fails_[li] >= r.lemon.evict_after) lemon_fails_[li] = -1;
-      else needs_node = false;
+      if (++lemon_fails_[li] >= r.lemon.evict_after) {
+        lemon_fails_[li] = -1;
+        --active_lemons_;
+      } else {
+        needs_node = false;
+      }
     }
     if (mode_ == Mode::kTraining) {
       close_segment(now);
@@ -476,6 +473,7 @@ class RunProcess final : public sim::Process {
   long ckpt_count_ = 0, spares_ = 0, missing_ = 0;
   bool fast_in_backup_only_ = false;
   std::vector<int> lemon_fails_;  // per lemon: failures so far, -1 once evicted
+  long active_lemons_ = 0;        // lemons not yet evicted
 };
 
 std::uint64_t run_seed(std::uint64_t seed, int run) {
@@ -584,6 +582,8 @@ ReliabilityResult simulate_reliability(const Scenario& s, const Estimate& e, con
     su.hw_node_rate.push_back(node_hw ? res.rates.per_cause_per_s[i] / static_cast<double>(res.rates.nodes) : 0.0);
   }
   su.max_rate = res.rates.total_per_s;
+  for (double x : su.rates.per_cause_per_s) su.base_rate += x;
+  for (double x : su.hw_node_rate) su.hw_node_sum += x;
   if (r.distribution == FailureDistribution::kWeibull) {
     su.weibull_scale = 1.0 / (su.max_rate * std::tgamma(1 + 1 / r.weibull_shape));
   }
