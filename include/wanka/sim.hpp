@@ -37,9 +37,10 @@ class Engine {
     std::uint32_t target;
     std::uint64_t payload;
   };
-  static bool later(const Event& a, const Event& b) {
-    return a.time != b.time ? a.time > b.time : a.seq > b.seq;
-  }
+  // Heap order (a function object, so that std::push_heap/pop_heap inline it).
+  struct Later {
+    bool operator()(const Event& a, const Event& b) const { return a.time != b.time ? a.time > b.time : a.seq > b.seq; }
+  };
   std::vector<Event> heap_;
   std::vector<Process*> processes_;
   SimTime now_ = 0;

@@ -1,6 +1,7 @@
 #include "wanka/plan.hpp"
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -216,6 +217,15 @@ class Search {
   struct Counts {
     std::uint64_t candidates = 0, invalid = 0, oom = 0;
     std::map<std::string, std::uint64_t> by_reason;
+    // Per SplitIssue while enumerating (a string-keyed map per invalid split is too slow);
+    // folded into by_reason at the end.
+    std::array<std::uint64_t, static_cast<std::size_t>(SplitIssue::kSimLimit) + 1> by_issue{};
+    void fold() {
+      for (std::size_t i = 1; i < by_issue.size(); ++i) {
+        if (by_issue[i]) by_reason[to_string(static_cast<SplitIssue>(i))] += by_issue[i];
+        by_issue[i] = 0;
+      }
+    }
   };
 
   void enumerate(std::size_t li, Worker& w, std::vector<Candidate>& out, Counts& cnt, bool memory_only,
@@ -262,6 +272,8 @@ class Search {
               // ZeRO changes neither validity nor activations, and stages 0-2 not even the
               // stage times: build once for them (and again for ZeRO-3's per-layer gathers).
               bool built = false, built3 = false;
+              // ZeRO 1 and 2 shard the same collectives and optimizer step: one time bound.
+              double lb_time_12 = -1;
               std::vector<ActivationPeak> lo, hi, exact;
               for (int z : zeros) {
                 if (stop && stop->load(std::memory_order_relaxed)) return;
@@ -274,7 +286,7 @@ class Search {
                 const SplitIssue issue = check_split(s);
                 if (issue != SplitIssue::kOk) {
                   ++cnt.invalid;
-                  ++cnt.by_reason[to_string(issue)];
+                  ++cnt.by_issue[static_cast<std::size_t>(issue)];
                   continue;
                 }
                 if (oom_from[z]) {
@@ -284,7 +296,7 @@ class Search {
                 detail::StepModel& st = z == 3 ? step3_ : step_;
                 bool& ready = z == 3 ? built3 : built;
                 if (!ready) {
-                  detail::build_step(s, w.costs(), st);
+                  detail::build_step(s, w.costs(), st, /*full=*/false);
                   if (lo.empty()) activation_peak_bounds(st.ps, lo, hi);
                   ready = true;
                 }
@@ -302,7 +314,9 @@ class Search {
                   continue;
                 }
                 if (!memory_only) {
-                  c.lb_time = detail::step_time_lower_bound(s, w.acc(), st);
+                  const bool z12 = z == 1 || z == 2;
+                  c.lb_time = z12 && lb_time_12 >= 0 ? lb_time_12 : detail::step_time_lower_bound(s, w.acc(), st);
+                  if (z12) lb_time_12 = c.lb_time;
                   c.lb_obj = objective_lower_bound(s, c.lb_time);
                 }
                 out.push_back(c);
@@ -321,6 +335,24 @@ class Search {
       case Objective::kEnergy: return t * cluster_power_w(s, 0.0);  // busy fraction >= 0
     }
     return t;
+  }
+
+  // Layout indices, largest expected enumeration first (virtual-stage choices x micro-batch
+  // choices; none without a data-parallel size), so that the last items handed out to the
+  // threads are small ones. Results are kept per layout, so the order changes no output.
+  std::vector<std::size_t> work_order() const {
+    std::vector<std::pair<std::uint64_t, std::size_t>> w(layouts_.size());
+    for (std::size_t i = 0; i < layouts_.size(); ++i) {
+      const Layout& l = layouts_[i];
+      const std::int64_t dp = data_parallel(l);
+      const std::uint64_t vpps = l.pp == 1 ? 1 : std::uint64_t(base_.model.layers / l.pp);
+      const std::uint64_t mbs = dp > 0 ? divisors(base_.training.global_batch / dp, base_.training.global_batch / dp).size() : 0;
+      w[i] = {vpps * mbs, i};
+    }
+    std::stable_sort(w.begin(), w.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+    std::vector<std::size_t> order(w.size());
+    for (std::size_t i = 0; i < w.size(); ++i) order[i] = w[i].second;
+    return order;
   }
 
   const std::vector<Layout>& layouts() const { return layouts_; }
@@ -389,17 +421,26 @@ Phase1 run_phase1(const Search& search, int threads, bool memory_only, const std
   std::vector<std::unique_ptr<Worker>> workers;
   for (int t = 0; t < threads; ++t) workers.push_back(std::make_unique<Worker>(search.base()));
   std::atomic<bool> found{false};
+  const std::vector<std::size_t> order = search.work_order();
   parallel_for(
       layouts.size(), threads,
-      [&](int wi, std::size_t li) {
+      [&](int wi, std::size_t i) {
+        const std::size_t li = order[i];
         if (memory_only && found.load(std::memory_order_relaxed)) return;
         search.enumerate(li, *workers[wi], per_layout[li], counts[wi], memory_only, memory_only ? &found : nullptr);
         if (memory_only && !per_layout[li].empty()) found.store(true);
       },
       progress ? std::function<void(double)>([&](double f) { progress(f * progress_share); }) : std::function<void(double)>{});
   Phase1 r;
-  for (auto& v : per_layout) r.fitting.insert(r.fitting.end(), v.begin(), v.end());
-  for (const auto& c : counts) {
+  std::size_t total = 0;
+  for (const auto& v : per_layout) total += v.size();
+  r.fitting.reserve(total);
+  for (auto& v : per_layout) {
+    r.fitting.insert(r.fitting.end(), v.begin(), v.end());
+    std::vector<Candidate>().swap(v);
+  }
+  for (auto& c : counts) {
+    c.fold();
     r.counts.candidates += c.candidates;
     r.counts.invalid += c.invalid;
     r.counts.oom += c.oom;
@@ -512,9 +553,10 @@ PlanResult plan(const Scenario& base, const PlanOptions& opt) {
       if (!opt.exhaustive && c.lb_obj * (1 - kBoundSlack) > kth) {
         const double headroom = capacity - c.peak_bytes;
         const double t = c.lb_time * (1 - kBoundSlack);
-        // Largest headroom among simulated splits with time <= t.
+        // Largest headroom among simulated splits with time <= t: the split is listed on the
+        // front only if it frees front_step more than every faster split.
         auto it = std::upper_bound(front_time.begin(), front_time.end(), std::make_pair(t, std::numeric_limits<double>::infinity()));
-        if (t > window || (it != front_time.begin() && std::prev(it)->second >= headroom)) {
+        if (t > window || (it != front_time.begin() && std::prev(it)->second + front_step >= headroom)) {
           ++res.bounded;
           continue;
         }
@@ -564,19 +606,14 @@ PlanResult plan(const Scenario& base, const PlanOptions& opt) {
     return std::make_tuple(done[a].est.step_time.value, -done[a].headroom, fit[done[a].cand].order) <
            std::make_tuple(done[b].est.step_time.value, -done[b].headroom, fit[done[b].cand].order);
   });
-  // The exact front (every member was simulated: nothing dominates it, so no bound skipped
-  // it), then thinned for reading: a member is listed if it frees front_step more than the
-  // last one listed.
-  double best = -std::numeric_limits<double>::infinity(), listed = best;
+  // A split is on the front if it frees front_step more headroom than every faster split (every
+  // such split was simulated: no simulated split was both faster than its bound and within
+  // front_step of its headroom, so no bound skipped it).
+  double best = -std::numeric_limits<double>::infinity();
   for (std::size_t i : rank) {
     if (done[i].est.step_time.value > kFrontWindow * done[rank.front()].est.step_time.value) break;
-    if (done[i].headroom > best) {
-      best = done[i].headroom;
-      if (best > listed + front_step) {
-        listed = best;
-        res.pareto.push_back(entry(done[i]));
-      }
-    }
+    if (done[i].headroom > best + front_step) res.pareto.push_back(entry(done[i]));
+    best = std::max(best, done[i].headroom);
   }
   res.elapsed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return res;

@@ -155,7 +155,7 @@ LayerCosts layer_costs(const Scenario& s, const Accelerator& acc, const Fabric& 
   return lc;
 }
 
-void build_step(const Scenario& s, std::shared_ptr<const LayerCosts> lcp, StepModel& st) {
+void build_step(const Scenario& s, std::shared_ptr<const LayerCosts> lcp, StepModel& st, bool full) {
   const auto& m = s.model;
   const auto& p = s.parallel;
   const auto& cl = s.cluster;
@@ -208,72 +208,93 @@ void build_step(const Scenario& s, std::shared_ptr<const LayerCosts> lcp, StepMo
   ps.bwd.resize(G);
   ps.p2p.resize(G);
   ps.activation_bytes.resize(G);
-  st.stage_cost.resize(G);
-  st.stage_params.resize(G);
-  st.stage_expert_params.resize(G);
-  st.stage_transient.resize(G);
+  if (full) st.stage_cost.resize(G);
+  st.rank.assign(static_cast<std::size_t>(p.pp), RankSummary{});
   const double t_loc = double(p.micro_batch) * double(tr.seq_len) / p.cp;
   // Megatron sends the SP-sharded activation between stages (scatter-gather optimisation).
   const Bytes act_msg(2.0 * t_loc * double(m.hidden) / (p.sequence_parallel ? p.tp : 1));
   const SimTime p2p_ns = p.pp > 1 ? to_sim_time(wanka::p2p(act_msg, pp_cross, fab)) : 0;
-  long first = 0;
-  for (int g = 0; g < G; ++g) {
-    // MoE layers are those at index >= dense_layers (DeepSeek-V3's first layers are dense).
-    long nm = 0;
-    if (m.is_moe()) nm = std::max(0L, first + st.n_layers[g] - std::max(first, static_cast<long>(m.moe.dense_layers)));
-    nm = std::min(nm, st.n_layers[g]);
-    const long nd = st.n_layers[g] - nm;
-    first += st.n_layers[g];
-    FwdBwd sc;
-    sc.f = dense_layer.f.scaled(double(nd));
-    sc.b = dense_layer.b.scaled(double(nd));
+
+  // One global stage of nd dense and nm MoE layers, with the embedding and/or the logits.
+  struct Stage {
+    FwdBwd cost;
+    SimTime fwd = 0, bwd = 0;
+    double act = 0, params = 0, expert_params = 0, transient = 0;
+  };
+  auto make_stage = [&](long nd, long nm, bool with_emb, bool with_lg) {
+    Stage x;
+    x.cost.f = dense_layer.f.scaled(double(nd));
+    x.cost.b = dense_layer.b.scaled(double(nd));
     if (nm) {
-      sc.f += moe_layer.f.scaled(double(nm));
-      sc.b += moe_layer.b.scaled(double(nm));
+      x.cost.f += moe_layer.f.scaled(double(nm));
+      x.cost.b += moe_layer.b.scaled(double(nm));
     }
-    double act = double(nd) * lc.dense_w.activations_saved.value + double(nm) * lc.moe_w.activations_saved.value;
-    double prm = double(nd) * lc.dense_w.params + double(nm) * lc.moe_w.params;
-    const double eprm = double(nm) * lc.moe_w.expert_params;
-    const double transient = std::max(nd ? lc.dense_w.activations_transient.value : 0.0,
-                                      nm ? lc.moe_w.activations_transient.value : 0.0);
-    if (g == 0) {
-      sc.f += lc.emb_c.f;
-      sc.b += lc.emb_c.b;
-      prm += lc.emb.params;
+    x.act = double(nd) * lc.dense_w.activations_saved.value + double(nm) * lc.moe_w.activations_saved.value;
+    x.params = double(nd) * lc.dense_w.params + double(nm) * lc.moe_w.params;
+    x.expert_params = double(nm) * lc.moe_w.expert_params;
+    x.transient = std::max(nd ? lc.dense_w.activations_transient.value : 0.0, nm ? lc.moe_w.activations_transient.value : 0.0);
+    if (with_emb) {
+      x.cost.f += lc.emb_c.f;
+      x.cost.b += lc.emb_c.b;
+      x.params += lc.emb.params;
     }
-    if (g == G - 1) {
-      sc.f += lc.lg_c.f;
-      sc.b += lc.lg_c.b;
-      act += lc.lg.activations_saved.value;
+    if (with_lg) {
+      x.cost.f += lc.lg_c.f;
+      x.cost.b += lc.lg_c.b;
+      x.act += lc.lg.activations_saved.value;
       // A tied output layer shares the embedding only when both sit on the same GPU.
       const bool shares = m.tied_embeddings && G == 1;
-      prm += shares ? lc.lg.params - double(m.vocab) * double(m.hidden) / p.tp : lc.lg.params;
+      x.params += shares ? lc.lg.params - double(m.vocab) * double(m.hidden) / p.tp : lc.lg.params;
     }
-    st.stage_cost[g] = sc;
-    ps.fwd[g] = to_sim_time(Seconds(sc.f.total()));
-    ps.bwd[g] = to_sim_time(Seconds(sc.b.total()));
-    ps.p2p[g] = g + 1 < G ? p2p_ns : 0;
-    ps.activation_bytes[g] = act;
-    st.stage_params[g] = prm;
-    st.stage_expert_params[g] = eprm;
-    st.stage_transient[g] = transient;
+    x.fwd = to_sim_time(Seconds(x.cost.f.total()));
+    x.bwd = to_sim_time(Seconds(x.cost.b.total()));
+    return x;
+  };
+  // Every global stage but the first and last holds n_layers[g] in {q, q + 1} layers; for a
+  // dense model those two shapes are all there is, so each is built once. MoE models (with a
+  // dense/MoE boundary inside a stage) build per stage. Walked chunk by chunk: g = c * pp + r.
+  auto moe_split = [&](long first, long n) {  // MoE layers are those at index >= dense_layers
+    const long dense_layers = static_cast<long>(m.moe.dense_layers);
+    return std::min(n, std::max(0L, first + n - std::max(first, dense_layers)));
+  };
+  const long q = m.layers / G;
+  const bool moe = m.is_moe();
+  Stage inner[2], edge[2], scratch;
+  if (!moe) {
+    inner[0] = make_stage(q, 0, false, false);
+    inner[1] = make_stage(q + 1, 0, false, false);
+    edge[0] = make_stage(st.n_layers[0], 0, true, G == 1);
+    edge[1] = make_stage(st.n_layers[G - 1], 0, G == 1, true);
+  }
+  long first = 0;
+  for (int c = 0, g = 0; c < p.vpp; ++c) {
+    for (int r = 0; r < p.pp; ++r, ++g) {
+      const long n = st.n_layers[g];
+      const bool is_edge = g == 0 || g == G - 1;
+      const Stage* x;
+      if (moe) {
+        const long nm = moe_split(first, n);
+        scratch = make_stage(n - nm, nm, g == 0, g == G - 1);
+        x = &scratch;
+      } else {
+        x = is_edge ? &edge[g == 0 ? 0 : 1] : &inner[n - q];
+      }
+      first += n;
+      if (full) st.stage_cost[g] = x->cost;
+      ps.fwd[g] = x->fwd;
+      ps.bwd[g] = x->bwd;
+      ps.p2p[g] = g + 1 < G ? p2p_ns : 0;
+      ps.activation_bytes[g] = x->act;
+      RankSummary& rs = st.rank[static_cast<std::size_t>(r)];
+      rs.params += x->params;
+      rs.expert_params += x->expert_params;
+      rs.transient = std::max(rs.transient, x->transient);
+      rs.layers += n;
+      rs.fwd += x->fwd;
+      rs.bwd += x->bwd;
+    }
   }
 }
-
-namespace {
-
-// Parameters a pipeline rank holds (all its virtual chunks): total and routed-expert.
-std::pair<double, double> rank_params(const Scenario& s, const StepModel& st, int r) {
-  double prm = 0, eprm = 0;
-  for (int ch = 0; ch < s.parallel.vpp; ++ch) {
-    const int g = ch * s.parallel.pp + r;
-    prm += st.stage_params[g];
-    eprm += st.stage_expert_params[g];
-  }
-  return {prm, eprm};
-}
-
-}  // namespace
 
 MemoryReport step_memory(const Scenario& s, const StepModel& st) { return step_memory(s, st, activation_peaks(st.ps)); }
 
@@ -284,28 +305,21 @@ namespace {
 StageMemory rank_memory(const Scenario& s, const StepModel& st, int r, const ActivationPeak& peak) {
   const auto& p = s.parallel;
   const double dense_dp = double(st.dp_dense.size), expert_dp = double(st.dp_expert.size);
-  const auto [prm, eprm] = rank_params(s, st, r);
-  double transient = 0;
-  long layers = 0;
-  for (int ch = 0; ch < p.vpp; ++ch) {
-    const int g = ch * p.pp + r;
-    transient = std::max(transient, st.stage_transient[g]);
-    layers += st.n_layers[g];
-  }
-  const double dprm = prm - eprm;
+  const RankSummary& rk = st.rank[static_cast<std::size_t>(r)];
+  const double prm = rk.params, eprm = rk.expert_params, dprm = prm - eprm;
   auto shard = [&](int level, double dense_bytes, double expert_bytes) {
     return p.zero >= level ? dense_bytes / dense_dp + expert_bytes / expert_dp : dense_bytes + expert_bytes;
   };
   StageMemory sm;
   sm.stage = r;
-  sm.layers = layers;
+  sm.layers = rk.layers;
   sm.params = prm;
   sm.weights = Bytes(shard(3, kWeightBytes * dprm, kWeightBytes * eprm));
   sm.gradients = Bytes(shard(2, kGradBytes * dprm, kGradBytes * eprm));
   sm.optimizer = Bytes(shard(1, kOptimizerBytes * dprm, kOptimizerBytes * eprm));
   sm.activations = Bytes(peak.bytes);
   sm.peak_in_flight = peak.in_flight;
-  double temp = transient + kFrameworkReserveBytes;
+  double temp = rk.transient + kFrameworkReserveBytes;
   if (p.zero == 3) {
     // Two layers' parameters gathered at once (current + prefetched), plus their gradients.
     const double layer = std::max(st.lc->dense_w.params, st.lc->moe_w.params);
@@ -339,45 +353,49 @@ namespace {
 
 // Optimizer step time of pipeline rank r: memory-bound over its (ZeRO-sharded) parameters.
 double optimizer_time(const Scenario& s, const Accelerator& acc, const StepModel& st, int r) {
-  const auto [prm, eprm] = rank_params(s, st, r);
+  const RankSummary& rk = st.rank[static_cast<std::size_t>(r)];
+  const double prm = rk.params, eprm = rk.expert_params;
   const double local = s.parallel.zero >= 1 ? (prm - eprm) / double(st.dp_dense.size) + eprm / double(st.dp_expert.size)
                                             : prm;
   return acc.memory_bound(Bytes(kOptimizerStepBytes * local)).value;
 }
 
-// Data-parallel time of rank r left exposed after its pipeline work: gradient reduction
-// (reduce-scatter with a sharded optimizer, else all-reduce) overlaps the last micro-batch's
-// backwards (`last_bwd`, seconds); the parameter all-gather of a sharded optimizer overlaps the
-// next step's first forwards (`first_fwd`) (Megatron --overlap-grad-reduce/--overlap-param-gather).
-double exposed_dp(const Scenario& s, const StepModel& st, int r, double last_bwd, double first_fwd) {
+// The data-parallel collectives of a rank holding `prm` parameters (`eprm` of them routed
+// experts), before any overlap: gradient reduction (reduce-scatter with a sharded optimizer,
+// else all-reduce) and the sharded optimizer's parameter all-gather. ZeRO-3 has none here: its
+// gathers and reduce-scatters run per micro-batch inside the stages.
+struct DpComm {
+  double reduce = 0, gather = 0;
+};
+DpComm dp_comm(const Scenario& s, const StepModel& st, double prm, double eprm) {
   const auto& p = s.parallel;
-  const auto [prm, eprm] = rank_params(s, st, r);
   const double dprm = prm - eprm;
-  double rs = 0, ag = 0;
-  if (p.zero == 3) {
-    rs = 0;  // already per micro-batch inside the stages
-  } else if (p.zero >= 1) {
-    rs = reduce_scatter(Bytes(kGradBytes * dprm), st.dp_dense, st.fab).value +
-         reduce_scatter(Bytes(kGradBytes * eprm), st.dp_expert, st.fab).value;
-    ag = all_gather(Bytes(kWeightBytes * dprm), st.dp_dense, st.fab).value +
-         all_gather(Bytes(kWeightBytes * eprm), st.dp_expert, st.fab).value;
+  DpComm c;
+  if (p.zero == 3) return c;
+  if (p.zero >= 1) {
+    c.reduce = reduce_scatter(Bytes(kGradBytes * dprm), st.dp_dense, st.fab).value +
+               reduce_scatter(Bytes(kGradBytes * eprm), st.dp_expert, st.fab).value;
+    c.gather = all_gather(Bytes(kWeightBytes * dprm), st.dp_dense, st.fab).value +
+               all_gather(Bytes(kWeightBytes * eprm), st.dp_expert, st.fab).value;
   } else {
-    rs = all_reduce(Bytes(kGradBytes * dprm), st.dp_dense, st.fab).value +
-         all_reduce(Bytes(kGradBytes * eprm), st.dp_expert, st.fab).value;
+    c.reduce = all_reduce(Bytes(kGradBytes * dprm), st.dp_dense, st.fab).value +
+               all_reduce(Bytes(kGradBytes * eprm), st.dp_expert, st.fab).value;
   }
-  return (p.overlap.dp ? std::max(0.0, rs - last_bwd) : rs) + (p.overlap.dp ? std::max(0.0, ag - first_fwd) : ag);
+  return c;
 }
 
-// Sums over rank r's chunks of one micro-batch's forwards and backwards (seconds, rounded to
-// the simulation's nanoseconds like its first_forward / last_backward).
-std::pair<double, double> rank_fwd_bwd(const Scenario& s, const StepModel& st, int r) {
-  SimTime f = 0, b = 0;
-  for (int ch = 0; ch < s.parallel.vpp; ++ch) {
-    const int g = ch * s.parallel.pp + r;
-    f += st.ps.fwd[g];
-    b += st.ps.bwd[g];
-  }
-  return {from_sim_time(f).value, from_sim_time(b).value};
+// Data-parallel time left exposed after a rank's pipeline work: the gradient reduction
+// overlaps the last micro-batch's backwards (`last_bwd`, seconds); the parameter all-gather of
+// a sharded optimizer overlaps the next step's first forwards (`first_fwd`) (Megatron
+// --overlap-grad-reduce/--overlap-param-gather).
+double exposed_dp(const Scenario& s, const DpComm& c, double last_bwd, double first_fwd) {
+  const bool ov = s.parallel.overlap.dp;
+  return (ov ? std::max(0.0, c.reduce - last_bwd) : c.reduce) + (ov ? std::max(0.0, c.gather - first_fwd) : c.gather);
+}
+
+double exposed_dp(const Scenario& s, const StepModel& st, int r, double last_bwd, double first_fwd) {
+  const RankSummary& rk = st.rank[static_cast<std::size_t>(r)];
+  return exposed_dp(s, dp_comm(s, st, rk.params, rk.expert_params), last_bwd, first_fwd);
 }
 
 }  // namespace
@@ -396,16 +414,26 @@ double step_time_lower_bound(const Scenario& s, const Accelerator& acc, const St
   const auto& ps = st.ps;
   const double m = double(st.micro);
   double head_f = 0, head_fb = 0, rank0 = 0, best = 0, tail0 = 0;
+  // Ranks mostly hold the same parameters (only the embedding, logits and uneven-layer ranks
+  // differ): evaluate the collectives once per distinct parameter count.
+  struct Seen {
+    double prm, eprm;
+    DpComm c;
+  };
+  Seen seen[4];
+  int n_seen = 0;
   for (int r = 0; r < p.pp; ++r) {
-    double busy = 0;
-    for (int ch = 0; ch < p.vpp; ++ch) {
-      const int g = ch * p.pp + r;
-      busy += double(ps.fwd[g] + ps.bwd[g]);
-    }
-    busy *= m;
+    const RankSummary& rk = st.rank[static_cast<std::size_t>(r)];
+    const double busy = m * double(rk.fwd + rk.bwd);
     rank0 = std::max(rank0, head_fb + busy);
-    const auto [f, b] = rank_fwd_bwd(s, st, r);
-    const double tail = exposed_dp(s, st, r, b, f) + optimizer_time(s, acc, st, r);
+    const Seen* hit = nullptr;
+    for (int i = 0; i < std::min(n_seen, 4) && !hit; ++i) {
+      if (seen[i].prm == rk.params && seen[i].eprm == rk.expert_params) hit = &seen[i];
+    }
+    DpComm c = hit ? hit->c : dp_comm(s, st, rk.params, rk.expert_params);
+    if (!hit) seen[n_seen++ % 4] = Seen{rk.params, rk.expert_params, c};  // oldest replaced
+    const double tail = exposed_dp(s, c, from_sim_time(rk.bwd).value, from_sim_time(rk.fwd).value) +
+                        optimizer_time(s, acc, st, r);
     if (r == 0) tail0 = tail;
     best = std::max(best, (head_f + busy) * 1e-9 + tail);
     head_f += double(ps.fwd[r]);
@@ -424,7 +452,9 @@ Estimate finish_estimate(const Scenario& s, const Accelerator& acc, const StepMo
   Estimate e;
   e.micro_batches = st.micro;
   e.sim_events = pr.events;
-  e.memory = step_memory(s, st);
+  std::vector<ActivationPeak> peaks(pr.peak_activation_bytes.size());
+  for (std::size_t r = 0; r < peaks.size(); ++r) peaks[r] = {pr.peak_activation_bytes[r], pr.peak_in_flight[r]};
+  e.memory = step_memory(s, st, peaks);
 
   // --- per pipeline rank: data-parallel tail and optimizer
   double best_end = -1;

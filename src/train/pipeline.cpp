@@ -56,7 +56,7 @@ class PipelineSim final : public sim::Process {
     orders_.resize(p);
     for (int r = 0; r < s.ranks; ++r) orders_[r] = rank_order(s.ranks, s.chunks, s.micro_batches, r);
     next_.assign(p, 0);
-    busy_flag_.assign(p, false);
+    busy_flag_.assign(p, 0);
     wake_at_.assign(p, -1);
     const std::size_t cells = static_cast<std::size_t>(s.micro_batches) * G_;
     f_done_.assign(cells, -1);
@@ -131,7 +131,7 @@ class PipelineSim final : public sim::Process {
       }
       return;
     }
-    busy_flag_[r] = true;
+    busy_flag_[r] = 1;
     const SimTime compute = t.backward ? s_.bwd[g] : s_.fwd[g];
     const SimTime send = send_time(t, g);
     res_.busy[r] += compute;
@@ -148,7 +148,7 @@ class PipelineSim final : public sim::Process {
     const Task t = orders_[r][next_[r]];
     const int g = stage(r, t.chunk);
     const SimTime now = engine_.now();
-    busy_flag_[r] = false;
+    busy_flag_[r] = 0;
     ++next_[r];
     res_.finish[r] = now;
     if (!t.backward) {
@@ -168,7 +168,7 @@ class PipelineSim final : public sim::Process {
   std::uint32_t id_ = 0;
   std::vector<std::vector<Task>> orders_;
   std::vector<std::size_t> next_;
-  std::vector<bool> busy_flag_;
+  std::vector<char> busy_flag_;  // not vector<bool>: read on every event
   std::vector<SimTime> wake_at_;
   std::vector<SimTime> f_done_, b_done_;
   PipelineResult res_;

@@ -43,6 +43,16 @@ struct LayerCosts {
   FwdBwd emb_c, lg_c;
 };
 
+// What one pipeline rank holds and does per micro-batch, summed over its virtual chunks
+// (g = chunk * pp + rank): filled once by build_step so that memory, the lower bound and the
+// data-parallel tail are O(pp), not O(pp * vpp), per ZeRO stage the planner tries.
+struct RankSummary {
+  double params = 0, expert_params = 0;  // parameters held (all chunks); of which routed experts
+  double transient = 0;                  // largest per-layer working set of its chunks (bytes)
+  long layers = 0;
+  SimTime fwd = 0, bwd = 0;              // one micro-batch's forwards / backwards, all chunks
+};
+
 struct StepModel {
   Fabric fab;
   Group dp_dense, dp_expert;
@@ -50,7 +60,7 @@ struct StepModel {
   std::int64_t micro = 0;
   std::vector<long> n_layers;           // per global stage
   std::vector<FwdBwd> stage_cost;       // per global stage, per micro-batch
-  std::vector<double> stage_params, stage_expert_params, stage_transient;
+  std::vector<RankSummary> rank;        // per pipeline rank
   PipelineSpec ps;
 };
 
@@ -63,7 +73,9 @@ LayerCosts layer_costs(const Scenario& s, const Accelerator& acc, const Fabric& 
 
 // Assembles the step for a split-valid scenario (validate_scenario passed). `lc` must have
 // been computed for the same tp, cp, ep, sequence_parallel, recompute and micro_batch.
-void build_step(const Scenario& s, std::shared_ptr<const LayerCosts> lc, StepModel& out);
+// `full = false` skips the per-stage cost breakdown (stage_cost), which only finish_estimate
+// reads: the planner's memory filter and lower bound need the rest.
+void build_step(const Scenario& s, std::shared_ptr<const LayerCosts> lc, StepModel& out, bool full = true);
 
 // Exact memory per pipeline rank (the same figures estimate() reports). `peaks` are
 // activation_peaks(st.ps), which do not depend on the ZeRO stage: the planner passes them in.
