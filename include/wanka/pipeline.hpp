@@ -48,5 +48,8 @@ struct ActivationPeak {
 std::vector<ActivationPeak> activation_peaks(const PipelineSpec& spec);
 // Bounds on the same per rank in O(p v) (live count times the smallest / largest chunk).
 void activation_peak_bounds(const PipelineSpec& spec, std::vector<ActivationPeak>& lo, std::vector<ActivationPeak>& hi);
+// The (micro-batch, chunk) pairs alive on rank r at its steady-state peak, min(warmup + 1, m v):
+// the peak lies between that many of the rank's smallest and of its largest chunk.
+long peak_live_chunks(int p, int v, long m, int r);
 
 }  // namespace wanka

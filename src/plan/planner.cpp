@@ -297,7 +297,16 @@ class Search {
                 bool& ready = z == 3 ? built3 : built;
                 if (!ready) {
                   detail::build_step(s, w.costs(), st, /*full=*/false);
-                  if (lo.empty()) activation_peak_bounds(st.ps, lo, hi);
+                  if (lo.empty()) {
+                    lo.resize(static_cast<std::size_t>(l.pp));
+                    hi.resize(static_cast<std::size_t>(l.pp));
+                    for (int r = 0; r < l.pp; ++r) {
+                      const long live = peak_live_chunks(l.pp, v, st.micro, r);
+                      const auto& rk = st.rank[static_cast<std::size_t>(r)];
+                      lo[r] = ActivationPeak{double(live) * rk.act_min, static_cast<int>(live)};
+                      hi[r] = ActivationPeak{double(live) * rk.act_max, static_cast<int>(live)};
+                    }
+                  }
                   ready = true;
                 }
                 // Exact peaks only when the bounds leave the verdict open; otherwise the lower

@@ -250,49 +250,95 @@ void build_step(const Scenario& s, std::shared_ptr<const LayerCosts> lcp, StepMo
     x.bwd = to_sim_time(Seconds(x.cost.b.total()));
     return x;
   };
-  // Every global stage but the first and last holds n_layers[g] in {q, q + 1} layers; for a
-  // dense model those two shapes are all there is, so each is built once. MoE models (with a
-  // dense/MoE boundary inside a stage) build per stage. Walked chunk by chunk: g = c * pp + r.
-  auto moe_split = [&](long first, long n) {  // MoE layers are those at index >= dense_layers
-    const long dense_layers = static_cast<long>(m.moe.dense_layers);
-    return std::min(n, std::max(0L, first + n - std::max(first, dense_layers)));
-  };
+  // Every global stage but the first and last holds q or q + 1 layers, the q + 1 ones in the
+  // contiguous range [a, a + rem). For a dense model these two inner shapes and the two edge
+  // stages are all there is: each is built once, the per-stage arrays are filled by ranges and
+  // each rank's summary is counted in closed form (O(pp), not O(pp * vpp)). MoE models (with a
+  // dense/MoE boundary inside a stage) build and sum stage by stage, g = c * pp + r.
   const long q = m.layers / G;
-  const bool moe = m.is_moe();
-  Stage inner[2], edge[2], scratch;
-  if (!moe) {
-    inner[0] = make_stage(q, 0, false, false);
-    inner[1] = make_stage(q + 1, 0, false, false);
-    edge[0] = make_stage(st.n_layers[0], 0, true, G == 1);
-    edge[1] = make_stage(st.n_layers[G - 1], 0, G == 1, true);
-  }
-  long first = 0;
-  for (int c = 0, g = 0; c < p.vpp; ++c) {
-    for (int r = 0; r < p.pp; ++r, ++g) {
-      const long n = st.n_layers[g];
-      const bool is_edge = g == 0 || g == G - 1;
-      const Stage* x;
-      if (moe) {
-        const long nm = moe_split(first, n);
-        scratch = make_stage(n - nm, nm, g == 0, g == G - 1);
-        x = &scratch;
-      } else {
-        x = is_edge ? &edge[g == 0 ? 0 : 1] : &inner[n - q];
-      }
-      first += n;
-      if (full) st.stage_cost[g] = x->cost;
-      ps.fwd[g] = x->fwd;
-      ps.bwd[g] = x->bwd;
-      ps.p2p[g] = g + 1 < G ? p2p_ns : 0;
-      ps.activation_bytes[g] = x->act;
+  if (!m.is_moe()) {
+    const long a = (G - rem) / 2;
+    const Stage inner0 = make_stage(q, 0, false, false), inner1 = make_stage(q + 1, 0, false, false);
+    const Stage edge0 = make_stage(st.n_layers[0], 0, true, G == 1), edge1 = make_stage(st.n_layers[G - 1], 0, G == 1, true);
+    auto put = [&](long g0, long g1, const Stage& x) {  // stages [g0, g1)
+      if (g0 >= g1) return;
+      std::fill(ps.fwd.begin() + g0, ps.fwd.begin() + g1, x.fwd);
+      std::fill(ps.bwd.begin() + g0, ps.bwd.begin() + g1, x.bwd);
+      std::fill(ps.activation_bytes.begin() + g0, ps.activation_bytes.begin() + g1, x.act);
+      if (full) std::fill(st.stage_cost.begin() + g0, st.stage_cost.begin() + g1, x.cost);
+    };
+    put(0, G, inner0);
+    put(a, a + rem, inner1);
+    put(G - 1, G, edge1);
+    put(0, 1, edge0);
+    std::fill(ps.p2p.begin(), ps.p2p.end(), p2p_ns);
+    ps.p2p[G - 1] = 0;
+    auto ceil_div = [](long x, long d) { return x >= 0 ? (x + d - 1) / d : -((-x) / d); };
+    const long v = p.vpp;
+    for (int r = 0; r < p.pp; ++r) {
+      // Chunks c of rank r (stage c * pp + r) inside [a, a + rem), less the edge stages.
+      auto chunks_in = [&](long lo, long hi) {
+        return std::max(0L, std::clamp(ceil_div(hi - r, p.pp), 0L, v) - std::clamp(ceil_div(lo - r, p.pp), 0L, v));
+      };
+      const bool e0 = r == 0, e1 = r == p.pp - 1 && G > 1;
+      const auto in_plus = [&](long g) { return g >= a && g < a + rem ? 1L : 0L; };
+      const long n1 = chunks_in(a, a + rem) - (e0 ? in_plus(0) : 0) - (e1 ? in_plus(G - 1) : 0);
+      const long n0 = v - n1 - (e0 ? 1 : 0) - (e1 ? 1 : 0);
       RankSummary& rs = st.rank[static_cast<std::size_t>(r)];
-      rs.params += x->params;
-      rs.expert_params += x->expert_params;
-      rs.transient = std::max(rs.transient, x->transient);
-      rs.layers += n;
-      rs.fwd += x->fwd;
-      rs.bwd += x->bwd;
+      auto add = [&](const Stage& x, long count, long layers) {
+        if (count <= 0) return;
+        rs.params += double(count) * x.params;
+        rs.transient = std::max(rs.transient, x.transient);
+        rs.layers += count * layers;
+        rs.fwd += count * x.fwd;
+        rs.bwd += count * x.bwd;
+        rs.act_min = std::min(rs.act_min, x.act);
+        rs.act_max = std::max(rs.act_max, x.act);
+      };
+      if (e0) add(edge0, 1, st.n_layers[0]);
+      add(inner0, n0, q);
+      add(inner1, n1, q + 1);
+      if (e1) add(edge1, 1, st.n_layers[G - 1]);
     }
+  } else {
+    auto moe_split = [&](long first, long n) {  // MoE layers are those at index >= dense_layers
+      const long dense_layers = static_cast<long>(m.moe.dense_layers);
+      return std::min(n, std::max(0L, first + n - std::max(first, dense_layers)));
+    };
+    long first = 0;
+    for (int c = 0, g = 0; c < p.vpp; ++c) {
+      for (int r = 0; r < p.pp; ++r, ++g) {
+        const long n = st.n_layers[g];
+        const long nm = moe_split(first, n);
+        const Stage x = make_stage(n - nm, nm, g == 0, g == G - 1);
+        first += n;
+        if (full) st.stage_cost[g] = x.cost;
+        ps.fwd[g] = x.fwd;
+        ps.bwd[g] = x.bwd;
+        ps.p2p[g] = g + 1 < G ? p2p_ns : 0;
+        ps.activation_bytes[g] = x.act;
+        RankSummary& rs = st.rank[static_cast<std::size_t>(r)];
+        rs.params += x.params;
+        rs.expert_params += x.expert_params;
+        rs.transient = std::max(rs.transient, x.transient);
+        rs.layers += n;
+        rs.fwd += x.fwd;
+        rs.bwd += x.bwd;
+        rs.act_min = std::min(rs.act_min, x.act);
+        rs.act_max = std::max(rs.act_max, x.act);
+      }
+    }
+  }
+  const double dense_dp = double(st.dp_dense.size), expert_dp = double(st.dp_expert.size);
+  for (RankSummary& rs : st.rank) {
+    const double dprm = rs.params - rs.expert_params, eprm = rs.expert_params;
+    auto both = [&](double per_param, double (&out)[2]) {
+      out[0] = per_param * dprm + per_param * eprm;
+      out[1] = per_param * dprm / dense_dp + per_param * eprm / expert_dp;
+    };
+    both(kWeightBytes, rs.weights);
+    both(kGradBytes, rs.gradients);
+    both(kOptimizerBytes, rs.optimizer);
   }
 }
 
@@ -300,32 +346,32 @@ MemoryReport step_memory(const Scenario& s, const StepModel& st) { return step_m
 
 namespace {
 
-// Memory of one GPU of pipeline rank r (16 B/param split by ZeRO, activations at their peak,
-// transient working set and framework reserve).
-StageMemory rank_memory(const Scenario& s, const StepModel& st, int r, const ActivationPeak& peak) {
-  const auto& p = s.parallel;
-  const double dense_dp = double(st.dp_dense.size), expert_dp = double(st.dp_expert.size);
-  const RankSummary& rk = st.rank[static_cast<std::size_t>(r)];
-  const double prm = rk.params, eprm = rk.expert_params, dprm = prm - eprm;
-  auto shard = [&](int level, double dense_bytes, double expert_bytes) {
-    return p.zero >= level ? dense_bytes / dense_dp + expert_bytes / expert_dp : dense_bytes + expert_bytes;
-  };
-  StageMemory sm;
-  sm.stage = r;
-  sm.layers = rk.layers;
-  sm.params = prm;
-  sm.weights = Bytes(shard(3, kWeightBytes * dprm, kWeightBytes * eprm));
-  sm.gradients = Bytes(shard(2, kGradBytes * dprm, kGradBytes * eprm));
-  sm.optimizer = Bytes(shard(1, kOptimizerBytes * dprm, kOptimizerBytes * eprm));
-  sm.activations = Bytes(peak.bytes);
-  sm.peak_in_flight = peak.in_flight;
+// Transient working set of a rank, framework reserve and ZeRO-3's gathered layers (bytes).
+double rank_temporary(const Scenario& s, const StepModel& st, const RankSummary& rk) {
   double temp = rk.transient + kFrameworkReserveBytes;
-  if (p.zero == 3) {
+  if (s.parallel.zero == 3) {
     // Two layers' parameters gathered at once (current + prefetched), plus their gradients.
     const double layer = std::max(st.lc->dense_w.params, st.lc->moe_w.params);
     temp += 2.0 * (kWeightBytes + kGradBytes) * layer;
   }
-  sm.temporary = Bytes(temp);
+  return temp;
+}
+
+// Memory of one GPU of pipeline rank r (16 B/param split by ZeRO, activations at their peak,
+// transient working set and framework reserve).
+StageMemory rank_memory(const Scenario& s, const StepModel& st, int r, const ActivationPeak& peak) {
+  const int z = s.parallel.zero;
+  const RankSummary& rk = st.rank[static_cast<std::size_t>(r)];
+  StageMemory sm;
+  sm.stage = r;
+  sm.layers = rk.layers;
+  sm.params = rk.params;
+  sm.weights = Bytes(rk.weights[z >= 3]);
+  sm.gradients = Bytes(rk.gradients[z >= 2]);
+  sm.optimizer = Bytes(rk.optimizer[z >= 1]);
+  sm.activations = Bytes(peak.bytes);
+  sm.peak_in_flight = peak.in_flight;
+  sm.temporary = Bytes(rank_temporary(s, st, rk));
   sm.total = sm.weights + sm.gradients + sm.optimizer + sm.activations + sm.temporary;
   return sm;
 }
@@ -344,8 +390,15 @@ MemoryReport step_memory(const Scenario& s, const StepModel& st, const std::vect
 }
 
 double peak_memory_bytes(const Scenario& s, const StepModel& st, const std::vector<ActivationPeak>& peaks) {
+  // rank_memory's total, summed in the same order, without the report.
+  const int z = s.parallel.zero;
   double peak = 0;
-  for (int r = 0; r < s.parallel.pp; ++r) peak = std::max(peak, rank_memory(s, st, r, peaks[r]).total.value);
+  for (int r = 0; r < s.parallel.pp; ++r) {
+    const RankSummary& rk = st.rank[static_cast<std::size_t>(r)];
+    const double total =
+        rk.weights[z >= 3] + rk.gradients[z >= 2] + rk.optimizer[z >= 1] + peaks[r].bytes + rank_temporary(s, st, rk);
+    peak = std::max(peak, total);
+  }
   return peak;
 }
 

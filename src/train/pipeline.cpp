@@ -266,10 +266,12 @@ void activation_peak_bounds(const PipelineSpec& s, std::vector<ActivationPeak>& 
       mn = std::min(mn, a);
       mx = std::max(mx, a);
     }
-    const long n = std::min<long>(warmup_forwards(p, v, s.micro_batches, r) + 1, s.micro_batches * v);
+    const long n = peak_live_chunks(p, v, s.micro_batches, r);
     lo[r] = ActivationPeak{double(n) * mn, static_cast<int>(n)};
     hi[r] = ActivationPeak{double(n) * mx, static_cast<int>(n)};
   }
 }
+
+long peak_live_chunks(int p, int v, long m, int r) { return std::min<long>(warmup_forwards(p, v, m, r) + 1, m * v); }
 
 }  // namespace wanka

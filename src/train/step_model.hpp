@@ -51,6 +51,10 @@ struct RankSummary {
   double transient = 0;                  // largest per-layer working set of its chunks (bytes)
   long layers = 0;
   SimTime fwd = 0, bwd = 0;              // one micro-batch's forwards / backwards, all chunks
+  double act_min = 1e300, act_max = 0;   // smallest / largest chunk's saved activations (bytes)
+  // Model-state bytes per GPU, [0] replicated and [1] sharded over data parallelism (ZeRO
+  // shards the optimizer state from stage 1, gradients from 2, weights from 3).
+  double weights[2] = {0, 0}, gradients[2] = {0, 0}, optimizer[2] = {0, 0};
 };
 
 struct StepModel {
