@@ -23,38 +23,46 @@ long warmup_forwards(int p, int v, long m, int r) {
   return std::min<long>(static_cast<long>(p - r - 1) * 2 + static_cast<long>(v - 1) * p, total);
 }
 
-// Per-rank issue order, as Megatron-LM's schedules.py issues it.
-std::vector<Task> rank_order(int p, int v, long m, int r) {
-  std::vector<Task> order;
-  const long total = m * v;
-  order.reserve(static_cast<std::size_t>(2 * total));
-  auto fwd_task = [&](long k) {
-    const long group = k / (static_cast<long>(p) * v);
-    const long in_group = k % (static_cast<long>(p) * v);
+// Per-rank issue order, as Megatron-LM's schedules.py issues it: `warmup` forwards, then
+// alternating forward / backward, then the remaining backwards. Task n of a rank, computed on the
+// fly (no per-rank order is stored).
+struct IssueOrder {
+  int p, v;
+  long total;  // m * v tasks of each kind per rank
+  Task fwd_task(long k) const {
+    const long pv = static_cast<long>(p) * v;
+    const long group = k / pv, in_group = k % pv;
     return Task{static_cast<std::uint32_t>(group * p + in_group % p), static_cast<std::uint16_t>(in_group / p), false};
-  };
-  auto bwd_task = [&](long k) {
+  }
+  Task bwd_task(long k) const {
     Task t = fwd_task(k);
     t.chunk = static_cast<std::uint16_t>(v - 1 - t.chunk);
     t.backward = true;
     return t;
-  };
-  const long warmup = warmup_forwards(p, v, m, r);
-  for (long k = 0; k < warmup; ++k) order.push_back(fwd_task(k));
-  for (long i = 0; i < total - warmup; ++i) {
-    order.push_back(fwd_task(warmup + i));
-    order.push_back(bwd_task(i));
   }
-  for (long k = total - warmup; k < total; ++k) order.push_back(bwd_task(k));
-  return order;
-}
+  Task at(long warmup, long n) const {
+    if (n < warmup) return fwd_task(n);
+    const long steady_end = warmup + 2 * (total - warmup);
+    if (n < steady_end) {
+      const long j = n - warmup;
+      return j % 2 == 0 ? fwd_task(warmup + j / 2) : bwd_task(j / 2);
+    }
+    return bwd_task(n - total);
+  }
+};
 
 class PipelineSim final : public sim::Process {
  public:
-  explicit PipelineSim(const PipelineSpec& s) : s_(s), G_(s.ranks * s.chunks) {
+  explicit PipelineSim(const PipelineSpec& s)
+      : s_(s), G_(s.ranks * s.chunks), order_{s.ranks, s.chunks, s.micro_batches * s.chunks},
+        tasks_(2 * s.micro_batches * s.chunks) {
     const std::size_t p = static_cast<std::size_t>(s.ranks);
-    orders_.resize(p);
-    for (int r = 0; r < s.ranks; ++r) orders_[r] = rank_order(s.ranks, s.chunks, s.micro_batches, r);
+    warmup_.resize(p);
+    cur_.resize(p);
+    for (int r = 0; r < s.ranks; ++r) {
+      warmup_[r] = warmup_forwards(s.ranks, s.chunks, s.micro_batches, r);
+      cur_[r] = order_.at(warmup_[r], 0);
+    }
     next_.assign(p, 0);
     busy_flag_.assign(p, 0);
     wake_at_.assign(p, -1);
@@ -73,7 +81,7 @@ class PipelineSim final : public sim::Process {
     for (int r = 0; r < s_.ranks; ++r) try_start(r);
     res_.events = engine_.run();
     for (int r = 0; r < s_.ranks; ++r) {
-      if (next_[r] != orders_[r].size()) throw std::logic_error("pipeline schedule deadlocked");
+      if (next_[r] != tasks_) throw std::logic_error("pipeline schedule deadlocked");
       res_.makespan = std::max(res_.makespan, res_.finish[r]);
     }
     return std::move(res_);
@@ -102,8 +110,8 @@ class PipelineSim final : public sim::Process {
   }
 
   void try_start(int r) {
-    if (busy_flag_[r] || next_[r] >= orders_[r].size()) return;
-    const Task& t = orders_[r][next_[r]];
+    if (busy_flag_[r] || next_[r] >= tasks_) return;
+    const Task& t = cur_[r];
     const int g = stage(r, t.chunk);
     SimTime ready = 0;
     if (!t.backward) {
@@ -145,11 +153,11 @@ class PipelineSim final : public sim::Process {
   }
 
   void finish(int r) {
-    const Task t = orders_[r][next_[r]];
+    const Task t = cur_[r];
     const int g = stage(r, t.chunk);
     const SimTime now = engine_.now();
     busy_flag_[r] = 0;
-    ++next_[r];
+    if (++next_[r] < tasks_) cur_[r] = order_.at(warmup_[r], next_[r]);
     res_.finish[r] = now;
     if (!t.backward) {
       f_done_[cell(t.mb, g)] = now;
@@ -166,8 +174,11 @@ class PipelineSim final : public sim::Process {
   const int G_;
   sim::Engine engine_;
   std::uint32_t id_ = 0;
-  std::vector<std::vector<Task>> orders_;
-  std::vector<std::size_t> next_;
+  const IssueOrder order_;
+  const long tasks_;             // per rank: m * v forwards and as many backwards
+  std::vector<long> warmup_;     // per rank
+  std::vector<Task> cur_;        // per rank: its task at next_
+  std::vector<long> next_;
   std::vector<char> busy_flag_;  // not vector<bool>: read on every event
   std::vector<SimTime> wake_at_;
   std::vector<SimTime> f_done_, b_done_;
