@@ -30,6 +30,10 @@ struct Calibration {
   double scale_out_efficiency = 0.85;     // large-message per-NIC bus bandwidth / line rate
   double scale_up_latency_s = 3e-6;       // per ring step
   double scale_out_latency_s = 8e-6;      // per ring step
+  // Message-size curve of the bandwidth term (docs/model.md §5.2): a collective of S bytes runs
+  // at 1 / (1 + (half / S)^exponent) of the large-message bus bandwidth. 0 = no curve.
+  double scale_up_half_bytes = 0, scale_up_size_exponent = 1;
+  double scale_out_half_bytes = 0, scale_out_size_exponent = 1;
 };
 
 struct GpuSpec {

@@ -2,8 +2,14 @@
 // NVL72, Infinity Fabric) joined by a scale-out fabric (one NIC per GPU, rail-optimized fat
 // tree). Costs follow the alpha-beta model (Hockney 1994; Thakur, Rabenseifner & Gropp 2005):
 // a ring of n ranks moving S bytes costs (n-1)*alpha + (n-1)/n * S / B per reduce-scatter or
-// all-gather phase. Link bandwidths are multiplied by the calibrated large-message efficiency;
-// the message-size curve comes from the alpha (latency) terms.
+// all-gather phase. Link bandwidths are multiplied by the calibrated large-message efficiency.
+// Measured NCCL bus bandwidth ramps up with the message size far more slowly than the alpha
+// terms alone predict (nccl-tests sweeps in calibration.csv: half the large-message bus bandwidth
+// at ~16 MiB inside an 8-GPU NVLink node, ~96 MiB across 4 nodes), so the bandwidth term of a
+// ring or tree collective (all-reduce, all-gather, reduce-scatter) of S bytes is also divided by
+// 1 / (1 + (half / S)^exponent) and the time is the larger of the two: latency-bound for small
+// S, ramp-bound for mid-size S (docs/model.md §5.2). All-to-all and point-to-point transfers,
+// for which no sweep exists, keep the plain alpha-beta form.
 #pragma once
 
 #include "wanka/units.hpp"
@@ -13,7 +19,12 @@ namespace wanka {
 struct Link {
   BytesPerSecond bandwidth;  // achievable per-GPU, unidirectional (efficiency applied)
   Seconds latency;           // per algorithm step
+  Bytes half_size{0};        // message size at half the large-message bandwidth; 0 = no curve
+  double size_exponent = 1;
 };
+
+// Share of the large-message bandwidth a collective of `bytes` (full buffer) reaches on `link`.
+double size_efficiency(Bytes bytes, const Link& link);
 
 struct Fabric {
   Link scale_up;

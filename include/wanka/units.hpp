@@ -43,6 +43,7 @@ constexpr Bytes operator*(BytesPerSecond r, Seconds t) { return Bytes(r.value * 
 constexpr Seconds max(Seconds a, Seconds b) { return a.value >= b.value ? a : b; }
 constexpr Seconds min(Seconds a, Seconds b) { return a.value <= b.value ? a : b; }
 
+constexpr double kMiB = 1024.0 * 1024.0;
 constexpr double kGiB = 1024.0 * 1024.0 * 1024.0;
 constexpr double kTera = 1e12;
 constexpr double kGiga = 1e9;

@@ -264,7 +264,9 @@ void Catalog::apply_calibration(const YAML::Node& root, const std::string& origi
     const YAML::Node& n = kv.second;
     yaml::check_keys(n, path, {"basis", "matmul_efficiency", "gemm_overhead_us", "hbm_efficiency",
                                "attention_fwd_efficiency", "attention_bwd_efficiency", "scale_up_efficiency",
-                               "scale_out_efficiency", "scale_up_latency_us", "scale_out_latency_us", "inherit"});
+                               "scale_out_efficiency", "scale_up_latency_us", "scale_out_latency_us",
+                               "scale_up_half_mib", "scale_up_size_exponent", "scale_out_half_mib",
+                               "scale_out_size_exponent", "inherit"});
     Calibration c = calibration_.count("default") ? calibration_["default"] : Calibration{};
     if (auto inh = n["inherit"]) {
       const std::string from = yaml::as_string(inh, join(path, "inherit"));
@@ -286,6 +288,13 @@ void Catalog::apply_calibration(const YAML::Node& root, const std::string& origi
     yaml::opt(n, "scale_out_latency_us", path, lo, 0, 1e5);
     c.scale_up_latency_s = lu * 1e-6;
     c.scale_out_latency_s = lo * 1e-6;
+    double hu = c.scale_up_half_bytes / kMiB, ho = c.scale_out_half_bytes / kMiB;
+    yaml::opt(n, "scale_up_half_mib", path, hu, 0, 1e6);
+    yaml::opt(n, "scale_out_half_mib", path, ho, 0, 1e6);
+    c.scale_up_half_bytes = hu * kMiB;
+    c.scale_out_half_bytes = ho * kMiB;
+    yaml::opt(n, "scale_up_size_exponent", path, c.scale_up_size_exponent, 0.1, 4);
+    yaml::opt(n, "scale_out_size_exponent", path, c.scale_out_size_exponent, 0.1, 4);
     calibration_[name] = c;
   }
 }

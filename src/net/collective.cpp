@@ -18,10 +18,27 @@ Group place_group(long size, long stride, long domain_size) {
   return g;
 }
 
+double size_efficiency(Bytes bytes, const Link& link) {
+  if (link.half_size.value <= 0 || bytes.value <= 0) return 1.0;
+  // The curve is fitted where the sweeps reach 10-95 % of the large-message bandwidth; below
+  // 10 % the latency terms govern (and an exponent above 1 would make smaller messages slower).
+  constexpr double kFloor = 0.1;
+  return std::max(kFloor, 1.0 / (1.0 + std::pow(link.half_size.value / bytes.value, link.size_exponent)));
+}
+
+namespace {
+// Latency plus bandwidth term, or the bandwidth term at the message-size efficiency, whichever
+// is longer (see collective.hpp).
+Seconds alpha_beta(Seconds latency, Seconds bandwidth_term, double size_eff) {
+  return max(latency + bandwidth_term, bandwidth_term / size_eff);
+}
+}  // namespace
+
 Seconds ring_all_gather(Bytes bytes, long n, const Link& link) {
   if (n <= 1 || bytes.value <= 0) return Seconds(0);
   const double steps = double(n - 1);
-  return link.latency * steps + Seconds(steps / double(n) * bytes.value / link.bandwidth.value);
+  return alpha_beta(link.latency * steps, Seconds(steps / double(n) * bytes.value / link.bandwidth.value),
+                    size_efficiency(bytes, link));
 }
 
 Seconds ring_all_reduce(Bytes bytes, long n, const Link& link) {
@@ -35,7 +52,8 @@ Seconds tree_all_reduce(Bytes bytes, long n, const Link& link) {
   // and receives about S on the way up and S on the way down, 2S/B in all.
   if (n <= 1 || bytes.value <= 0) return Seconds(0);
   const double depth = std::ceil(std::log2(double(n)));
-  return link.latency * (2.0 * depth) + Seconds(2.0 * bytes.value / link.bandwidth.value);
+  return alpha_beta(link.latency * (2.0 * depth), Seconds(2.0 * bytes.value / link.bandwidth.value),
+                    size_efficiency(bytes, link));
 }
 
 namespace {
@@ -56,7 +74,9 @@ Seconds all_gather(Bytes bytes, const Group& g, const Fabric& f) {
   const double n = double(g.size);
   const Seconds up((n - 1.0) / n * bytes.value / f.scale_up.bandwidth.value);
   const Seconds out((n - 1.0) / n * bytes.value / double(g.local) / f.scale_out.bandwidth.value);
-  return f.scale_up.latency * double(g.local - 1) + f.scale_out.latency * double(N - 1) + max(up, out);
+  // One ring across domains: the multi-node curve governs it.
+  return alpha_beta(f.scale_up.latency * double(g.local - 1) + f.scale_out.latency * double(N - 1), max(up, out),
+                    size_efficiency(bytes, f.scale_out));
 }
 
 Seconds reduce_scatter(Bytes bytes, const Group& g, const Fabric& f) { return all_gather(bytes, g, f); }
@@ -70,8 +90,10 @@ Seconds all_reduce(Bytes bytes, const Group& g, const Fabric& f) {
   // domains on each GPU's own NIC (rail), all-gather inside; pipelined by NCCL's channels.
   const double k = double(g.local);
   const Seconds up(2.0 * (k - 1.0) / k * bytes.value / f.scale_up.bandwidth.value);
-  const Seconds cross = flat_all_reduce(Bytes(bytes.value / k), N, f.scale_out);
-  return f.scale_up.latency * (2.0 * (k - 1.0)) + max(up, cross);
+  Link out = f.scale_out;
+  out.half_size = Bytes(0);  // the curve applies once, to the whole buffer, below
+  const Seconds cross = flat_all_reduce(Bytes(bytes.value / k), N, out);
+  return alpha_beta(f.scale_up.latency * (2.0 * (k - 1.0)), max(up, cross), size_efficiency(bytes, f.scale_out));
 }
 
 Seconds all_to_all(Bytes bytes_per_rank, const Group& g, const Fabric& f) {
@@ -80,13 +102,13 @@ Seconds all_to_all(Bytes bytes_per_rank, const Group& g, const Fabric& f) {
   const Seconds up(bytes_per_rank.value * (k - 1.0) / n / f.scale_up.bandwidth.value);
   const Seconds out(bytes_per_rank.value * (n - k) / n / f.scale_out.bandwidth.value);
   const Seconds lat = g.domains() > 1 ? f.scale_out.latency : f.scale_up.latency;
-  return lat + max(up, out);
+  return lat + max(up, out);  // no size curve: the sweeps it is fitted to are ring/tree all-reduces
 }
 
 Seconds p2p(Bytes bytes, bool cross_domain, const Fabric& f) {
   if (bytes.value <= 0) return Seconds(0);
   const Link& l = cross_domain ? f.scale_out : f.scale_up;
-  return l.latency + bytes / l.bandwidth;
+  return l.latency + bytes / l.bandwidth;  // one transfer, no ring pipeline: no size curve
 }
 
 }  // namespace wanka

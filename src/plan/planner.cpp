@@ -562,10 +562,11 @@ PlanResult plan(const Scenario& base, const PlanOptions& opt) {
       if (!opt.exhaustive && c.lb_obj * (1 - kBoundSlack) > kth) {
         const double headroom = capacity - c.peak_bytes;
         const double t = c.lb_time * (1 - kBoundSlack);
-        // Largest headroom among simulated splits with time <= t: the split is listed on the
-        // front only if it frees front_step more than every faster split.
+        // Largest headroom among simulated splits with time <= t. A split with no more headroom
+        // than some faster split is on no front, and neither is anything it would have beaten
+        // (dominance is transitive; a tolerance here would not be, so none is used).
         auto it = std::upper_bound(front_time.begin(), front_time.end(), std::make_pair(t, std::numeric_limits<double>::infinity()));
-        if (t > window || (it != front_time.begin() && std::prev(it)->second + front_step >= headroom)) {
+        if (t > window || (it != front_time.begin() && std::prev(it)->second >= headroom)) {
           ++res.bounded;
           continue;
         }
@@ -615,9 +616,10 @@ PlanResult plan(const Scenario& base, const PlanOptions& opt) {
     return std::make_tuple(done[a].est.step_time.value, -done[a].headroom, fit[done[a].cand].order) <
            std::make_tuple(done[b].est.step_time.value, -done[b].headroom, fit[done[b].cand].order);
   });
-  // A split is on the front if it frees front_step more headroom than every faster split (every
-  // such split was simulated: no simulated split was both faster than its bound and within
-  // front_step of its headroom, so no bound skipped it).
+  // A split is on the front if it frees front_step more headroom than every faster split. Every
+  // split not dominated (faster and at least as much headroom) by a simulated one was simulated,
+  // and a skipped split's dominator is faster than anything the skipped one is faster than, so
+  // the largest headroom among faster splits is the same as in an exhaustive search.
   double best = -std::numeric_limits<double>::infinity();
   for (std::size_t i : rank) {
     if (done[i].est.step_time.value > kFrontWindow * done[rank.front()].est.step_time.value) break;

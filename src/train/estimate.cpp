@@ -100,9 +100,10 @@ FwdBwd layer_cost(const Context& c, const LayerWork& w, double& b_comp) {
 
 Fabric make_fabric(const ClusterConfig& cl) {
   const Calibration& cal = cl.gpu.calibration;
-  return Fabric{{BytesPerSecond(cl.scale_up_gbytes_per_s * kGiga * cal.scale_up_efficiency), Seconds(cal.scale_up_latency_s)},
+  return Fabric{{BytesPerSecond(cl.scale_up_gbytes_per_s * kGiga * cal.scale_up_efficiency), Seconds(cal.scale_up_latency_s),
+                 Bytes(cal.scale_up_half_bytes), cal.scale_up_size_exponent},
                 {BytesPerSecond(cl.nic_gbps / 8.0 * kGiga * cal.scale_out_efficiency / cl.oversubscription),
-                 Seconds(cal.scale_out_latency_s)}};
+                 Seconds(cal.scale_out_latency_s), Bytes(cal.scale_out_half_bytes), cal.scale_out_size_exponent}};
 }
 
 double power_w_per_gpu(const ClusterConfig& cl, double busy_frac) {
@@ -458,8 +459,8 @@ double step_time_lower_bound(const Scenario& s, const Accelerator& acc, const St
   // it then has m x (its chunks' forward + backward) of work; and its last task is chunk 0's
   // backward of the last micro-batch, after which stages r-1..0 still run that backward (true
   // for 1F1B and for Megatron's interleaved order). So rank 0 ends no earlier than
-  //   max_r [ sum_{g<r} (f_g + b_g) + m * sum_c (f + b)(c*p + r) ],
-  // and every rank r no earlier than sum_{g<r} f_g + m * busy_r; each then adds its exposed
+  //   max_r [ sum_{g<r} (f_g + b_g + 2 p2p_g) + m * sum_c (f + b)(c*p + r) ],
+  // and every rank r no earlier than sum_{g<r} (f_g + p2p_g) + m * busy_r; each then adds its exposed
   // data-parallel time (known without simulating: it depends on the last backwards and first
   // forwards of the rank only) and its optimizer step. Transfers and bubbles beyond fill and
   // drain only add. Uniform 1F1B without transfers or DP meets the bound: (m + p - 1)(f + b).
@@ -489,8 +490,10 @@ double step_time_lower_bound(const Scenario& s, const Accelerator& acc, const St
                         optimizer_time(s, acc, st, r);
     if (r == 0) tail0 = tail;
     best = std::max(best, (head_f + busy) * 1e-9 + tail);
-    head_f += double(ps.fwd[r]);
-    head_fb += double(ps.fwd[r] + ps.bwd[r]);
+    // The chain through stage r also waits for its transfer to stage r + 1 (forward) and back
+    // (backward), overlapped or not.
+    head_f += double(ps.fwd[r] + ps.p2p[r]);
+    head_fb += double(ps.fwd[r] + ps.bwd[r] + 2 * ps.p2p[r]);
   }
   return std::max(best, rank0 * 1e-9 + tail0);
 }

@@ -210,5 +210,49 @@ TEST(Collectives, ZeroBytesOnAMultiDomainGroupCostNothing) {
   EXPECT_EQ(all_reduce(Bytes(0), big, kFabric).value, 0.0);
 }
 
+// --- message-size curve (collective.hpp; calibration.yaml *_half_mib, *_size_exponent)
+
+// kLink with a curve: half the large-message bandwidth at 16 MiB, exponent 1.
+const Link kCurved{BytesPerSecond(100e9), Seconds(5e-6), Bytes(16.0 * 1048576.0), 1.0};
+
+TEST(SizeCurve, EfficiencyIsHalfAtTheHalfSizeAndApproachesOneForLargeMessages) {
+  // 1 / (1 + (16 MiB / S)^1): S = 16 MiB -> 1/2; S = 48 MiB -> 1/(1 + 1/3) = 0.75;
+  // S = 1 GiB -> 1/(1 + 1/64) = 64/65.
+  EXPECT_DOUBLE_EQ(size_efficiency(Bytes(16.0 * 1048576.0), kCurved), 0.5);
+  EXPECT_DOUBLE_EQ(size_efficiency(Bytes(48.0 * 1048576.0), kCurved), 0.75);
+  EXPECT_NEAR(size_efficiency(Bytes(kOneGiB), kCurved), 64.0 / 65.0, 1e-15);
+  EXPECT_EQ(size_efficiency(Bytes(kOneGiB), kLink), 1.0);  // no curve configured
+}
+
+TEST(SizeCurve, EfficiencyHasAFloorOfTenPercent) {
+  // S = 16 MiB / 100: 1/(1 + 100) < 0.1, so the floor 0.1 applies (the latency terms govern there).
+  EXPECT_DOUBLE_EQ(size_efficiency(Bytes(16.0 * 1048576.0 / 100.0), kCurved), 0.1);
+}
+
+TEST(SizeCurve, MidSizeRingAllGatherIsBoundByTheRamp) {
+  // n = 8, S = 16 MiB = 16777216 B: bandwidth term 0.875 x 16777216 / 1e11 = 1.4680064e-4 s;
+  // alpha-beta: 7 x 5e-6 + 1.4680064e-4 = 1.8180064e-4; ramp: 1.4680064e-4 / 0.5 = 2.9360128e-4.
+  // The larger, the ramp, wins.
+  EXPECT_NEAR(ring_all_gather(Bytes(16777216.0), 8, kCurved).value, 2.9360128e-4, 1e-15);
+}
+
+TEST(SizeCurve, SmallRingAllGatherIsBoundByLatency) {
+  // n = 8, S = 16 KiB = 16384 B: bandwidth term 0.875 x 16384 / 1e11 = 1.4336e-7 s; efficiency at
+  // the floor 0.1 -> ramp 1.4336e-6; alpha-beta 3.5e-5 + 1.4336e-7 = 3.514336e-5 wins.
+  EXPECT_NEAR(ring_all_gather(Bytes(16384.0), 8, kCurved).value, 3.514336e-5, 1e-15);
+}
+
+TEST(SizeCurve, TimeNeverFallsAsMessagesGrow) {
+  for (double e : {0.6, 0.72, 1.04}) {
+    const Link l{BytesPerSecond(47e9), Seconds(10e-6), Bytes(96.5 * 1048576.0), e};
+    double prev = 0;
+    for (double s = 1024; s < 64 * kOneGiB; s *= 1.5) {
+      const double t = ring_all_gather(Bytes(s), 32, l).value;
+      EXPECT_GE(t, prev) << "exponent " << e << " size " << s;
+      prev = t;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace wanka

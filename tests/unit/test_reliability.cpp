@@ -444,8 +444,8 @@ TEST(ReliabilitySim, LemonsAreEvictedAfterTheirFailures) {
 // A token-budget run stops at 100x its failure-free length + 30 days; such runs are counted in
 // `unfinished_runs` (and the report warns) rather than averaged in silently.
 // 8 nodes, no spare, rate_scale 300: 7.7 node losses a day against a 12 h repair; the cap is
-// 100 x 44,310 s + 30 days = 81.28 days. Seen: with seed 1 and 100 runs some runs stop at the
-// cap with part of the 44,310 s of work done.
+// 100 x 49,852 s + 30 days = 87.70 days. Seen: with seed 1 and 100 runs some runs stop at the
+// cap with part of the 49,852 s of work done.
 TEST(ReliabilitySim, RunsStoppedAtTheCapAreReported) {
   const Scenario s = scenario("{tokens: 2e10, runs: 100, rate_scale: 300, spare_nodes: 0, repair_hours: 12, "
                               "checkpoint: {interval_s: 600}}");
@@ -483,13 +483,13 @@ TEST(ReliabilitySim, NoFailuresCostsOnlyCheckpoints) {
   // The first-order formula: tau/(tau+delta) x (1 - 0) = 0.99207.
   EXPECT_NEAR(r.expected_ettr, 1800 / cyc, 1e-12);
 
-  // Tokens: 2e10 tokens = 44,310 s of work; ceil(44,310/1800) - 1 = 24 checkpoints:
-  // wall = 44,310 + 24 x 14.39 = 44,655 s, ETTR 0.99227.
+  // Tokens: 2e10 tokens = 49,852 s of work; ceil(49,852/1800) - 1 = 27 checkpoints:
+  // wall = 49,852 + 27 x 14.39 = 50,240 s, ETTR 0.99227.
   const Scenario t = scenario("{tokens: 2e10, runs: 20, rate_scale: 0, checkpoint: {interval_s: 1800}}");
   const ReliabilityResult rt = simulate(t);
   const double work = rt.work_s;
   const double ckpts = std::ceil(work / 1800) - 1;
-  EXPECT_EQ(ckpts, 24);
+  EXPECT_EQ(ckpts, 27);
   EXPECT_NEAR(rt.wall_clock_days.mean * kDaySec, work + ckpts * d, 1e-5);
   EXPECT_NEAR(rt.ettr.mean, work / (work + ckpts * d), 1e-9);
   expect_accounting(t, rt, "no failures, tokens");
