@@ -231,6 +231,10 @@ std::string format_gpu(const GpuSpec& g) {
   o += fmt::format("\n              GEMM t0 {} us, HBM {:.2f}, attention fwd {:.2f} bwd {:.2f}, scale-up {:.2f}, scale-out {:.2f}\n",
                    c.gemm_overhead_s * 1e6, c.hbm_efficiency, c.attention_fwd_efficiency, c.attention_bwd_efficiency,
                    c.scale_up_efficiency, c.scale_out_efficiency);
+  o += fmt::format("              collective size curve: half bandwidth at {:.1f} MiB (scale-up, exponent {:.2f}), "
+                   "{:.1f} MiB (scale-out, exponent {:.2f})\n",
+                   c.scale_up_half_bytes / kMiB, c.scale_up_size_exponent, c.scale_out_half_bytes / kMiB,
+                   c.scale_out_size_exponent);
   o += fmt::format("              basis: {}\n", c.basis);
   return o;
 }
