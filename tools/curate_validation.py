@@ -722,9 +722,17 @@ def main(argv):
             raise ValueError("%s: bad value" % row["id"])
 
     # Attention kernel: Narayanan et al. 2021 (Megatron-LM, April 2021) predates FlashAttention
-    # (Dao et al., May 2022) and materialised the s x s scores; later sources use fused attention.
+    # (Dao et al., May 2022) and materialised the s x s scores. MosaicML's 2023 MPT runs use ALiBi,
+    # which in 2023 only the Triton FlashAttention kernel (attn_impl: triton) or FlashAttention-2
+    # supported: FlashAttention-2-class kernels, not the Hopper-native cuDNN / FlashAttention-3
+    # (July 2024) that wanka's "flash" is calibrated on for H100 ("flash2"; on A100 the two are
+    # the same). Later sources use the best fused kernel of their stack.
+    kernel = {"narayanan2021": "unfused", "mosaicml": "flash2"}
     for row in out_rows:
-        row["attention"] = "unfused" if row["source"] == "narayanan2021" else "flash"
+        row["attention"] = kernel.get(row["source"], "flash")
+        if row["attention"] == "flash2":
+            row["derivation"] += ("; attention flash2: ALiBi in 2023 ran on the Triton FlashAttention "
+                                  "or FlashAttention-2 kernels, not on Hopper-native kernels")
 
     # torchtitan's "selective op" activation checkpointing is not Megatron's selective recompute.
     for row in out_rows:

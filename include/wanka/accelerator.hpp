@@ -6,13 +6,14 @@
 
 #include "wanka/catalog.hpp"
 #include "wanka/model.hpp"
+#include "wanka/scenario.hpp"
 #include "wanka/units.hpp"
 
 namespace wanka {
 
 class Accelerator {
  public:
-  Accelerator(const GpuSpec& spec, Precision gemm_precision);
+  Accelerator(const GpuSpec& spec, Precision gemm_precision, AttentionKernel attention = AttentionKernel::kFlash);
 
   Seconds gemm(double m, double n, double k) const;          // one GEMM
   Seconds gemm_fwd(const Gemm& g) const;                     // forward, `count` times

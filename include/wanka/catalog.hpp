@@ -26,6 +26,9 @@ struct Calibration {
   double hbm_efficiency = 0.85;           // STREAM-like achieved / peak HBM bandwidth
   double attention_fwd_efficiency = 0.5;  // fused flash attention fwd TFLOP/s / dense peak
   double attention_bwd_efficiency = 0.4;
+  // FlashAttention-2-class kernels (training.attention: flash2); < 0 = same as the above (the
+  // accelerator's best kernel is FA2-class, e.g. A100).
+  double attention_fa2_fwd_efficiency = -1, attention_fa2_bwd_efficiency = -1;
   double scale_up_efficiency = 0.80;      // large-message ring bus bandwidth / link bandwidth
   double scale_out_efficiency = 0.85;     // large-message per-NIC bus bandwidth / line rate
   double scale_up_latency_s = 3e-6;       // per ring step

@@ -16,7 +16,10 @@ namespace wanka {
 enum class Recompute { kNone, kSelective, kFull };
 // Attention kernel: fused flash attention (Dao et al. 2022) or the unfused pre-2022 path that
 // materialises the s x s scores (Megatron-LM before --use-flash-attn).
-enum class AttentionKernel { kFlash, kUnfused };
+// flash: the accelerator's best fused kernel (cuDNN / FlashAttention-3 on Hopper); flash2:
+// FlashAttention-2-class kernels (FA2, Triton), which do not use Hopper's asynchronous tensor
+// cores; unfused: the s x s scores materialised (pre-FlashAttention Megatron).
+enum class AttentionKernel { kFlash, kUnfused, kFlash2 };
 const char* to_string(AttentionKernel a);
 const char* to_string(Recompute r);
 

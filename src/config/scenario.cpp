@@ -23,7 +23,14 @@ const char* to_string(Recompute r) {
   return "?";
 }
 
-const char* to_string(AttentionKernel a) { return a == AttentionKernel::kFlash ? "flash" : "unfused"; }
+const char* to_string(AttentionKernel a) {
+  switch (a) {
+    case AttentionKernel::kFlash: return "flash";
+    case AttentionKernel::kFlash2: return "flash2";
+    case AttentionKernel::kUnfused: return "unfused";
+  }
+  return "?";
+}
 
 const char* default_scenario_yaml() {
   return R"(# Built-in default: Llama-3-70B pretraining on 1,024 H100 SXM (128 HGX nodes, 400 Gb/s per GPU),
@@ -225,8 +232,9 @@ ScenarioDraft parse_scenario_draft(const std::string& text, const std::string& o
     if (auto a = t["attention"]; a && !a.IsNull()) {
       const std::string as = yaml::as_string(a, "training.attention");
       if (as == "flash") tr.attention = AttentionKernel::kFlash;
+      else if (as == "flash2") tr.attention = AttentionKernel::kFlash2;
       else if (as == "unfused") tr.attention = AttentionKernel::kUnfused;
-      else throw InputError("training.attention", unknown_name_message("attention kernel", as, {"flash", "unfused"}));
+      else throw InputError("training.attention", unknown_name_message("attention kernel", as, {"flash", "flash2", "unfused"}));
     }
     yaml::opt(t, "tokens", "training", tr.tokens, 0, 1e20);
     yaml::opt(t, "flops", "training", tr.flops, 0, 1e35);

@@ -4,7 +4,7 @@
 
 namespace wanka {
 
-Accelerator::Accelerator(const GpuSpec& spec, Precision gemm_precision) {
+Accelerator::Accelerator(const GpuSpec& spec, Precision gemm_precision, AttentionKernel attention) {
   const Calibration& c = spec.calibration;
   peak_ = spec.peak(gemm_precision);
   const Precision p16 = spec.peak_tflops.count(Precision::kBf16) ? Precision::kBf16 : Precision::kFp16;
@@ -17,8 +17,9 @@ Accelerator::Accelerator(const GpuSpec& spec, Precision gemm_precision) {
     return 0.75;
   };
   e_mm_ = eff(gemm_precision);
-  e_attn_fwd_ = c.attention_fwd_efficiency;
-  e_attn_bwd_ = c.attention_bwd_efficiency;
+  const bool fa2 = attention == AttentionKernel::kFlash2;
+  e_attn_fwd_ = fa2 && c.attention_fa2_fwd_efficiency > 0 ? c.attention_fa2_fwd_efficiency : c.attention_fwd_efficiency;
+  e_attn_bwd_ = fa2 && c.attention_fa2_bwd_efficiency > 0 ? c.attention_fa2_bwd_efficiency : c.attention_bwd_efficiency;
   hbm_ = BytesPerSecond(spec.hbm_bandwidth().value * c.hbm_efficiency);
   t0_ = Seconds(c.gemm_overhead_s);
   in_bytes_ = gemm_precision == Precision::kFp8 ? 1.0 : (gemm_precision == Precision::kFp4 ? 0.5 : 2.0);

@@ -116,7 +116,8 @@ Scenario row_scenario(const std::map<std::string, std::string>& r) {
   t.global_batch = to_long(get("global_batch"), 0);
   const auto prec = parse_precision(get("precision"));
   t.precision = prec ? *prec : Precision::kBf16;
-  t.attention = get("attention") == "unfused" ? AttentionKernel::kUnfused : AttentionKernel::kFlash;
+  const std::string& ak = get("attention");
+  t.attention = ak == "unfused" ? AttentionKernel::kUnfused : ak == "flash2" ? AttentionKernel::kFlash2 : AttentionKernel::kFlash;
   validate_scenario(s);
   return s;
 }

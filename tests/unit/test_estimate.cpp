@@ -5,6 +5,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include "wanka/accelerator.hpp"
+#include "wanka/catalog.hpp"
 #include "wanka/error.hpp"
 #include "wanka/estimate.hpp"
 #include "wanka/report.hpp"
@@ -114,6 +116,34 @@ TEST(Regression, ZeroGlobalBatchIsBadInput) {
 
 // Golden scenarios: tests/scenarios/<name>/{scenario.yaml, expected.json}; expected.json holds
 // {"tolerance": rel, "fields": {"json.pointer": value, ...}}.
+// training.attention: flash2 selects the FlashAttention-2-class efficiencies where the
+// calibration has them (H100: 0.32 forward, 0.28 backward against 0.50 / 0.45 for the best
+// kernel) and the best kernel's elsewhere (A100's best kernel is FA2-class).
+TEST(Attention, Flash2UsesTheFa2CalibrationOnHopperOnly) {
+  const Catalog& cat = Catalog::builtin();
+  const Flops f(1e12);
+  const Accelerator h_best(cat.gpu("h100-sxm"), Precision::kBf16, AttentionKernel::kFlash);
+  const Accelerator h_fa2(cat.gpu("h100-sxm"), Precision::kBf16, AttentionKernel::kFlash2);
+  // forward: 1e12 / (989.4e12 x e); the ratio of two kernels is the inverse ratio of efficiencies.
+  EXPECT_NEAR(h_fa2.attention_fwd(f).value / h_best.attention_fwd(f).value, 0.50 / 0.32, 1e-9);
+  EXPECT_NEAR(h_fa2.attention_bwd(f).value / h_best.attention_bwd(f).value, 0.45 / 0.28, 1e-9);
+  const Accelerator a_best(cat.gpu("a100-80g"), Precision::kBf16, AttentionKernel::kFlash);
+  const Accelerator a_fa2(cat.gpu("a100-80g"), Precision::kBf16, AttentionKernel::kFlash2);
+  EXPECT_EQ(a_fa2.attention_fwd(f).value, a_best.attention_fwd(f).value);
+  EXPECT_EQ(a_fa2.attention_bwd(f).value, a_best.attention_bwd(f).value);
+}
+
+TEST(Attention, Flash2IsAScenarioChoiceAndSlowsLongSequencesOnH100) {
+  const std::string y = "model: llama3-8b\ncluster: {gpu: h100-sxm, num_gpus: 8}\n"
+                        "parallel: {tp: 1, pp: 1, dp: 8, micro_batch: 1, zero: 3}\n"
+                        "training: {seq_len: 16384, global_batch: 8, attention: ";
+  const Scenario best = parse_scenario(y + "flash}\n", "<t>");
+  const Scenario fa2 = parse_scenario(y + "flash2}\n", "<t>");
+  EXPECT_EQ(fa2.training.attention, AttentionKernel::kFlash2);
+  EXPECT_GT(estimate(fa2).step_time.value, estimate(best).step_time.value * 1.05);
+  EXPECT_THROW(parse_scenario(y + "flash3}\n", "<t>"), InputError);
+}
+
 TEST(Golden, ScenariosMatchExpectedFields) {
   const std::filesystem::path dir = kSrc + "/tests/scenarios";
   int checked = 0;
