@@ -314,7 +314,10 @@ class Search {
                 // simulated, exact figure.
                 c.peak_bytes = detail::peak_memory_bytes(s, st, lo);
                 if (c.peak_bytes <= capacity_ && detail::peak_memory_bytes(s, st, hi) > capacity_) {
-                  if (exact.empty()) exact = activation_peaks(st.ps);
+                  if (exact.empty()) {
+                    detail::complete_stage_arrays(st);
+                    exact = activation_peaks(st.ps);
+                  }
                   c.peak_bytes = detail::peak_memory_bytes(s, st, exact);
                 }
                 if (c.peak_bytes > capacity_) {

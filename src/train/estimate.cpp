@@ -156,6 +156,33 @@ LayerCosts layer_costs(const Scenario& s, const Accelerator& acc, const Fabric& 
   return lc;
 }
 
+void fill_stage_arrays(StepModel& st, long limit, bool with_cost) {
+  const DenseStages& d = st.dense;
+  PipelineSpec& ps = st.ps;
+  const long G = static_cast<long>(ps.fwd.size());
+  auto put = [&](long g0, long g1, int i) {  // stages [g0, g1) of shape i, up to `limit`
+    g1 = std::min(g1, limit);
+    if (g0 >= g1) return;
+    std::fill(ps.fwd.begin() + g0, ps.fwd.begin() + g1, d.fwd[i]);
+    std::fill(ps.bwd.begin() + g0, ps.bwd.begin() + g1, d.bwd[i]);
+    std::fill(ps.activation_bytes.begin() + g0, ps.activation_bytes.begin() + g1, d.act[i]);
+    if (with_cost) std::fill(st.stage_cost.begin() + g0, st.stage_cost.begin() + g1, d.cost[i]);
+  };
+  put(0, G, 0);
+  put(d.plus_first, d.plus_first + d.plus_count, 1);
+  put(G - 1, G, 3);
+  put(0, 1, 2);
+  std::fill(ps.p2p.begin(), ps.p2p.begin() + std::min(G, limit), d.p2p);
+  if (limit >= G) ps.p2p[static_cast<std::size_t>(G - 1)] = 0;
+  st.filled = std::min(G, limit);
+}
+
+void complete_stage_arrays(StepModel& st) {
+  if (st.dense.valid && st.filled < static_cast<long>(st.ps.fwd.size())) {
+    fill_stage_arrays(st, static_cast<long>(st.ps.fwd.size()), false);
+  }
+}
+
 void build_step(const Scenario& s, std::shared_ptr<const LayerCosts> lcp, StepModel& st, bool full) {
   const auto& m = s.model;
   const auto& p = s.parallel;
@@ -195,9 +222,9 @@ void build_step(const Scenario& s, std::shared_ptr<const LayerCosts> lcp, StepMo
   // --- assign layers to global stages (uneven: the extra layers go to the middle stages,
   // keeping the embedding and logits stages light).
   const int G = p.pp * p.vpp;
-  st.n_layers.assign(G, m.layers / G);
   const long rem = m.layers % G;
-  for (long i = 0; i < rem; ++i) st.n_layers[(G - rem) / 2 + i] += 1;
+  // Stages [(G - rem) / 2, (G - rem) / 2 + rem) hold one layer more.
+  auto layers_of = [&, q = m.layers / G, a = (G - rem) / 2](long g) { return q + (g >= a && g < a + rem ? 1 : 0); };
 
   st.micro = s.grad_accum_steps();
   PipelineSpec& ps = st.ps;
@@ -210,6 +237,8 @@ void build_step(const Scenario& s, std::shared_ptr<const LayerCosts> lcp, StepMo
   ps.p2p.resize(G);
   ps.activation_bytes.resize(G);
   if (full) st.stage_cost.resize(G);
+  st.dense.valid = false;
+  st.filled = G;
   st.rank.assign(static_cast<std::size_t>(p.pp), RankSummary{});
   const double t_loc = double(p.micro_batch) * double(tr.seq_len) / p.cp;
   // Megatron sends the SP-sharded activation between stages (scatter-gather optimisation).
@@ -259,22 +288,24 @@ void build_step(const Scenario& s, std::shared_ptr<const LayerCosts> lcp, StepMo
   const long q = m.layers / G;
   if (!m.is_moe()) {
     const long a = (G - rem) / 2;
-    const Stage inner0 = make_stage(q, 0, false, false), inner1 = make_stage(q + 1, 0, false, false);
-    const Stage edge0 = make_stage(st.n_layers[0], 0, true, G == 1), edge1 = make_stage(st.n_layers[G - 1], 0, G == 1, true);
-    auto put = [&](long g0, long g1, const Stage& x) {  // stages [g0, g1)
-      if (g0 >= g1) return;
-      std::fill(ps.fwd.begin() + g0, ps.fwd.begin() + g1, x.fwd);
-      std::fill(ps.bwd.begin() + g0, ps.bwd.begin() + g1, x.bwd);
-      std::fill(ps.activation_bytes.begin() + g0, ps.activation_bytes.begin() + g1, x.act);
-      if (full) std::fill(st.stage_cost.begin() + g0, st.stage_cost.begin() + g1, x.cost);
-    };
-    put(0, G, inner0);
-    put(a, a + rem, inner1);
-    put(G - 1, G, edge1);
-    put(0, 1, edge0);
-    std::fill(ps.p2p.begin(), ps.p2p.end(), p2p_ns);
-    ps.p2p[G - 1] = 0;
-    auto ceil_div = [](long x, long d) { return x >= 0 ? (x + d - 1) / d : -((-x) / d); };
+    DenseStages& d = st.dense;
+    d.valid = true;
+    d.plus_first = a;
+    d.plus_count = rem;
+    d.p2p = p2p_ns;
+    const Stage shapes[4] = {make_stage(q, 0, false, false), make_stage(q + 1, 0, false, false),
+                             make_stage(layers_of(0), 0, true, G == 1), make_stage(layers_of(G - 1), 0, G == 1, true)};
+    for (int i = 0; i < 4; ++i) {
+      d.fwd[i] = shapes[i].fwd;
+      d.bwd[i] = shapes[i].bwd;
+      d.act[i] = shapes[i].act;
+      d.cost[i] = shapes[i].cost;
+    }
+    // The planner's memory filter and bound read only chunk 0's stages (and the summaries):
+    // the rest is filled when an exact activation peak or a simulation needs it.
+    fill_stage_arrays(st, full ? G : std::min<long>(G, p.pp), full);
+    const Stage &inner0 = shapes[0], &inner1 = shapes[1], &edge0 = shapes[2], &edge1 = shapes[3];
+    auto ceil_div = [](long x, long den) { return x >= 0 ? (x + den - 1) / den : -((-x) / den); };
     const long v = p.vpp;
     for (int r = 0; r < p.pp; ++r) {
       // Chunks c of rank r (stage c * pp + r) inside [a, a + rem), less the edge stages.
@@ -296,10 +327,10 @@ void build_step(const Scenario& s, std::shared_ptr<const LayerCosts> lcp, StepMo
         rs.act_min = std::min(rs.act_min, x.act);
         rs.act_max = std::max(rs.act_max, x.act);
       };
-      if (e0) add(edge0, 1, st.n_layers[0]);
+      if (e0) add(edge0, 1, layers_of(0));
       add(inner0, n0, q);
       add(inner1, n1, q + 1);
-      if (e1) add(edge1, 1, st.n_layers[G - 1]);
+      if (e1) add(edge1, 1, layers_of(G - 1));
     }
   } else {
     auto moe_split = [&](long first, long n) {  // MoE layers are those at index >= dense_layers
@@ -309,7 +340,7 @@ void build_step(const Scenario& s, std::shared_ptr<const LayerCosts> lcp, StepMo
     long first = 0;
     for (int c = 0, g = 0; c < p.vpp; ++c) {
       for (int r = 0; r < p.pp; ++r, ++g) {
-        const long n = st.n_layers[g];
+        const long n = layers_of(g);
         const long nm = moe_split(first, n);
         const Stage x = make_stage(n - nm, nm, g == 0, g == G - 1);
         first += n;

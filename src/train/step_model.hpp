@@ -57,14 +57,26 @@ struct RankSummary {
   double weights[2] = {0, 0}, gradients[2] = {0, 0}, optimizer[2] = {0, 0};
 };
 
+// A dense model's stages come in four shapes: inner stages of q and q + 1 layers, the
+// embedding stage and the logits stage (index 0..3); the q + 1 ones are
+// [plus_first, plus_first + plus_count).
+struct DenseStages {
+  bool valid = false;
+  long plus_first = 0, plus_count = 0;
+  SimTime fwd[4] = {}, bwd[4] = {}, p2p = 0;
+  double act[4] = {};
+  FwdBwd cost[4];
+};
+
 struct StepModel {
   Fabric fab;
   Group dp_dense, dp_expert;
   std::shared_ptr<const LayerCosts> lc;
   std::int64_t micro = 0;
-  std::vector<long> n_layers;           // per global stage
   std::vector<FwdBwd> stage_cost;       // per global stage, per micro-batch
   std::vector<RankSummary> rank;        // per pipeline rank
+  DenseStages dense;
+  long filled = 0;                      // leading global stages whose ps arrays are set
   PipelineSpec ps;
 };
 
@@ -78,8 +90,12 @@ LayerCosts layer_costs(const Scenario& s, const Accelerator& acc, const Fabric& 
 // Assembles the step for a split-valid scenario (validate_scenario passed). `lc` must have
 // been computed for the same tp, cp, ep, sequence_parallel, recompute and micro_batch.
 // `full = false` skips the per-stage cost breakdown (stage_cost), which only finish_estimate
-// reads: the planner's memory filter and lower bound need the rest.
+// reads, and (dense models) fills the per-stage arrays for chunk 0 only.
 void build_step(const Scenario& s, std::shared_ptr<const LayerCosts> lc, StepModel& out, bool full = true);
+// With full = false a dense model's per-stage arrays (st.ps) are set for chunk 0 only (what the
+// memory filter and the lower bound read); this sets the rest (activation_peaks needs them).
+void complete_stage_arrays(StepModel& st);
+void fill_stage_arrays(StepModel& st, long limit, bool with_cost);
 
 // Exact memory per pipeline rank (the same figures estimate() reports). `peaks` are
 // activation_peaks(st.ps), which do not depend on the ZeRO stage: the planner passes them in.
