@@ -275,6 +275,10 @@ class Search {
               // ZeRO 1 and 2 shard the same collectives and optimizer step: one time bound.
               double lb_time_12 = -1;
               std::vector<ActivationPeak> lo, hi, exact;
+              // Validity does not depend on the ZeRO stage (check_split never reads it): one
+              // check for all of them.
+              SplitIssue issue = SplitIssue::kOk;
+              bool checked = false;
               for (int z : zeros) {
                 if (stop && stop->load(std::memory_order_relaxed)) return;
                 Candidate c;
@@ -282,13 +286,17 @@ class Search {
                 c.tp = l.tp; c.cp = l.cp; c.pp = l.pp; c.vpp = v; c.ep = ep; c.dp = dp;
                 c.micro_batch = mb; c.zero = z; c.recompute = rc; c.sp = spv;
                 ++cnt.candidates;
-                apply(c, s);
-                const SplitIssue issue = check_split(s);
+                if (!checked) {
+                  apply(c, s);
+                  issue = check_split(s);
+                  checked = true;
+                }
                 if (issue != SplitIssue::kOk) {
                   ++cnt.invalid;
                   ++cnt.by_issue[static_cast<std::size_t>(issue)];
                   continue;
                 }
+                s.parallel.zero = z;
                 if (oom_from[z]) {
                   ++cnt.oom;
                   continue;
