@@ -573,7 +573,15 @@ int main(int argc, char** argv) {
       write_output(sc_out, text);
     } else if (srv->parsed()) {
       const wanka::ServeScenario s = srv_flags.with_catalog([&](const wanka::Catalog& c) {
-        if (srv_flags.file.empty()) return wanka::parse_serve_scenario(wanka::default_serve_scenario_yaml(), "<default>", srv_flags.all_overrides(), c);
+        if (srv_flags.file.empty()) {
+          // With --plan the built-in default's split is not a pin (as for `wanka plan`).
+          std::string text = wanka::default_serve_scenario_yaml();
+          if (srv_plan) {
+            const auto at = text.find("parallel:");
+            text.erase(at, text.find('\n', at) - at + 1);
+          }
+          return wanka::parse_serve_scenario(text, "<default>", srv_flags.all_overrides(), c);
+        }
         return wanka::parse_serve_scenario(read_file(srv_flags.file, "", "scenario file"), srv_flags.file, srv_flags.all_overrides(), c);
       });
       std::string text;

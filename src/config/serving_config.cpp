@@ -56,7 +56,7 @@ void parse_serving(const YAML::Node& n, ServingConfig& sv) {
                           "kv_precision", "gpu_memory_utilization", "slo", "disaggregation", "seed"});
   if (auto x = n["input_len"]; x && !x.IsNull()) sv.input_len = parse_length(x, P + ".input_len");
   if (auto x = n["output_len"]; x && !x.IsNull()) sv.output_len = parse_length(x, P + ".output_len");
-  yaml::opt(n, "requests", P, sv.requests, 1, 1e8);
+  yaml::opt(n, "requests", P, sv.requests, 1, 1e7);  // ~60 B of state per request
   bool rate_given = false;
   if (auto x = n["arrival_rate_per_s"]; x && !x.IsNull()) {
     sv.arrival_rate_per_s = yaml::as_double(x, P + ".arrival_rate_per_s", 1e-9, 1e9);
