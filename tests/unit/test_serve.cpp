@@ -106,6 +106,56 @@ TEST(ServeCost, WeightPrecisionScalesWeightBytes) {
   EXPECT_NEAR(cost_of(scenario("weight_precision: int4")).breakdown({1, 1, 1, 1, 1}).weight_read.value, bf16 / 4, 1e-9);
 }
 
+// Pipeline parallelism: with pp 2 each GPU holds half the layers, and a stream's iteration
+// passes both stages, so the weight-read time of one iteration equals pp 1's (80 layers split
+// evenly); the per-GPU KV bytes per token halve.
+TEST(ServeCost, PipelineStagesShareTheLayers) {
+  const auto one = scenario("", "llama3-70b", 8, 4);
+  auto two = parse_serve_scenario("model: {name: llama3-70b}\ncluster: {gpu: h100-sxm, num_gpus: 8}\nparallel: {tp: 4, pp: 2}\n", "<t>");
+  const InferenceCost c1 = cost_of(one), c2 = cost_of(two);
+  const BatchShape b{64, 64, 64, 64 * 1000, 64 * 1000};
+  EXPECT_NEAR(c2.breakdown(b).weight_read.value, c1.breakdown(b).weight_read.value, 1e-12);
+  EXPECT_DOUBLE_EQ(c2.kv_bytes_per_token_per_gpu(), c1.kv_bytes_per_token_per_gpu() / 2);
+  EXPECT_GT(c2.breakdown(b).pp_comm.value, 0);
+  EXPECT_LT(c2.weight_bytes_per_gpu(), 0.55 * c1.weight_bytes_per_gpu());
+}
+
+// Expert parallelism changes where experts live, not how many bytes a batch reads on average:
+// ep 8 holds 1 whole expert per GPU, ep 1 an eighth of each of the 8; with top-2 of 8 a single
+// token touches each expert with probability 1/4 either way. EP adds the all-to-alls.
+TEST(ServeCost, ExpertParallelismSameExpectedExpertBytes) {
+  auto ep8 = parse_serve_scenario("model: {name: mixtral-8x7b}\ncluster: {gpu: h100-sxm, num_gpus: 8}\nparallel: {tp: 8, ep: 8}\n", "<t>");
+  const auto ep1 = scenario("", "mixtral-8x7b", 8, 8);
+  const BatchShape b{1, 1, 1, 100, 100};
+  EXPECT_NEAR(cost_of(ep8).breakdown(b).expert_read.value, cost_of(ep1).breakdown(b).expert_read.value, 1e-12);
+  EXPECT_GT(cost_of(ep8).breakdown(b).ep_comm.value, 0);
+  EXPECT_EQ(cost_of(ep1).breakdown(b).ep_comm.value, 0);
+}
+
+// KV transfer (disaggregation): 1,024 tokens of Llama-3-70B bf16 on TP8 are 1,024 x 40,960 B =
+// 41.9 MB per GPU; over a 400 Gb/s NIC at 0.94 efficiency (47 GB/s) that is 0.892 ms plus the
+// 10 us scale-out latency; over NVLink (450 GB/s x 0.82) 0.114 ms plus 2 us.
+TEST(ServeCost, KvTransferTime) {
+  const InferenceCost c = cost_of(scenario(""));
+  EXPECT_NEAR(c.kv_transfer_time(1024, true).value, 1024 * 40960 / (50e9 * 0.94) + 10e-6, 1e-9);
+  EXPECT_NEAR(c.kv_transfer_time(1024, false).value, 1024 * 40960 / (450e9 * 0.82) + 2e-6, 1e-9);
+}
+
+// The SLO: met at a light load, missed far beyond the replica's capacity; goodput never
+// exceeds throughput.
+TEST(ServeSim, SloAtLightAndHeavyLoad) {
+  auto light = scenario("input_len: 512, output_len: 64, requests: 300, arrival_rate_per_s: 1, slo: {ttft_s: 0.5, tpot_s: 0.05}");
+  const ServeResult a = simulate_serving(light);
+  EXPECT_TRUE(a.slo_met);
+  EXPECT_DOUBLE_EQ(a.slo_attainment, 1.0);
+  auto heavy = light;
+  heavy.serving.arrival_rate_per_s = 1000;
+  const ServeResult b = simulate_serving(heavy);
+  EXPECT_FALSE(b.slo_met);
+  EXPECT_LE(b.goodput_requests_per_s, b.requests_per_s);
+  EXPECT_GT(b.queue_s.p90, a.queue_s.p90);
+}
+
 // One static batch, all prompts fitting one iteration: the makespan is one prefill iteration
 // plus (output - 1) decode iterations whose context grows by one each step.
 TEST(ServeSim, StaticBatchEqualsSumOfIterations) {
