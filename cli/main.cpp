@@ -443,8 +443,6 @@ int main(int argc, char** argv) {
            {"--input-len", "serving.input_len", "Input tokens per request (fixed)"},
            {"--output-len", "serving.output_len", "Output tokens per request (fixed)"},
            {"--requests", "serving.requests", "Requests to simulate"},
-           {"--rate", "serving.arrival_rate_per_s", "Poisson arrival rate, requests/s"},
-           {"--offline", "serving.offline", "true: every request at t = 0"},
            {"--trace", "serving.trace", "Trace file (CSV arrival_s,input,output; Azure LLM CSV; Mooncake JSONL)"},
            {"--max-batch", "serving.max_batch", "Running sequences per replica"},
            {"--max-batch-tokens", "serving.max_batch_tokens", "Tokens per iteration (chunked prefill budget)"},
@@ -460,6 +458,15 @@ int main(int argc, char** argv) {
            {"--peak-to-mean", "capacity.peak_to_mean", "--plan: busiest-hour load over the mean"}}) {
     srv_flags.add_field(srv, flag, path, help);
   }
+  // Arrival mode flags replace the file's mode (a file may not give both).
+  srv->add_option_function<std::string>("--rate", [&](const std::string& v) {
+    srv_flags.overrides.emplace_back("serving.offline", "null");
+    srv_flags.overrides.emplace_back("serving.arrival_rate_per_s", v);
+  }, "Poisson arrival rate, requests/s (replaces offline)");
+  srv->add_flag_callback("--offline", [&] {
+    srv_flags.overrides.emplace_back("serving.arrival_rate_per_s", "null");
+    srv_flags.overrides.emplace_back("serving.offline", "true");
+  }, "Every request at t = 0 (replaces arrival_rate_per_s)");
   bool srv_json = false, srv_plan = false;
   std::string srv_out;
   srv->add_flag("--plan", srv_plan, "Capacity planning: fleet for users x rate within the SLO, or the rate limit of a fleet");

@@ -30,7 +30,7 @@ import re
 import sys
 
 OUT = ["id", "source", "model", "model_spec", "gpu", "num_gpus", "tp", "pp", "weight_precision",
-       "kv_precision", "input_len", "output_len", "requests", "max_batch", "max_batch_tokens", "mode",
+       "kv_precision", "input_len", "output_len", "requests", "max_batch", "max_batch_tokens", "kv_pool", "mode",
        "metric", "value", "unit", "trust", "derivation", "citation"]
 
 MODELS = {
@@ -139,6 +139,10 @@ def main():
             drop("unrecognised table: " + sc); continue
         if spec:
             deriv.append("architecture from the model's Hugging Face config.json (outside the source)")
+        # KV pool sizing of the framework (docs/model.md §17.1): TensorRT-LLM gives the KV cache
+        # 90 % of the memory left after weights (KvCacheConfig.free_gpu_memory_fraction); vLLM
+        # gives it what is left of 90 % of HBM.
+        row["kv_pool"] = "vllm" if source.startswith("vllm") else "tensorrt-llm"
         row["source"] = source
         row["id"] = "-".join([source, slug(model), gpu, "tp%d" % tp, "%d-%d" % (isl, osl)] +
                              (["b%s" % r["batch_or_concurrency"]] if r["batch_or_concurrency"] and row["mode"] != "offline" else []) +

@@ -68,6 +68,11 @@ struct ServingConfig {
   Precision kv_precision = Precision::kBf16;
   bool int4_weights = false;      // weight-only int4 (AWQ/GPTQ): 0.5 B/weight, 16-bit math
   double gpu_memory_utilization = 0.9;
+  // How the KV pool is sized: vLLM takes gpu_memory_utilization of the whole HBM and gives the
+  // KV cache what weights and activations leave; TensorRT-LLM gives the KV cache that fraction
+  // of the memory left after weights and activations (KvCacheConfig.free_gpu_memory_fraction).
+  enum class KvPoolRule { kVllm, kTensorRtLlm };
+  KvPoolRule kv_pool = KvPoolRule::kVllm;
   SloConfig slo;
   DisaggregationConfig disaggregation;
   std::uint64_t seed = 1;

@@ -53,7 +53,7 @@ void parse_serving(const YAML::Node& n, ServingConfig& sv) {
   yaml::require_map(n, P);
   yaml::check_keys(n, P, {"input_len", "output_len", "requests", "arrival_rate_per_s", "offline", "trace",
                           "trace_time_scale", "max_batch", "max_batch_tokens", "kv_block_tokens", "weight_precision",
-                          "kv_precision", "gpu_memory_utilization", "slo", "disaggregation", "seed"});
+                          "kv_precision", "gpu_memory_utilization", "kv_pool", "slo", "disaggregation", "seed"});
   if (auto x = n["input_len"]; x && !x.IsNull()) sv.input_len = parse_length(x, P + ".input_len");
   if (auto x = n["output_len"]; x && !x.IsNull()) sv.output_len = parse_length(x, P + ".output_len");
   yaml::opt(n, "requests", P, sv.requests, 1, 1e7);  // ~60 B of state per request
@@ -94,6 +94,12 @@ void parse_serving(const YAML::Node& n, ServingConfig& sv) {
     sv.kv_precision = *p;
   }
   yaml::opt(n, "gpu_memory_utilization", P, sv.gpu_memory_utilization, 0.05, 1.0);
+  if (auto x = n["kv_pool"]; x && !x.IsNull()) {
+    const std::string v = yaml::as_string(x, P + ".kv_pool");
+    if (v == "vllm") sv.kv_pool = ServingConfig::KvPoolRule::kVllm;
+    else if (v == "tensorrt-llm") sv.kv_pool = ServingConfig::KvPoolRule::kTensorRtLlm;
+    else throw InputError(P + ".kv_pool", unknown_name_message("KV pool rule", v, {"vllm", "tensorrt-llm"}));
+  }
   if (auto x = n["slo"]; x && !x.IsNull()) {
     yaml::require_map(x, P + ".slo");
     yaml::check_keys(x, P + ".slo", {"ttft_s", "tpot_s", "percentile"});

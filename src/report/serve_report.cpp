@@ -38,6 +38,7 @@ Json serving_config_to_json(const ServeScenario& s) {
          {"weight_precision", weight_precision_name(sv)},
          {"kv_precision", to_string(sv.kv_precision)},
          {"gpu_memory_utilization", sv.gpu_memory_utilization},
+         {"kv_pool", sv.kv_pool == ServingConfig::KvPoolRule::kVllm ? "vllm" : "tensorrt-llm"},
          {"slo", {{"ttft_s", sv.slo.ttft_s}, {"tpot_s", sv.slo.tpot_s}, {"percentile", sv.slo.percentile}}},
          {"disaggregation", {{"prefill_replicas", sv.disaggregation.prefill_replicas}}},
          {"seed", sv.seed}};

@@ -160,7 +160,8 @@ InferenceCost::InferenceCost(const ModelSpec& m, const ClusterConfig& c, int tp,
   dense_stage_layers_ = stage_layers_ - moe_stage_layers_;
 
   // Memory per GPU: the fullest stage's weights, the paged KV cache in what is left of
-  // gpu_memory_utilization x HBM (vLLM's rule) after weights and activation workspace.
+  // gpu_memory_utilization x HBM (vLLM's rule) after weights and activation workspace, or
+  // that fraction of what weights and workspace leave (TensorRT-LLM's rule).
   const LayerParams dense_p = layer_params(m, false);
   auto local_params = [&](const LayerParams& p) {
     double attn_local = 0;
@@ -181,7 +182,10 @@ InferenceCost::InferenceCost(const ModelSpec& m, const ClusterConfig& c, int tp,
   weight_gpu_ = w;
   const double f_act = std::max(f_dense, m.is_moe() ? double(m.moe.ffn_hidden) * m.moe.top_k / t : 0.0);
   workspace_gpu_ = double(sv.max_batch_tokens) * (4.0 * h + 3.0 * f_act) * 2.0 + double(sv.max_batch) * V / t * 4.0;
-  kv_cap_gpu_ = sv.gpu_memory_utilization * c.gpu.hbm_capacity().value - weight_gpu_ - workspace_gpu_;
+  const double hbm_bytes = c.gpu.hbm_capacity().value;
+  kv_cap_gpu_ = sv.kv_pool == ServingConfig::KvPoolRule::kVllm
+                    ? sv.gpu_memory_utilization * hbm_bytes - weight_gpu_ - workspace_gpu_
+                    : sv.gpu_memory_utilization * (hbm_bytes - weight_gpu_ - workspace_gpu_);
   kv_token_gpu_ = double(stage_layers_) * kv_layer;
   kv_token_transfer_ = double(stage_layers_) * kv_layer_transfer;
   kv_token_model_ = m.mla ? double(L) * kv_layer : double(L) * 2.0 * double(m.kv_heads) * dqk * kvb;

@@ -287,6 +287,7 @@ TEST(ServeConfig, FieldNamedErrors) {
   expect_field("offline: true, arrival_rate_per_s: 3", "serving.offline");
   expect_field("disaggregation: {prefill_replicas: 1}", "serving.disaggregation.prefill_replicas");
   expect_field("batch: 3", "serving.batch");
+  expect_field("kv_pool: sglang", "serving.kv_pool");
 }
 
 // Capacity: the chosen fleet serves the demand within the SLO at the probe's rate.
