@@ -18,6 +18,8 @@
 #include <cmath>
 #include <deque>
 #include <memory>
+#include <set>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -47,10 +49,18 @@ struct Tracker {  // per-request timestamps (ns)
 
 class Instance;
 
+// Replicas (batch streams) ordered by outstanding requests, ties by index: dispatch goes to the
+// least-loaded one in O(log n), the same choice as a scan for the first minimum.
+struct Pool {
+  std::vector<Instance*> members;
+  std::set<std::pair<std::size_t, std::uint32_t>> by_load;
+  Instance* least() const { return members[by_load.begin()->second]; }
+};
+
 struct Shared {
   const std::vector<RequestSpec>* requests = nullptr;
   Tracker t;
-  std::vector<Instance*> prefill_pool, decode_pool;  // mixed replicas are in prefill_pool only
+  Pool prefill_pool, decode_pool;  // mixed replicas are in prefill_pool only
   std::uint32_t decode_dispatch = 0;                 // engine id of the decode dispatcher
   const InferenceCost* cost = nullptr;
   long preemptions = 0;
@@ -67,10 +77,17 @@ class Instance : public sim::Process {
         budget_(sv.max_batch_tokens), block_(sv.kv_block_tokens) {}
 
   void set_id(std::uint32_t id) { id_ = id; }
+  void join(Pool& pool) {
+    pool_ = &pool;
+    pool_index_ = static_cast<std::uint32_t>(pool.members.size());
+    pool.members.push_back(this);
+    pool.by_load.insert({0, pool_index_});
+  }
   std::size_t outstanding() const { return running_.size() + waiting_.size(); }
 
   void enqueue(sim::Engine& e, const Seq& s) {
     waiting_.push_back(s);
+    update_load();
     if (!busy_) {
       busy_ = true;  // start at this time, after every arrival of the same instant
       e.schedule(e.now(), id_, 0);
@@ -78,7 +95,10 @@ class Instance : public sim::Process {
   }
 
   void on_event(sim::Engine& e, std::uint64_t) override {
-    if (in_iteration_) finish_iteration(e);
+    if (in_iteration_) {
+      finish_iteration(e);
+      update_load();
+    }
     start_iteration(e);
   }
 
@@ -88,6 +108,14 @@ class Instance : public sim::Process {
 
  private:
   long blocks_for(long tokens) const { return (tokens + block_ - 1) / block_; }
+
+  void update_load() {
+    const std::size_t now = outstanding();
+    if (now == load_) return;
+    pool_->by_load.erase({load_, pool_index_});
+    load_ = now;
+    pool_->by_load.insert({load_, pool_index_});
+  }
 
   void preempt_last() {
     Seq v = running_.back();
@@ -215,6 +243,9 @@ class Instance : public sim::Process {
   Shared& sh_;
   Role role_;
   std::uint32_t id_ = 0;
+  Pool* pool_ = nullptr;
+  std::uint32_t pool_index_ = 0;
+  std::size_t load_ = 0;
   long total_blocks_, free_blocks_, watermark_, max_batch_, budget_, block_;
   std::deque<Seq> waiting_;
   std::vector<Seq> running_;
@@ -222,14 +253,6 @@ class Instance : public sim::Process {
   double used_block_s_ = 0;
   long peak_blocks_ = 0;
 };
-
-Instance* least_loaded(const std::vector<Instance*>& pool) {
-  Instance* best = pool.front();
-  for (Instance* x : pool) {
-    if (x->outstanding() < best->outstanding()) best = x;
-  }
-  return best;
-}
 
 // Arrivals: every request arriving at the same instant is dispatched in one event, then the
 // next arrival time is scheduled.
@@ -246,7 +269,7 @@ class Arrivals : public sim::Process {
       s.req = static_cast<std::uint32_t>(next_);
       s.need = static_cast<std::int32_t>(r.input);
       s.out = static_cast<std::int32_t>(r.output);
-      least_loaded(sh_.prefill_pool)->enqueue(e, s);
+      sh_.prefill_pool.least()->enqueue(e, s);
       ++next_;
     }
     if (next_ < rq.size()) e.schedule(sh_.t.arrival[next_], id_, 0);
@@ -270,7 +293,7 @@ class DecodeDispatch : public sim::Process {
     s.done = static_cast<std::int32_t>(r.input);
     s.gen = 1;
     s.out = static_cast<std::int32_t>(r.output);
-    least_loaded(sh_.decode_pool)->enqueue(e, s);
+    sh_.decode_pool.least()->enqueue(e, s);
   }
 
  private:
@@ -355,7 +378,7 @@ ServeResult simulate_serving(const ServeScenario& s, const std::vector<RequestSp
     for (long k = 0; k < streams; ++k) {
       inst.push_back(std::make_unique<Instance>(sh, role, blocks_per_stream, sv));
       inst.back()->set_id(engine.add(inst.back().get()));
-      (role == Role::kDecode ? sh.decode_pool : sh.prefill_pool).push_back(inst.back().get());
+      inst.back()->join(role == Role::kDecode ? sh.decode_pool : sh.prefill_pool);
     }
   }
   // KV moves over NVLink when a prefill and a decode replica share a scale-up domain.
