@@ -46,6 +46,24 @@ TEST(ServeExamples, Gpt4RateLimitOnThirtyThousandA100) {
   EXPECT_NEAR(c.max_users / 1e6 * 8.333, c.max_requests_per_user_per_hour, 1e-3 * c.max_requests_per_user_per_hour);
 }
 
+// Disaggregation (examples/serve-llama3-70b-disaggregated.yaml): colocated replicas mix prompt
+// chunks into every decode iteration, so their TPOT carries prefill work; dedicated decode
+// replicas do not. With the tight 12 ms TPOT target the colocated deployment misses it and the
+// 2 + 2 split meets it (DistServe's observation; the margins, ~13.5 and ~10.3 ms, are explained
+// in the file).
+TEST(ServeExamples, DisaggregationMeetsTheTpotTarget) {
+  ServeScenario s = load("serve-llama3-70b-disaggregated.yaml");
+  const ServeResult split = simulate_serving(s);
+  s.serving.disaggregation.prefill_replicas = 0;
+  const ServeResult colocated = simulate_serving(s);
+  EXPECT_EQ(split.completed, 5000);
+  EXPECT_LT(split.tpot_s.p90, 0.012);
+  EXPECT_GT(colocated.tpot_s.p90, 0.012);
+  EXPECT_TRUE(split.slo_met);
+  EXPECT_FALSE(colocated.slo_met);
+  EXPECT_GT(split.ttft_s.p90, colocated.ttft_s.p90);  // the price: the KV hand-off and one prefill pool
+}
+
 // Serving validation (docs/validation.md): the errors measured when the model was written, held
 // as regression bounds (not targets the model was tuned to): current TensorRT-LLM max-throughput
 // tables and vLLM on MI300X within 15 % MAPE, every row evaluated.
