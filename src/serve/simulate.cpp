@@ -335,7 +335,7 @@ std::string fit_message(const ServeScenario& s, const InferenceCost& cost) {
       "activation workspace per GPU leave {:.1f} GiB of the {:.0f} % x {:.0f} GiB usable for the KV cache; raise tp or pp, "
       "or quantize the weights (serving.weight_precision)",
       s.base.model.name, cost.gpus(), g.name, cost.tp(), cost.pp(), cost.weight_bytes_per_gpu() / kGiB,
-      to_string(s.serving.int4_weights ? Precision::kFp4 : s.serving.weight_precision), cost.workspace_bytes_per_gpu() / kGiB,
+      weight_precision_name(s.serving), cost.workspace_bytes_per_gpu() / kGiB,
       cost.kv_capacity_bytes_per_gpu() / kGiB, 100 * s.serving.gpu_memory_utilization, g.hbm_gib);
 }
 
@@ -353,7 +353,16 @@ ServeResult simulate_serving(const ServeScenario& s, const std::vector<RequestSp
     throw InputError("parallel", fit_message(s, cost));
   }
   long longest = 0;
-  for (const auto& r : requests) longest = std::max(longest, r.input + r.output);
+  double tokens = 0;
+  for (const auto& r : requests) {
+    longest = std::max(longest, r.input + r.output);
+    tokens += double(r.input + r.output);
+  }
+  // Bounds that keep every run finite in time and memory (a bad input must not hang).
+  if (tokens > 1e11) throw InputError("serving.requests", fmt::format("{:.3g} tokens in all requests: more than the 1e11 a simulation handles", tokens));
+  if (!requests.empty() && requests.back().arrival_s > 1e9) {
+    throw InputError("serving.arrival_rate_per_s", fmt::format("the requests arrive over {:.3g} s, more than 1e9 s", requests.back().arrival_s));
+  }
   if (blocks_per_stream * sv.kv_block_tokens < longest) {
     throw InputError("serving", "a request of " + std::to_string(longest) + " tokens needs more KV cache than a replica holds (" +
                                     std::to_string(blocks_per_stream * sv.kv_block_tokens) +
