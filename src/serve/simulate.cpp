@@ -137,7 +137,9 @@ class Instance : public sim::Process {
       Seq& s = running_[i];
       if (s.done < s.need) continue;
       if (budget == 0) break;
-      const long more = blocks_for(long(s.done) + 1) - s.blocks;
+      // One more token needs a new block exactly when the held ones are full (blocks >=
+      // ceil(done / block) always holds); a multiply instead of a division per sequence.
+      const long more = long(s.done) + 1 > long(s.blocks) * block_ ? 1 : 0;
       bool self = false;
       while (more > free_blocks_) {
         if (running_.size() - 1 == i) {
