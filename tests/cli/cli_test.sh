@@ -106,6 +106,11 @@ if [ "$rc" = 0 ] && [ "$n" = 2 ]; then pass=$((pass+1)); else echo "FAIL plan-fa
 # serving (issue 5)
 expect serve-default 0 "TTFT" -- "$W" serve
 expect serve-json 0 '"output_tokens_per_s_per_gpu"' -- "$W" serve --json --requests 200
+expect serve-offline 0 "50 \(offline\), 50 completed" -- "$W" serve --offline --requests 50
+expect serve-rate 0 "Poisson 2/s" -- "$W" serve --rate 2 --requests 50
+expect serve-bad-rate 2 "serving.arrival_rate_per_s" -- "$W" serve --rate -1
+expect serve-bad-kv-pool 2 "serving.kv_pool: unknown KV pool rule 'sglang'" -- "$W" serve --set serving.kv_pool=sglang
+expect serve-disagg 0 "1 prefill \+ 1 decode" -- "$W" serve --gpus 8 --tp 4 --prefill-replicas 1 --requests 100
 expect serve-no-fit 2 "parallel: llama3-405b does not fit" -- "$W" serve --model llama3-405b --gpus 1 --tp 1
 expect serve-bad-precision 2 "serving.weight_precision: unknown weight precision 'int3'" -- "$W" serve --weight-precision int3
 expect serve-bad-tp 2 "parallel.tp" -- "$W" serve --tp 3 --gpus 3
