@@ -440,8 +440,6 @@ int main(int argc, char** argv) {
            {"--tp", "parallel.tp", "Tensor parallel size per replica"},
            {"--pp", "parallel.pp", "Pipeline parallel size per replica"},
            {"--ep", "parallel.ep", "Expert parallel size (inside the TP group)"},
-           {"--input-len", "serving.input_len", "Input tokens per request (fixed)"},
-           {"--output-len", "serving.output_len", "Output tokens per request (fixed)"},
            {"--requests", "serving.requests", "Requests to simulate"},
            {"--trace", "serving.trace", "Trace file (CSV arrival_s,input,output; Azure LLM CSV; Mooncake JSONL)"},
            {"--max-batch", "serving.max_batch", "Running sequences per replica"},
@@ -457,6 +455,14 @@ int main(int argc, char** argv) {
            {"--fleet", "capacity.fleet_gpus", "--plan: a given fleet of GPUs (solve for the rate limit)"},
            {"--peak-to-mean", "capacity.peak_to_mean", "--plan: busiest-hour load over the mean"}}) {
     srv_flags.add_field(srv, flag, path, help);
+  }
+  // Fixed lengths replace the file's whole length block (a distribution map included).
+  for (const auto& [flag, path, help] : std::vector<std::array<const char*, 3>>{
+           {"--input-len", "serving.input_len", "Input tokens per request (fixed)"},
+           {"--output-len", "serving.output_len", "Output tokens per request (fixed)"}}) {
+    srv->add_option_function<std::string>(flag, [&srv_flags, p = std::string(path)](const std::string& v) {
+      srv_flags.overrides.emplace_back(p, "{dist: fixed, mean: " + v + "}");
+    }, help);
   }
   // Arrival mode flags replace the file's mode (a file may not give both).
   srv->add_option_function<std::string>("--rate", [&](const std::string& v) {

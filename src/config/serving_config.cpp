@@ -41,6 +41,9 @@ LengthDist parse_length(const YAML::Node& n, const std::string& path) {
   }
   if (!n["mean"]) throw InputError(path + ".mean", "missing");
   d.mean = yaml::as_double(n["mean"], path + ".mean", 1, kMaxTokens);
+  if (d.kind == LengthDist::Kind::kFixed && d.mean != std::floor(d.mean)) {
+    throw InputError(path + ".mean", "expected an integer number of tokens");
+  }
   if (d.kind == LengthDist::Kind::kNormal || d.kind == LengthDist::Kind::kLognormal) {
     if (!n["stddev"]) throw InputError(path + ".stddev", "missing");
     d.stddev = yaml::as_double(n["stddev"], path + ".stddev", 0, kMaxTokens);
