@@ -9,6 +9,9 @@
 // fleet's capacity is replicas x per-replica rate: least-loaded dispatch over several replicas
 // does at least as well as one replica at 1/replicas of the load, so this is conservative.
 #include <algorithm>
+#include <atomic>
+#include <exception>
+#include <thread>
 #include <cmath>
 
 #include <fmt/format.h>
@@ -75,14 +78,14 @@ CapacityResult plan_capacity(const ServeScenario& in, bool pin_max_batch) {
   if (pin_max_batch) batches = {in.serving.max_batch};
   else batches = {16, 32, 64, 128, 256, 512};
 
-  Probe probe{in};
-  ReplicaOption best_failed;  // for the message when nothing meets the SLO
+  // The shapes to search: for each tp, the smallest fitting pp and twice it, ep 1 or tp.
+  std::vector<ServeScenario> shapes;
   bool any_fit = false;
   for (int tp : tps) {
     int fitting_pp = 0;
     for (int pp : pps) {
       if (long(tp) * pp > cap.max_gpus_per_replica) break;
-      if (fitting_pp > 0 && pp > 2 * fitting_pp) break;  // the smallest fitting pp and twice it
+      if (fitting_pp > 0 && pp > 2 * fitting_pp) break;
       std::vector<int> eps{1};
       if (pinned(in, "ep")) eps = {in.base.parallel.ep};
       else if (m.is_moe() && tp > 1 && m.moe.experts % tp == 0) eps.push_back(tp);
@@ -101,43 +104,88 @@ CapacityResult plan_capacity(const ServeScenario& in, bool pin_max_batch) {
         if (!fits(s)) continue;
         any_fit = true;
         if (fitting_pp == 0) fitting_pp = pp;
-        ++res.configurations;
-        for (long mb : batches) {
-          s.serving.max_batch = mb;
-          probe.s = s;
-          const ServeResult sat = probe.run(0);
-          double lo = sat.requests_per_s / 100, hi = sat.requests_per_s;
-          ServeResult at_lo = probe.run(lo);
-          if (!at_lo.slo_met) {
-            if (best_failed.max_batch == 0 || at_lo.ttft_s.p99 + at_lo.tpot_s.p99 < best_failed.at_max.ttft_s.p99 + best_failed.at_max.tpot_s.p99) {
-              best_failed = {tp, pp, ep, mb, lo, at_lo};
-            }
-            continue;
-          }
-          const ServeResult at_hi = probe.run(hi);
-          if (at_hi.slo_met) {
-            lo = hi;
-            at_lo = at_hi;
-          } else {
-            for (int i = 0; i < kBisections; ++i) {
-              const double mid = std::sqrt(lo * hi);
-              ServeResult r = probe.run(mid);
-              if (r.slo_met) {
-                lo = mid;
-                at_lo = r;
-              } else {
-                hi = mid;
-              }
-            }
-          }
-          res.options.push_back({tp, pp, ep, mb, lo, at_lo});
-          // A larger cap changes nothing once the running batch stays well below it.
-          if (at_lo.batch_mean < 0.5 * double(mb)) break;
-        }
+        shapes.push_back(std::move(s));
       }
     }
   }
-  res.simulations = probe.sims;
+  res.configurations = static_cast<int>(shapes.size());
+
+  // Each shape's batch caps and rate bisection, shapes on worker threads; results are merged in
+  // shape order, so the answer does not depend on the thread count.
+  struct ShapeSearch {
+    std::vector<ReplicaOption> options;
+    ReplicaOption best_failed;  // for the message when nothing meets the SLO
+    int sims = 0;
+    std::exception_ptr error;
+  };
+  std::vector<ShapeSearch> found(shapes.size());
+  auto search = [&](std::size_t k) {
+    ServeScenario s = shapes[k];
+    const auto& p = s.base.parallel;
+    ShapeSearch& out = found[k];
+    Probe probe{s};
+    for (long mb : batches) {
+      s.serving.max_batch = mb;
+      probe.s = s;
+      const ServeResult sat = probe.run(0);
+      double lo = sat.requests_per_s / 100, hi = sat.requests_per_s;
+      ServeResult at_lo = probe.run(lo);
+      if (!at_lo.slo_met) {
+        const auto& f = out.best_failed.at_max;
+        if (out.best_failed.max_batch == 0 || at_lo.ttft_s.p99 + at_lo.tpot_s.p99 < f.ttft_s.p99 + f.tpot_s.p99) {
+          out.best_failed = {p.tp, p.pp, p.ep, mb, lo, at_lo};
+        }
+        continue;
+      }
+      const ServeResult at_hi = probe.run(hi);
+      if (at_hi.slo_met) {
+        lo = hi;
+        at_lo = at_hi;
+      } else {
+        for (int i = 0; i < kBisections; ++i) {
+          const double mid = std::sqrt(lo * hi);
+          ServeResult r = probe.run(mid);
+          if (r.slo_met) {
+            lo = mid;
+            at_lo = r;
+          } else {
+            hi = mid;
+          }
+        }
+      }
+      out.options.push_back({p.tp, p.pp, p.ep, mb, lo, at_lo});
+      // A larger cap changes nothing once the running batch stays well below it.
+      if (at_lo.batch_mean < 0.5 * double(mb)) break;
+    }
+    out.sims = probe.sims;
+  };
+  std::atomic<std::size_t> next{0};
+  auto worker = [&] {
+    for (std::size_t k = next++; k < shapes.size(); k = next++) {
+      try {
+        search(k);
+      } catch (...) {
+        found[k].error = std::current_exception();
+      }
+    }
+  };
+  const std::size_t n_threads = std::min<std::size_t>(shapes.size(), std::max(1u, std::thread::hardware_concurrency()));
+  std::vector<std::thread> pool;
+  for (std::size_t i = 1; i < n_threads; ++i) pool.emplace_back(worker);
+  worker();
+  for (auto& t : pool) t.join();
+
+  ReplicaOption best_failed;
+  for (auto& f : found) {
+    if (f.error) std::rethrow_exception(f.error);
+    res.simulations += f.sims;
+    res.options.insert(res.options.end(), f.options.begin(), f.options.end());
+    const auto& b = f.best_failed.at_max;
+    if (f.best_failed.max_batch > 0 &&
+        (best_failed.max_batch == 0 || b.ttft_s.p99 + b.tpot_s.p99 < best_failed.at_max.ttft_s.p99 + best_failed.at_max.tpot_s.p99)) {
+      best_failed = f.best_failed;
+    }
+  }
   if (!any_fit) {
     throw InputError("parallel", fmt::format("{} does not fit in any replica of up to {} x {} (capacity.max_gpus_per_replica) "
                                              "with room for one request's KV cache",
