@@ -1,6 +1,7 @@
 // wanka command line. Holds no model logic: it parses flags, calls the library and prints.
 // Exit codes (DESIGN.md): 0 success, 2 bad input, 1 internal error.
 #include <CLI/CLI.hpp>
+#include <array>
 #include <fmt/format.h>
 
 #include <cstdio>
@@ -20,6 +21,7 @@
 #include "wanka/reliability.hpp"
 #include "wanka/report.hpp"
 #include "wanka/scenario.hpp"
+#include "wanka/serve.hpp"
 #include "wanka/validate.hpp"
 
 namespace {
@@ -421,8 +423,61 @@ int main(int argc, char** argv) {
   val->add_option("--file", val_file, "Validation CSV (default: the built-in curated set)");
   val->add_option("--worst", val_worst, "Rows with the largest errors to list")->check(CLI::Range(0, 100000));
   val->add_flag("--json", val_json, "JSON output");
-  bool val_plan = false;
+  bool val_plan = false, val_serving = false;
   val->add_flag("--plan", val_plan, "Planner check: rank of each published split among all fitting splits");
+  val->add_flag("--serving", val_serving, "Serving: published inference throughput and latency (data/validation/inference.csv)");
+
+  auto* srv = app.add_subcommand("serve", "LLM serving: continuous-batching simulation (throughput, TTFT, TPOT) or, with --plan, capacity");
+  ScenarioFlags srv_flags;
+  srv->add_option("scenario", srv_flags.file, "Scenario file with a serving: block; the built-in serving default when omitted");
+  srv->add_option("--catalog", srv_flags.catalog, "Extra catalog YAML overriding built-in entries");
+  srv->add_option("--set", srv_flags.sets, "Override any field: --set serving.max_batch=128 (repeatable)");
+  for (const auto& [flag, path, help] : std::vector<std::array<const char*, 3>>{
+           {"--model", "model", "Catalog model name"},
+           {"--gpu", "cluster.gpu", "Catalog GPU name"},
+           {"--gpus", "cluster.num_gpus", "GPUs in the deployment (replicas = gpus / (tp x pp))"},
+           {"--price", "cluster.price_per_gpu_hour_usd", "Price per GPU-hour, USD"},
+           {"--tp", "parallel.tp", "Tensor parallel size per replica"},
+           {"--pp", "parallel.pp", "Pipeline parallel size per replica"},
+           {"--ep", "parallel.ep", "Expert parallel size (inside the TP group)"},
+           {"--requests", "serving.requests", "Requests to simulate"},
+           {"--trace", "serving.trace", "Trace file (CSV arrival_s,input,output; Azure LLM CSV; Mooncake JSONL)"},
+           {"--max-batch", "serving.max_batch", "Running sequences per replica"},
+           {"--max-batch-tokens", "serving.max_batch_tokens", "Tokens per iteration (chunked prefill budget)"},
+           {"--weight-precision", "serving.weight_precision", "bf16|fp16|fp8|fp4|int4"},
+           {"--kv-precision", "serving.kv_precision", "bf16|fp16|fp8"},
+           {"--ttft", "serving.slo.ttft_s", "TTFT target, s"},
+           {"--tpot", "serving.slo.tpot_s", "TPOT target, s"},
+           {"--prefill-replicas", "serving.disaggregation.prefill_replicas", "Replicas that only prefill (disaggregation)"},
+           {"--seed", "serving.seed", "Random seed"},
+           {"--users", "capacity.users", "--plan: users to serve"},
+           {"--user-rate", "capacity.requests_per_user_per_hour", "--plan: requests per user per hour"},
+           {"--fleet", "capacity.fleet_gpus", "--plan: a given fleet of GPUs (solve for the rate limit)"},
+           {"--peak-to-mean", "capacity.peak_to_mean", "--plan: busiest-hour load over the mean"}}) {
+    srv_flags.add_field(srv, flag, path, help);
+  }
+  // Fixed lengths replace the file's whole length block (a distribution map included).
+  for (const auto& [flag, path, help] : std::vector<std::array<const char*, 3>>{
+           {"--input-len", "serving.input_len", "Input tokens per request (fixed)"},
+           {"--output-len", "serving.output_len", "Output tokens per request (fixed)"}}) {
+    srv->add_option_function<std::string>(flag, [&srv_flags, p = std::string(path)](const std::string& v) {
+      srv_flags.overrides.emplace_back(p, "{dist: fixed, mean: " + v + "}");
+    }, help);
+  }
+  // Arrival mode flags replace the file's mode (a file may not give both).
+  srv->add_option_function<std::string>("--rate", [&](const std::string& v) {
+    srv_flags.overrides.emplace_back("serving.offline", "null");
+    srv_flags.overrides.emplace_back("serving.arrival_rate_per_s", v);
+  }, "Poisson arrival rate, requests/s (replaces offline)");
+  srv->add_flag_callback("--offline", [&] {
+    srv_flags.overrides.emplace_back("serving.arrival_rate_per_s", "null");
+    srv_flags.overrides.emplace_back("serving.offline", "true");
+  }, "Every request at t = 0 (replaces arrival_rate_per_s)");
+  bool srv_json = false, srv_plan = false;
+  std::string srv_out;
+  srv->add_flag("--plan", srv_plan, "Capacity planning: fleet for users x rate within the SLO, or the rate limit of a fleet");
+  srv->add_flag("--json", srv_json, "Print the JSON result");
+  srv->add_option("-o,--output", srv_out, "Write the result to a file (all or nothing)");
 
   try {
     app.parse(argc, argv);
@@ -529,6 +584,28 @@ int main(int argc, char** argv) {
       else if (fmt_ == "csv") text = wanka::scale_to_csv(r);
       else text = wanka::format_scale(d.scenario, r);
       write_output(sc_out, text);
+    } else if (srv->parsed()) {
+      const wanka::ServeScenario s = srv_flags.with_catalog([&](const wanka::Catalog& c) {
+        if (srv_flags.file.empty()) {
+          // With --plan the built-in default's split is not a pin (as for `wanka plan`).
+          std::string text = wanka::default_serve_scenario_yaml();
+          if (srv_plan) {
+            const auto at = text.find("parallel:");
+            text.erase(at, text.find('\n', at) - at + 1);
+          }
+          return wanka::parse_serve_scenario(text, "<default>", srv_flags.all_overrides(), c);
+        }
+        return wanka::parse_serve_scenario(read_file(srv_flags.file, "", "scenario file"), srv_flags.file, srv_flags.all_overrides(), c);
+      });
+      std::string text;
+      if (srv_plan) {
+        const wanka::CapacityResult r = wanka::plan_capacity(s);
+        text = srv_json ? wanka::capacity_to_json(s, r).dump(2) + "\n" : wanka::format_capacity(s, r);
+      } else {
+        const wanka::ServeResult r = wanka::simulate_serving(s);
+        text = srv_json ? wanka::serve_to_json(s, r).dump(2) + "\n" : wanka::format_serve(s, r);
+      }
+      write_output(srv_out, text);
     } else if (cat->parsed()) {
       const auto& c = wanka::Catalog::builtin();
       if (cat_kind.empty()) {
@@ -543,6 +620,12 @@ int main(int argc, char** argv) {
     } else if (val->parsed()) {
       std::string csv;
       if (!val_file.empty()) csv = read_file(val_file, "--file", "");
+      if (val_serving) {
+        const auto rep = wanka::run_serve_validation(csv);
+        write_output("", val_json ? wanka::validation_to_json(rep).dump(2) + "\n"
+                                  : wanka::format_validation(rep, val_worst, "serving throughput and latency (data/validation/inference.csv)"));
+        return 0;
+      }
       const auto rep = wanka::run_validation(csv);
       if (val_plan) {
         write_output("", wanka::format_plan_validation(wanka::run_plan_validation(rep), val_worst));

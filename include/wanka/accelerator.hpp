@@ -25,6 +25,10 @@ class Accelerator {
   BytesPerSecond achievable_hbm() const { return hbm_; }
   FlopsPerSecond dense_peak() const { return peak_; }        // at the GEMM precision
   FlopsPerSecond bf16_peak() const { return peak16_; }
+  // Serving (src/serve): a GEMM given its FLOPs and bytes moved, when operands have different
+  // precisions (int4/fp8 weights, 16-bit activations); the same calibrated roofline as gemm().
+  FlopsPerSecond achievable_matmul() const { return peak_ * e_mm_; }
+  Seconds gemm_overhead() const { return t0_; }
 
  private:
   FlopsPerSecond peak_;      // GEMM precision peak

@@ -8,6 +8,7 @@
 #include "wanka/plan.hpp"
 #include "wanka/reliability.hpp"
 #include "wanka/scenario.hpp"
+#include "wanka/serve.hpp"
 
 namespace wanka {
 
@@ -33,5 +34,12 @@ std::string format_scale(const Scenario& base, const ScaleResult& r);
 Json reliability_config_to_json(const Scenario& s, const ReliabilityResult& r);
 Json reliability_to_json(const Scenario& s, const ReliabilityResult& r);
 std::string format_reliability(const Scenario& s, const ReliabilityResult& r);
+
+// Serving (issue 5): one simulated deployment, and capacity planning.
+Json serving_config_to_json(const ServeScenario& s);
+Json serve_to_json(const ServeScenario& s, const ServeResult& r);
+std::string format_serve(const ServeScenario& s, const ServeResult& r);
+Json capacity_to_json(const ServeScenario& s, const CapacityResult& c);
+std::string format_capacity(const ServeScenario& s, const CapacityResult& c);
 
 }  // namespace wanka

@@ -1,6 +1,8 @@
 // End-to-end validation against published training runs (data/validation/training.csv).
 #pragma once
 
+#include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -57,7 +59,22 @@ std::string format_plan_validation(const PlanCheckReport& r, int worst);
 
 // Reads the CSV text (the embedded copy when `csv` is empty) and evaluates every row.
 ValidationReport run_validation(const std::string& csv = "");
-std::string format_validation(const ValidationReport& r, int worst);
+std::string format_validation(const ValidationReport& r, int worst,
+                              const std::string& what = "training throughput (data/validation/training.csv)");
+// Per-source MAPE and bias of evaluated rows (fills r.sources).
+void summarize_sources(ValidationReport& r);
+// RFC 4180 rows: quoted fields may hold commas, newlines and doubled quotes.
+std::vector<std::vector<std::string>> parse_csv(const std::string& text);
+// Evaluates every record of a validation CSV (id, source, model, metric, value, unit, trust,
+// citation + the caller's columns): `eval` sets the prediction (and scenario) of one row or
+// throws, recording the row as failed; the result is summarised per source.
+using RowEval = std::function<void(std::map<std::string, std::string>& record, ValidationRow& row)>;
+ValidationReport evaluate_csv(const std::string& text, const RowEval& eval);
+
+// Serving (issue 5): the curated rows of data/validation/inference.csv (embedded copy when
+// `csv` is empty), each simulated with wanka serve. Throughput and latency metrics are
+// summarised per source.
+ValidationReport run_serve_validation(const std::string& csv = "");
 Json validation_to_json(const ValidationReport& r);
 
 }  // namespace wanka

@@ -160,14 +160,20 @@ ClusterConfig default_cluster(const GpuSpec& gpu, std::int64_t num_gpus) {
   return cl;
 }
 
-ScenarioDraft parse_scenario_draft(const std::string& text, const std::string& origin,
-                                   const std::vector<Override>& overrides, const Catalog& cat) {
-  ScenarioDraft d;
+YAML::Node scenario_root(const std::string& text, const std::string& origin, const std::vector<Override>& overrides) {
   YAML::Node root = yaml::parse(text, origin);
   if (!root || root.IsNull()) root = YAML::Node(YAML::NodeType::Map);
   if (!root.IsMap()) throw InputError("", origin + ": a scenario is a mapping with model, cluster, parallel, training");
   for (const auto& ov : overrides) apply_override(root, ov);
-  yaml::check_keys(root, "", {"name", "description", "model", "cluster", "parallel", "training", "reliability"});
+  return root;
+}
+
+ScenarioDraft parse_scenario_draft(const std::string& text, const std::string& origin,
+                                   const std::vector<Override>& overrides, const Catalog& cat) {
+  ScenarioDraft d;
+  YAML::Node root = scenario_root(text, origin, overrides);
+  yaml::check_keys(root, "", {"name", "description", "model", "cluster", "parallel", "training", "reliability",
+                              "serving", "capacity"});
 
   Scenario& s = d.scenario;
   s.model = parse_model_section(root["model"], cat);

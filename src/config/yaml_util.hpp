@@ -6,6 +6,8 @@
 
 #include <initializer_list>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "wanka/error.hpp"
 
@@ -26,6 +28,17 @@ void check_keys(const YAML::Node& n, const std::string& path, std::initializer_l
 
 // Parses text; malformed YAML becomes InputError "<origin>:line:column: message".
 YAML::Node parse(const std::string& text, const std::string& origin);
+
+}  // namespace wanka::yaml
+
+namespace wanka {
+// The scenario document with "key.path=value" overrides applied (src/config/scenario.cpp);
+// the serving parser reads its own blocks from it.
+YAML::Node scenario_root(const std::string& text, const std::string& origin,
+                         const std::vector<std::pair<std::string, std::string>>& overrides);
+}  // namespace wanka
+
+namespace wanka::yaml {
 
 // Optional field helpers: assign only when present.
 template <class T>

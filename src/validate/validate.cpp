@@ -13,8 +13,6 @@
 
 namespace wanka {
 
-namespace {
-
 // RFC 4180 rows: quoted fields may hold commas, newlines and doubled quotes.
 std::vector<std::vector<std::string>> parse_csv(const std::string& text) {
   std::vector<std::vector<std::string>> rows;
@@ -55,6 +53,8 @@ std::vector<std::vector<std::string>> parse_csv(const std::string& text) {
   }
   return rows;
 }
+
+namespace {
 
 long to_long(const std::string& s, long fallback) {
   if (s.empty()) return fallback;
@@ -124,8 +124,7 @@ Scenario row_scenario(const std::map<std::string, std::string>& r) {
 
 }  // namespace
 
-ValidationReport run_validation(const std::string& csv_text) {
-  const std::string text = csv_text.empty() ? std::string(embedded_file("training.csv")) : csv_text;
+ValidationReport evaluate_csv(const std::string& text, const RowEval& eval) {
   const auto rows = parse_csv(text);
   ValidationReport rep;
   if (rows.empty()) return rep;
@@ -143,22 +142,35 @@ ValidationReport run_validation(const std::string& csv_text) {
     v.citation = r["citation"];
     try {
       v.measured = std::stod(r["value"]);
-      v.scenario = row_scenario(r);
-      const Estimate e = estimate(v.scenario);
-      v.fits = e.memory.fits;
-      if (v.metric == "tokens_per_s_per_gpu") {
-        v.predicted = e.tokens_per_s_per_gpu;
-      } else if (v.metric == "step_time_s") {
-        v.predicted = e.step_time.value;
-      } else {
-        throw InputError("metric", "unsupported metric '" + v.metric + "'");
-      }
+      eval(r, v);
       v.error = (v.predicted - v.measured) / v.measured;
     } catch (const std::exception& ex) {
       v.failure = ex.what();
     }
     rep.rows.push_back(std::move(v));
   }
+  summarize_sources(rep);
+  return rep;
+}
+
+ValidationReport run_validation(const std::string& csv_text) {
+  const std::string text = csv_text.empty() ? std::string(embedded_file("training.csv")) : csv_text;
+  return evaluate_csv(text, [](std::map<std::string, std::string>& r, ValidationRow& v) {
+    v.scenario = row_scenario(r);
+    const Estimate e = estimate(v.scenario);
+    v.fits = e.memory.fits;
+    if (v.metric == "tokens_per_s_per_gpu") {
+      v.predicted = e.tokens_per_s_per_gpu;
+    } else if (v.metric == "step_time_s") {
+      v.predicted = e.step_time.value;
+    } else {
+      throw InputError("metric", "unsupported metric '" + v.metric + "'");
+    }
+  });
+}
+
+void summarize_sources(ValidationReport& rep) {
+  rep.sources.clear();
   std::map<std::string, SourceSummary> by;
   for (const auto& v : rep.rows) {
     auto& s = by[v.source];
@@ -180,11 +192,10 @@ ValidationReport run_validation(const std::string& csv_text) {
     }
     rep.sources.push_back(s);
   }
-  return rep;
 }
 
-std::string format_validation(const ValidationReport& r, int worst) {
-  std::string o = "wanka validate: predicted vs published training throughput (data/validation/training.csv)\n\n";
+std::string format_validation(const ValidationReport& r, int worst, const std::string& what) {
+  std::string o = "wanka validate: predicted vs published " + what + "\n\n";
   o += fmt::format("  {:<14} {:>5} {:>8} {:>8} {:>8} {:>7}\n", "source", "runs", "MAPE", "bias", "no-fit", "failed");
   int total = 0, failed = 0, nofit = 0;
   double sum = 0;

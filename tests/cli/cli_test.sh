@@ -41,7 +41,9 @@ if [ ! -e "$tmp/out.json" ] && [ -z "$(ls "$tmp" | grep wanka-tmp)" ]; then pass
 "$W" estimate -o "$tmp/ok.txt" && grep -q "step time" "$tmp/ok.txt" && pass=$((pass+1)) || { echo "FAIL output-file"; fail=$((fail+1)); }
 # every example scenario runs (planner examples leave the split open)
 for f in "$SRC"/examples/*.yaml; do
-  if grep -q '^parallel:' "$f"; then
+  if [[ "$(basename "$f")" == serve-* ]]; then
+    expect "example-$(basename "$f")" 0 "best replica|TTFT" -- "$W" serve "$f" $(grep -q '^capacity:' "$f" && echo --plan)
+  elif grep -q '^parallel:' "$f"; then
     expect "example-$(basename "$f")" 0 "step time" -- "$W" estimate "$f"
   else
     expect "example-$(basename "$f")" 0 "parallel plan" -- "$W" plan "$f" --top 1
@@ -101,5 +103,31 @@ expect estimate-failures-text 0 "with failures: ETTR" -- "$W" estimate --gpus 64
 "$W" plan --failures --top 2 --json --model llama3-8b --gpus 64 > "$tmp/pf.json" 2>"$tmp/err"; rc=$?
 n=$(grep -c '"expected_ettr": 0\.[0-9]' "$tmp/pf.json")
 if [ "$rc" = 0 ] && [ "$n" = 2 ]; then pass=$((pass+1)); else echo "FAIL plan-failures-json: rc=$rc, $n expected_ettr"; fail=$((fail+1)); fi
+# serving (issue 5)
+expect serve-default 0 "TTFT" -- "$W" serve
+expect serve-json 0 '"output_tokens_per_s_per_gpu"' -- "$W" serve --json --requests 200
+expect serve-offline 0 "50 \(offline\), 50 completed" -- "$W" serve --offline --requests 50
+expect serve-rate 0 "Poisson 2/s" -- "$W" serve --rate 2 --requests 50
+expect serve-bad-rate 2 "serving.arrival_rate_per_s" -- "$W" serve --rate -1
+expect serve-bad-kv-pool 2 "serving.kv_pool: unknown KV pool rule 'sglang'" -- "$W" serve --set serving.kv_pool=sglang
+expect serve-disagg 0 "1 prefill \+ 1 decode" -- "$W" serve --gpus 8 --tp 4 --prefill-replicas 1 --requests 100
+expect serve-len-override 0 "200 completed" -- "$W" serve "$SRC/examples/serve-llama3-70b-disaggregated.yaml" --input-len 300 --requests 200
+expect serve-bad-len 2 "serving.input_len.mean: expected an integer" -- "$W" serve --input-len 1.5
+expect serve-no-fit 2 "parallel: llama3-405b does not fit" -- "$W" serve --model llama3-405b --gpus 1 --tp 1
+expect serve-bad-precision 2 "serving.weight_precision: unknown weight precision 'int3'" -- "$W" serve --weight-precision int3
+expect serve-bad-tp 2 "parallel.tp" -- "$W" serve --tp 3 --gpus 3
+expect serve-bad-disagg 2 "serving.disaggregation.prefill_replicas" -- "$W" serve --prefill-replicas 1
+printf '0,100,10\n0.5,200,20\n1.0,abc,5\n' > "$tmp/bad.csv"
+expect serve-trace-malformed 2 "serving.trace: .*bad.csv:3: cannot parse input length 'abc'" -- "$W" serve --trace "$tmp/bad.csv"
+printf 'arrival_s,input,output\n0,100,10\n0.5,200,20\n' > "$tmp/ok.csv"
+expect serve-trace 0 "2 completed" -- "$W" serve --trace "$tmp/ok.csv"
+expect serve-slo-unmeetable 2 "serving.slo: no configuration meets" -- "$W" serve --plan --users 1000 --user-rate 1 --ttft 0.001
+expect serve-plan-no-users 2 "capacity.users" -- "$W" serve --plan --user-rate 1
+expect validate-serving 0 "trtllm-perf" -- "$W" validate --serving --worst 0
+expect serve-plan 0 "best replica" -- "$W" serve --plan --model llama3-8b --users 10000 --user-rate 2
+"$W" serve --json --requests 300 > "$tmp/s1.json"; "$W" serve --json --requests 300 > "$tmp/s2.json"
+if [ -s "$tmp/s1.json" ] && cmp -s "$tmp/s1.json" "$tmp/s2.json"; then pass=$((pass+1)); else echo "FAIL serve-deterministic"; fail=$((fail+1)); fi
+"$W" serve --trace "$tmp/bad.csv" -o "$tmp/serve-out.json" 2>/dev/null
+if [ ! -e "$tmp/serve-out.json" ]; then pass=$((pass+1)); else echo "FAIL serve-no-partial-output"; fail=$((fail+1)); fi
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

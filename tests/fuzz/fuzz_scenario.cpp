@@ -9,6 +9,7 @@
 #include "wanka/estimate.hpp"
 #include "wanka/reliability.hpp"
 #include "wanka/scenario.hpp"
+#include "wanka/serve.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string text(reinterpret_cast<const char*>(data), size);
@@ -29,6 +30,20 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
   } catch (const wanka::InputError&) {
     // bad input, reported with a field: the expected outcome
+  }
+  // The serving block (issue 5), simulated when small, and the same bytes as a trace file.
+  try {
+    wanka::ServeScenario sv = wanka::parse_serve_scenario(text, "<fuzz>");
+    sv.serving.trace.clear();  // no file reads driven by fuzz input
+    sv.serving.requests = std::min(sv.serving.requests, 20L);
+    if (sv.replicas() <= 16 && sv.serving.input_len.upper() + sv.serving.output_len.upper() <= 20000) {
+      (void)wanka::simulate_serving(sv);
+    }
+  } catch (const wanka::InputError&) {
+  }
+  try {
+    (void)wanka::parse_trace(text, "<fuzz>");
+  } catch (const wanka::InputError&) {
   }
   return 0;
 }

@@ -1,0 +1,239 @@
+// The scenario's `serving:` and `capacity:` blocks (issue 5), parsed beside model, cluster and
+// parallel. Every error is an InputError naming the field.
+#include <yaml-cpp/yaml.h>
+
+#include <climits>
+#include <cmath>
+
+#include "config/yaml_util.hpp"
+#include "wanka/error.hpp"
+#include "wanka/serve.hpp"
+
+namespace wanka {
+
+namespace {
+
+constexpr double kMaxTokens = 1e7;
+
+LengthDist parse_length(const YAML::Node& n, const std::string& path) {
+  LengthDist d;
+  if (n.IsScalar()) {
+    d.mean = yaml::as_double(n, path, 1, kMaxTokens);
+    if (d.mean != std::floor(d.mean)) throw InputError(path, "expected an integer number of tokens");
+    return d;
+  }
+  yaml::require_map(n, path);
+  yaml::check_keys(n, path, {"dist", "mean", "stddev", "min", "max"});
+  const std::string kind = n["dist"] ? yaml::as_string(n["dist"], path + ".dist") : "fixed";
+  if (kind == "fixed") d.kind = LengthDist::Kind::kFixed;
+  else if (kind == "uniform") d.kind = LengthDist::Kind::kUniform;
+  else if (kind == "normal") d.kind = LengthDist::Kind::kNormal;
+  else if (kind == "lognormal") d.kind = LengthDist::Kind::kLognormal;
+  else if (kind == "exponential") d.kind = LengthDist::Kind::kExponential;
+  else throw InputError(path + ".dist", unknown_name_message("length distribution", kind, {"fixed", "uniform", "normal", "lognormal", "exponential"}));
+  yaml::opt(n, "min", path, d.min, 1, kMaxTokens);
+  yaml::opt(n, "max", path, d.max, 1, kMaxTokens);
+  if (d.max > 0 && d.max < d.min) throw InputError(path + ".max", "is below min (" + std::to_string(d.min) + ")");
+  if (d.kind == LengthDist::Kind::kUniform) {
+    if (!n["min"] || !n["max"]) throw InputError(path, "a uniform length needs min and max");
+    d.mean = 0.5 * double(d.min + d.max);
+    return d;
+  }
+  if (!n["mean"]) throw InputError(path + ".mean", "missing");
+  d.mean = yaml::as_double(n["mean"], path + ".mean", 1, kMaxTokens);
+  if (d.kind == LengthDist::Kind::kFixed && d.mean != std::floor(d.mean)) {
+    throw InputError(path + ".mean", "expected an integer number of tokens");
+  }
+  if (d.kind == LengthDist::Kind::kNormal || d.kind == LengthDist::Kind::kLognormal) {
+    if (!n["stddev"]) throw InputError(path + ".stddev", "missing");
+    d.stddev = yaml::as_double(n["stddev"], path + ".stddev", 0, kMaxTokens);
+  }
+  return d;
+}
+
+void parse_serving(const YAML::Node& n, ServingConfig& sv) {
+  const std::string P = "serving";
+  yaml::require_map(n, P);
+  yaml::check_keys(n, P, {"input_len", "output_len", "requests", "arrival_rate_per_s", "offline", "trace",
+                          "trace_time_scale", "max_batch", "max_batch_tokens", "kv_block_tokens", "weight_precision",
+                          "kv_precision", "gpu_memory_utilization", "kv_pool", "slo", "disaggregation", "seed"});
+  if (auto x = n["input_len"]; x && !x.IsNull()) sv.input_len = parse_length(x, P + ".input_len");
+  if (auto x = n["output_len"]; x && !x.IsNull()) sv.output_len = parse_length(x, P + ".output_len");
+  yaml::opt(n, "requests", P, sv.requests, 1, 1e7);  // ~60 B of state per request
+  bool rate_given = false;
+  if (auto x = n["arrival_rate_per_s"]; x && !x.IsNull()) {
+    sv.arrival_rate_per_s = yaml::as_double(x, P + ".arrival_rate_per_s", 1e-9, 1e9);
+    rate_given = true;
+    sv.offline = false;
+  }
+  if (auto x = n["offline"]; x && !x.IsNull()) {
+    sv.offline = yaml::as_bool(x, P + ".offline");
+    if (sv.offline && rate_given) throw InputError(P + ".offline", "give either offline: true or arrival_rate_per_s, not both");
+    if (!sv.offline && !rate_given) throw InputError(P + ".arrival_rate_per_s", "missing: offline is false");
+  }
+  yaml::opt_string(n, "trace", P, sv.trace);
+  yaml::opt(n, "trace_time_scale", P, sv.trace_time_scale, 1e-6, 1e6);
+  yaml::opt(n, "max_batch", P, sv.max_batch, 1, 1e6);
+  yaml::opt(n, "max_batch_tokens", P, sv.max_batch_tokens, 1, 1e7);
+  yaml::opt(n, "kv_block_tokens", P, sv.kv_block_tokens, 1, 1e5);
+  if (auto x = n["weight_precision"]; x && !x.IsNull()) {
+    const std::string v = yaml::as_string(x, P + ".weight_precision");
+    auto p = parse_precision(v);
+    if (v == "int4") {
+      sv.int4_weights = true;
+      sv.weight_precision = Precision::kFp4;
+    } else if (p && (*p == Precision::kBf16 || *p == Precision::kFp16 || *p == Precision::kFp8 || *p == Precision::kFp4)) {
+      sv.weight_precision = *p;
+    } else {
+      throw InputError(P + ".weight_precision", unknown_name_message("weight precision", v, {"bf16", "fp16", "fp8", "fp4", "int4"}));
+    }
+  }
+  if (auto x = n["kv_precision"]; x && !x.IsNull()) {
+    const std::string v = yaml::as_string(x, P + ".kv_precision");
+    auto p = parse_precision(v);
+    if (!p || (*p != Precision::kBf16 && *p != Precision::kFp16 && *p != Precision::kFp8)) {
+      throw InputError(P + ".kv_precision", unknown_name_message("KV-cache precision", v, {"bf16", "fp16", "fp8"}));
+    }
+    sv.kv_precision = *p;
+  }
+  yaml::opt(n, "gpu_memory_utilization", P, sv.gpu_memory_utilization, 0.05, 1.0);
+  if (auto x = n["kv_pool"]; x && !x.IsNull()) {
+    const std::string v = yaml::as_string(x, P + ".kv_pool");
+    if (v == "vllm") sv.kv_pool = ServingConfig::KvPoolRule::kVllm;
+    else if (v == "tensorrt-llm") sv.kv_pool = ServingConfig::KvPoolRule::kTensorRtLlm;
+    else throw InputError(P + ".kv_pool", unknown_name_message("KV pool rule", v, {"vllm", "tensorrt-llm"}));
+  }
+  if (auto x = n["slo"]; x && !x.IsNull()) {
+    yaml::require_map(x, P + ".slo");
+    yaml::check_keys(x, P + ".slo", {"ttft_s", "tpot_s", "percentile"});
+    yaml::opt(x, "ttft_s", P + ".slo", sv.slo.ttft_s, 1e-6, 1e6);
+    yaml::opt(x, "tpot_s", P + ".slo", sv.slo.tpot_s, 1e-6, 1e6);
+    yaml::opt(x, "percentile", P + ".slo", sv.slo.percentile, 50, 99);
+    if (sv.slo.percentile != 50 && sv.slo.percentile != 90 && sv.slo.percentile != 99) {
+      throw InputError(P + ".slo.percentile", "must be 50, 90 or 99");
+    }
+  }
+  if (auto x = n["disaggregation"]; x && !x.IsNull()) {
+    yaml::require_map(x, P + ".disaggregation");
+    yaml::check_keys(x, P + ".disaggregation", {"prefill_replicas"});
+    yaml::opt(x, "prefill_replicas", P + ".disaggregation", sv.disaggregation.prefill_replicas, 0, 1e6);
+  }
+  if (auto x = n["seed"]; x && !x.IsNull()) sv.seed = static_cast<std::uint64_t>(yaml::as_long(x, P + ".seed", 0, LONG_MAX));
+}
+
+CapacityConfig parse_capacity(const YAML::Node& n) {
+  const std::string P = "capacity";
+  yaml::require_map(n, P);
+  yaml::check_keys(n, P, {"users", "requests_per_user_per_hour", "fleet_gpus", "peak_to_mean", "max_gpus_per_replica"});
+  CapacityConfig c;
+  yaml::opt(n, "users", P, c.users, 1, 1e12);
+  yaml::opt(n, "requests_per_user_per_hour", P, c.requests_per_user_per_hour, 1e-6, 1e6);
+  yaml::opt(n, "fleet_gpus", P, c.fleet_gpus, 1, 1e7);
+  yaml::opt(n, "peak_to_mean", P, c.peak_to_mean, 1, 100);
+  yaml::opt(n, "max_gpus_per_replica", P, c.max_gpus_per_replica, 1, 4096);
+  if (c.users <= 0) throw InputError(P + ".users", "missing: the number of users to serve");
+  if (c.fleet_gpus == 0 && c.requests_per_user_per_hour <= 0) {
+    throw InputError(P + ".requests_per_user_per_hour", "missing: give the per-user rate, or fleet_gpus to solve for it");
+  }
+  return c;
+}
+
+}  // namespace
+
+const char* default_serve_scenario_yaml() {
+  return R"(# Built-in serving default: Llama-3-70B in bf16 on one HGX H100 node (TP8), 1,000 requests of
+# 512 input and 128 output tokens arriving at 4 per second, vLLM-like limits.
+model: {name: llama3-70b}
+cluster: {gpu: h100-sxm, num_gpus: 8}
+parallel: {tp: 8, pp: 1}
+serving: {input_len: 512, output_len: 128, requests: 1000, arrival_rate_per_s: 4, max_batch: 256,
+          max_batch_tokens: 8192, kv_block_tokens: 16, weight_precision: bf16, kv_precision: bf16,
+          slo: {ttft_s: 1.0, tpot_s: 0.05, percentile: 90}}
+)";
+}
+
+std::string weight_precision_name(const ServingConfig& sv) {
+  return sv.int4_weights ? "int4" : to_string(sv.weight_precision);
+}
+
+void validate_serve_split(const ServeScenario& s) {
+  const auto& m = s.base.model;
+  const auto& p = s.base.parallel;
+  const auto& c = s.base.cluster;
+  const std::string str_tp = std::to_string(p.tp);
+  if (m.heads % p.tp != 0) throw InputError("parallel.tp", str_tp + " does not divide heads (" + std::to_string(m.heads) + ")");
+  if (!m.mla && m.kv_heads % p.tp != 0 && p.tp % m.kv_heads != 0) {
+    throw InputError("parallel.tp", str_tp + " and kv_heads (" + std::to_string(m.kv_heads) + ") must divide one another");
+  }
+  if (p.pp > m.layers) throw InputError("parallel.pp", std::to_string(p.pp) + " exceeds the model's layers (" + std::to_string(m.layers) + ")");
+  if (p.cp != 1) throw InputError("parallel.cp", "context parallelism is not modelled for serving; use 1");
+  if (p.vpp != 1) throw InputError("parallel.vpp", "virtual pipeline stages are not used for serving; use 1");
+  if (p.ep > 1) {
+    if (!m.is_moe()) throw InputError("parallel.ep", "expert parallelism needs a mixture-of-experts model");
+    if (p.tp % p.ep != 0) throw InputError("parallel.ep", std::to_string(p.ep) + " must divide tp (" + str_tp + "): experts are sharded inside the TP group");
+    if (m.moe.experts % p.ep != 0) throw InputError("parallel.ep", std::to_string(p.ep) + " does not divide moe.experts (" + std::to_string(m.moe.experts) + ")");
+  }
+  const long per_replica = long(p.tp) * p.pp;
+  if (c.num_gpus % per_replica != 0) {
+    throw InputError("cluster.num_gpus", std::to_string(c.num_gpus) + " is not a multiple of the GPUs per replica, tp x pp = " +
+                                             std::to_string(per_replica));
+  }
+  const auto& d = s.serving.disaggregation;
+  if (d.prefill_replicas > 0 && d.prefill_replicas >= s.replicas()) {
+    throw InputError("serving.disaggregation.prefill_replicas",
+                     std::to_string(d.prefill_replicas) + " leaves no decode replica (" + std::to_string(s.replicas()) + " replicas)");
+  }
+}
+
+ServeScenario parse_serve_scenario(const std::string& text, const std::string& origin, const std::vector<Override>& overrides,
+                                   const Catalog& catalog) {
+  ServeScenario s;
+  const ScenarioDraft d = parse_scenario_draft(text, origin, overrides, catalog);
+  s.base = d.scenario;
+  s.parallel_given = d.parallel_given;
+  const YAML::Node root = scenario_root(text, origin, overrides);
+  if (auto n = root["serving"]; n && !n.IsNull()) parse_serving(n, s.serving);
+  if (auto n = root["capacity"]; n && !n.IsNull()) s.serving.capacity = parse_capacity(n);
+  auto& p = s.base.parallel;
+  for (const auto& k : d.parallel_given) {
+    if (k != "tp" && k != "pp" && k != "ep" && k != "cp" && k != "vpp" && k != "dp") {
+      throw InputError("parallel." + k, "not used for serving (tp, pp and ep are)");
+    }
+  }
+  p.dp = 1;
+  const auto& sv = s.serving;
+  if (double(s.serving.input_len.upper() + s.serving.output_len.upper()) > kMaxTokens) {
+    throw InputError("serving.input_len", "input plus output length exceeds 1e7 tokens");
+  }
+  const bool split_given = !d.parallel_given.empty();
+  if (!split_given && !sv.capacity) {
+    // No split given: the smallest tp (then pp) inside one scale-up domain whose replica holds
+    // the weights and one longest request's KV cache.
+    const long domain = std::max(1, s.base.cluster.scale_up_domain);
+    const long longest = sv.input_len.upper() + sv.output_len.upper();
+    for (int pp = 1; pp <= s.base.model.layers; pp *= 2) {
+      for (int tp = 1; tp <= domain; tp *= 2) {
+        if (long(tp) * pp > s.base.cluster.num_gpus) break;
+        ServeScenario t = s;
+        t.base.parallel.tp = tp;
+        t.base.parallel.pp = pp;
+        try {
+          validate_serve_split(t);
+        } catch (const InputError&) {
+          continue;
+        }
+        const InferenceCost cost(t.base.model, t.base.cluster, tp, pp, 1, sv);
+        if (cost.kv_blocks() / pp * sv.kv_block_tokens >= longest) {
+          p.tp = tp;
+          p.pp = pp;
+          validate_serve_split(s);
+          return s;
+        }
+      }
+    }
+  }
+  validate_serve_split(s);
+  return s;
+}
+
+}  // namespace wanka

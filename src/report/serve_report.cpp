@@ -1,0 +1,214 @@
+// Presentation of serving results (issue 5): JSON contract and terminal report.
+#include <fmt/format.h>
+
+#include "wanka/report.hpp"
+
+namespace wanka {
+
+namespace {
+
+Json pct(const LatencyPercentiles& p) { return {{"p50", p.p50}, {"p90", p.p90}, {"p99", p.p99}, {"mean", p.mean}}; }
+
+Json length_json(const LengthDist& d) {
+  Json j{{"dist", to_string(d.kind)}, {"mean", d.mean}};
+  if (d.kind == LengthDist::Kind::kNormal || d.kind == LengthDist::Kind::kLognormal) j["stddev"] = d.stddev;
+  if (d.kind != LengthDist::Kind::kFixed) {
+    j["min"] = d.min;
+    j["max"] = d.upper();
+  }
+  return j;
+}
+
+std::string ms(double s) { return fmt::format("{:.1f} ms", s * 1e3); }
+
+}  // namespace
+
+Json serving_config_to_json(const ServeScenario& s) {
+  const auto& sv = s.serving;
+  Json j{{"input_len", length_json(sv.input_len)},
+         {"output_len", length_json(sv.output_len)},
+         {"requests", sv.requests},
+         {"offline", sv.trace.empty() && sv.offline},
+         {"arrival_rate_per_s", sv.arrival_rate_per_s},
+         {"trace", sv.trace.empty() ? Json(nullptr) : Json(sv.trace)},
+         {"trace_time_scale", sv.trace_time_scale},
+         {"max_batch", sv.max_batch},
+         {"max_batch_tokens", sv.max_batch_tokens},
+         {"kv_block_tokens", sv.kv_block_tokens},
+         {"weight_precision", weight_precision_name(sv)},
+         {"kv_precision", to_string(sv.kv_precision)},
+         {"gpu_memory_utilization", sv.gpu_memory_utilization},
+         {"kv_pool", sv.kv_pool == ServingConfig::KvPoolRule::kVllm ? "vllm" : "tensorrt-llm"},
+         {"slo", {{"ttft_s", sv.slo.ttft_s}, {"tpot_s", sv.slo.tpot_s}, {"percentile", sv.slo.percentile}}},
+         {"disaggregation", {{"prefill_replicas", sv.disaggregation.prefill_replicas}}},
+         {"seed", sv.seed}};
+  return j;
+}
+
+Json serve_to_json(const ServeScenario& s, const ServeResult& r) {
+  Json j;
+  j["wanka_version"] = WANKA_VERSION;
+  j["throughput"] = {{"requests_per_s", r.requests_per_s},
+                     {"input_tokens_per_s", r.input_tokens_per_s},
+                     {"output_tokens_per_s", r.output_tokens_per_s},
+                     {"output_tokens_per_s_per_gpu", r.output_tokens_per_s_per_gpu},
+                     {"goodput_requests_per_s", r.goodput_requests_per_s}};
+  j["latency_s"] = {{"ttft", pct(r.ttft_s)}, {"tpot", pct(r.tpot_s)}, {"e2e", pct(r.e2e_s)}, {"queue", pct(r.queue_s)}};
+  j["slo"] = {{"ttft_s", s.serving.slo.ttft_s},
+              {"tpot_s", s.serving.slo.tpot_s},
+              {"percentile", s.serving.slo.percentile},
+              {"met", r.slo_met},
+              {"attainment", r.slo_attainment}};
+  j["kv_cache"] = {{"bytes_per_token", r.kv_bytes_per_token},
+                   {"blocks_per_replica", r.kv_blocks},
+                   {"capacity_tokens_per_replica", r.kv_capacity_tokens},
+                   {"occupancy_mean", r.kv_occupancy_mean},
+                   {"occupancy_peak", r.kv_occupancy_peak},
+                   {"preemptions", r.preemptions}};
+  j["deployment"] = {{"replicas", r.replicas},
+                     {"prefill_replicas", r.prefill_replicas},
+                     {"gpus", r.gpus},
+                     {"tp", s.base.parallel.tp},
+                     {"pp", s.base.parallel.pp},
+                     {"ep", s.base.parallel.ep},
+                     {"weight_bytes_per_gpu", r.weight_bytes_per_gpu},
+                     {"decode_step_s", r.decode_step_s},
+                     {"batch_mean", r.batch_mean}};
+  j["run"] = {{"requests", r.requests}, {"completed", r.completed}, {"iterations", r.iterations}, {"makespan_s", r.makespan_s}};
+  const double cost_h = double(r.gpus) * s.base.cluster.price_per_gpu_hour_usd;
+  j["cost"] = {{"price_per_gpu_hour_usd", s.base.cluster.price_per_gpu_hour_usd},
+               {"per_million_output_tokens_usd", r.output_tokens_per_s > 0 ? cost_h / (r.output_tokens_per_s * 3600) * 1e6 : 0.0},
+               {"per_million_tokens_usd",
+                r.output_tokens_per_s > 0 ? cost_h / ((r.input_tokens_per_s + r.output_tokens_per_s) * 3600) * 1e6 : 0.0}};
+  Json sc = scenario_to_json(s.base);
+  sc.erase("training");
+  sc.erase("reliability");
+  sc["parallel"] = {{"tp", s.base.parallel.tp}, {"pp", s.base.parallel.pp}, {"ep", s.base.parallel.ep}};
+  sc["serving"] = serving_config_to_json(s);
+  j["scenario"] = sc;
+  return j;
+}
+
+std::string format_serve(const ServeScenario& s, const ServeResult& r) {
+  const auto& p = s.base.parallel;
+  const auto& sv = s.serving;
+  std::string o;
+  o += fmt::format("wanka serve: {} on {} x {} ({} replica(s) of tp {} x pp {}{}{}), weights {}, KV {}\n", s.base.model.name,
+                   r.gpus, s.base.cluster.gpu.name, r.replicas, p.tp, p.pp, p.ep > 1 ? fmt::format(" x ep {}", p.ep) : "",
+                   r.prefill_replicas > 0 ? fmt::format(", {} prefill + {} decode", r.prefill_replicas, r.replicas - r.prefill_replicas) : "",
+                   weight_precision_name(sv), to_string(sv.kv_precision));
+  o += fmt::format("  requests        {} ({}), {} completed in {:.1f} s, {} iterations, {} preemptions\n", r.requests,
+                   !sv.trace.empty() ? "trace " + sv.trace
+                   : sv.offline     ? std::string("offline")
+                                    : fmt::format("Poisson {:g}/s", sv.arrival_rate_per_s),
+                   r.completed, r.makespan_s, r.iterations, r.preemptions);
+  o += fmt::format("  throughput      {:.2f} req/s, {:.0f} input tok/s, {:.0f} output tok/s ({:.0f} per GPU)\n", r.requests_per_s,
+                   r.input_tokens_per_s, r.output_tokens_per_s, r.output_tokens_per_s_per_gpu);
+  o += "  latency              p50        p90        p99\n";
+  auto row = [&](const char* name, const LatencyPercentiles& x) {
+    o += fmt::format("    {:<12} {:>10} {:>10} {:>10}\n", name, ms(x.p50), ms(x.p90), ms(x.p99));
+  };
+  row("TTFT", r.ttft_s);
+  row("TPOT", r.tpot_s);
+  row("end-to-end", r.e2e_s);
+  row("queueing", r.queue_s);
+  if (sv.slo.ttft_s > 0 || sv.slo.tpot_s > 0) {
+    o += fmt::format("  SLO             TTFT {} / TPOT {} at p{:g}: {} (attainment {:.1f} %, goodput {:.2f} req/s)\n",
+                     sv.slo.ttft_s > 0 ? ms(sv.slo.ttft_s) : "-", sv.slo.tpot_s > 0 ? ms(sv.slo.tpot_s) : "-", sv.slo.percentile,
+                     r.slo_met ? "met" : "MISSED", 100 * r.slo_attainment, r.goodput_requests_per_s);
+  }
+  o += fmt::format("  KV cache        {:.0f} KiB/token, {:.0f} tokens per replica; occupancy mean {:.0f} %, peak {:.0f} %\n",
+                   r.kv_bytes_per_token / 1024, r.kv_capacity_tokens, 100 * r.kv_occupancy_mean, 100 * r.kv_occupancy_peak);
+  o += fmt::format("  per GPU         {:.1f} GiB weights; mean batch {:.1f}, decode step {}\n", r.weight_bytes_per_gpu / kGiB,
+                   r.batch_mean, ms(r.decode_step_s));
+  const double cost_h = double(r.gpus) * s.base.cluster.price_per_gpu_hour_usd;
+  if (r.output_tokens_per_s > 0) {
+    o += fmt::format("  cost            ${:.3f} per million output tokens at ${:.2f}/GPU-h\n",
+                     cost_h / (r.output_tokens_per_s * 3600) * 1e6, s.base.cluster.price_per_gpu_hour_usd);
+  }
+  return o;
+}
+
+Json capacity_to_json(const ServeScenario& s, const CapacityResult& c) {
+  const auto& cap = *s.serving.capacity;
+  Json opts = Json::array();
+  for (const auto& o : c.options) {
+    opts.push_back({{"tp", o.tp}, {"pp", o.pp}, {"ep", o.ep}, {"max_batch", o.max_batch}, {"max_rate_per_s", o.max_rate_per_s},
+                    {"requests_per_s_per_gpu", o.max_rate_per_s / (o.tp * o.pp)}});
+  }
+  const auto& b = c.best;
+  Json j;
+  j["wanka_version"] = WANKA_VERSION;
+  j["question"] = cap.fleet_gpus > 0 ? "rate_limit" : "fleet";
+  j["demand"] = {{"users", cap.users},
+                 {"requests_per_user_per_hour", cap.requests_per_user_per_hour},
+                 {"peak_to_mean", cap.peak_to_mean},
+                 {"requests_per_s", c.demand_per_s}};
+  j["replica"] = {{"tp", b.tp},
+                  {"pp", b.pp},
+                  {"ep", b.ep},
+                  {"gpus", b.tp * b.pp},
+                  {"max_batch", b.max_batch},
+                  {"max_rate_per_s", b.max_rate_per_s},
+                  {"latency_s_at_max_rate",
+                   {{"ttft", pct(b.at_max.ttft_s)}, {"tpot", pct(b.at_max.tpot_s)}, {"e2e", pct(b.at_max.e2e_s)}}},
+                  {"output_tokens_per_s", b.at_max.output_tokens_per_s}};
+  j["fleet"] = {{"replicas", c.replicas}, {"gpus", c.gpus}};
+  j["cost"] = {{"per_hour_usd", c.cost_per_hour_usd},
+               {"per_month_usd", c.cost_per_month_usd},
+               {"per_million_output_tokens_usd", c.cost_per_million_output_tokens_usd},
+               {"per_million_tokens_usd", c.cost_per_million_tokens_usd}};
+  if (cap.fleet_gpus > 0) {
+    j["rate_limit"] = {{"max_requests_per_user_per_hour", c.max_requests_per_user_per_hour},
+                       {"max_users_at_given_rate", c.max_users}};
+  }
+  j["search"] = {{"configurations", c.configurations}, {"simulations", c.simulations}, {"options", opts}};
+  Json sc = serve_to_json(s, ServeResult{})["scenario"];
+  sc["capacity"] = {{"users", cap.users},
+                    {"requests_per_user_per_hour", cap.requests_per_user_per_hour},
+                    {"fleet_gpus", cap.fleet_gpus},
+                    {"peak_to_mean", cap.peak_to_mean},
+                    {"max_gpus_per_replica", cap.max_gpus_per_replica}};
+  j["scenario"] = sc;
+  return j;
+}
+
+std::string format_capacity(const ServeScenario& s, const CapacityResult& c) {
+  const auto& cap = *s.serving.capacity;
+  const auto& sv = s.serving;
+  const auto& b = c.best;
+  std::string o;
+  o += fmt::format("wanka serve --plan: {} on {}, input {:.0f} / output {:.0f} tokens (mean), SLO TTFT {} / TPOT {} at p{:g}\n",
+                   s.base.model.name, s.base.cluster.gpu.name, sv.input_len.mean, sv.output_len.mean,
+                   sv.slo.ttft_s > 0 ? ms(sv.slo.ttft_s) : "-", sv.slo.tpot_s > 0 ? ms(sv.slo.tpot_s) : "-", sv.slo.percentile);
+  o += fmt::format("  best replica    tp {} x pp {}{} = {} GPUs, max_batch {}: {:.3f} req/s within the SLO ({:.0f} output tok/s)\n", b.tp,
+                   b.pp, b.ep > 1 ? fmt::format(" (ep {})", b.ep) : "", b.tp * b.pp, b.max_batch, b.max_rate_per_s,
+                   b.at_max.output_tokens_per_s);
+  o += fmt::format("                  at that rate: TTFT p{0:g} {1}, TPOT p{0:g} {2}\n", sv.slo.percentile,
+                   ms(sv.slo.percentile >= 99 ? b.at_max.ttft_s.p99 : sv.slo.percentile >= 90 ? b.at_max.ttft_s.p90 : b.at_max.ttft_s.p50),
+                   ms(sv.slo.percentile >= 99 ? b.at_max.tpot_s.p99 : sv.slo.percentile >= 90 ? b.at_max.tpot_s.p90 : b.at_max.tpot_s.p50));
+  if (cap.fleet_gpus > 0) {
+    o += fmt::format("  fleet           {} GPUs = {} replicas: {:.1f} req/s\n", c.gpus, c.replicas, double(c.replicas) * b.max_rate_per_s);
+    o += fmt::format("  rate limit      {:.2f} requests per user per hour for {:.0f} users ({:.1f} per 3 hours)\n",
+                     c.max_requests_per_user_per_hour, cap.users, 3 * c.max_requests_per_user_per_hour);
+    if (cap.requests_per_user_per_hour > 0) {
+      o += fmt::format("                  at {:g} requests per user per hour: {:.0f} users\n", cap.requests_per_user_per_hour, c.max_users);
+    }
+  } else {
+    o += fmt::format("  demand          {:.0f} users x {:g} req/h x peak/mean {:g} = {:.2f} req/s\n", cap.users,
+                     cap.requests_per_user_per_hour, cap.peak_to_mean, c.demand_per_s);
+    o += fmt::format("  fleet           {} replicas x {} GPUs = {} GPUs\n", c.replicas, b.tp * b.pp, c.gpus);
+  }
+  o += fmt::format("  cost            ${:.0f}/hour, ${:.3g}/month; ${:.3f} per million output tokens, ${:.3f} per million tokens\n",
+                   c.cost_per_hour_usd, c.cost_per_month_usd, c.cost_per_million_output_tokens_usd, c.cost_per_million_tokens_usd);
+  o += fmt::format("  searched        {} replica shapes, {} simulations; best per-GPU rates:\n", c.configurations, c.simulations);
+  std::size_t shown = 0;
+  for (const auto& x : c.options) {
+    if (++shown > 5) break;
+    o += fmt::format("    tp {} pp {} ep {} max_batch {:>4}: {:.4f} req/s per GPU\n", x.tp, x.pp, x.ep, x.max_batch,
+                     x.max_rate_per_s / (x.tp * x.pp));
+  }
+  return o;
+}
+
+}  // namespace wanka

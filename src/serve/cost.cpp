@@ -1,0 +1,259 @@
+// Cost of one inference iteration on one replica: the GEMMs of every layer with weights at the
+// serving precision, attention over each sequence's context read from the paged KV cache, MoE
+// experts loaded when a token routes to them, and the TP/EP/PP communication. Every kernel is
+// timed with the calibrated roofline of src/hw (t = F / (P e) + B / (BW e_hbm) + t0), so decode
+// (few tokens, all weights read) comes out memory-bound and prefill (thousands of tokens per
+// weight read) compute-bound without a separate rule for each.
+#include <algorithm>
+#include <cmath>
+
+#include "train/step_model.hpp"
+#include "wanka/accelerator.hpp"
+#include "wanka/error.hpp"
+#include "wanka/model.hpp"
+#include "wanka/serve.hpp"
+
+namespace wanka {
+
+namespace {
+
+double bytes_of(Precision p) {
+  switch (p) {
+    case Precision::kFp32: return 4;
+    case Precision::kTf32: return 4;
+    case Precision::kBf16: return 2;
+    case Precision::kFp16: return 2;
+    case Precision::kFp8: return 1;
+    case Precision::kFp4: return 0.5;
+  }
+  return 2;
+}
+
+// The precision the GEMMs run at: fp8/fp4 weights use the matching tensor cores when the GPU
+// has them (W8A8 FP8 as TensorRT-LLM and vLLM run it; NVFP4 on Blackwell), else the weights
+// are dequantized to 16 bit (weight-only quantization).
+Precision compute_precision(const GpuSpec& g, const ServingConfig& sv) {
+  const Precision w = sv.weight_precision;
+  if (!sv.int4_weights && (w == Precision::kFp8 || w == Precision::kFp4) && g.peak_tflops.count(w)) return w;
+  return g.peak_tflops.count(Precision::kBf16) ? Precision::kBf16 : Precision::kFp16;
+}
+
+}  // namespace
+
+InferenceCost::InferenceCost(const ModelSpec& m, const ClusterConfig& c, int tp, int pp, int ep, const ServingConfig& sv)
+    : tp_(tp), pp_(pp), ep_(ep) {
+  const Precision cp = compute_precision(c.gpu, sv);
+  const Accelerator acc(c.gpu, cp);
+  const double P = acc.achievable_matmul().value;
+  const double hbm = acc.achievable_hbm().value;
+  t0_ = acc.gemm_overhead().value;
+  fabric_ = detail::make_fabric(c);
+  tp_group_domain_ = std::max(1, c.scale_up_domain);
+
+  const double wb = sv.int4_weights ? 0.5 : bytes_of(sv.weight_precision);  // bytes per weight
+  const double ab = bytes_of(cp) < 2 ? bytes_of(cp) : 2.0;  // GEMM activation input (quantized with fp8/fp4 math)
+  const double kvb = bytes_of(sv.kv_precision);
+  const double t = tp, h = double(m.hidden);
+  h_ = h;
+  const bool swiglu = m.activation == Activation::kSwiglu;
+  const double mats_in = swiglu ? 2.0 : 1.0, mats = swiglu ? 3.0 : 2.0;
+  const double a_loc = double(m.heads) / t;
+
+  // A weight GEMM C[T, n] = A[T, k] W[k, n] on this GPU: linear in the tokens T.
+  auto gemm = [&](Linear& l, double& w_s, double n, double k) {
+    w_s += n * k * wb / hbm;
+    l.a += n * k * wb / hbm + t0_;
+    l.b += 2.0 * n * k / P + (k * ab + 2.0 * n) / hbm;
+  };
+  Linear attn;
+  double attn_w = 0;
+  double dqk = 0, dv = 0, kv_layer = 0, kv_layer_transfer = 0, kv_loc_heads = 0;
+  if (m.mla) {
+    // MLA (DeepSeek-V2, arXiv 2405.04434 §2.1) with the up-projections absorbed for attention
+    // (as FlashMLA and SGLang run decode): each head attends over the shared latent of
+    // kv_lora_rank + rope dims, so scores cost 2 (kv_lora + rope) and values 2 kv_lora FLOPs
+    // per head and pair; the cache holds that latent once per layer, replicated on TP ranks.
+    const auto& l = *m.mla;
+    const double q_in = l.q_lora_rank > 0 ? double(l.q_lora_rank) : h;
+    if (l.q_lora_rank > 0) gemm(attn, attn_w, double(l.q_lora_rank), h);
+    gemm(attn, attn_w, a_loc * double(l.qk_nope_head_dim + l.qk_rope_head_dim), q_in);
+    gemm(attn, attn_w, double(l.kv_lora_rank + l.qk_rope_head_dim), h);
+    gemm(attn, attn_w, a_loc * double(l.qk_nope_head_dim + l.v_head_dim), double(l.kv_lora_rank));
+    gemm(attn, attn_w, h, a_loc * double(l.v_head_dim));
+    dqk = double(l.kv_lora_rank + l.qk_rope_head_dim);
+    dv = double(l.kv_lora_rank);
+    kv_layer = dqk * kvb;
+    kv_layer_transfer = kv_layer;
+    kv_loc_heads = 1;
+  } else {
+    // GQA/MHA: K and V heads split over TP, replicated when tp exceeds kv_heads.
+    const double d = double(m.head_dim);
+    kv_loc_heads = std::max(1.0, double(m.kv_heads) / t);
+    gemm(attn, attn_w, (a_loc + 2.0 * kv_loc_heads) * d, h);
+    gemm(attn, attn_w, h, a_loc * d);
+    dqk = dv = d;
+    kv_layer = 2.0 * kv_loc_heads * d * kvb;
+    kv_layer_transfer = 2.0 * double(m.kv_heads) * d * kvb / t;
+  }
+  attn_flop_s_per_pair_ = acc.attention_fwd(Flops(2.0 * a_loc * (dqk + dv))).value;
+  kv_read_s_per_token_ = kv_layer / hbm;
+  kv_write_s_per_token_ = kv_layer / hbm;
+
+  // Element-wise traffic per token and layer: two norms (read + write), two residual adds
+  // (2 reads + 1 write), rotary on q and k; 16-bit activations.
+  const double rope = m.position == Position::kRope ? 2.0 * (a_loc + kv_loc_heads) * dqk * 2.0 : 0.0;
+  const double ew = (2.0 * 2.0 + 2.0 * 3.0) * h * 2.0 + rope;
+
+  // Dense FFN layer.
+  const double f_dense = (m.is_moe() ? double(m.moe.dense_ffn_hidden) : double(m.ffn_hidden)) / t;
+  dense_gemm_ = attn;
+  dense_weight_s_ = attn_w;
+  gemm(dense_gemm_, dense_weight_s_, mats_in * f_dense, h);
+  gemm(dense_gemm_, dense_weight_s_, h, f_dense);
+  other_s_per_token_ = (ew + (swiglu ? 3.0 : 2.0) * f_dense * 2.0) / hbm;
+
+  // MoE layer: router and shared experts every token; routed experts (Shazeer et al. 2017;
+  // GShard) on demand. With top-k routing spread evenly, an expert is untouched by a batch of
+  // T tokens with probability (1 - k/E)^T, so a decode step of few tokens reads only the
+  // experts it uses: E/ep local experts x (1 - (1 - k/E)^T) x their shard.
+  if (m.is_moe()) {
+    const double E = m.moe.experts, k = m.moe.top_k, fe = double(m.moe.ffn_hidden);
+    moe_fixed_gemm_ = attn;
+    moe_fixed_weight_s_ = attn_w;
+    gemm(moe_fixed_gemm_, moe_fixed_weight_s_, E, h);  // router (replicated)
+    double fs = 0;
+    if (m.moe.shared > 0) {
+      fs = double(m.moe.shared) * double(m.moe.shared_ffn_hidden) / t;
+      gemm(moe_fixed_gemm_, moe_fixed_weight_s_, mats_in * fs, h);
+      gemm(moe_fixed_gemm_, moe_fixed_weight_s_, h, fs);
+    }
+    const double shard = t / ep;  // each expert's FFN is split over tp / ep ranks
+    local_experts_ = E / ep;
+    expert_pick_ = k / E;
+    expert_shard_bytes_s_ = mats * h * fe / shard * wb / hbm;
+    expert_flop_s_per_token_ = 2.0 * k * mats * h * fe / t / P;
+    // Routed activations on this GPU: T k / ep tokens, each in (h), fc1 out (mats_in fe'),
+    // fc2 in (fe'), out (h), and the gated activation (3 fe'), fe' = fe / shard.
+    const double fe_loc = fe / shard;
+    moe_act_s_per_token_ = k / ep * (h * ab + mats_in * fe_loc * 2.0 + fe_loc * ab + 2.0 * h + 3.0 * fe_loc * 2.0) / hbm +
+                           (ew + 3.0 * fs * 2.0) / hbm;
+  }
+
+  // Logits on the last stage: lm_head kept in 16 bit (vLLM and TensorRT-LLM do not quantize it).
+  const double V = double(m.vocab);
+  logits_weight_s_ = V / t * h * 2.0 / hbm;
+  logits_.a = logits_weight_s_ + t0_;
+  const Accelerator acc16(c.gpu, c.gpu.peak_tflops.count(Precision::kBf16) ? Precision::kBf16 : Precision::kFp16);
+  logits_.b = 2.0 * h * V / t / acc16.achievable_matmul().value + V / t * 4.0 / hbm;
+
+  // Communication per token and layer (16-bit activations).
+  tp_bytes_per_token_ = h * 2.0;
+  ep_bytes_per_token_ = m.is_moe() ? double(m.moe.top_k) * h * 2.0 / ep : 0.0;
+  pp_bytes_per_token_ = h * 2.0;
+  pp_cross_ = long(tp) * pp > tp_group_domain_;
+
+  // Layers on the fullest stage; MoE models with leading dense layers put those first.
+  const long L = m.layers;
+  stage_layers_ = (L + pp - 1) / pp;
+  const long moe_layers = m.is_moe() ? L - m.moe.dense_layers : 0;
+  moe_stage_layers_ = std::min(stage_layers_, moe_layers);
+  dense_stage_layers_ = stage_layers_ - moe_stage_layers_;
+
+  // Memory per GPU: the fullest stage's weights, the paged KV cache in what is left of
+  // gpu_memory_utilization x HBM (vLLM's rule) after weights and activation workspace, or
+  // that fraction of what weights and workspace leave (TensorRT-LLM's rule).
+  const LayerParams dense_p = layer_params(m, false);
+  auto local_params = [&](const LayerParams& p) {
+    double attn_local = 0;
+    if (m.mla) {
+      const auto& l = *m.mla;
+      const double down = (l.q_lora_rank > 0 ? h * double(l.q_lora_rank) : 0.0) + h * double(l.kv_lora_rank + l.qk_rope_head_dim);
+      attn_local = (p.attention - down) / t + down;
+    } else {
+      const double kv = 2.0 * h * double(m.kv_heads) * double(m.head_dim);
+      attn_local = (p.attention - kv) / t + 2.0 * h * kv_loc_heads * double(m.head_dim);
+    }
+    return (attn_local + p.mlp / t + p.experts / t + p.shared / t) * wb + p.other * 2.0;
+  };
+  double w = double(dense_stage_layers_) * local_params(dense_p);
+  if (m.is_moe()) w += double(moe_stage_layers_) * local_params(layer_params(m, true));
+  const double embed = V * h / t * 2.0;
+  w += pp == 1 ? 2.0 * embed : embed;  // input embedding and lm_head (one of them per edge stage)
+  weight_gpu_ = w;
+  const double f_act = std::max(f_dense, m.is_moe() ? double(m.moe.ffn_hidden) * m.moe.top_k / t : 0.0);
+  workspace_gpu_ = double(sv.max_batch_tokens) * (4.0 * h + 3.0 * f_act) * 2.0 + double(sv.max_batch) * V / t * 4.0;
+  const double hbm_bytes = c.gpu.hbm_capacity().value;
+  kv_cap_gpu_ = sv.kv_pool == ServingConfig::KvPoolRule::kVllm
+                    ? sv.gpu_memory_utilization * hbm_bytes - weight_gpu_ - workspace_gpu_
+                    : sv.gpu_memory_utilization * (hbm_bytes - weight_gpu_ - workspace_gpu_);
+  kv_token_gpu_ = double(stage_layers_) * kv_layer;
+  kv_token_transfer_ = double(stage_layers_) * kv_layer_transfer;
+  kv_token_model_ = m.mla ? double(L) * kv_layer : double(L) * 2.0 * double(m.kv_heads) * dqk * kvb;
+  kv_blocks_ = kv_cap_gpu_ > 0 ? static_cast<long>(std::floor(kv_cap_gpu_ / (kv_token_gpu_ * double(sv.kv_block_tokens)))) : 0;
+}
+
+StepBreakdown InferenceCost::stage(const BatchShape& b) const {
+  StepBreakdown s;
+  const double T = b.tokens;
+  if (T <= 0) return s;
+  const double Ld = double(dense_stage_layers_), Lm = double(moe_stage_layers_), Ls = double(stage_layers_);
+  // Weight GEMMs: fixed part (weights + t0) and per-token part.
+  const double gemm_fixed = Ld * dense_gemm_.a + Lm * moe_fixed_gemm_.a;
+  const double weights = Ld * dense_weight_s_ + Lm * moe_fixed_weight_s_;
+  s.weight_read = Seconds(weights);
+  s.gemm_compute = Seconds(T * (Ld * dense_gemm_.b + Lm * moe_fixed_gemm_.b) + (gemm_fixed - weights));
+  if (Lm > 0) {
+    const double touched = local_experts_ * (1.0 - std::pow(1.0 - expert_pick_, T));
+    s.expert_read = Seconds(Lm * touched * expert_shard_bytes_s_);
+    s.gemm_compute += Seconds(Lm * (T * expert_flop_s_per_token_ + 2.0 * t0_));
+  }
+  s.attention = Seconds(Ls * b.attn_pairs * attn_flop_s_per_pair_);
+  s.kv_read = Seconds(Ls * (b.kv_tokens * kv_read_s_per_token_ + T * kv_write_s_per_token_));
+  s.other = Seconds(T * (Ld * other_s_per_token_ + Lm * moe_act_s_per_token_));
+  // Logits for the rows that sample a token (charged to the fullest stage).
+  if (b.logits_rows > 0) s.other += Seconds(logits_.a + b.logits_rows * logits_.b);
+  if (tp_ > 1) {
+    const Group g = place_group(tp_, 1, tp_group_domain_);
+    const Seconds ar = all_reduce(Bytes(T * tp_bytes_per_token_), g, fabric_);
+    // Two all-reduces per layer (after attention and after the FFN); with EP the MoE layer's
+    // second one becomes an all-to-all dispatch and combine plus an all-gather of the tokens.
+    if (ep_ > 1 && Lm > 0) {
+      const Group ge = place_group(ep_, 1, tp_group_domain_);
+      const Seconds a2a = all_to_all(Bytes(T * ep_bytes_per_token_), ge, fabric_);
+      s.tp_comm = ar * (2.0 * Ld + Lm) + all_gather(Bytes(T * tp_bytes_per_token_), g, fabric_) * Lm;
+      s.ep_comm = a2a * (2.0 * Lm);
+    } else {
+      s.tp_comm = ar * (2.0 * (Ld + Lm));
+    }
+  }
+  s.total = s.gemm_compute + s.weight_read + s.expert_read + s.attention + s.kv_read + s.other + s.tp_comm + s.ep_comm;
+  return s;
+}
+
+StepBreakdown InferenceCost::breakdown(const BatchShape& b) const {
+  StepBreakdown s = stage(b);
+  if (pp_ > 1 && b.tokens > 0) {
+    const double k = pp_;
+    s.pp_comm = p2p(Bytes(b.tokens * pp_bytes_per_token_), pp_cross_, fabric_) * (k - 1.0);
+    s.gemm_compute = s.gemm_compute * k;
+    s.weight_read = s.weight_read * k;
+    s.expert_read = s.expert_read * k;
+    s.attention = s.attention * k;
+    s.kv_read = s.kv_read * k;
+    s.other = s.other * k;
+    s.tp_comm = s.tp_comm * k;
+    s.ep_comm = s.ep_comm * k;
+    s.total = s.total * k + s.pp_comm;
+  }
+  return s;
+}
+
+Seconds InferenceCost::iteration_time(const BatchShape& b) const { return breakdown(b).total; }
+
+Seconds InferenceCost::kv_transfer_time(double tokens, bool cross_domain) const {
+  // Every GPU of the prefill replica sends its shard to its peer in the decode replica, in
+  // parallel (DistServe §4.3; Splitwise §4.4): one layer-wise stream per GPU.
+  return p2p(Bytes(tokens * kv_token_transfer_), cross_domain, fabric_);
+}
+
+}  // namespace wanka

@@ -1,0 +1,470 @@
+// Continuous-batching simulation on the shared discrete-event engine (src/sim).
+//
+// Each replica (each of its pp batch streams with pipeline parallelism) runs iteration-level
+// scheduling (Orca, OSDI '22): at every iteration it forms a batch under a token budget
+// (max_batch_tokens) and a sequence cap (max_batch), as vLLM's scheduler does:
+//   1. running sequences that are decoding get one token each; a sequence that needs a new KV
+//      block when none is free preempts the most recently admitted sequence, whose blocks are
+//      freed and whose tokens are recomputed later (vLLM recompute preemption, SOSP '23 §4.5);
+//   2. running sequences part-way through their prompt get the next chunk (chunked prefill,
+//      Sarathi-Serve, OSDI '24);
+//   3. waiting requests are admitted first-come first-served while the token budget, the
+//      sequence cap and the free blocks allow: admission reserves the blocks of the whole
+//      prompt and keeps a 1 % watermark free (vLLM v0 BlockSpaceManager.can_allocate).
+// The iteration's duration comes from InferenceCost. Tokens appear at the end of the iteration
+// that computes them. With disaggregation, prefill replicas hand each request, after its first
+// token, to the least-loaded decode replica once its KV cache has been transferred.
+#include <algorithm>
+#include <cmath>
+#include <deque>
+#include <memory>
+#include <set>
+#include <utility>
+
+#include <fmt/format.h>
+
+#include "wanka/error.hpp"
+#include "wanka/serve.hpp"
+#include "wanka/sim.hpp"
+
+namespace wanka {
+
+namespace {
+
+enum class Role { kMixed, kPrefill, kDecode };
+
+struct Seq {
+  std::uint32_t req = 0;
+  std::int32_t need = 0;    // tokens to prefill: the prompt, or prompt + generated after preemption
+  std::int32_t done = 0;    // tokens whose KV is in the cache
+  std::int32_t gen = 0;     // tokens generated
+  std::int32_t out = 0;     // tokens to generate
+  std::int32_t blocks = 0;  // KV blocks held
+  std::int32_t sched = 0;   // tokens computed in the current iteration
+};
+
+struct Tracker {  // per-request timestamps (ns)
+  std::vector<SimTime> arrival, first, finish, admitted;
+};
+
+class Instance;
+
+// Replicas (batch streams) ordered by outstanding requests, ties by index: dispatch goes to the
+// least-loaded one in O(log n), the same choice as a scan for the first minimum.
+struct Pool {
+  std::vector<Instance*> members;
+  std::set<std::pair<std::size_t, std::uint32_t>> by_load;
+  Instance* least() const { return members[by_load.begin()->second]; }
+};
+
+struct Shared {
+  const std::vector<RequestSpec>* requests = nullptr;
+  Tracker t;
+  Pool prefill_pool, decode_pool;  // mixed replicas are in prefill_pool only
+  std::uint32_t decode_dispatch = 0;                 // engine id of the decode dispatcher
+  const InferenceCost* cost = nullptr;
+  long preemptions = 0;
+  std::int64_t iterations = 0;
+  double batch_sum = 0;
+  bool cross_domain_transfer = true;
+};
+
+class Instance : public sim::Process {
+ public:
+  Instance(Shared& sh, Role role, long blocks, const ServingConfig& sv)
+      : sh_(sh), role_(role), total_blocks_(blocks), free_blocks_(blocks),
+        watermark_(static_cast<long>(0.01 * double(blocks))), max_batch_(sv.max_batch),
+        budget_(sv.max_batch_tokens), block_(sv.kv_block_tokens) {}
+
+  void set_id(std::uint32_t id) { id_ = id; }
+  void join(Pool& pool) {
+    pool_ = &pool;
+    pool_index_ = static_cast<std::uint32_t>(pool.members.size());
+    pool.members.push_back(this);
+    pool.by_load.insert({0, pool_index_});
+  }
+  std::size_t outstanding() const { return running_.size() + waiting_.size(); }
+
+  void enqueue(sim::Engine& e, const Seq& s) {
+    waiting_.push_back(s);
+    update_load();
+    if (!busy_) {
+      busy_ = true;  // start at this time, after every arrival of the same instant
+      e.schedule(e.now(), id_, 0);
+    }
+  }
+
+  void on_event(sim::Engine& e, std::uint64_t) override {
+    if (in_iteration_) {
+      finish_iteration(e);
+      update_load();
+    }
+    start_iteration(e);
+  }
+
+  double used_block_seconds() const { return used_block_s_; }
+  long peak_blocks() const { return peak_blocks_; }
+  long total_blocks() const { return total_blocks_; }
+
+ private:
+  long blocks_for(long tokens) const { return (tokens + block_ - 1) / block_; }
+
+  void update_load() {
+    const std::size_t now = outstanding();
+    if (now == load_) return;
+    pool_->by_load.erase({load_, pool_index_});
+    load_ = now;
+    pool_->by_load.insert({load_, pool_index_});
+  }
+
+  void preempt_last() {
+    Seq v = running_.back();
+    running_.pop_back();
+    free_blocks_ += v.blocks;
+    v.blocks = 0;
+    v.need = static_cast<std::int32_t>((*sh_.requests)[v.req].input) + v.gen;
+    v.done = 0;
+    v.sched = 0;
+    waiting_.push_front(v);
+    ++sh_.preemptions;
+  }
+
+  void start_iteration(sim::Engine& e) {
+    long budget = budget_;
+    BatchShape b;
+    // 1. decodes
+    for (std::size_t i = 0; i < running_.size(); ++i) {
+      Seq& s = running_[i];
+      if (s.done < s.need) continue;
+      if (budget == 0) break;
+      // One more token needs a new block exactly when the held ones are full (blocks >=
+      // ceil(done / block) always holds); a multiply instead of a division per sequence.
+      const long more = long(s.done) + 1 > long(s.blocks) * block_ ? 1 : 0;
+      bool self = false;
+      while (more > free_blocks_) {
+        if (running_.size() - 1 == i) {
+          self = true;
+          break;
+        }
+        preempt_last();
+      }
+      if (self) {
+        preempt_last();
+        break;
+      }
+      free_blocks_ -= more;
+      s.blocks += static_cast<std::int32_t>(more);
+      s.sched = 1;
+      --budget;
+    }
+    // 2. prompt chunks of admitted sequences
+    for (auto& s : running_) {
+      if (s.done >= s.need || budget == 0) continue;
+      s.sched = static_cast<std::int32_t>(std::min<long>(s.need - s.done, budget));
+      budget -= s.sched;
+    }
+    // 3. admissions
+    while (!waiting_.empty() && budget > 0 && static_cast<long>(running_.size()) < max_batch_) {
+      Seq& s = waiting_.front();
+      const long need_blocks = blocks_for(s.done >= s.need ? long(s.done) + 1 : long(s.need));
+      if (need_blocks > free_blocks_ - watermark_ && !(running_.empty() && need_blocks <= free_blocks_)) break;
+      free_blocks_ -= need_blocks;
+      s.blocks = static_cast<std::int32_t>(need_blocks);
+      s.sched = static_cast<std::int32_t>(std::min<long>(s.need - s.done, budget));
+      if (s.done >= s.need) s.sched = 1;  // handed-over decode: KV already present
+      budget -= s.sched;
+      if (sh_.t.admitted[s.req] < 0) sh_.t.admitted[s.req] = e.now();
+      running_.push_back(s);
+      waiting_.pop_front();
+    }
+    for (const auto& s : running_) {
+      if (s.sched == 0) continue;
+      const double q = s.sched, c = s.done;
+      b.tokens += q;
+      b.seqs += 1;
+      b.kv_tokens += c + q;
+      b.attn_pairs += q * (c + (q + 1.0) / 2.0);
+      if (s.done + s.sched >= s.need) b.logits_rows += 1;
+    }
+    if (b.seqs == 0) {
+      busy_ = false;
+      in_iteration_ = false;
+      if (!running_.empty() || !waiting_.empty()) {
+        // Nothing fits (cannot happen: capacity is checked up front); avoid a silent stall.
+        throw std::logic_error("serving simulator: a request cannot be scheduled");
+      }
+      return;
+    }
+    const Seconds dt = sh_.cost->iteration_time(b);
+    const SimTime step = std::max<SimTime>(1, to_sim_time(dt));
+    const long used = total_blocks_ - free_blocks_;
+    used_block_s_ += double(used) * double(step) * 1e-9;
+    peak_blocks_ = std::max(peak_blocks_, used);
+    ++sh_.iterations;
+    sh_.batch_sum += b.seqs;
+    in_iteration_ = true;
+    busy_ = true;
+    e.schedule(e.now() + step, id_, 0);
+  }
+
+  void finish_iteration(sim::Engine& e) {
+    in_iteration_ = false;
+    std::size_t w = 0;
+    for (std::size_t i = 0; i < running_.size(); ++i) {
+      Seq s = running_[i];
+      bool keep = true;
+      if (s.sched > 0) {
+        s.done += s.sched;
+        s.sched = 0;
+        if (s.done >= s.need) {
+          ++s.gen;
+          if (sh_.t.first[s.req] < 0) sh_.t.first[s.req] = e.now();
+          if (s.gen >= s.out) {
+            sh_.t.finish[s.req] = e.now();
+            free_blocks_ += s.blocks;
+            keep = false;
+          } else if (role_ == Role::kPrefill) {
+            free_blocks_ += s.blocks;
+            keep = false;
+            hand_over(e, s);
+          }
+        }
+      }
+      if (keep) running_[w++] = s;
+    }
+    running_.resize(w);
+  }
+
+  void hand_over(sim::Engine& e, const Seq& s) {
+    // The request's KV cache (done tokens) moves to a decode replica; the decode dispatcher
+    // receives it when the transfer completes (payload: request index).
+    const Seconds t = sh_.cost->kv_transfer_time(double(s.done), sh_.cross_domain_transfer);
+    e.schedule(e.now() + to_sim_time(t), sh_.decode_dispatch, s.req);
+  }
+
+  Shared& sh_;
+  Role role_;
+  std::uint32_t id_ = 0;
+  Pool* pool_ = nullptr;
+  std::uint32_t pool_index_ = 0;
+  std::size_t load_ = 0;
+  long total_blocks_, free_blocks_, watermark_, max_batch_, budget_, block_;
+  std::deque<Seq> waiting_;
+  std::vector<Seq> running_;
+  bool busy_ = false, in_iteration_ = false;
+  double used_block_s_ = 0;
+  long peak_blocks_ = 0;
+};
+
+// Arrivals: every request arriving at the same instant is dispatched in one event, then the
+// next arrival time is scheduled.
+class Arrivals : public sim::Process {
+ public:
+  explicit Arrivals(Shared& sh) : sh_(sh) {}
+  void set_id(std::uint32_t id) { id_ = id; }
+  void on_event(sim::Engine& e, std::uint64_t) override {
+    const auto& rq = *sh_.requests;
+    const SimTime now = e.now();
+    while (next_ < rq.size() && sh_.t.arrival[next_] <= now) {
+      const RequestSpec& r = rq[next_];
+      Seq s;
+      s.req = static_cast<std::uint32_t>(next_);
+      s.need = static_cast<std::int32_t>(r.input);
+      s.out = static_cast<std::int32_t>(r.output);
+      sh_.prefill_pool.least()->enqueue(e, s);
+      ++next_;
+    }
+    if (next_ < rq.size()) e.schedule(sh_.t.arrival[next_], id_, 0);
+  }
+
+ private:
+  Shared& sh_;
+  std::uint32_t id_ = 0;
+  std::size_t next_ = 0;
+};
+
+class DecodeDispatch : public sim::Process {
+ public:
+  explicit DecodeDispatch(Shared& sh) : sh_(sh) {}
+  void on_event(sim::Engine& e, std::uint64_t payload) override {
+    const auto req = static_cast<std::uint32_t>(payload);
+    const RequestSpec& r = (*sh_.requests)[req];
+    Seq s;
+    s.req = req;
+    s.need = static_cast<std::int32_t>(r.input);
+    s.done = static_cast<std::int32_t>(r.input);
+    s.gen = 1;
+    s.out = static_cast<std::int32_t>(r.output);
+    sh_.decode_pool.least()->enqueue(e, s);
+  }
+
+ private:
+  Shared& sh_;
+};
+
+// Linear-interpolation percentiles (NumPy's default) of `v` (sorted in place).
+LatencyPercentiles percentiles(std::vector<double>& v) {
+  LatencyPercentiles p;
+  if (v.empty()) return p;
+  std::sort(v.begin(), v.end());
+  auto at = [&](double q) {
+    const double pos = q / 100.0 * double(v.size() - 1);
+    const auto lo = static_cast<std::size_t>(std::floor(pos));
+    const std::size_t hi = std::min(lo + 1, v.size() - 1);
+    return v[lo] + (v[hi] - v[lo]) * (pos - double(lo));
+  };
+  p.p50 = at(50);
+  p.p90 = at(90);
+  p.p99 = at(99);
+  double sum = 0;
+  for (double x : v) sum += x;
+  p.mean = sum / double(v.size());
+  return p;
+}
+
+double pick(const LatencyPercentiles& p, double q) {
+  if (q <= 50) return p.p50;
+  if (q <= 90) return p.p90;
+  return p.p99;
+}
+
+}  // namespace
+
+std::string fit_message(const ServeScenario& s, const InferenceCost& cost) {
+  const auto& g = s.base.cluster.gpu;
+  return fmt::format(
+      "{} does not fit on {} GPU(s) of {} per replica (tp {} x pp {}): {:.1f} GiB of {} weights and {:.1f} GiB of "
+      "activation workspace per GPU leave {:.1f} GiB of the {:.0f} % x {:.0f} GiB usable for the KV cache; raise tp or pp, "
+      "or quantize the weights (serving.weight_precision)",
+      s.base.model.name, cost.gpus(), g.name, cost.tp(), cost.pp(), cost.weight_bytes_per_gpu() / kGiB,
+      weight_precision_name(s.serving), cost.workspace_bytes_per_gpu() / kGiB,
+      cost.kv_capacity_bytes_per_gpu() / kGiB, 100 * s.serving.gpu_memory_utilization, g.hbm_gib);
+}
+
+ServeResult simulate_serving(const ServeScenario& s) { return simulate_serving(s, make_requests(s.serving)); }
+
+ServeResult simulate_serving(const ServeScenario& s, const std::vector<RequestSpec>& requests) {
+  validate_serve_split(s);
+  const auto& sv = s.serving;
+  const auto& p = s.base.parallel;
+  const InferenceCost cost(s.base.model, s.base.cluster, p.tp, p.pp, p.ep, sv);
+  const long replicas = s.replicas();
+  const long streams = p.pp;  // vLLM virtual engines: pp batch streams share the replica's KV cache
+  const long blocks_per_stream = cost.kv_blocks() / streams;
+  if (cost.kv_capacity_bytes_per_gpu() <= 0 || blocks_per_stream < 1) {
+    throw InputError("parallel", fit_message(s, cost));
+  }
+  long longest = 0;
+  double tokens = 0;
+  for (const auto& r : requests) {
+    longest = std::max(longest, r.input + r.output);
+    tokens += double(r.input + r.output);
+  }
+  // Bounds that keep every run finite in time and memory (a bad input must not hang).
+  if (tokens > 1e11) throw InputError("serving.requests", fmt::format("{:.3g} tokens in all requests: more than the 1e11 a simulation handles", tokens));
+  if (!requests.empty() && requests.back().arrival_s > 1e9) {
+    throw InputError("serving.arrival_rate_per_s", fmt::format("the requests arrive over {:.3g} s, more than 1e9 s", requests.back().arrival_s));
+  }
+  if (blocks_per_stream * sv.kv_block_tokens < longest) {
+    throw InputError("serving", "a request of " + std::to_string(longest) + " tokens needs more KV cache than a replica holds (" +
+                                    std::to_string(blocks_per_stream * sv.kv_block_tokens) +
+                                    " tokens per batch stream); raise tp or pp, lower kv_precision, or shorten the requests");
+  }
+
+  Shared sh;
+  sh.requests = &requests;
+  sh.cost = &cost;
+  const std::size_t n = requests.size();
+  sh.t.arrival.resize(n);
+  sh.t.first.assign(n, -1);
+  sh.t.finish.assign(n, -1);
+  sh.t.admitted.assign(n, -1);
+  for (std::size_t i = 0; i < n; ++i) sh.t.arrival[i] = to_sim_time(Seconds(requests[i].arrival_s));
+
+  sim::Engine engine;
+  std::vector<std::unique_ptr<Instance>> inst;
+  const long prefill_replicas = sv.disaggregation.prefill_replicas;
+  for (long r = 0; r < replicas; ++r) {
+    const Role role = prefill_replicas == 0 ? Role::kMixed : (r < prefill_replicas ? Role::kPrefill : Role::kDecode);
+    for (long k = 0; k < streams; ++k) {
+      inst.push_back(std::make_unique<Instance>(sh, role, blocks_per_stream, sv));
+      inst.back()->set_id(engine.add(inst.back().get()));
+      inst.back()->join(role == Role::kDecode ? sh.decode_pool : sh.prefill_pool);
+    }
+  }
+  // KV moves over NVLink when a prefill and a decode replica share a scale-up domain.
+  sh.cross_domain_transfer = long(p.tp) * p.pp * 2 > std::max(1, s.base.cluster.scale_up_domain);
+  Arrivals arrivals(sh);
+  const std::uint32_t arrivals_id = engine.add(&arrivals);
+  arrivals.set_id(arrivals_id);
+  DecodeDispatch dd(sh);
+  sh.decode_dispatch = engine.add(&dd);
+  if (n > 0) engine.schedule(sh.t.arrival[0], arrivals_id, 0);
+  engine.run();
+
+  ServeResult res;
+  res.requests = static_cast<long>(n);
+  res.replicas = replicas;
+  res.prefill_replicas = prefill_replicas;
+  res.gpus = replicas * cost.gpus();
+  res.preemptions = sh.preemptions;
+  res.iterations = sh.iterations;
+  res.weight_bytes_per_gpu = cost.weight_bytes_per_gpu();
+  res.kv_bytes_per_token = cost.kv_bytes_per_token();
+  res.kv_blocks = cost.kv_blocks();
+  res.kv_capacity_tokens = double(cost.kv_blocks()) * double(sv.kv_block_tokens);
+  std::vector<double> ttft, tpot, e2e, queue;
+  ttft.reserve(n);
+  e2e.reserve(n);
+  tpot.reserve(n);
+  queue.reserve(n);
+  SimTime last = 0;
+  double in_tok = 0, out_tok = 0;
+  long attained = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (sh.t.finish[i] < 0) continue;
+    ++res.completed;
+    last = std::max(last, sh.t.finish[i]);
+    const double a = double(sh.t.arrival[i]) * 1e-9, f = double(sh.t.first[i]) * 1e-9, d = double(sh.t.finish[i]) * 1e-9;
+    ttft.push_back(f - a);
+    e2e.push_back(d - a);
+    queue.push_back(double(sh.t.admitted[i]) * 1e-9 - a);
+    const double tp = requests[i].output > 1 ? (d - f) / double(requests[i].output - 1) : 0.0;
+    if (requests[i].output > 1) tpot.push_back(tp);
+    in_tok += double(requests[i].input);
+    out_tok += double(requests[i].output);
+    const bool ok = (sv.slo.ttft_s <= 0 || f - a <= sv.slo.ttft_s) && (sv.slo.tpot_s <= 0 || tp <= sv.slo.tpot_s);
+    attained += ok ? 1 : 0;
+  }
+  const double first_arrival = n > 0 ? double(sh.t.arrival[0]) * 1e-9 : 0.0;
+  res.makespan_s = std::max(1e-9, double(last) * 1e-9 - first_arrival);
+  res.requests_per_s = double(res.completed) / res.makespan_s;
+  res.input_tokens_per_s = in_tok / res.makespan_s;
+  res.output_tokens_per_s = out_tok / res.makespan_s;
+  res.output_tokens_per_s_per_gpu = res.output_tokens_per_s / double(res.gpus);
+  res.ttft_s = percentiles(ttft);
+  res.tpot_s = percentiles(tpot);
+  res.e2e_s = percentiles(e2e);
+  res.queue_s = percentiles(queue);
+  res.slo_attainment = n > 0 ? double(attained) / double(n) : 1.0;
+  res.goodput_requests_per_s = double(attained) / res.makespan_s;
+  res.slo_met = (sv.slo.ttft_s <= 0 || pick(res.ttft_s, sv.slo.percentile) <= sv.slo.ttft_s) &&
+                (sv.slo.tpot_s <= 0 || tpot.empty() || pick(res.tpot_s, sv.slo.percentile) <= sv.slo.tpot_s);
+  double used = 0, peak = 0;
+  for (const auto& x : inst) {
+    used += x->used_block_seconds() / double(x->total_blocks());
+    peak = std::max(peak, double(x->peak_blocks()) / double(x->total_blocks()));
+  }
+  res.kv_occupancy_mean = used / double(inst.size()) / res.makespan_s;
+  res.kv_occupancy_peak = peak;
+  res.batch_mean = sh.iterations > 0 ? sh.batch_sum / double(sh.iterations) : 0.0;
+  // One decode iteration at the mean batch, each sequence half-way through its output.
+  if (n > 0) {
+    const double ctx = (in_tok + out_tok / 2.0) / double(std::max(1L, res.completed));
+    const double bsz = std::max(1.0, res.batch_mean);
+    res.decode_step_s = cost.iteration_time({bsz, bsz, bsz, bsz * (ctx + 1), bsz * (ctx + 1)}).value;
+  }
+  return res;
+}
+
+}  // namespace wanka

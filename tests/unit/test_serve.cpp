@@ -1,0 +1,328 @@
+// Serving (issue 5): the inference cost model against hand-derived roofline numbers, the
+// continuous-batching simulator's invariants, trace parsing and capacity planning.
+#include <gtest/gtest.h>
+#include <rapidcheck/gtest.h>
+
+#include <cmath>
+
+#include "wanka/error.hpp"
+#include "wanka/model.hpp"
+#include "wanka/serve.hpp"
+
+namespace wanka {
+namespace {
+
+ServeScenario scenario(const std::string& extra, const std::string& model = "llama3-70b", int gpus = 8, int tp = 8) {
+  return parse_serve_scenario("model: {name: " + model + "}\ncluster: {gpu: h100-sxm, num_gpus: " + std::to_string(gpus) +
+                                  "}\nparallel: {tp: " + std::to_string(tp) + "}\nserving: {" + extra + "}\n",
+                              "<test>");
+}
+
+InferenceCost cost_of(const ServeScenario& s) {
+  const auto& p = s.base.parallel;
+  return InferenceCost(s.base.model, s.base.cluster, p.tp, p.pp, p.ep, s.serving);
+}
+
+// KV bytes per token = 2 (K and V) x layers x kv_heads x head_dim x bytes.
+// Llama-3-70B: 2 x 80 x 8 x 128 x 2 B = 327,680 B in bf16, half in fp8. On 8 GPUs each holds one
+// KV head: 327,680 / 8 = 40,960 B.
+TEST(ServeCost, KvBytesPerTokenGqa) {
+  const auto s = scenario("kv_precision: bf16");
+  EXPECT_DOUBLE_EQ(cost_of(s).kv_bytes_per_token(), 327680.0);
+  EXPECT_DOUBLE_EQ(cost_of(s).kv_bytes_per_token_per_gpu(), 40960.0);
+  EXPECT_DOUBLE_EQ(cost_of(scenario("kv_precision: fp8")).kv_bytes_per_token(), 163840.0);
+}
+
+// With tp 16 > kv_heads 8 the KV heads are replicated: each GPU still holds one head.
+TEST(ServeCost, KvHeadsReplicatedBeyondKvHeads) {
+  const auto s = scenario("", "llama3-70b", 16, 16);
+  EXPECT_DOUBLE_EQ(cost_of(s).kv_bytes_per_token_per_gpu(), 40960.0);
+}
+
+// MLA (DeepSeek-V3): one latent of kv_lora_rank 512 + rope 64 per layer:
+// 61 x 576 x 2 B = 70,272 B per token, the same on every TP rank.
+TEST(ServeCost, KvBytesPerTokenMla) {
+  const auto s = scenario("weight_precision: fp8", "deepseek-v3", 16, 16);
+  EXPECT_DOUBLE_EQ(cost_of(s).kv_bytes_per_token(), 61.0 * 576 * 2);
+  EXPECT_DOUBLE_EQ(cost_of(s).kv_bytes_per_token_per_gpu(), 61.0 * 576 * 2);
+}
+
+// Decode of Llama-3-70B bf16 on 8 H100 at batch 1 is bound by reading the weights:
+// per GPU the layers hold (params - embedding - lm_head) / 8 = 68.45B / 8 parameters, 2 bytes
+// each, read at 3.35 TB/s x 0.89 (calibrated HBM efficiency): 17.1 GB / 2.98 TB/s = 5.74 ms. The step adds the
+// fixed per-GEMM cost (4 GEMMs x 80 layers x 5 us = 1.6 ms), the lm_head (128256 x 8192 / 8 x 2 B
+// = 0.26 GB, 0.09 ms) and 160 small all-reduces.
+TEST(ServeCost, DecodeStepIsWeightBandwidthBound) {
+  const auto s = scenario("");
+  const InferenceCost c = cost_of(s);
+  const ModelCounts mc = count_model(s.base.model, 1);
+  const double layer_bytes = (mc.params_total - mc.params_embedding - mc.params_logits) * 2.0 / 8.0;
+  const double bw = 3.35e12 * 0.89;
+  const StepBreakdown b = c.breakdown({1, 1, 1, 100, 100});
+  // Norm weights are counted in the parameters but read as element-wise traffic: < 0.1 %.
+  EXPECT_NEAR(b.weight_read.value, layer_bytes / bw, 0.001 * layer_bytes / bw);
+  EXPECT_NEAR(layer_bytes / bw, 5.74e-3, 0.05e-3);
+  EXPECT_GT(b.total.value, layer_bytes / bw + 1.6e-3);
+  EXPECT_LT(b.total.value, layer_bytes / bw + 4.5e-3);
+  EXPECT_LT(b.gemm_compute.value, 0.3 * b.total.value);
+}
+
+// Prefill of 8,192 tokens is compute-bound: 2 x N x T FLOPs with N = 68.5B non-embedding
+// parameters -> 1.12e15 FLOP over 8 GPUs at 989.4 TFLOP/s x 0.803 = 0.1765 s of GEMM math.
+// The calibrated GEMM model (src/hw, additive) also streams the activations: per token and
+// layer, inputs (k x 2 B) and outputs (n x 2 B) of qkv (8192 -> 1280), attn_out (1024 -> 8192),
+// fc1 (8192 -> 7168) and fc2 (3584 -> 8192) = 18,944 + 18,432 + 30,720 + 23,552 = 91,648 B,
+// x 80 layers x 8,192 tokens / 2.98 TB/s = 20.1 ms; plus 4 x 80 GEMMs x 5 us = 1.6 ms.
+TEST(ServeCost, PrefillIsComputeBound) {
+  const auto s = scenario("");
+  const InferenceCost c = cost_of(s);
+  const ModelCounts mc = count_model(s.base.model, 1);
+  const double n = mc.params_total - mc.params_embedding - mc.params_logits;
+  const double T = 8192;
+  const StepBreakdown b = c.breakdown({T, 1, 1, T, T * (T + 1) / 2});
+  const double expect = 2.0 * n * T / 8.0 / (989.4e12 * 0.803) + 80.0 * T * 91648 / (3.35e12 * 0.89) + 320 * 5e-6;
+  EXPECT_NEAR(b.gemm_compute.value, expect, 0.005 * expect);  // norms in n: < 0.1 %
+  EXPECT_GT(b.gemm_compute.value, 5 * b.weight_read.value);
+  // Causal attention: 2 x heads/8 x (128 + 128) FLOPs per pair x T(T+1)/2 pairs x 80 layers at
+  // 989.4 x 0.50 TFLOP/s.
+  const double attn = 80.0 * 2.0 * 8.0 * 256.0 * T * (T + 1) / 2 / (989.4e12 * 0.5);
+  EXPECT_NEAR(b.attention.value, attn, 1e-6 * attn);
+}
+
+// MoE expert loading: one token reads its top-k experts only (k/E of the expert weights);
+// thousands of tokens touch every expert. Mixtral 8x7B, top-2 of 8: 1 - (1 - 2/8)^1 = 1/4.
+TEST(ServeCost, MoeExpertLoading) {
+  const auto s = scenario("", "mixtral-8x7b", 8, 8);
+  const InferenceCost c = cost_of(s);
+  const double one = c.breakdown({1, 1, 1, 1, 1}).expert_read.value;
+  const double many = c.breakdown({4096, 16, 16, 4096, 4096}).expert_read.value;
+  EXPECT_NEAR(one / many, 0.25, 1e-6);
+}
+
+// Weight precision: fp8 halves the weight bytes; weight-only int4 quarters them.
+TEST(ServeCost, WeightPrecisionScalesWeightBytes) {
+  const double bf16 = cost_of(scenario("")).breakdown({1, 1, 1, 1, 1}).weight_read.value;
+  EXPECT_NEAR(cost_of(scenario("weight_precision: fp8")).breakdown({1, 1, 1, 1, 1}).weight_read.value, bf16 / 2, 1e-9);
+  EXPECT_NEAR(cost_of(scenario("weight_precision: int4")).breakdown({1, 1, 1, 1, 1}).weight_read.value, bf16 / 4, 1e-9);
+}
+
+// Pipeline parallelism: with pp 2 each GPU holds half the layers, and a stream's iteration
+// passes both stages, so the weight-read time of one iteration equals pp 1's (80 layers split
+// evenly); the per-GPU KV bytes per token halve.
+TEST(ServeCost, PipelineStagesShareTheLayers) {
+  const auto one = scenario("", "llama3-70b", 8, 4);
+  auto two = parse_serve_scenario("model: {name: llama3-70b}\ncluster: {gpu: h100-sxm, num_gpus: 8}\nparallel: {tp: 4, pp: 2}\n", "<t>");
+  const InferenceCost c1 = cost_of(one), c2 = cost_of(two);
+  const BatchShape b{64, 64, 64, 64 * 1000, 64 * 1000};
+  EXPECT_NEAR(c2.breakdown(b).weight_read.value, c1.breakdown(b).weight_read.value, 1e-12);
+  EXPECT_DOUBLE_EQ(c2.kv_bytes_per_token_per_gpu(), c1.kv_bytes_per_token_per_gpu() / 2);
+  EXPECT_GT(c2.breakdown(b).pp_comm.value, 0);
+  EXPECT_LT(c2.weight_bytes_per_gpu(), 0.55 * c1.weight_bytes_per_gpu());
+}
+
+// Expert parallelism changes where experts live, not how many bytes a batch reads on average:
+// ep 8 holds 1 whole expert per GPU, ep 1 an eighth of each of the 8; with top-2 of 8 a single
+// token touches each expert with probability 1/4 either way. EP adds the all-to-alls.
+TEST(ServeCost, ExpertParallelismSameExpectedExpertBytes) {
+  auto ep8 = parse_serve_scenario("model: {name: mixtral-8x7b}\ncluster: {gpu: h100-sxm, num_gpus: 8}\nparallel: {tp: 8, ep: 8}\n", "<t>");
+  const auto ep1 = scenario("", "mixtral-8x7b", 8, 8);
+  const BatchShape b{1, 1, 1, 100, 100};
+  EXPECT_NEAR(cost_of(ep8).breakdown(b).expert_read.value, cost_of(ep1).breakdown(b).expert_read.value, 1e-12);
+  EXPECT_GT(cost_of(ep8).breakdown(b).ep_comm.value, 0);
+  EXPECT_EQ(cost_of(ep1).breakdown(b).ep_comm.value, 0);
+}
+
+// KV transfer (disaggregation): 1,024 tokens of Llama-3-70B bf16 on TP8 are 1,024 x 40,960 B =
+// 41.9 MB per GPU; over a 400 Gb/s NIC at 0.94 efficiency (47 GB/s) that is 0.892 ms plus the
+// 10 us scale-out latency; over NVLink (450 GB/s x 0.82) 0.114 ms plus 2 us.
+TEST(ServeCost, KvTransferTime) {
+  const InferenceCost c = cost_of(scenario(""));
+  EXPECT_NEAR(c.kv_transfer_time(1024, true).value, 1024 * 40960 / (50e9 * 0.94) + 10e-6, 1e-9);
+  EXPECT_NEAR(c.kv_transfer_time(1024, false).value, 1024 * 40960 / (450e9 * 0.82) + 2e-6, 1e-9);
+}
+
+// The SLO: met at a light load, missed far beyond the replica's capacity; goodput never
+// exceeds throughput.
+TEST(ServeSim, SloAtLightAndHeavyLoad) {
+  auto light = scenario("input_len: 512, output_len: 64, requests: 300, arrival_rate_per_s: 1, slo: {ttft_s: 0.5, tpot_s: 0.05}");
+  const ServeResult a = simulate_serving(light);
+  EXPECT_TRUE(a.slo_met);
+  EXPECT_DOUBLE_EQ(a.slo_attainment, 1.0);
+  auto heavy = light;
+  heavy.serving.arrival_rate_per_s = 1000;
+  const ServeResult b = simulate_serving(heavy);
+  EXPECT_FALSE(b.slo_met);
+  EXPECT_LE(b.goodput_requests_per_s, b.requests_per_s);
+  EXPECT_GT(b.queue_s.p90, a.queue_s.p90);
+}
+
+// One static batch, all prompts fitting one iteration: the makespan is one prefill iteration
+// plus (output - 1) decode iterations whose context grows by one each step.
+TEST(ServeSim, StaticBatchEqualsSumOfIterations) {
+  const long B = 16, in = 256, out = 32;
+  auto s = scenario("input_len: 256, output_len: 32, requests: 16, offline: true, max_batch: 16, max_batch_tokens: 8192");
+  const InferenceCost c = cost_of(s);
+  double t = double(to_sim_time(c.iteration_time({double(B * in), double(B), double(B), double(B * in),
+                                           double(B) * in * (in + 1) / 2.0}))) * 1e-9;
+  for (long g = 1; g < out; ++g) {
+    const double ctx = double(in + g - 1);
+    t += double(to_sim_time(c.iteration_time({double(B), double(B), double(B), double(B) * (ctx + 1), double(B) * (ctx + 1)}))) * 1e-9;
+  }
+  const ServeResult r = simulate_serving(s);
+  EXPECT_EQ(r.completed, B);
+  EXPECT_EQ(r.iterations, out);
+  EXPECT_NEAR(r.makespan_s, t, 1e-9);
+  EXPECT_NEAR(r.output_tokens_per_s, double(B * out) / t, 1e-6);
+}
+
+TEST(ServeSim, DeterministicForSeed) {
+  auto s = scenario("input_len: {dist: lognormal, mean: 600, stddev: 400, max: 4000}, output_len: {dist: uniform, min: 10, max: 300},"
+                    " requests: 500, arrival_rate_per_s: 8, seed: 7");
+  const ServeResult a = simulate_serving(s), b = simulate_serving(s);
+  EXPECT_EQ(a.makespan_s, b.makespan_s);
+  EXPECT_EQ(a.ttft_s.p99, b.ttft_s.p99);
+  s.serving.seed = 8;
+  EXPECT_NE(simulate_serving(s).makespan_s, a.makespan_s);
+}
+
+// A small KV cache forces preemption; every request still finishes.
+TEST(ServeSim, PreemptionWhenKvFull) {
+  auto s = scenario("input_len: 2000, output_len: 1000, requests: 300, offline: true, max_batch: 256, gpu_memory_utilization: 0.27");
+  const ServeResult r = simulate_serving(s);
+  EXPECT_EQ(r.completed, 300);
+  EXPECT_GT(r.preemptions, 0);
+  EXPECT_GT(r.kv_occupancy_peak, 0.9);
+}
+
+// Disaggregation: one prefill and one decode replica of TP4; TTFT comes from the prefill
+// replica, decode carries on after the KV transfer.
+TEST(ServeSim, DisaggregationCompletesEveryRequest) {
+  auto s = scenario("input_len: 1024, output_len: 64, requests: 200, arrival_rate_per_s: 5, disaggregation: {prefill_replicas: 1}",
+                    "llama3-70b", 8, 4);
+  const ServeResult r = simulate_serving(s);
+  EXPECT_EQ(r.completed, 200);
+  EXPECT_EQ(r.prefill_replicas, 1);
+  EXPECT_LE(r.ttft_s.p99, r.e2e_s.p99);
+  EXPECT_GT(r.tpot_s.p50, 0);
+}
+
+TEST(ServeSim, ModelThatDoesNotFitIsInputError) {
+  try {
+    simulate_serving(scenario("", "llama3-405b", 1, 1));
+    FAIL();
+  } catch (const InputError& e) {
+    EXPECT_EQ(e.field(), "parallel");
+    EXPECT_NE(std::string(e.what()).find("does not fit"), std::string::npos);
+  }
+}
+
+TEST(ServeTrace, FormatsAndMalformedLines) {
+  const auto csv = parse_trace("arrival_s,input,output\n0.5,100,10\n0.0,200,20\n", "t.csv");
+  ASSERT_EQ(csv.size(), 2u);
+  EXPECT_EQ(csv[0].input, 200);  // sorted by arrival, times relative to the first
+  EXPECT_DOUBLE_EQ(csv[1].arrival_s, 0.5);
+  const auto az = parse_trace("TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:46.6805900,374,44\n"
+                              "2023-11-16 18:15:50.9951690,396,109\n",
+                              "az.csv");
+  EXPECT_NEAR(az[1].arrival_s, 4.314579, 1e-6);
+  const auto mc = parse_trace("{\"timestamp\": 0, \"input_length\": 6758, \"output_length\": 500}\n"
+                              "{\"timestamp\": 1500, \"input_length\": 10, \"output_length\": 5}\n",
+                              "m.jsonl");
+  EXPECT_DOUBLE_EQ(mc[1].arrival_s, 1.5);
+  try {
+    parse_trace("0,10,10\n1,20,20\n2,x,30\n", "bad.csv");
+    FAIL();
+  } catch (const InputError& e) {
+    EXPECT_EQ(e.field(), "serving.trace");
+    EXPECT_NE(std::string(e.what()).find("bad.csv:3:"), std::string::npos);
+  }
+  EXPECT_THROW(parse_trace("0,10\n", "short.csv"), InputError);
+  EXPECT_THROW(parse_trace("0,-10,5\n", "neg.csv"), InputError);
+  EXPECT_THROW(parse_trace("{\"timestamp\": 0}\n", "m.jsonl"), InputError);
+}
+
+// Property: every request finishes, TTFT <= end-to-end at every percentile, occupancy <= 1,
+// and a GPU with more HBM (more KV blocks) never lowers throughput at the same batch cap.
+RC_GTEST_PROP(ServeProps, InvariantsAndMoreMemory, ()) {
+  const long in = *rc::gen::inRange(16, 3000);
+  const long out = *rc::gen::inRange(1, 400);
+  const long n = *rc::gen::inRange(20, 200);
+  const long mb = *rc::gen::element(8L, 32L, 128L, 512L);
+  const long block = *rc::gen::element(8L, 16L, 32L);
+  const bool offline = *rc::gen::arbitrary<bool>();
+  std::string extra = "input_len: {dist: uniform, min: 1, max: " + std::to_string(in) + "}, output_len: {dist: uniform, min: 1, max: " +
+                      std::to_string(out) + "}, requests: " + std::to_string(n) + ", max_batch: " + std::to_string(mb) +
+                      ", kv_block_tokens: " + std::to_string(block) + ", gpu_memory_utilization: 0.3, " +
+                      (offline ? std::string("offline: true") : std::string("arrival_rate_per_s: 20"));
+  auto s = scenario(extra);
+  const ServeResult r = simulate_serving(s);
+  RC_ASSERT(r.completed == n);
+  RC_ASSERT(r.ttft_s.p50 <= r.e2e_s.p50 + 1e-12);
+  RC_ASSERT(r.ttft_s.p99 <= r.e2e_s.p99 + 1e-12);
+  RC_ASSERT(r.kv_occupancy_peak <= 1.0 + 1e-12);
+  if (offline) {
+    auto big = s;
+    big.serving.gpu_memory_utilization = 0.9;
+    const ServeResult rb = simulate_serving(big);
+    RC_ASSERT(rb.completed == n);
+    RC_ASSERT(rb.output_tokens_per_s >= (1 - 1e-9) * r.output_tokens_per_s);
+  }
+}
+
+TEST(ServeConfig, FieldNamedErrors) {
+  auto expect_field = [](const std::string& extra, const std::string& field) {
+    try {
+      scenario(extra);
+      ADD_FAILURE() << extra;
+    } catch (const InputError& e) {
+      EXPECT_EQ(e.field(), field) << e.what();
+    }
+  };
+  expect_field("weight_precision: int3", "serving.weight_precision");
+  expect_field("kv_precision: fp4", "serving.kv_precision");
+  expect_field("max_batch: 0", "serving.max_batch");
+  expect_field("input_len: {dist: gamma, mean: 3}", "serving.input_len.dist");
+  expect_field("output_len: {dist: normal, mean: 30}", "serving.output_len.stddev");
+  expect_field("slo: {ttft_s: -1}", "serving.slo.ttft_s");
+  expect_field("offline: true, arrival_rate_per_s: 3", "serving.offline");
+  expect_field("disaggregation: {prefill_replicas: 1}", "serving.disaggregation.prefill_replicas");
+  expect_field("batch: 3", "serving.batch");
+  expect_field("kv_pool: sglang", "serving.kv_pool");
+}
+
+// Capacity: the chosen fleet serves the demand within the SLO at the probe's rate.
+TEST(ServeCapacity, FleetMeetsDemand) {
+  auto s = parse_serve_scenario(
+      "model: {name: llama3-8b}\ncluster: {gpu: h100-sxm, num_gpus: 8}\n"
+      "serving: {input_len: 512, output_len: 128, slo: {ttft_s: 0.5, tpot_s: 0.03}}\n"
+      "capacity: {users: 100000, requests_per_user_per_hour: 2}\n",
+      "<test>");
+  const CapacityResult c = plan_capacity(s);
+  EXPECT_GT(c.options.size(), 0u);
+  EXPECT_TRUE(c.best.at_max.slo_met);
+  EXPECT_GE(double(c.replicas) * c.best.max_rate_per_s, c.demand_per_s);
+  EXPECT_NEAR(c.demand_per_s, 100000 * 2 / 3600.0, 1e-9);
+  EXPECT_EQ(c.gpus, std::int64_t(c.replicas) * c.best.tp * c.best.pp);
+  EXPECT_NEAR(c.cost_per_month_usd, double(c.gpus) * 2.5 * 730, 1e-6);
+  // The reverse question on that fleet gives at least the demanded rate.
+  s.serving.capacity->fleet_gpus = c.gpus;
+  const CapacityResult r = plan_capacity(s);
+  EXPECT_GE(r.max_requests_per_user_per_hour, 2.0 * 0.999);
+}
+
+TEST(ServeCapacity, UnmeetableSloIsInputError) {
+  auto s = parse_serve_scenario(
+      "model: {name: llama3-70b}\ncluster: {gpu: h100-sxm, num_gpus: 8}\n"
+      "serving: {input_len: 512, output_len: 128, slo: {ttft_s: 0.001, tpot_s: 0.03}}\n"
+      "capacity: {users: 1000, requests_per_user_per_hour: 2}\n",
+      "<test>");
+  try {
+    plan_capacity(s);
+    FAIL();
+  } catch (const InputError& e) {
+    EXPECT_EQ(e.field(), "serving.slo");
+  }
+}
+
+}  // namespace
+}  // namespace wanka

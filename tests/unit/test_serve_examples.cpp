@@ -1,0 +1,82 @@
+// The serving seed case (examples/serve-gpt4-25-messages-per-3h.yaml) against ranges derived
+// by hand; docs/validation.md ("Serving: the GPT-4 rate limit") discusses the result.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "wanka/serve.hpp"
+#include "wanka/validate.hpp"
+
+namespace wanka {
+namespace {
+
+ServeScenario load(const std::string& name) {
+  std::ifstream in(std::string(WANKA_SOURCE_DIR) + "/examples/" + name);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return parse_serve_scenario(ss.str(), name);
+}
+
+// Why the answer lands where it does. 16-bit weights of 1.83T parameters are 3.66 TB: a replica
+// needs >= 46 A100-80GB before any KV cache, so tp x pp is 56 (7 x 8) or 64 GPUs. With
+// pipeline parallelism a token passes every stage in turn, so TPOT ~ pp x stage time. At a
+// decode batch of T tokens a stage reads its attention weights (55.5B x 2 B / 56 = 2.0 GB per
+// GPU) and the experts the tokens route to: 1 - (1 - 2/16)^T of 63 GB per GPU, i.e. 23 % at
+// T = 2 and 88 % at T = 16. At 1.69 TB/s (2.039 x 0.83) that is ~10 ms per stage at T = 2 and
+// ~34 ms at T = 16, so TPOT <= 100 ms over 8 stages allows only ~2 sequences per stream:
+// with 8 streams and ~30 s per message the replica serves ~16 / 30 ~ 0.5 messages/s.
+// 30,720 / 56 = 548 replicas then serve ~270 messages/s = ~1M messages/hour: about one message
+// per user per hour for 1M users (range [0.5, 2]), and 25 per 3 hours (8.33/h) for ~120k
+// users (range [60k, 240k]). The limit is set by expert weights streamed per token, not by
+// FLOPs: at these rates the fleet's A100s are nearly idle in compute.
+TEST(ServeExamples, Gpt4RateLimitOnThirtyThousandA100) {
+  const ServeScenario s = load("serve-gpt4-25-messages-per-3h.yaml");
+  const CapacityResult c = plan_capacity(s);
+  EXPECT_GE(c.best.tp * c.best.pp, 46);
+  EXPECT_LE(c.best.tp * c.best.pp, 128);
+  EXPECT_TRUE(c.best.at_max.slo_met);
+  EXPECT_LE(c.best.at_max.tpot_s.p90, 0.1);
+  EXPECT_GT(c.max_requests_per_user_per_hour, 0.5);
+  EXPECT_LT(c.max_requests_per_user_per_hour, 2.0);
+  EXPECT_GT(c.max_users, 60000);
+  EXPECT_LT(c.max_users, 240000);
+  EXPECT_LE(c.gpus, 30720);
+  // 25 messages per 3 hours for 1M users would need max_users / 1M of today's fleet: 4-17x more.
+  EXPECT_NEAR(c.max_users / 1e6 * 8.333, c.max_requests_per_user_per_hour, 1e-3 * c.max_requests_per_user_per_hour);
+}
+
+// Disaggregation (examples/serve-llama3-70b-disaggregated.yaml): colocated replicas mix prompt
+// chunks into every decode iteration, so their TPOT carries prefill work; dedicated decode
+// replicas do not. With the tight 12 ms TPOT target the colocated deployment misses it and the
+// 2 + 2 split meets it (DistServe's observation; the margins, ~13.5 and ~10.3 ms, are explained
+// in the file).
+TEST(ServeExamples, DisaggregationMeetsTheTpotTarget) {
+  ServeScenario s = load("serve-llama3-70b-disaggregated.yaml");
+  const ServeResult split = simulate_serving(s);
+  s.serving.disaggregation.prefill_replicas = 0;
+  const ServeResult colocated = simulate_serving(s);
+  EXPECT_EQ(split.completed, 5000);
+  EXPECT_LT(split.tpot_s.p90, 0.012);
+  EXPECT_GT(colocated.tpot_s.p90, 0.012);
+  EXPECT_TRUE(split.slo_met);
+  EXPECT_FALSE(colocated.slo_met);
+  EXPECT_GT(split.ttft_s.p90, colocated.ttft_s.p90);  // the price: the KV hand-off and one prefill pool
+}
+
+// Serving validation (docs/validation.md): the errors measured when the model was written, held
+// as regression bounds (not targets the model was tuned to): current TensorRT-LLM max-throughput
+// tables and vLLM on MI300X within 15 % MAPE, every row evaluated.
+TEST(ServeExamples, ValidationRegressionBounds) {
+  const ValidationReport r = run_serve_validation();
+  ASSERT_GE(r.rows.size(), 180u);
+  for (const auto& s : r.sources) {
+    EXPECT_EQ(s.failed, 0) << s.source;
+    if (s.source == "trtllm-perf" || s.source == "vllm-mi300x" || s.source == "vllm-mi300x latency") {
+      EXPECT_LT(s.mape, 0.15) << s.source;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace wanka
