@@ -13,6 +13,7 @@
 #include <cmath>
 #include <unistd.h>
 
+#include "cluster_cmd.hpp"
 #include "wanka/catalog.hpp"
 #include "wanka/error.hpp"
 #include "wanka/estimate.hpp"
@@ -424,6 +425,9 @@ int main(int argc, char** argv) {
   bool val_plan = false;
   val->add_flag("--plan", val_plan, "Planner check: rank of each published split among all fitting splits");
 
+  ClusterCommand cl;
+  cl.add(app);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -540,6 +544,8 @@ int main(int argc, char** argv) {
       } else {
         write_output("", wanka::format_model(c.model(cat_name)));
       }
+    } else if (cl.cmd->parsed()) {
+      for (const auto& [path, text] : cl.run()) write_output(path, text);
     } else if (val->parsed()) {
       std::string csv;
       if (!val_file.empty()) csv = read_file(val_file, "--file", "");
