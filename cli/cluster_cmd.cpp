@@ -49,6 +49,8 @@ void ClusterCommand::add(CLI::App& app) {
   cmd->add_option("--cross-rack-slowdown", cross_rack, "Run-time factor for a job spanning racks (>= 1)");
   cmd->add_option("--policy", policies, "Policies, comma separated: fifo,sjf,srtf,easy,tiresias,hetero,quota or all");
   cmd->add_option("--restart-s", restart_s, "Restart cost after a preemption or failure, seconds");
+  cmd->add_option("--startup-s", startup_s, "Cost of a job's first start, seconds (Pollux's simulator: 30)");
+  cmd->add_option("--round-s", round_s, "Schedule in rounds of this many seconds (0: after every event)");
   cmd->add_option("--oversize", oversize, "Jobs larger than the cluster: skip (reported) or refuse (exit 2)");
   cmd->add_option("--failures", failures, "Node failures (reliability model rates): none|interrupt|kill");
   cmd->add_option("--failure-rate-scale", rate_scale, "Multiply the failure rates");
@@ -60,6 +62,7 @@ void ClusterCommand::add(CLI::App& app) {
   cmd->add_option("--synthetic", synthetic, "Replay N synthetic jobs fitted from the trace instead of the trace");
   cmd->add_option("--pollux-profiles", pollux_profiles, "Pollux throughput-traces folder (default: beside the workload)");
   cmd->add_option("--series", series, "Write the utilization time series (CSV) to this file");
+  cmd->add_option("--jobs", jobs_out, "Write per-job queueing delay and JCT (CSV) to this file");
   cmd->add_option("--series-points", series_points, "Time-series buckets")->check(CLI::Range(1, 1000000));
   cmd->add_option("--threads", threads, "Policies replayed in parallel (default: all cores)")->check(CLI::Range(0, 64));
   cmd->add_flag("--json", json, "JSON output");
@@ -81,6 +84,10 @@ std::vector<std::pair<std::string, std::string>> ClusterCommand::run() const {
   cl::SimOptions o;
   if (!(restart_s >= 0)) throw InputError("--restart-s", "must be >= 0");
   o.restart_s = restart_s;
+  if (!(startup_s >= 0)) throw InputError("--startup-s", "must be >= 0");
+  o.startup_s = startup_s;
+  if (!(round_s >= 0) || round_s > 1e7) throw InputError("--round-s", "must be in [0, 1e7]");
+  o.round_s = round_s;
   if (oversize == "skip") o.oversize = cl::Oversize::kSkip;
   else if (oversize == "refuse") o.oversize = cl::Oversize::kRefuse;
   else throw InputError("--oversize", wanka::unknown_name_message("oversize action", oversize, {"skip", "refuse"}));
@@ -124,5 +131,6 @@ std::vector<std::pair<std::string, std::string>> ClusterCommand::run() const {
   else if (csv) files.emplace_back(out, cl::results_csv(results, !no_timing));
   else files.emplace_back(out, cl::results_table(info, c, results));
   if (!series.empty()) files.emplace_back(series, cl::series_csv(c, results));
+  if (!jobs_out.empty()) files.emplace_back(jobs_out, cl::jobs_csv(w, results));
   return files;
 }

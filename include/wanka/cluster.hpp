@@ -95,7 +95,11 @@ FailureMode parse_failure_mode(const std::string& name);
 const char* to_string(FailureMode f);
 
 struct SimOptions {
-  double restart_s = 30;            // cost of every (re)start after a preemption or failure; Pollux sim default
+  double restart_s = 30;            // cost of every restart after a preemption or failure; Pollux sim default
+  double startup_s = 0;             // cost of a job's first start (Pollux's simulator charges restart_s)
+  // Round-based scheduling (Pollux, Gavel and Tiresias simulators decide every round): passes
+  // only at multiples of round_s; 0 = a pass right after every batch of events.
+  double round_s = 0;
   Oversize oversize = Oversize::kSkip;
   // Node failures from the reliability model's default causes (Llama 3 Table 5): GPU- and
   // node-scope rates, times rate_scale. kInterrupt keeps the job's progress, kKill loses it.
@@ -104,7 +108,8 @@ struct SimOptions {
   double repair_s = 24 * 3600.0;
   std::uint64_t seed = 1;
   // Tiresias discretized 2D-LAS: queue boundaries in attained GPU-seconds (ascending) and the
-  // starvation knob (promote when waiting >= knob x executed; 0 = off).
+  // starvation knob (promote when waiting >= knob x executed; 0 = off). The default (two
+  // queues split at 16 GPU-hours) is a choice, not taken from a source (docs/validation.md).
   std::vector<double> las_thresholds_gpu_s = {16 * 3600.0};
   double las_promote_knob = 0;
   // Quota policy: GPUs guaranteed per virtual cluster; a VC not listed gets a share of the
@@ -222,6 +227,8 @@ std::string results_json(const RunInfo& info, const ClusterSpec& c, const SimOpt
                          const std::vector<PolicyResult>& results, bool timing = true);
 std::string results_csv(const std::vector<PolicyResult>& results, bool timing = true);
 std::string results_table(const RunInfo& info, const ClusterSpec& c, const std::vector<PolicyResult>& results);
+// policy,id,submit_s,gpus,duration_s,queue_s,jct_s: one row per job and policy (skipped: empty).
+std::string jobs_csv(const Workload& w, const std::vector<PolicyResult>& results);
 // policy,t_s,busy_gpus,utilization,waiting_jobs,idle_gpus_while_waiting: one row per bucket.
 std::string series_csv(const ClusterSpec& c, const std::vector<PolicyResult>& results);
 

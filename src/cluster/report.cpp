@@ -4,6 +4,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cmath>
+
 #include "wanka/cluster.hpp"
 
 namespace wanka::cluster {
@@ -25,6 +27,8 @@ std::string results_json(const RunInfo& info, const ClusterSpec& c, const SimOpt
                   {"cross_node_slowdown", c.cross_node_slowdown},
                   {"cross_rack_slowdown", c.cross_rack_slowdown}};
   j["options"] = {{"restart_s", opt.restart_s},
+                  {"startup_s", opt.startup_s},
+                  {"round_s", opt.round_s},
                   {"oversize", opt.oversize == Oversize::kSkip ? "skip" : "refuse"},
                   {"failures", to_string(opt.failures)},
                   {"failure_rate_scale", opt.failure_rate_scale},
@@ -101,6 +105,18 @@ std::string results_table(const RunInfo& info, const ClusterSpec& c, const std::
   }
   if (skipped) out += fmt::format("\n{} jobs larger than the cluster were skipped (--oversize refuse to stop instead)\n", skipped);
   if (failures) out += fmt::format("node failures simulated: {}\n", failures);
+  return out;
+}
+
+std::string jobs_csv(const Workload& w, const std::vector<PolicyResult>& results) {
+  std::string out = "policy,id,submit_s,gpus,duration_s,queue_s,jct_s\n";
+  for (const auto& r : results)
+    for (std::size_t j = 0; j < w.jobs.size(); ++j) {
+      const Job& job = w.jobs[j];
+      const bool ran = !std::isnan(r.jct_s[j]);
+      out += fmt::format("{},{},{:.6g},{},{:.6g},{},{}\n", r.name, job.id, job.submit_s, job.gpus, job.duration_s,
+                         ran ? fmt::format("{:.6g}", r.queue_s[j]) : "", ran ? fmt::format("{:.6g}", r.jct_s[j]) : "");
+    }
   return out;
 }
 

@@ -88,6 +88,7 @@ class Simulator final : public Context, public sim::Process {
   Simulator(const Workload& w, const ClusterSpec& c, Policy& p, const SimOptions& o)
       : w_(w), c_(c), policy_(p), opt_(o), rng_{o.seed ^ 0xC1A5u} {
     build_cluster();
+    round_ = to_ns(o.round_s);
     jobs_.resize(w.jobs.size());
     for (std::size_t i = 0; i < w.jobs.size(); ++i) {
       jobs_[i].work_s = w.jobs[i].duration_s;
@@ -159,6 +160,7 @@ class Simulator final : public Context, public sim::Process {
   sim::Engine engine_;
   sim::Rng rng_;
   std::uint32_t self_ = 0;
+  SimTime round_ = 0;
 
   std::vector<PoolState> pools_;
   std::vector<int> node_free_, node_pool_, node_pos_, node_rack_;
@@ -392,7 +394,7 @@ bool Simulator::start(JobIndex j, int pool) {
   s.pool = pool;
   s.rate = speed(j, pool) / slow;
   s.alloc_t = now;
-  s.productive_t = now + (s.ran_before ? to_ns(opt_.restart_s) : 0);
+  s.productive_t = now + to_ns(s.ran_before ? opt_.restart_s : opt_.startup_s);
   if (s.first_start < 0) s.first_start = now;
   s.ran_before = true;
   s.status = Status::kRunning;
@@ -437,7 +439,9 @@ void Simulator::wake_at(double t_s) {
 void Simulator::request_pass() {
   if (pass_pending_) return;
   pass_pending_ = true;
-  engine_.schedule(engine_.now(), self_, pack(Kind::kPass, 0, 0));
+  SimTime at = engine_.now();
+  if (round_ > 0) at = (at + round_ - 1) / round_ * round_;  // the next round boundary
+  engine_.schedule(at, self_, pack(Kind::kPass, 0, 0));
 }
 
 void Simulator::pass() {

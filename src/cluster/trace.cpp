@@ -2,6 +2,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <cmath>
 #include <filesystem>
@@ -23,7 +24,8 @@ std::string slurp(const std::string& path, const std::string& field) {
   return std::string((std::istreambuf_iterator<char>(in)), {});
 }
 
-// A comma-separated table with a header line. No quoting: none of the traces needs it.
+// A comma-separated table with a header line. No quoting: none of the traces needs it. It keeps
+// views into `text`, which must outlive it.
 // Blank lines and lines starting with '#' are skipped.
 class Table {
  public:
@@ -125,20 +127,31 @@ double parse_timestamp(const Table& t, std::size_t r, int c) {
 // size; scalability.csv covers larger placements by (num_nodes, num_replicas); validation-B.csv
 // the iterations needed at batch size B to reach the final progress (every B file ends at the
 // same progress: the run to the application's target).
-struct PolluxApp {
-  std::map<std::string, std::vector<std::pair<double, double>>> placement;  // id -> (local_bsz, step_time)
-  std::map<std::pair<int, int>, std::vector<std::pair<double, double>>> scal;  // (nodes, replicas) -> ...
-  std::map<int, double> iterations;  // global batch -> iterations to the end
+struct Profile {  // one placement: (local batch, step time, sync time) points
+  std::vector<std::array<double, 3>> pts;
+  double max_local() const {
+    double m = 0;
+    for (const auto& p : pts) m = std::max(m, p[0]);
+    return m;
+  }
+  // Step and sync time at local batch x, linear between the measured batches, clamped outside.
+  std::array<double, 2> at(double x) const {
+    auto v = pts;
+    std::sort(v.begin(), v.end());
+    if (x <= v.front()[0]) return {v.front()[1], v.front()[2]};
+    if (x >= v.back()[0]) return {v.back()[1], v.back()[2]};
+    std::size_t i = 1;
+    while (v[i][0] < x) ++i;
+    const double f = (x - v[i - 1][0]) / (v[i][0] - v[i - 1][0]);
+    return {v[i - 1][1] + f * (v[i][1] - v[i - 1][1]), v[i - 1][2] + f * (v[i][2] - v[i - 1][2])};
+  }
 };
 
-double interp(std::vector<std::pair<double, double>> pts, double x) {
-  std::sort(pts.begin(), pts.end());
-  if (x <= pts.front().first) return pts.front().second;
-  if (x >= pts.back().first) return pts.back().second;
-  const auto hi = std::lower_bound(pts.begin(), pts.end(), std::pair<double, double>(x, -HUGE_VAL));
-  const auto lo = hi - 1;
-  return lo->second + (hi->second - lo->second) * (x - lo->first) / (hi->first - lo->first);
-}
+struct PolluxApp {
+  std::map<std::string, Profile> placement;           // placement id ("44") -> profile
+  std::map<std::pair<int, int>, Profile> scal;        // (nodes, replicas) -> profile
+  std::map<int, double> iterations;                   // global batch -> iterations to the end
+};
 
 PolluxApp load_pollux_app(const std::string& dir, const std::string& app) {
   namespace fs = std::filesystem;
@@ -147,23 +160,29 @@ PolluxApp load_pollux_app(const std::string& dir, const std::string& app) {
     throw InputError("--pollux-profiles", "no throughput profile for application '" + app + "' in '" + dir + "'");
   PolluxApp a;
   {
-    const std::string path = (base / "placements.csv").string();
-    Table t(slurp(path, "--pollux-profiles"), path);
-    const int p = t.col("placement"), b = t.col("local_bsz"), s = t.col("step_time");
-    for (std::size_t r = 0; r < t.rows(); ++r) a.placement[std::string(t.str(r, p))].emplace_back(t.num(r, b), t.num(r, s));
+    const std::string path = (base / "placements.csv").string(), text = slurp(path, "--pollux-profiles");
+    const Table t(text, path);
+    const int p = t.col("placement"), b = t.col("local_bsz"), s = t.col("step_time"), y = t.col("sync_time");
+    for (std::size_t r = 0; r < t.rows(); ++r)
+      a.placement[std::string(t.str(r, p))].pts.push_back({t.num(r, b), t.num(r, s), t.num(r, y)});
   }
   {
-    const std::string path = (base / "scalability.csv").string();
-    Table t(slurp(path, "--pollux-profiles"), path);
-    const int n = t.col("num_nodes"), rp = t.col("num_replicas"), b = t.col("local_bsz"), s = t.col("step_time");
+    const std::string path = (base / "scalability.csv").string(), text = slurp(path, "--pollux-profiles");
+    const Table t(text, path);
+    const int n = t.col("num_nodes"), rp = t.col("num_replicas"), b = t.col("local_bsz"), s = t.col("step_time"),
+              y = t.col("sync_time");
+    // A few rows have no step time (yolov3 at 16 nodes): not measured, skipped.
     for (std::size_t r = 0; r < t.rows(); ++r)
-      a.scal[{static_cast<int>(t.num(r, n)), static_cast<int>(t.num(r, rp))}].emplace_back(t.num(r, b), t.num(r, s));
+      if (!t.str(r, s).empty() && !t.str(r, y).empty())
+        a.scal[{static_cast<int>(t.num(r, n)), static_cast<int>(t.num(r, rp))}].pts.push_back(
+            {t.num(r, b), t.num(r, s), t.num(r, y)});
   }
   for (const auto& e : fs::directory_iterator(base)) {
     const std::string f = e.path().filename().string();
     if (f.rfind("validation-", 0) != 0 || e.path().extension() != ".csv") continue;
     const int batch = std::atoi(f.c_str() + 11);
-    Table t(slurp(e.path().string(), "--pollux-profiles"), e.path().string());
+    const std::string text = slurp(e.path().string(), "--pollux-profiles");
+    const Table t(text, e.path().string());
     if (t.rows() == 0) continue;
     a.iterations[batch] = t.num(t.rows() - 1, t.col("iteration"));
   }
@@ -171,23 +190,24 @@ PolluxApp load_pollux_app(const std::string& dir, const std::string& app) {
 }
 
 // Run time of a fixed-batch job (Pollux's "TunedJobs" baseline setting): iterations at batch B
-// times the step time of `replicas` GPUs packed on 4-GPU nodes (the profiled testbed) at local
-// batch B / replicas, linearly interpolated in the local batch as Pollux's simulator does.
+// times the iteration time of `replicas` GPUs packed on 4-GPU nodes (the profiled testbed) at
+// local batch B / replicas. As in Pollux's simulator, a local batch above the largest profiled
+// one is reached by gradient accumulation: s micro-steps of B / replicas / s each, costing
+// step + (s - 1) x (step - sync), and times are linear in the local batch between profiled ones.
 double pollux_duration_s(const PolluxApp& a, int replicas, int batch, const std::string& where) {
   const auto it = a.iterations.find(batch);
   if (it == a.iterations.end()) throw InputError(where, fmt::format("batch_size: no validation profile for {}", batch));
-  const double local = static_cast<double>(batch) / replicas;
   std::string id = replicas % 4 ? std::to_string(replicas % 4) : "";
   id += std::string(static_cast<std::size_t>(replicas / 4), '4');
-  double step = 0;
-  if (const auto p = a.placement.find(id); p != a.placement.end()) {
-    step = interp(p->second, local);
-  } else if (const auto s = a.scal.find({(replicas + 3) / 4, replicas}); s != a.scal.end()) {
-    step = interp(s->second, local);
-  } else {
+  const Profile* prof = nullptr;
+  if (const auto p = a.placement.find(id); p != a.placement.end()) prof = &p->second;
+  else if (const auto s = a.scal.find({(replicas + 3) / 4, replicas}); s != a.scal.end()) prof = &s->second;
+  if (prof == nullptr || prof->pts.empty())
     throw InputError(where, fmt::format("num_replicas: no throughput profile for {} replicas", replicas));
-  }
-  return it->second * step;
+  const double local = static_cast<double>(batch) / replicas;
+  const double steps = std::ceil(local / prof->max_local());
+  const auto [step, sync] = prof->at(local / steps);
+  return it->second * (step + (steps - 1) * (step - sync));
 }
 
 }  // namespace

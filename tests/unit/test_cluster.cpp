@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 
 #include "wanka/cluster.hpp"
 #include "wanka/error.hpp"
@@ -236,6 +237,28 @@ TEST(Cluster, JsonIsByteIdentical) {
   const RunInfo info{"x", "csv", w.jobs.size()};
   EXPECT_EQ(results_json(info, c, o, a, false), results_json(info, c, o, b, false));
   EXPECT_NE(results_json(info, c, o, a, false).find("\"p99_jct_s\""), std::string::npos);
+}
+
+// Pollux durations from a hand-made profile: app "toy", validation-64 ends at 100 iterations.
+// 4 replicas, batch 64: local 16 on placement "4", between the profiled 8 (1.0 s) and 24 (3.0 s):
+// 2.0 s per step, 200 s. 1 replica, batch 64: local 64 > the largest profiled 32, so 2 micro-steps
+// of 32 (placement "1": step 4.0 s, sync 1.0 s): 4 + (4 - 1) = 7 s per step, 700 s.
+TEST(ClusterTraces, PolluxDurationFromProfiles) {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / "wanka_pollux_profile_test";
+  fs::create_directories(dir / "toy");
+  auto put = [&](const std::string& name, const std::string& text) { std::ofstream(dir / "toy" / name) << text; };
+  put("placements.csv", "placement,local_bsz,step_time,sync_time\n4,8,1.0,0.5\n4,24,3.0,0.5\n1,32,4.0,1.0\n1,8,1.0,1.0\n");
+  put("scalability.csv", "num_nodes,num_replicas,local_bsz,step_time,sync_time\n");
+  put("validation-64.csv", "progress,iteration,metric,grad_sqr,grad_var\n50,50,0,0,0\n100,100,0,0,0\n");
+  const auto w = parse_trace("name,time,application,num_replicas,batch_size\na,0,toy,4,64\nb,5,toy,1,64\n",
+                             TraceFormat::kPollux, "p.csv", dir.string());
+  EXPECT_DOUBLE_EQ(w.jobs[0].duration_s, 200.0);
+  EXPECT_DOUBLE_EQ(w.jobs[1].duration_s, 700.0);
+  EXPECT_THROW(parse_trace("name,time,application,num_replicas,batch_size\na,0,toy,4,128\n", TraceFormat::kPollux,
+                           "p.csv", dir.string()),
+               InputError);  // no validation-128.csv
+  fs::remove_all(dir);
 }
 
 // The real traces in ../shared (present in CI): they parse, with the documented job counts.
