@@ -76,7 +76,7 @@ void ClusterPhilly(benchmark::State& state) {
   }
   state.counters["events"] = events;
 }
-BENCHMARK(ClusterPhilly)->DenseRange(0, 6)->Unit(benchmark::kMillisecond);
+BENCHMARK(ClusterPhilly)->DenseRange(0, 7)->Unit(benchmark::kMillisecond);
 
 // Every policy on the same workload in one call (threads: all cores).
 void ClusterPhillyAllPolicies(benchmark::State& state) {

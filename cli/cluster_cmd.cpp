@@ -47,7 +47,7 @@ void ClusterCommand::add(CLI::App& app) {
   cmd->add_option("--placement", placement, "consolidate|spread|strict");
   cmd->add_option("--cross-node-slowdown", cross_node, "Run-time factor for a job spanning nodes of one rack (>= 1)");
   cmd->add_option("--cross-rack-slowdown", cross_rack, "Run-time factor for a job spanning racks (>= 1)");
-  cmd->add_option("--policy", policies, "Policies, comma separated: fifo,sjf,srtf,easy,tiresias,hetero,quota or all");
+  cmd->add_option("--policy", policies, "Policies, comma separated: fifo,sjf,srtf,easy,tiresias,hetero,quota,quota-strict or all");
   cmd->add_option("--restart-s", restart_s, "Restart cost after a preemption or failure, seconds");
   cmd->add_option("--startup-s", startup_s, "Cost of a job's first start, seconds (Pollux's simulator: 30)");
   cmd->add_option("--round-s", round_s, "Schedule in rounds of this many seconds (0: after every event)");

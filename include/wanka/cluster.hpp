@@ -172,7 +172,7 @@ void run_by_priority(Context& ctx, std::vector<std::pair<double, JobIndex>>& key
 // Every active job in arrival order (a merge of waiting() and running()).
 std::vector<JobIndex> active_jobs(const Context& ctx);
 
-// fifo, sjf, srtf, easy, tiresias, hetero, quota.
+// fifo, sjf, srtf, easy, tiresias, hetero, quota, quota-strict.
 std::vector<std::string> policy_names();
 std::unique_ptr<Policy> make_policy(const std::string& name, const SimOptions& opt, const Workload& w,
                                     const ClusterSpec& c);

@@ -191,12 +191,16 @@ class Hetero final : public Policy {
 };
 
 // Priority by virtual-cluster quota (the guaranteed share of capacity schedulers such as
-// YARN's CapacityScheduler, which Philly used; Jeon et al., ATC'19, §2): in arrival order, a
-// job whose VC stays within its quota is guaranteed; the rest borrow idle GPUs and are
-// preempted when a guaranteed job needs them.
+// YARN's CapacityScheduler, which Philly used; Jeon et al., ATC'19, §2). `quota`: in arrival
+// order, a job whose VC stays within its quota is guaranteed; the rest borrow idle GPUs and are
+// preempted when a guaranteed job needs them. `quota-strict`: no borrowing and no preemption: a
+// VC's jobs start in arrival order while the VC stays within its quota, idle GPUs elsewhere
+// notwithstanding; a job larger than its VC's quota may run when its VC runs nothing else
+// (otherwise it could never start).
 class Quota final : public Policy {
  public:
-  Quota(const Workload& w, const ClusterSpec& c, const std::map<std::string, double>& given) {
+  Quota(const Workload& w, const ClusterSpec& c, const std::map<std::string, double>& given, bool borrow)
+      : borrow_(borrow) {
     std::map<std::string, double> gpu_s;
     double total = 0;
     for (const Job& j : w.jobs) {
@@ -215,19 +219,33 @@ class Quota final : public Policy {
     vc_of_.reserve(w.jobs.size());
     for (const Job& j : w.jobs) vc_of_.push_back(ids_[j.vc]);
   }
-  std::string name() const override { return "quota"; }
+  std::string name() const override { return borrow_ ? "quota" : "quota-strict"; }
   void schedule(Context& ctx) override {
-    if (start_all_if_room(ctx)) return;
     std::vector<double> used(quota_.size(), 0.0);
+    if (!borrow_) {
+      for (JobIndex r : ctx.running()) used[vc_of_[r]] += ctx.job(r).gpus;
+      // VCs that can still take a 1-GPU job; the scan stops when none can or no GPU is free.
+      auto open = [&](std::size_t v) { return used[v] == 0 || used[v] + 1 <= quota_[v] + 1e-9; };
+      std::size_t open_vcs = 0;
+      for (std::size_t v = 0; v < quota_.size(); ++v) open_vcs += open(v);
+      long free = ctx.free_gpus();
+      for (JobIndex j : ctx.waiting()) {
+        if (free == 0 || open_vcs == 0) return;
+        const int g = ctx.job(j).gpus, v = vc_of_[j];
+        if (g > free || (used[v] > 0 && used[v] + g > quota_[v] + 1e-9) || !ctx.start(j)) continue;
+        used[v] += g;
+        if (!open(v)) --open_vcs;
+        free = ctx.free_gpus();
+      }
+      return;
+    }
+    if (start_all_if_room(ctx)) return;
     std::vector<JobIndex> order, borrowed;
     for (JobIndex j : active_jobs(ctx)) {  // arrival order
       const int v = vc_of_[j];
-      if (used[v] + ctx.job(j).gpus <= quota_[v] + 1e-9) {
-        used[v] += ctx.job(j).gpus;
-        order.push_back(j);
-      } else {
-        borrowed.push_back(j);
-      }
+      const bool guaranteed = used[v] + ctx.job(j).gpus <= quota_[v] + 1e-9;
+      if (guaranteed) used[v] += ctx.job(j).gpus;
+      (guaranteed ? order : borrowed).push_back(j);
     }
     order.insert(order.end(), borrowed.begin(), borrowed.end());
     run_in_order(ctx, order);
@@ -237,6 +255,7 @@ class Quota final : public Policy {
   std::map<std::string, int> ids_;
   std::vector<double> quota_;
   std::vector<int> vc_of_;
+  bool borrow_;
 };
 
 }  // namespace
@@ -299,7 +318,9 @@ void run_by_priority(Context& ctx, std::vector<std::pair<double, JobIndex>>& key
   });
 }
 
-std::vector<std::string> policy_names() { return {"fifo", "sjf", "srtf", "easy", "tiresias", "hetero", "quota"}; }
+std::vector<std::string> policy_names() {
+  return {"fifo", "sjf", "srtf", "easy", "tiresias", "hetero", "quota", "quota-strict"};
+}
 
 std::unique_ptr<Policy> make_policy(const std::string& name, const SimOptions& opt, const Workload& w,
                                     const ClusterSpec& c) {
@@ -313,7 +334,7 @@ std::unique_ptr<Policy> make_policy(const std::string& name, const SimOptions& o
     return std::make_unique<Tiresias>(opt.las_thresholds_gpu_s, opt.las_promote_knob);
   }
   if (name == "hetero") return std::make_unique<Hetero>();
-  if (name == "quota") return std::make_unique<Quota>(w, c, opt.quota_gpus);
+  if (name == "quota" || name == "quota-strict") return std::make_unique<Quota>(w, c, opt.quota_gpus, name == "quota");
   throw InputError("--policy", unknown_name_message("policy", name, policy_names()));
 }
 

@@ -102,6 +102,22 @@ TEST(Cluster, QuotaReclaimsBorrowedGpus) {
   EXPECT_DOUBLE_EQ(r.jct_s[1], 3.0);
 }
 
+// quota-strict: two GPUs, VC x guaranteed 1, VC y guaranteed 1. x1 (10 s), x2 (5 s) and y (2
+// GPUs, 4 s) arrive at 0 in that order. x1 starts; x2 would put x over its quota and waits
+// although a GPU is idle; y is larger than its quota but its VC runs nothing, so it may run, yet
+// needs 2 GPUs. At 10 x1 ends: x2 (earlier in arrival order) takes one GPU, 10-15; y gets both at
+// 15, 15-19. JCT 10, 15, 19. With borrowing (quota) x2 runs at once: JCT 5.
+TEST(Cluster, QuotaStrictDoesNotBorrow) {
+  const Workload w = csv("x1,0,1,10,x\nx2,0,1,5,x\ny,0,2,4,y\n");
+  SimOptions o;
+  o.quota_gpus = {{"x", 1}, {"y", 1}};
+  const auto r = run("quota-strict", w, cluster(1, 2), o);
+  EXPECT_DOUBLE_EQ(r.jct_s[0], 10.0);
+  EXPECT_DOUBLE_EQ(r.jct_s[1], 15.0);
+  EXPECT_DOUBLE_EQ(r.jct_s[2], 19.0);
+  EXPECT_DOUBLE_EQ(run("quota", w, cluster(1, 2), o).jct_s[1], 5.0);
+}
+
 // Strict placement keeps a 2-GPU job on one node: with 3-GPU jobs on both 4-GPU nodes, the two
 // free GPUs sit on different nodes and C waits for A (10 s); consolidate lets it span them.
 TEST(Cluster, StrictPlacementWaitsForOneNode) {
