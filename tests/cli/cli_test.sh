@@ -106,6 +106,9 @@ TR="$SRC/../shared/data/traces"
 printf 'id,submit_s,gpus,duration_s\nA,0,1,10\nB,0,1,4\nC,0,1,1\n' > "$tmp/jobs.csv"
 expect cluster-table 0 "sjf .* 7 " -- "$W" cluster --trace "$tmp/jobs.csv" --nodes 1 --gpus-per-node 1 --policy fifo,sjf
 expect cluster-json 0 '"avg_jct_s": 13' -- "$W" cluster --trace "$tmp/jobs.csv" --nodes 1 --gpus-per-node 1 --json
+"$W" cluster --trace "$tmp/jobs.csv" --nodes 1 --gpus-per-node 1 --policy fifo,sjf --json > "$tmp/cj.json"
+n=0; for k in name jobs avg_jct_s p50_jct_s p99_jct_s avg_queue_s utilization makespan_s elapsed_s; do grep -q "\"$k\": " "$tmp/cj.json" && n=$((n+1)); done
+if [ "$n" = 9 ] && grep -q '"policies": \[' "$tmp/cj.json"; then pass=$((pass+1)); else echo "FAIL cluster-json-contract ($n of 9 keys)"; fail=$((fail+1)); fi
 expect cluster-unknown-policy 2 "\-\-policy: unknown policy 'fif' \(closest: fifo" -- "$W" cluster --trace "$tmp/jobs.csv" --policy fif
 expect cluster-unknown-format 2 "\-\-format: unknown trace format" -- "$W" cluster --trace "$tmp/jobs.csv" --format yarn
 printf 'id,submit_s,gpus,duration_s\nA,0,1,10\nB,0,1,-4\n' > "$tmp/neg.csv"
