@@ -148,6 +148,7 @@ class Simulator final : public Context, public sim::Process {
   void move_bucket(int node, int from, int to);
   void release(JobIndex j, bool requeue);
   void request_pass();
+  void sync_lists();
   void pass();
   void record();
   void schedule_failure();
@@ -444,31 +445,34 @@ void Simulator::request_pass() {
   engine_.schedule(at, self_, pack(Kind::kPass, 0, 0));
 }
 
+// Brings waiting_ and running_ (both sorted by job index) up to date with the jobs started and
+// requeued (preempted, or interrupted by a failure) since the last call: merges, not sorts.
+void Simulator::sync_lists() {
+  auto merge_in = [](std::vector<JobIndex>& list, std::vector<JobIndex>& add, auto keep) {
+    std::erase_if(list, [&](JobIndex j) { return !keep(j); });
+    std::sort(add.begin(), add.end());
+    const auto mid = static_cast<std::ptrdiff_t>(list.size());
+    for (JobIndex j : add)
+      if (keep(j)) list.push_back(j);
+    add.clear();
+    std::inplace_merge(list.begin(), list.begin() + mid, list.end());
+    list.erase(std::unique(list.begin(), list.end()), list.end());
+  };
+  const auto running = [&](JobIndex j) { return jobs_[j].status == Status::kRunning; };
+  const auto waiting = [&](JobIndex j) { return jobs_[j].status == Status::kWaiting; };
+  if (!started_.empty() || !preempted_.empty()) {
+    merge_in(running_, started_, running);
+    merge_in(waiting_, preempted_, waiting);
+  } else {
+    std::erase_if(running_, [&](JobIndex j) { return !running(j); });  // completions
+  }
+}
+
 void Simulator::pass() {
   pass_pending_ = false;
-  // Drop finished and preempted jobs from running_ before the policy looks.
-  std::erase_if(running_, [&](JobIndex j) { return jobs_[j].status != Status::kRunning; });
+  sync_lists();  // completions, and jobs a failure sent back to waiting
   policy_.schedule(*this);
-  if (!started_.empty()) {
-    std::erase_if(waiting_, [&](JobIndex j) { return jobs_[j].status != Status::kWaiting; });
-    std::sort(started_.begin(), started_.end());
-    const auto mid = static_cast<std::ptrdiff_t>(running_.size());
-    for (JobIndex j : started_)
-      if (jobs_[j].status == Status::kRunning) running_.push_back(j);
-    started_.clear();
-    std::inplace_merge(running_.begin(), running_.begin() + mid, running_.end());
-  }
-  if (!preempted_.empty()) {
-    std::erase_if(running_, [&](JobIndex j) { return jobs_[j].status != Status::kRunning; });
-    // Back into the waiting list in arrival (index) order: a merge, not a sort of the list.
-    std::sort(preempted_.begin(), preempted_.end());
-    preempted_.erase(std::unique(preempted_.begin(), preempted_.end()), preempted_.end());
-    const auto mid = static_cast<std::ptrdiff_t>(waiting_.size());
-    for (JobIndex j : preempted_)
-      if (jobs_[j].status == Status::kWaiting) waiting_.push_back(j);
-    preempted_.clear();
-    std::inplace_merge(waiting_.begin(), waiting_.begin() + mid, waiting_.end());
-  }
+  sync_lists();
   record();
 }
 
