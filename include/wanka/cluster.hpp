@@ -165,8 +165,8 @@ class Policy {
 // Helpers for preemptive priority policies. Walking the active jobs (waiting and running) best
 // first, each job that fits in the remaining capacity is kept; running jobs not kept are
 // preempted and waiting ones kept are started. run_in_order takes the order itself (O(A));
-// run_by_priority takes (key, job) pairs, smaller key first, ties by job index, and selects
-// with a heap: O(A + k log A) for k kept jobs. `keyed` is consumed.
+// run_by_priority takes (key, job) pairs, smaller key first, ties by job index, and sorts only
+// the prefix it walks (nth_element + sort in chunks of the capacity). `keyed` is consumed.
 void run_in_order(Context& ctx, const std::vector<JobIndex>& order);
 void run_by_priority(Context& ctx, std::vector<std::pair<double, JobIndex>>& keyed);
 // Every active job in arrival order (a merge of waiting() and running()).

@@ -306,14 +306,21 @@ void run_in_order(Context& ctx, const std::vector<JobIndex>& order) {
 }
 
 void run_by_priority(Context& ctx, std::vector<std::pair<double, JobIndex>>& keyed) {
-  const auto worse = [](const auto& a, const auto& b) { return a > b; };  // min-heap on (key, job)
-  std::make_heap(keyed.begin(), keyed.end(), worse);
-  auto end = keyed.end();
+  // Sorted lazily, one chunk at a time: the walk rarely goes past the first `capacity` jobs
+  // (each kept job holds at least one GPU), so nth_element + sort of that prefix is usually all.
+  const auto chunk = static_cast<std::size_t>(std::max<long>(64, ctx.capacity_gpus()));
+  std::size_t i = 0, sorted = 0;
   keep_and_apply(ctx, [&](JobIndex& j) {
-    if (end == keyed.begin()) return false;
-    std::pop_heap(keyed.begin(), end, worse);
-    --end;
-    j = end->second;
+    if (i == keyed.size()) return false;
+    if (i == sorted) {
+      const auto lo = keyed.begin() + static_cast<std::ptrdiff_t>(sorted);
+      const std::size_t hi = std::min(keyed.size(), sorted + chunk);
+      const auto mid = keyed.begin() + static_cast<std::ptrdiff_t>(hi);
+      if (mid != keyed.end()) std::nth_element(lo, mid, keyed.end());
+      std::sort(lo, mid);
+      sorted = hi;
+    }
+    j = keyed[i++].second;
     return true;
   });
 }
