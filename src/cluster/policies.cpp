@@ -217,7 +217,11 @@ class Quota final : public Policy {
       ids_[vc] = id++;
     }
     vc_of_.reserve(w.jobs.size());
-    for (const Job& j : w.jobs) vc_of_.push_back(ids_[j.vc]);
+    gpus_.reserve(w.jobs.size());
+    for (const Job& j : w.jobs) {
+      vc_of_.push_back(ids_[j.vc]);
+      gpus_.push_back(j.gpus);  // a compact copy: the waiting scan touches every job
+    }
   }
   std::string name() const override { return borrow_ ? "quota" : "quota-strict"; }
   void schedule(Context& ctx) override {
@@ -231,7 +235,7 @@ class Quota final : public Policy {
       long free = ctx.free_gpus();
       for (JobIndex j : ctx.waiting()) {
         if (free == 0 || open_vcs == 0) return;
-        const int g = ctx.job(j).gpus, v = vc_of_[j];
+        const int g = gpus_[j], v = vc_of_[j];
         if (g > free || (used[v] > 0 && used[v] + g > quota_[v] + 1e-9) || !ctx.start(j)) continue;
         used[v] += g;
         if (!open(v)) --open_vcs;
@@ -254,7 +258,7 @@ class Quota final : public Policy {
  private:
   std::map<std::string, int> ids_;
   std::vector<double> quota_;
-  std::vector<int> vc_of_;
+  std::vector<int> vc_of_, gpus_;
   bool borrow_;
 };
 

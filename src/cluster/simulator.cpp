@@ -496,13 +496,15 @@ void Simulator::fail_node() {
   double total = 0;
   for (const auto& p : pools_) total += p.failure_rate_per_node_s * static_cast<double>(p.up / p.gpus_per_node);
   double pick = rng_.uniform() * total;
-  std::size_t p = 0;
-  for (; p + 1 < pools_.size(); ++p) {
+  std::size_t p = 0, chosen = pools_.size();
+  for (; p < pools_.size(); ++p) {
     const double r = pools_[p].failure_rate_per_node_s * static_cast<double>(pools_[p].up / pools_[p].gpus_per_node);
+    if (r <= 0) continue;
+    chosen = p;  // the last pool with a rate, should rounding carry `pick` past the end
     if (pick < r) break;
     pick -= r;
   }
-  PoolState& ps = pools_[p];
+  PoolState& ps = pools_[chosen];
   int node = -1;
   do {  // uniform among the pool's up nodes (almost all are up: rejection is cheap)
     node = ps.first_node + static_cast<int>(rng_.uniform() * ps.nodes);
