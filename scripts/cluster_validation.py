@@ -105,7 +105,24 @@ def philly():
     print()
 
 
+def synthetic():
+    trace = os.path.join(T, "philly-pollux", "philly.csv")
+    print("### Synthetic workload fitted from Philly (82,247 jobs, seed 1) against the trace\n")
+    print("| workload | mean duration s | median duration s | GPU-hours | FIFO avg queue at 736 GPUs |")
+    print("|---|---:|---:|---:|---:|")
+    for label, extra in [("Philly trace", []), ("synthetic", ["--synthetic", "82247", "--seed", "1"])]:
+        args = ["--trace", trace, "--format", "philly", "--nodes", "92", "--gpus-per-node", "8", "--nodes-per-rack", "8",
+                "--policy", "fifo", *extra]
+        rows = per_job(*args)
+        d = [float(r["duration_s"]) for r in rows]
+        gpu_h = sum(float(r["duration_s"]) * int(r["gpus"]) for r in rows) / 3600
+        q = wanka(*args)["fifo"]["avg_queue_s"]
+        print(f"| {label} | {statistics.mean(d):.0f} | {statistics.median(d):.0f} | {gpu_h:.0f} | {q:.0f} |")
+    print()
+
+
 if __name__ == "__main__":
     pollux()
     tiresias_sample()
     philly()
+    synthetic()
