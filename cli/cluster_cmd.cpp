@@ -99,7 +99,10 @@ std::vector<std::pair<std::string, std::string>> ClusterCommand::run() const {
   o.seed = seed;
   if (!las_thresholds.empty()) {
     o.las_thresholds_gpu_s.clear();
-    for (const auto& t : split(las_thresholds)) o.las_thresholds_gpu_s.push_back(number("--las-thresholds", t));
+    for (const auto& t : split(las_thresholds)) {
+      o.las_thresholds_gpu_s.push_back(number("--las-thresholds", t));
+      if (o.las_thresholds_gpu_s.back() < 0) throw InputError("--las-thresholds", "thresholds must be >= 0");
+    }
   }
   if (!(las_knob >= 0)) throw InputError("--las-promote-knob", "must be >= 0");
   o.las_promote_knob = las_knob;

@@ -21,7 +21,15 @@ namespace wanka::cluster {
 namespace {
 
 constexpr double kNsPerS = 1e9;
-SimTime to_ns(double s) { return static_cast<SimTime>(std::llround(s * kNsPerS)); }
+// Simulated times saturate at kMaxTime (~63 years) so that no input (a huge duration, a tiny
+// speed) can overflow the clock: the sum of two saturated times still fits in 64 bits, and the
+// replay stops before kMaxTime (a job that would end later is reported as not finishing).
+constexpr SimTime kMaxTime = 2'000'000'000'000'000'000;
+SimTime to_ns(double s) {
+  const double ns = s * kNsPerS;
+  return ns >= static_cast<double>(kMaxTime) ? kMaxTime : static_cast<SimTime>(std::llround(std::max(ns, 0.0)));
+}
+SimTime later(SimTime t, double s) { return std::min(kMaxTime, t + to_ns(s)); }  // t <= kMaxTime
 double to_s(SimTime t) { return static_cast<double>(t) / kNsPerS; }
 
 enum class Kind : std::uint64_t { kArrival = 1, kCompletion, kPass, kWake, kFailure, kRepair };
@@ -395,14 +403,14 @@ bool Simulator::start(JobIndex j, int pool) {
   s.pool = pool;
   s.rate = speed(j, pool) / slow;
   s.alloc_t = now;
-  s.productive_t = now + to_ns(s.ran_before ? opt_.restart_s : opt_.startup_s);
+  s.productive_t = later(now, s.ran_before ? opt_.restart_s : opt_.startup_s);
   if (s.first_start < 0) s.first_start = now;
   s.ran_before = true;
   s.status = Status::kRunning;
   s.wait_since = now;
   ++s.epoch;
   const double left_s = std::max(0.0, s.work_s - s.done_s) / s.rate;
-  engine_.schedule(s.productive_t + to_ns(left_s), self_, pack(Kind::kCompletion, s.epoch, j));
+  engine_.schedule(later(s.productive_t, left_s), self_, pack(Kind::kCompletion, s.epoch, j));
   started_.push_back(j);
   return true;
 }
@@ -431,7 +439,7 @@ void Simulator::preempt(JobIndex j) {
 }
 
 void Simulator::wake_at(double t_s) {
-  const SimTime t = std::max(engine_.now() + 1, to_ns(t_s));
+  const SimTime t = std::max(engine_.now() + 1, to_ns(t_s));  // kMaxTime at most: never runs
   if (t >= next_wake_) return;
   next_wake_ = t;
   engine_.schedule(t, self_, pack(Kind::kWake, 0, 0));
@@ -487,7 +495,7 @@ void Simulator::schedule_failure() {
   for (const auto& p : pools_) rate += p.failure_rate_per_node_s * static_cast<double>(p.up / p.gpus_per_node);
   ++failure_epoch_;
   if (rate <= 0 || done_ == to_run_) return;
-  engine_.schedule(engine_.now() + to_ns(rng_.exp1() / rate), self_, pack(Kind::kFailure, failure_epoch_, 0));
+  engine_.schedule(later(engine_.now(), rng_.exp1() / rate), self_, pack(Kind::kFailure, failure_epoch_, 0));
 }
 
 // A node fails: every job on it is interrupted (or killed: its progress is lost) and requeued;
@@ -528,7 +536,7 @@ void Simulator::fail_node() {
   capacity_ -= ps.gpus_per_node;
   node_free_[node] = 0;
   node_up_[node] = 0;
-  engine_.schedule(engine_.now() + to_ns(opt_.repair_s), self_, pack(Kind::kRepair, 0, static_cast<std::uint32_t>(node)));
+  engine_.schedule(later(engine_.now(), opt_.repair_s), self_, pack(Kind::kRepair, 0, static_cast<std::uint32_t>(node)));
 }
 
 void Simulator::on_event(sim::Engine& e, std::uint64_t payload) {
@@ -623,14 +631,28 @@ PolicyResult Simulator::run() {
     engine_.schedule(jobs_[next_arrival_].arrival, self_, pack(Kind::kArrival, 0, static_cast<std::uint32_t>(next_arrival_)));
   if (opt_.failures != FailureMode::kNone) schedule_failure();
   // Runs until every job is done. Failures stop once the last job is done; with failures a
-  // job could restart forever, so the replay gives up 100 years after the last arrival.
-  const SimTime horizon = (jobs_.empty() ? 0 : jobs_.back().arrival) + to_ns(100 * 365 * 86400.0);
-  r.events = engine_.run(horizon);
+  // job could restart forever, so the replay gives up 100 years after the last arrival, or at
+  // the clock's limit (kMaxTime), which absurd durations or speeds can reach.
+  const SimTime horizon =
+      std::min(kMaxTime - 1, later(jobs_.empty() ? 0 : jobs_.back().arrival, 100 * 365 * 86400.0));
+  // In steps of a simulated day, so that an absurd failure rate cannot hang the replay: it
+  // stops after kMaxEvents (Philly takes ~350K).
+  constexpr std::uint64_t kMaxEvents = 50'000'000;
+  for (SimTime t = 0; done_ < to_run_ && t < horizon;) {
+    t = std::min(horizon, later(t, 86400.0));
+    r.events += engine_.run(t);
+    if (r.events > kMaxEvents)
+      throw InputError(opt_.failures != FailureMode::kNone ? "--failure-rate-scale" : "--trace",
+                       fmt::format("the replay passed {} events with {} of {} jobs unfinished", kMaxEvents,
+                                   to_run_ - done_, to_run_));
+  }
   if (done_ < to_run_) {
-    if (opt_.failures == FailureMode::kNone) throw std::logic_error("cluster: no events left with jobs unfinished");
-    throw InputError("--failure-rate-scale", fmt::format("{} of {} jobs did not finish within 100 years of the last "
-                                                         "arrival: failures are too frequent for them",
-                                                         to_run_ - done_, to_run_));
+    const std::string what = fmt::format("{} of {} jobs did not finish within 100 years of the last arrival (or ~63 "
+                                         "years of simulated time)",
+                                         to_run_ - done_, to_run_);
+    if (opt_.failures != FailureMode::kNone)
+      throw InputError("--failure-rate-scale", what + ": failures are too frequent for them");
+    throw InputError("--trace", what + ": durations too long or speeds too low");
   }
 
   // Statistics.
@@ -799,8 +821,10 @@ void resolve_pools(ClusterSpec& c) {
       throw InputError("--gpus-per-node", fmt::format("{} is outside [1, 1024]", p.gpus_per_node));
   }
   if (c.nodes_per_rack < 0) throw InputError("--nodes-per-rack", "must be >= 0");
-  if (!(c.cross_node_slowdown >= 1.0) || !(c.cross_rack_slowdown >= 1.0))
-    throw InputError("--cross-rack-slowdown", "slowdown factors must be >= 1");
+  if (!(c.cross_node_slowdown >= 1.0 && c.cross_node_slowdown <= 1e3))
+    throw InputError("--cross-node-slowdown", "must be in [1, 1000]");
+  if (!(c.cross_rack_slowdown >= 1.0 && c.cross_rack_slowdown <= 1e3))
+    throw InputError("--cross-rack-slowdown", "must be in [1, 1000]");
   // Relative speed from the catalog: dense fp16 peak against the first pool's GPU. An upper
   // bound on a job's real speedup (Gavel, OSDI'20, Fig. 1: speedups vary 1.1x-10x by model).
   auto peak = [](const std::string& gpu) {
