@@ -47,6 +47,9 @@ void ClusterCommand::add(CLI::App& app) {
   cmd->add_option("--placement", placement, "consolidate|spread|strict");
   cmd->add_option("--cross-node-slowdown", cross_node, "Run-time factor for a job spanning nodes of one rack (>= 1)");
   cmd->add_option("--cross-rack-slowdown", cross_rack, "Run-time factor for a job spanning racks (>= 1)");
+  cmd->add_option("--slowdown-model", slowdown_model,
+                  "Cross-rack slowdown per job size from the training estimator for this catalog model (data parallel)");
+  cmd->add_option("--rack-oversubscription", rack_oversub, "With --slowdown-model: scale-out taper between racks (1-64)");
   cmd->add_option("--policy", policies, "Policies, comma separated: fifo,sjf,srtf,easy,tiresias,hetero,quota,quota-strict or all");
   cmd->add_option("--restart-s", restart_s, "Restart cost after a preemption or failure, seconds");
   cmd->add_option("--startup-s", startup_s, "Cost of a job's first start, seconds (Pollux's simulator: 30)");
@@ -124,6 +127,9 @@ std::vector<std::pair<std::string, std::string>> ClusterCommand::run() const {
   if (synthetic < 0 || synthetic > 100'000'000) throw InputError("--synthetic", "must be in [0, 1e8]");
   if (synthetic > 0) w = cl::synthesize(w, static_cast<std::size_t>(synthetic), seed);
   if (w.jobs.empty()) throw InputError("--trace", "the trace has no jobs");
+
+  if (!slowdown_model.empty()) c.cross_rack_slowdown_by_gpus = cl::estimated_rack_slowdowns(w, c, slowdown_model, rack_oversub);
+  else if (cmd->count("--rack-oversubscription") > 0) throw InputError("--rack-oversubscription", "needs --slowdown-model");
 
   const auto results = cl::compare(w, c, names, o, threads);
   if (results.front().skipped_jobs > 0)

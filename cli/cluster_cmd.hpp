@@ -10,10 +10,10 @@
 struct ClusterCommand {
   CLI::App* cmd = nullptr;
   std::string trace, format = "csv", pools, gpu = "v100", policies = "fifo", placement = "consolidate", oversize = "skip",
-              failures = "none", las_thresholds, quota, out, series, jobs_out, pollux_profiles;
+              failures = "none", las_thresholds, quota, out, series, jobs_out, pollux_profiles, slowdown_model;
   int nodes = 16, gpus_per_node = 8, nodes_per_rack = 0, threads = 0, series_points = 200;
   long synthetic = 0;
-  double restart_s = 30, startup_s = 0, round_s = 0, cross_node = 1.0, cross_rack = 1.0, rate_scale = 1.0, repair_hours = 24, las_knob = 0;
+  double restart_s = 30, startup_s = 0, round_s = 0, cross_node = 1.0, cross_rack = 1.0, rate_scale = 1.0, repair_hours = 24, las_knob = 0, rack_oversub = 1;
   unsigned long long seed = 1;
   bool json = false, csv = false, no_timing = false;
 

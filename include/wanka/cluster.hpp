@@ -77,8 +77,15 @@ struct ClusterSpec {
   Placement placement = Placement::kConsolidate;
   double cross_node_slowdown = 1.0;  // run-time factor for a job spanning nodes of one rack
   double cross_rack_slowdown = 1.0;  // run-time factor for a job spanning racks
+  std::map<int, double> cross_rack_slowdown_by_gpus;  // per job size; overrides the factor above
   long total_gpus() const;
 };
+
+// Cross-rack slowdown for each multi-GPU job size of the workload from the training estimator:
+// data-parallel `model` on the first pool's GPU, step time with the scale-out bandwidth divided
+// by `oversubscription` over step time without (docs/model.md §17.1).
+std::map<int, double> estimated_rack_slowdowns(const Workload& w, const ClusterSpec& c, const std::string& model,
+                                               double oversubscription);
 
 // "v100:16x4" or "v100:16x4:1.0,a100-80g:8x8" (type:NODESxGPUS[:speed], comma separated).
 std::vector<GpuPool> parse_pools(const std::string& spec);

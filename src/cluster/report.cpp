@@ -26,6 +26,11 @@ std::string results_json(const RunInfo& info, const ClusterSpec& c, const SimOpt
                   {"placement", to_string(c.placement)},
                   {"cross_node_slowdown", c.cross_node_slowdown},
                   {"cross_rack_slowdown", c.cross_rack_slowdown}};
+  if (!c.cross_rack_slowdown_by_gpus.empty()) {
+    Json by = Json::object();
+    for (const auto& [g, f] : c.cross_rack_slowdown_by_gpus) by[std::to_string(g)] = f;
+    j["cluster"]["cross_rack_slowdown_by_gpus"] = by;
+  }
   j["options"] = {{"restart_s", opt.restart_s},
                   {"startup_s", opt.startup_s},
                   {"round_s", opt.round_s},

@@ -395,7 +395,8 @@ bool Simulator::start(JobIndex j, int pool) {
     slow = c_.cross_node_slowdown;
     for (const auto& a : s.alloc)
       if (node_rack_[a.first] != node_rack_[s.alloc.front().first]) {
-        slow = c_.cross_rack_slowdown;
+        const auto it = c_.cross_rack_slowdown_by_gpus.find(g);
+        slow = it != c_.cross_rack_slowdown_by_gpus.end() ? it->second : c_.cross_rack_slowdown;
         break;
       }
   }

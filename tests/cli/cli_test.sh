@@ -117,6 +117,8 @@ printf 'id,submit_s,gpus,duration_s\nA,0,1,10\nB,0,64,4\n' > "$tmp/big.csv"
 expect cluster-oversize-skip 0 "1 jobs larger than the cluster were skipped" -- "$W" cluster --trace "$tmp/big.csv" --nodes 2 --gpus-per-node 8
 expect cluster-oversize-refuse 2 "job B: needs 64 GPUs" -- "$W" cluster --trace "$tmp/big.csv" --nodes 2 --gpus-per-node 8 --oversize refuse
 expect cluster-missing-trace 2 "cannot read" -- "$W" cluster --trace "$tmp/nope.csv"
+expect cluster-oversub-alone 2 "\-\-rack-oversubscription: needs \-\-slowdown-model" -- "$W" cluster --trace "$tmp/jobs.csv" --rack-oversubscription 4
+expect cluster-slowdown-model 0 '"cross_rack_slowdown_by_gpus"' -- "$W" cluster --trace "$tmp/big.csv" --nodes 8 --gpus-per-node 8 --nodes-per-rack 2 --slowdown-model gpt-1.7b --rack-oversubscription 4 --json
 printf 'id,submit_s,gpus,duration_s\nA,0,1,1e30\nB,1e300,1,5\n' > "$tmp/huge.csv"
 expect cluster-huge-times 2 "\-\-trace: 2 of 2 jobs did not finish" -- "$W" cluster --trace "$tmp/huge.csv"
 "$W" cluster --trace "$tmp/neg.csv" -o "$tmp/cl-out.json" --json 2>/dev/null

@@ -142,6 +142,31 @@ TEST(Cluster, CrossRackSlowdown) {
   EXPECT_DOUBLE_EQ(run("fifo", w, c).jct_s[0], 12.0);
 }
 
+// A per-size factor (as the estimator fills in) overrides the scalar: the 8-GPU job across two
+// racks with 2.5 for size 8 takes 25 s.
+TEST(Cluster, CrossRackSlowdownBySize) {
+  const Workload w = csv("A,0,8,10,\n");
+  auto c = cluster(2, 4, 1);
+  c.cross_rack_slowdown = 1.5;
+  c.cross_rack_slowdown_by_gpus = {{8, 2.5}};
+  EXPECT_DOUBLE_EQ(run("fifo", w, c).jct_s[0], 25.0);
+}
+
+// From the training estimator: no taper, no slowdown (the two step times are the same
+// scenario); with a 4:1 taper every multi-GPU size slows down (data-parallel gpt-1.7b on V100
+// exposes part of its all-reduce), and 1-GPU jobs get no entry.
+TEST(Cluster, RackSlowdownFromTheEstimator) {
+  const Workload w = csv("A,0,1,10,\nB,0,8,10,\nC,0,32,10,\n");
+  const auto c = cluster(8, 4);
+  for (const auto& [g, f] : estimated_rack_slowdowns(w, c, "gpt-1.7b", 1.0)) EXPECT_DOUBLE_EQ(f, 1.0) << g;
+  const auto s = estimated_rack_slowdowns(w, c, "gpt-1.7b", 4.0);
+  ASSERT_EQ(s.size(), 2u);
+  EXPECT_GT(s.at(8), 1.0);
+  EXPECT_GT(s.at(32), 1.0);
+  EXPECT_THROW(estimated_rack_slowdowns(w, c, "gpt-1.7", 4.0), InputError);  // unknown model
+  EXPECT_THROW(estimated_rack_slowdowns(w, c, "gpt-1.7b", 0.5), InputError);
+}
+
 // Two pools of one GPU, speeds 1 and 2: a type-agnostic FIFO takes the first pool (10 s); the
 // heterogeneity-aware policy puts the job on the faster type (5 s). A job's own speed column
 // overrides the pool's: speed_fast = 4 makes it 2.5 s.
