@@ -28,6 +28,9 @@ struct Job {
   // Relative throughput of this job per GPU type (Gavel's throughput matrix row); a type not
   // listed uses the pool's speed. 1.0 = the speed at which duration_s was measured.
   std::map<std::string, double> speed;
+  // Speed on a given placement relative to the one duration_s assumes (Pollux profiles): keys
+  // are GPUs per node as ascending digits ("44", "1222") or "n<nodes>"; empty: no dependence.
+  std::map<std::string, double> placement_speed;
   std::size_t line = 0;       // source line (1-based, header = 1) for messages
 };
 

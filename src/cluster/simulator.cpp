@@ -400,6 +400,18 @@ bool Simulator::start(JobIndex j, int pool) {
         break;
       }
   }
+  // Profiled placements (Pollux): the speed of this exact placement relative to the packed one.
+  const auto& ps_map = w_.jobs[j].placement_speed;
+  if (!ps_map.empty()) {
+    std::vector<int> per_node;
+    for (const auto& a : s.alloc) per_node.push_back(a.second);
+    std::sort(per_node.begin(), per_node.end());
+    std::string id;
+    for (int n : per_node) id += n <= 9 ? static_cast<char>('0' + n) : '?';
+    auto it = ps_map.find(id);
+    if (it == ps_map.end()) it = ps_map.find(fmt::format("n{}", per_node.size()));
+    if (it != ps_map.end()) slow /= it->second;
+  }
   const SimTime now = engine_.now();
   s.pool = pool;
   s.rate = speed(j, pool) / slow;

@@ -189,12 +189,23 @@ PolluxApp load_pollux_app(const std::string& dir, const std::string& app) {
   return a;
 }
 
+// Iteration time of a global batch `batch` over `replicas` GPUs on one profiled placement. As in
+// Pollux's simulator, times are linear in the local batch between profiled ones, and a local
+// batch above the largest profiled one is reached by gradient accumulation: s micro-steps of
+// batch / replicas / s each cost step + (s - 1) x (step - sync).
+double iteration_s(const Profile& prof, int replicas, int batch) {
+  const double local = static_cast<double>(batch) / replicas;
+  const double steps = std::ceil(local / prof.max_local());
+  const auto [step, sync] = prof.at(local / steps);
+  return step + (steps - 1) * (step - sync);
+}
+
 // Run time of a fixed-batch job (Pollux's "TunedJobs" baseline setting): iterations at batch B
-// times the iteration time of `replicas` GPUs packed on 4-GPU nodes (the profiled testbed) at
-// local batch B / replicas. As in Pollux's simulator, a local batch above the largest profiled
-// one is reached by gradient accumulation: s micro-steps of B / replicas / s each, costing
-// step + (s - 1) x (step - sync), and times are linear in the local batch between profiled ones.
-double pollux_duration_s(const PolluxApp& a, int replicas, int batch, const std::string& where) {
+// times the iteration time of `replicas` GPUs packed on 4-GPU nodes (the profiled testbed:
+// placement "r mod 4" then r/4 fours). Also fills the job's speed on every other profiled
+// placement of r GPUs (Job::placement_speed), relative to that packed one.
+void pollux_job(const PolluxApp& a, int batch, const std::string& where, Job& j) {
+  const int replicas = j.gpus;
   const auto it = a.iterations.find(batch);
   if (it == a.iterations.end()) throw InputError(where, fmt::format("batch_size: no validation profile for {}", batch));
   std::string id = replicas % 4 ? std::to_string(replicas % 4) : "";
@@ -204,10 +215,16 @@ double pollux_duration_s(const PolluxApp& a, int replicas, int batch, const std:
   else if (const auto s = a.scal.find({(replicas + 3) / 4, replicas}); s != a.scal.end()) prof = &s->second;
   if (prof == nullptr || prof->pts.empty())
     throw InputError(where, fmt::format("num_replicas: no throughput profile for {} replicas", replicas));
-  const double local = static_cast<double>(batch) / replicas;
-  const double steps = std::ceil(local / prof->max_local());
-  const auto [step, sync] = prof->at(local / steps);
-  return it->second * (step + (steps - 1) * (step - sync));
+  const double base = iteration_s(*prof, replicas, batch);
+  j.duration_s = it->second * base;
+  for (const auto& [pid, p] : a.placement) {
+    int sum = 0;
+    for (char ch : pid) sum += ch - '0';
+    if (sum == replicas && !p.pts.empty()) j.placement_speed[pid] = base / iteration_s(p, replicas, batch);
+  }
+  for (const auto& [key, p] : a.scal)
+    if (key.second == replicas && !p.pts.empty())
+      j.placement_speed.emplace(fmt::format("n{}", key.first), base / iteration_s(p, replicas, batch));
 }
 
 }  // namespace
@@ -254,7 +271,7 @@ Workload parse_trace(std::string_view text, TraceFormat format, const std::strin
         if (!apps.count(a)) apps.emplace(a, load_pollux_app(pollux_profiles_dir, a));
         const double b = t.num(r, bs);
         if (b < 1 || b != std::floor(b) || b > 1e9) throw t.error(r, bs, "expected a positive integer");
-        j.duration_s = pollux_duration_s(apps.at(a), j.gpus, static_cast<int>(b), fmt::format("{}:{}", name, t.line(r)));
+        pollux_job(apps.at(a), static_cast<int>(b), fmt::format("{}:{}", name, t.line(r)), j);
         j.vc = a;
       }
       break;

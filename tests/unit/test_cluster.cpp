@@ -234,7 +234,7 @@ TEST(Cluster, InterruptedJobRestartsAtOnce) {
 
 Workload random_workload(std::uint64_t seed, int jobs, int max_gpus) {
   Workload fit = csv("a,0,1,100,v\nb,50,2,1000,w\n");
-  for (int i = 1; i < max_gpus; i *= 2) fit.jobs.push_back(Job{"x", 100.0 + i, i * 2, 30.0 * i, "v", "", {}, 0});
+  for (int i = 1; i < max_gpus; i *= 2) fit.jobs.push_back(Job{"x", 100.0 + i, i * 2, 30.0 * i, "v", "", {}, {}, 0});
   return synthesize(fit, static_cast<std::size_t>(jobs), seed);
 }
 
@@ -302,7 +302,8 @@ TEST(Cluster, JsonIsByteIdentical) {
   EXPECT_NE(results_json(info, c, o, a, false).find("\"p99_jct_s\""), std::string::npos);
 }
 
-// Pollux durations from a hand-made profile: app "toy", validation-64 ends at 100 iterations.
+// Pollux durations and placement speeds from a hand-made profile: app "toy", validation-64 ends
+// at 100 iterations.
 // 4 replicas, batch 64: local 16 on placement "4", between the profiled 8 (1.0 s) and 24 (3.0 s):
 // 2.0 s per step, 200 s. 1 replica, batch 64: local 64 > the largest profiled 32, so 2 micro-steps
 // of 32 (placement "1": step 4.0 s, sync 1.0 s): 4 + (4 - 1) = 7 s per step, 700 s.
@@ -311,13 +312,23 @@ TEST(ClusterTraces, PolluxDurationFromProfiles) {
   const fs::path dir = fs::temp_directory_path() / "wanka_pollux_profile_test";
   fs::create_directories(dir / "toy");
   auto put = [&](const std::string& name, const std::string& text) { std::ofstream(dir / "toy" / name) << text; };
-  put("placements.csv", "placement,local_bsz,step_time,sync_time\n4,8,1.0,0.5\n4,24,3.0,0.5\n1,32,4.0,1.0\n1,8,1.0,1.0\n");
+  put("placements.csv",
+      "placement,local_bsz,step_time,sync_time\n4,8,1.0,0.5\n4,24,3.0,0.5\n1,32,4.0,1.0\n1,8,1.0,1.0\n"
+      "22,8,2.0,1.0\n22,24,6.0,1.0\n");
   put("scalability.csv", "num_nodes,num_replicas,local_bsz,step_time,sync_time\n");
   put("validation-64.csv", "progress,iteration,metric,grad_sqr,grad_var\n50,50,0,0,0\n100,100,0,0,0\n");
   const auto w = parse_trace("name,time,application,num_replicas,batch_size\na,0,toy,4,64\nb,5,toy,1,64\n",
                              TraceFormat::kPollux, "p.csv", dir.string());
   EXPECT_DOUBLE_EQ(w.jobs[0].duration_s, 200.0);
   EXPECT_DOUBLE_EQ(w.jobs[1].duration_s, 700.0);
+  // Placement "22" steps in 4.0 s at local batch 16, half the speed of "4": spread over two
+  // nodes (2 + 2 GPUs) job a takes 400 s; consolidated on one node, 200 s.
+  EXPECT_DOUBLE_EQ(w.jobs[0].placement_speed.at("22"), 0.5);
+  auto c = cluster(2, 4);
+  c.placement = Placement::kSpread;
+  EXPECT_DOUBLE_EQ(run("fifo", w, c).jct_s[0], 400.0);
+  c.placement = Placement::kConsolidate;
+  EXPECT_DOUBLE_EQ(run("fifo", w, c).jct_s[0], 200.0);
   EXPECT_THROW(parse_trace("name,time,application,num_replicas,batch_size\na,0,toy,4,128\n", TraceFormat::kPollux,
                            "p.csv", dir.string()),
                InputError);  // no validation-128.csv
