@@ -112,7 +112,7 @@ struct SimOptions {
   double round_s = 0;
   Oversize oversize = Oversize::kSkip;
   // Node failures from the reliability model's default causes (Llama 3 Table 5): GPU- and
-  // node-scope rates, times rate_scale. kInterrupt keeps the job's progress, kKill loses it.
+  // node-scope rates, times failure_rate_scale. kInterrupt keeps the job's progress, kKill loses it.
   FailureMode failures = FailureMode::kNone;
   double failure_rate_scale = 1.0;
   double repair_s = 24 * 3600.0;
