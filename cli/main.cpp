@@ -14,6 +14,7 @@
 #include <cmath>
 #include <unistd.h>
 
+#include "cluster_cmd.hpp"
 #include "wanka/catalog.hpp"
 #include "wanka/error.hpp"
 #include "wanka/estimate.hpp"
@@ -479,6 +480,9 @@ int main(int argc, char** argv) {
   srv->add_flag("--json", srv_json, "Print the JSON result");
   srv->add_option("-o,--output", srv_out, "Write the result to a file (all or nothing)");
 
+  ClusterCommand cl;
+  cl.add(app);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -617,6 +621,8 @@ int main(int argc, char** argv) {
       } else {
         write_output("", wanka::format_model(c.model(cat_name)));
       }
+    } else if (cl.cmd->parsed()) {
+      for (const auto& [path, text] : cl.run()) write_output(path, text);
     } else if (val->parsed()) {
       std::string csv;
       if (!val_file.empty()) csv = read_file(val_file, "--file", "");

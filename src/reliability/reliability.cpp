@@ -10,6 +10,7 @@
 
 #include "wanka/error.hpp"
 #include "wanka/sim.hpp"
+#include "sim/rng.hpp"
 
 namespace wanka {
 
@@ -30,20 +31,6 @@ long resolved_spares(const ReliabilityConfig& r, std::int64_t nodes) {
   if (r.spare_nodes >= 0) return r.spare_nodes;
   return std::max<long>(1, static_cast<long>(std::ceil(0.01 * static_cast<double>(nodes))));
 }
-
-// SplitMix64 (Steele, Lea, Flood 2014): a small, fast generator whose output is the same on
-// every platform (std:: distributions are not), so a seeded run is byte-identical everywhere.
-struct Rng {
-  std::uint64_t s;
-  std::uint64_t next() {
-    std::uint64_t z = (s += 0x9E3779B97F4A7C15ULL);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return z ^ (z >> 31);
-  }
-  double uniform() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }  // [0, 1)
-  double exp1() { return -std::log1p(-uniform()); }                            // mean 1
-};
 
 }  // namespace
 
@@ -463,7 +450,7 @@ class RunProcess final : public sim::Process {
   }
 
   const RunSetup& su_;
-  Rng rng_;
+  sim::Rng rng_;
   std::uint32_t id_ = 0;
   RunOutcome out_;
   Mode mode_ = Mode::kTraining;
@@ -477,7 +464,7 @@ class RunProcess final : public sim::Process {
 };
 
 std::uint64_t run_seed(std::uint64_t seed, int run) {
-  Rng r{seed ^ (0xD1B54A32D192ED03ULL * static_cast<std::uint64_t>(run + 1))};
+  sim::Rng r{seed ^ (0xD1B54A32D192ED03ULL * static_cast<std::uint64_t>(run + 1))};
   return r.next();
 }
 

@@ -129,5 +129,35 @@ expect serve-plan 0 "best replica" -- "$W" serve --plan --model llama3-8b --user
 if [ -s "$tmp/s1.json" ] && cmp -s "$tmp/s1.json" "$tmp/s2.json"; then pass=$((pass+1)); else echo "FAIL serve-deterministic"; fail=$((fail+1)); fi
 "$W" serve --trace "$tmp/bad.csv" -o "$tmp/serve-out.json" 2>/dev/null
 if [ ! -e "$tmp/serve-out.json" ]; then pass=$((pass+1)); else echo "FAIL serve-no-partial-output"; fail=$((fail+1)); fi
+
+# cluster: trace replay under scheduling policies
+TR="$SRC/../shared/data/traces"
+printf 'id,submit_s,gpus,duration_s\nA,0,1,10\nB,0,1,4\nC,0,1,1\n' > "$tmp/jobs.csv"
+expect cluster-table 0 "sjf .* 7 " -- "$W" cluster --trace "$tmp/jobs.csv" --nodes 1 --gpus-per-node 1 --policy fifo,sjf
+expect cluster-json 0 '"avg_jct_s": 13' -- "$W" cluster --trace "$tmp/jobs.csv" --nodes 1 --gpus-per-node 1 --json
+"$W" cluster --trace "$tmp/jobs.csv" --nodes 1 --gpus-per-node 1 --policy fifo,sjf --json > "$tmp/cj.json"
+n=0; for k in name jobs avg_jct_s p50_jct_s p99_jct_s avg_queue_s utilization makespan_s elapsed_s; do grep -q "\"$k\": " "$tmp/cj.json" && n=$((n+1)); done
+if [ "$n" = 9 ] && grep -q '"policies": \[' "$tmp/cj.json"; then pass=$((pass+1)); else echo "FAIL cluster-json-contract ($n of 9 keys)"; fail=$((fail+1)); fi
+expect cluster-unknown-policy 2 "\-\-policy: unknown policy 'fif' \(closest: fifo" -- "$W" cluster --trace "$tmp/jobs.csv" --policy fif
+expect cluster-unknown-format 2 "\-\-format: unknown trace format" -- "$W" cluster --trace "$tmp/jobs.csv" --format yarn
+printf 'id,submit_s,gpus,duration_s\nA,0,1,10\nB,0,1,-4\n' > "$tmp/neg.csv"
+expect cluster-negative 2 "neg.csv:3: duration_s: -4 is negative" -- "$W" cluster --trace "$tmp/neg.csv"
+printf 'id,submit_s,gpus,duration_s\nA,0,1,10\nB,0,64,4\n' > "$tmp/big.csv"
+expect cluster-oversize-skip 0 "1 jobs larger than the cluster were skipped" -- "$W" cluster --trace "$tmp/big.csv" --nodes 2 --gpus-per-node 8
+expect cluster-oversize-refuse 2 "job B: needs 64 GPUs" -- "$W" cluster --trace "$tmp/big.csv" --nodes 2 --gpus-per-node 8 --oversize refuse
+expect cluster-missing-trace 2 "cannot read" -- "$W" cluster --trace "$tmp/nope.csv"
+expect cluster-oversub-alone 2 "\-\-rack-oversubscription: needs \-\-slowdown-model" -- "$W" cluster --trace "$tmp/jobs.csv" --rack-oversubscription 4
+expect cluster-slowdown-model 0 '"cross_rack_slowdown_by_gpus"' -- "$W" cluster --trace "$tmp/big.csv" --nodes 8 --gpus-per-node 8 --nodes-per-rack 2 --slowdown-model gpt-1.7b --rack-oversubscription 4 --json
+printf 'id,submit_s,gpus,duration_s\nA,0,1,1e30\nB,1e300,1,5\n' > "$tmp/huge.csv"
+expect cluster-huge-times 2 "\-\-trace: 2 of 2 jobs did not finish" -- "$W" cluster --trace "$tmp/huge.csv"
+"$W" cluster --trace "$tmp/neg.csv" -o "$tmp/cl-out.json" --json 2>/dev/null
+if [ ! -e "$tmp/cl-out.json" ]; then pass=$((pass+1)); else echo "FAIL cluster-no-partial-output"; fail=$((fail+1)); fi
+"$W" cluster --trace "$tmp/jobs.csv" --policy all --json --no-timing --series "$tmp/s.csv" > "$tmp/c1.json"
+"$W" cluster --trace "$tmp/jobs.csv" --policy all --json --no-timing --threads 1 > "$tmp/c2.json"
+if cmp -s "$tmp/c1.json" "$tmp/c2.json" && grep -q '^fifo,' "$tmp/s.csv"; then pass=$((pass+1)); else echo "FAIL cluster-deterministic"; fail=$((fail+1)); fi
+if [ -d "$TR" ]; then
+  expect cluster-tiresias 0 "tiresias +60 " -- "$W" cluster --trace "$TR/tiresias-sample/60_job.csv" --format tiresias --nodes 4 --gpus-per-node 4 --policy fifo,tiresias
+  expect cluster-pollux 0 '"name": "tiresias"' -- "$W" cluster --trace "$TR/pollux-workloads/workloads/workload-1.csv" --format pollux --nodes 16 --gpus-per-node 4 --policy fifo,tiresias --json
+fi
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

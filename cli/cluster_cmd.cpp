@@ -1,0 +1,145 @@
+#include "cluster_cmd.hpp"
+
+#include <fmt/format.h>
+
+#include <cstdio>
+#include <sstream>
+
+#include "wanka/cluster.hpp"
+#include "wanka/error.hpp"
+
+namespace cl = wanka::cluster;
+using wanka::InputError;
+
+namespace {
+
+std::vector<std::string> split(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream ss(s);
+  for (std::string item; std::getline(ss, item, ',');)
+    if (!item.empty()) out.push_back(item);
+  return out;
+}
+
+double number(const std::string& flag, const std::string& v) {
+  std::size_t used = 0;
+  double x = 0;
+  try {
+    x = std::stod(v, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used == 0 || used != v.size() || !std::isfinite(x)) throw InputError(flag, "expected a number, got '" + v + "'");
+  return x;
+}
+
+}  // namespace
+
+void ClusterCommand::add(CLI::App& app) {
+  cmd = app.add_subcommand("cluster", "Replay a GPU-cluster job trace under scheduling policies: JCT, queueing, utilization");
+  cmd->add_option("--trace", trace, "Job trace file")->required();
+  cmd->add_option("--format", format, "Trace format: philly|pollux|tiresias|csv (csv: id,submit_s,gpus,duration_s[,vc,gpu_type,speed_<gpu>])");
+  cmd->add_option("--nodes", nodes, "Nodes (one GPU type; see --pools for several)");
+  cmd->add_option("--gpus-per-node", gpus_per_node, "GPUs per node");
+  cmd->add_option("--gpu", gpu, "GPU type of the nodes (catalog name)");
+  cmd->add_option("--pools", pools, "Several GPU types: TYPE:NODESxGPUS[:SPEED],... (replaces --nodes/--gpus-per-node/--gpu)");
+  cmd->add_option("--nodes-per-rack", nodes_per_rack, "Nodes under one rack switch (0: one rack per pool)");
+  cmd->add_option("--placement", placement, "consolidate|spread|strict");
+  cmd->add_option("--cross-node-slowdown", cross_node, "Run-time factor for a job spanning nodes of one rack (>= 1)");
+  cmd->add_option("--cross-rack-slowdown", cross_rack, "Run-time factor for a job spanning racks (>= 1)");
+  cmd->add_option("--slowdown-model", slowdown_model,
+                  "Cross-rack slowdown per job size from the training estimator for this catalog model (data parallel)");
+  cmd->add_option("--rack-oversubscription", rack_oversub, "With --slowdown-model: scale-out taper between racks (1-64)");
+  cmd->add_option("--policy", policies, "Policies, comma separated: fifo,sjf,srtf,easy,tiresias,hetero,quota,quota-strict or all");
+  cmd->add_option("--restart-s", restart_s, "Restart cost after a preemption or failure, seconds");
+  cmd->add_option("--startup-s", startup_s, "Cost of a job's first start, seconds (Pollux's simulator: 30)");
+  cmd->add_option("--round-s", round_s, "Schedule in rounds of this many seconds (0: after every event)");
+  cmd->add_option("--oversize", oversize, "Jobs larger than the cluster: skip (reported) or refuse (exit 2)");
+  cmd->add_option("--failures", failures, "Node failures (reliability model rates): none|interrupt|kill");
+  cmd->add_option("--failure-rate-scale", rate_scale, "Multiply the failure rates");
+  cmd->add_option("--repair-hours", repair_hours, "Hours a failed node is out");
+  cmd->add_option("--seed", seed, "Random seed (failures, synthetic workloads)");
+  cmd->add_option("--las-thresholds", las_thresholds, "Tiresias queue thresholds, GPU-seconds, ascending (default 57600)");
+  cmd->add_option("--las-promote-knob", las_knob, "Tiresias starvation knob (0 = off)");
+  cmd->add_option("--quota", quota, "Quota policy: VC=GPUs,... (default: share of the workload's GPU-time)");
+  cmd->add_option("--synthetic", synthetic, "Replay N synthetic jobs fitted from the trace instead of the trace");
+  cmd->add_option("--pollux-profiles", pollux_profiles, "Pollux throughput-traces folder (default: beside the workload)");
+  cmd->add_option("--series", series, "Write the utilization time series (CSV) to this file");
+  cmd->add_option("--jobs", jobs_out, "Write per-job queueing delay and JCT (CSV) to this file");
+  cmd->add_option("--series-points", series_points, "Time-series buckets")->check(CLI::Range(1, 1000000));
+  cmd->add_option("--threads", threads, "Policies replayed in parallel (default: all cores)")->check(CLI::Range(0, 64));
+  cmd->add_flag("--json", json, "JSON output");
+  cmd->add_flag("--csv", csv, "CSV output (one row per policy)");
+  cmd->add_flag("--no-timing", no_timing, "Write elapsed_s as null (byte-identical output across runs)");
+  cmd->add_option("-o,--output", out, "Write the result to a file (all or nothing)");
+}
+
+std::vector<std::pair<std::string, std::string>> ClusterCommand::run() const {
+  cl::ClusterSpec c;
+  if (pools.empty()) c.pools.push_back(cl::GpuPool{gpu, nodes, gpus_per_node, 0});
+  else c.pools = cl::parse_pools(pools);
+  c.nodes_per_rack = nodes_per_rack;
+  c.placement = cl::parse_placement(placement);
+  c.cross_node_slowdown = cross_node;
+  c.cross_rack_slowdown = cross_rack;
+  cl::resolve_pools(c);
+
+  cl::SimOptions o;
+  if (!(restart_s >= 0)) throw InputError("--restart-s", "must be >= 0");
+  o.restart_s = restart_s;
+  if (!(startup_s >= 0)) throw InputError("--startup-s", "must be >= 0");
+  o.startup_s = startup_s;
+  if (!(round_s >= 0) || round_s > 1e7) throw InputError("--round-s", "must be in [0, 1e7]");
+  o.round_s = round_s;
+  if (oversize == "skip") o.oversize = cl::Oversize::kSkip;
+  else if (oversize == "refuse") o.oversize = cl::Oversize::kRefuse;
+  else throw InputError("--oversize", wanka::unknown_name_message("oversize action", oversize, {"skip", "refuse"}));
+  o.failures = cl::parse_failure_mode(failures);
+  if (!(rate_scale >= 0)) throw InputError("--failure-rate-scale", "must be >= 0");
+  o.failure_rate_scale = rate_scale;
+  if (!(repair_hours >= 0)) throw InputError("--repair-hours", "must be >= 0");
+  o.repair_s = repair_hours * 3600;
+  o.seed = seed;
+  if (!las_thresholds.empty()) {
+    o.las_thresholds_gpu_s.clear();
+    for (const auto& t : split(las_thresholds)) {
+      o.las_thresholds_gpu_s.push_back(number("--las-thresholds", t));
+      if (o.las_thresholds_gpu_s.back() < 0) throw InputError("--las-thresholds", "thresholds must be >= 0");
+    }
+  }
+  if (!(las_knob >= 0)) throw InputError("--las-promote-knob", "must be >= 0");
+  o.las_promote_knob = las_knob;
+  for (const auto& q : split(quota)) {
+    const auto eq = q.find('=');
+    if (eq == std::string::npos || eq == 0) throw InputError("--quota", "expected VC=GPUs, got '" + q + "'");
+    const double g = number("--quota", q.substr(eq + 1));
+    if (g < 0) throw InputError("--quota", "a quota must be >= 0");
+    o.quota_gpus[q.substr(0, eq)] = g;
+  }
+  o.series_points = series_points;
+
+  std::vector<std::string> names = split(policies);
+  if (names.size() == 1 && names[0] == "all") names = cl::policy_names();
+  if (names.empty()) throw InputError("--policy", "no policy given");
+
+  const cl::TraceFormat f = cl::parse_trace_format(format);
+  cl::Workload w = cl::read_trace(trace, f, pollux_profiles);
+  if (synthetic < 0 || synthetic > 100'000'000) throw InputError("--synthetic", "must be in [0, 1e8]");
+  if (synthetic > 0) w = cl::synthesize(w, static_cast<std::size_t>(synthetic), seed);
+  if (w.jobs.empty()) throw InputError("--trace", "the trace has no jobs");
+
+  if (!slowdown_model.empty()) c.cross_rack_slowdown_by_gpus = cl::estimated_rack_slowdowns(w, c, slowdown_model, rack_oversub);
+  else if (cmd->count("--rack-oversubscription") > 0) throw InputError("--rack-oversubscription", "needs --slowdown-model");
+
+  const auto results = cl::compare(w, c, names, o, threads);
+  if (results.front().skipped_jobs > 0)
+    std::fprintf(stderr, "wanka: note: %zu jobs larger than the cluster were skipped\n", results.front().skipped_jobs);
+  const cl::RunInfo info{w.source, format, w.jobs.size()};
+  std::vector<std::pair<std::string, std::string>> files;
+  if (json) files.emplace_back(out, cl::results_json(info, c, o, results, !no_timing));
+  else if (csv) files.emplace_back(out, cl::results_csv(results, !no_timing));
+  else files.emplace_back(out, cl::results_table(info, c, results));
+  if (!series.empty()) files.emplace_back(series, cl::series_csv(c, results));
+  if (!jobs_out.empty()) files.emplace_back(jobs_out, cl::jobs_csv(w, results));
+  return files;
+}

@@ -1,0 +1,24 @@
+// `wanka cluster`: replay a job trace on a GPU cluster under one or several scheduling policies.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <string>
+#include <utility>
+#include <vector>
+
+struct ClusterCommand {
+  CLI::App* cmd = nullptr;
+  std::string trace, format = "csv", pools, gpu = "v100", policies = "fifo", placement = "consolidate", oversize = "skip",
+              failures = "none", las_thresholds, quota, out, series, jobs_out, pollux_profiles, slowdown_model;
+  int nodes = 16, gpus_per_node = 8, nodes_per_rack = 0, threads = 0, series_points = 200;
+  long synthetic = 0;
+  double restart_s = 30, startup_s = 0, round_s = 0, cross_node = 1.0, cross_rack = 1.0, rate_scale = 1.0, repair_hours = 24, las_knob = 0, rack_oversub = 1;
+  unsigned long long seed = 1;
+  bool json = false, csv = false, no_timing = false;
+
+  void add(CLI::App& app);
+  // Runs the replay. Returns the outputs to write, in order: (path, text); path "" is stdout.
+  // Nothing is returned (and nothing should be written) when the run fails.
+  std::vector<std::pair<std::string, std::string>> run() const;
+};
