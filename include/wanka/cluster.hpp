@@ -154,6 +154,7 @@ class Context {
   virtual int pools() const = 0;
   virtual long pool_free_gpus(int pool) const = 0;
   virtual double speed(JobIndex j, int pool) const = 0;  // 0 when the job may not run there
+  virtual int pool_of(JobIndex j) const = 0;               // pool of a running job, else -1
   virtual bool fits(JobIndex j, int pool = -1) const = 0;  // could start now (-1: on any pool)
   virtual bool is_running(JobIndex j) const = 0;
   virtual std::size_t job_count() const = 0;  // every job of the workload (indices are below it)

@@ -168,17 +168,22 @@ class Tiresias final : public Policy {
 
 // Heterogeneity-aware placement in the spirit of Gavel (Narayanan et al., OSDI'20, §3.1): a job's
 // throughput on each GPU type is normalized by its best throughput, and each job, in arrival
-// order, starts on the type with the highest normalized throughput that has room. Greedy and
-// non-preemptive; it is not Gavel's round-based LP. The other policies take the first pool
-// with room, as a type-agnostic scheduler would.
+// order, starts on the type with the highest normalized throughput that has room. Greedy; it is
+// not Gavel's round-based LP. Like Gavel's re-allocation between rounds, a running job migrates
+// to a faster type that has room when that pays for its restart: remaining work R (at speed 1)
+// on speed s_new plus the restart cost finishes before R on its current speed s_cur
+// (restart_s + R / s_new < R / s_cur); a migration is a preemption followed by a start on the new
+// type, so it costs `restart_s` like any restart. The other policies take the first pool with
+// room, as a type-agnostic scheduler would.
 class Hetero final : public Policy {
  public:
+  explicit Hetero(double restart_s) : restart_s_(restart_s) {}
   std::string name() const override { return "hetero"; }
   void schedule(Context& ctx) override {
     if (ctx.free_gpus() == 0) return;
     std::vector<int> pools(static_cast<std::size_t>(ctx.pools()));
     for (JobIndex j : ctx.waiting()) {
-      if (ctx.free_gpus() == 0) return;
+      if (ctx.free_gpus() == 0) break;
       if (ctx.job(j).gpus > ctx.free_gpus()) continue;
       for (int p = 0; p < ctx.pools(); ++p) pools[p] = p;
       std::stable_sort(pools.begin(), pools.end(), [&](int a, int b) { return ctx.speed(j, a) > ctx.speed(j, b); });
@@ -187,7 +192,32 @@ class Hetero final : public Policy {
         if (ctx.start(j, p)) break;
       }
     }
+    if (ctx.pools() < 2 || ctx.free_gpus() == 0) return;
+    const std::vector<JobIndex> running = ctx.running();  // a copy: migrations change the set
+    for (JobIndex j : running) {
+      if (ctx.free_gpus() == 0) return;
+      const int cur = ctx.pool_of(j);
+      if (cur < 0) continue;
+      const double s_cur = ctx.speed(j, cur), left = ctx.remaining_s(j);
+      int best = -1;
+      double best_end = left / s_cur;
+      for (int p = 0; p < ctx.pools(); ++p) {
+        const double s = ctx.speed(j, p);
+        if (p == cur || s <= s_cur || ctx.pool_free_gpus(p) < ctx.job(j).gpus) continue;
+        const double end = restart_s_ + left / s;
+        if (end < best_end && ctx.fits(j, p)) {
+          best_end = end;
+          best = p;
+        }
+      }
+      if (best < 0) continue;
+      ctx.preempt(j);
+      if (!ctx.start(j, best)) ctx.start(j, cur);  // cannot happen (it fit); never strand the job
+    }
   }
+
+ private:
+  double restart_s_;
 };
 
 // Priority by virtual-cluster quota (the guaranteed share of capacity schedulers such as
@@ -344,7 +374,7 @@ std::unique_ptr<Policy> make_policy(const std::string& name, const SimOptions& o
       throw InputError("--las-thresholds", "thresholds must be ascending");
     return std::make_unique<Tiresias>(opt.las_thresholds_gpu_s, opt.las_promote_knob);
   }
-  if (name == "hetero") return std::make_unique<Hetero>();
+  if (name == "hetero") return std::make_unique<Hetero>(opt.restart_s);
   if (name == "quota" || name == "quota-strict") return std::make_unique<Quota>(w, c, opt.quota_gpus, name == "quota");
   throw InputError("--policy", unknown_name_message("policy", name, policy_names()));
 }

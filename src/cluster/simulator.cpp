@@ -133,6 +133,7 @@ class Simulator final : public Context, public sim::Process {
   int pools() const override { return static_cast<int>(pools_.size()); }
   long pool_free_gpus(int p) const override { return pools_[p].free; }
   double speed(JobIndex j, int p) const override { return speed_[j * pools_.size() + p]; }
+  int pool_of(JobIndex j) const override { return jobs_[j].status == Status::kRunning ? jobs_[j].pool : -1; }
   bool fits(JobIndex j, int pool) const override;
   bool start(JobIndex j, int pool) override;
   void preempt(JobIndex j) override;

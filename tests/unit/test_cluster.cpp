@@ -180,6 +180,25 @@ TEST(Cluster, HeteroPicksTheFasterType) {
   EXPECT_DOUBLE_EQ(run("hetero", w2, c).jct_s[0], 2.5);
 }
 
+// Migration (hetero): pools "slow" (speed 1) and "fast" (speed 2), one GPU each. B (10 s of work)
+// and A (100 s) arrive at 0: B takes the fast GPU (ends at 5), A starts on the slow one. At 5, A
+// has 95 s of work left: staying costs 95 s; moving costs restart 30 + 95 / 2 = 77.5 s, so it
+// moves and ends at 5 + 77.5 = 82.5. With a 60 s restart moving would cost 107.5 s > 95 s: A stays
+// and ends at 100.
+TEST(Cluster, HeteroMigratesToAFasterTypeWhenItPaysForTheRestart) {
+  ClusterSpec c;
+  c.pools = {GpuPool{"slow", 1, 1, 1.0}, GpuPool{"fast", 1, 1, 2.0}};
+  const Workload w = csv("B,0,1,10,\nA,0,1,100,\n");
+  SimOptions o;
+  o.restart_s = 30;
+  const auto moved = run("hetero", w, c, o);
+  EXPECT_DOUBLE_EQ(moved.jct_s[0], 5.0);
+  EXPECT_DOUBLE_EQ(moved.jct_s[1], 82.5);
+  o.restart_s = 60;
+  const auto stayed = run("hetero", w, c, o);
+  EXPECT_DOUBLE_EQ(stayed.jct_s[1], 100.0);
+}
+
 TEST(Cluster, OversizeJobsAreSkippedOrRefused) {
   const Workload w = csv("A,0,1,10,\nB,0,16,10,\n");
   const auto r = run("fifo", w, cluster(1, 8));
