@@ -73,6 +73,11 @@ struct Candidate {
   double lb_obj = 0;   // lower bound on the objective
 };
 
+bool same_but_zero(const Candidate& a, const Candidate& b) {
+  return std::tie(a.tp, a.cp, a.pp, a.vpp, a.ep, a.dp, a.micro_batch, a.recompute, a.sp) ==
+         std::tie(b.tp, b.cp, b.pp, b.vpp, b.ep, b.dp, b.micro_batch, b.recompute, b.sp);
+}
+
 void apply(const Candidate& c, Scenario& s) {
   s.parallel.tp = c.tp;
   s.parallel.cp = c.cp;
@@ -96,12 +101,21 @@ class Worker {
   Scenario& scenario() { return s_; }
   const Accelerator& acc() const { return acc_; }
 
-  // The full estimate of a candidate split (pipeline simulated).
+  // The full estimate of a candidate split (pipeline simulated). Splits that differ only in
+  // what leaves the schedule alone (ZeRO 1 versus 2, which shard the same collectives) have the
+  // same pipeline spec: the last few simulations are kept and reused when the spec is equal.
   Estimate estimate(const Candidate& c) {
     apply(c, s_);
     detail::StepModel st;
     detail::build_step(s_, costs(), st);
-    return detail::finish_estimate(s_, acc_, st);
+    for (const auto& [spec, result] : recent_) {
+      if (same_pipeline(spec, st.ps)) return detail::finish_estimate(s_, acc_, st, &result);
+    }
+    PipelineResult pr = simulate_pipeline(st.ps);
+    Estimate e = detail::finish_estimate(s_, acc_, st, &pr);
+    if (recent_.size() == kRecent) recent_.erase(recent_.begin());
+    recent_.emplace_back(st.ps, std::move(pr));
+    return e;
   }
 
   std::shared_ptr<const detail::LayerCosts> costs() {
@@ -129,6 +143,13 @@ class Worker {
       return h;
     }
   };
+  static bool same_pipeline(const PipelineSpec& a, const PipelineSpec& b) {
+    return a.ranks == b.ranks && a.chunks == b.chunks && a.micro_batches == b.micro_batches &&
+           a.overlap_p2p == b.overlap_p2p && a.fwd == b.fwd && a.bwd == b.bwd && a.p2p == b.p2p &&
+           a.activation_bytes == b.activation_bytes;
+  }
+  static constexpr std::size_t kRecent = 4;
+  std::vector<std::pair<PipelineSpec, PipelineResult>> recent_;
   Scenario s_;
   Accelerator acc_;
   std::unordered_map<Key, std::shared_ptr<const detail::LayerCosts>, KeyHash> cache_;
@@ -586,7 +607,16 @@ PlanResult plan(const Scenario& base, const PlanOptions& opt) {
     }
     if (batch.empty()) break;
     std::vector<Evaluated> out(batch.size());
-    parallel_for(batch.size(), threads, [&](int wi, std::size_t i) { out[i] = simulate(batch[i], wi); });
+    // Neighbours in bound order that differ only in the ZeRO stage share a pipeline: hand them to
+    // one worker together so that its last simulation is reused (Worker::estimate).
+    std::vector<std::size_t> group_start;
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      if (i == 0 || !same_but_zero(fit[batch[i]], fit[batch[i - 1]])) group_start.push_back(i);
+    }
+    group_start.push_back(batch.size());
+    parallel_for(group_start.size() - 1, threads, [&](int wi, std::size_t gi) {
+      for (std::size_t i = group_start[gi]; i < group_start[gi + 1]; ++i) out[i] = simulate(batch[i], wi);
+    });
     for (auto& e : out) {
       objs.insert(std::upper_bound(objs.begin(), objs.end(), e.obj), e.obj);
       done.push_back(std::move(e));

@@ -529,12 +529,13 @@ double step_time_lower_bound(const Scenario& s, const Accelerator& acc, const St
   return std::max(best, rank0 * 1e-9 + tail0);
 }
 
-Estimate finish_estimate(const Scenario& s, const Accelerator& acc, const StepModel& st) {
+Estimate finish_estimate(const Scenario& s, const Accelerator& acc, const StepModel& st, const PipelineResult* given) {
   const auto& m = s.model;
   const auto& p = s.parallel;
   const auto& cl = s.cluster;
   const auto& tr = s.training;
-  const PipelineResult pr = simulate_pipeline(st.ps);
+  const PipelineResult simulated = given ? PipelineResult{} : simulate_pipeline(st.ps);
+  const PipelineResult& pr = given ? *given : simulated;
 
   Estimate e;
   e.micro_batches = st.micro;

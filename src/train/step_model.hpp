@@ -111,6 +111,9 @@ double peak_memory_bytes(const Scenario& s, const StepModel& st, const std::vect
 double step_time_lower_bound(const Scenario& s, const Accelerator& acc, const StepModel& st);
 
 // The full estimate: simulates the pipeline and adds the data-parallel tail and optimizer.
-Estimate finish_estimate(const Scenario& s, const Accelerator& acc, const StepModel& st);
+// `pr`, when given, is simulate_pipeline(st.ps) computed before (the planner reuses it for
+// splits with the same pipeline, e.g. ZeRO-1 and ZeRO-2 of one layout).
+Estimate finish_estimate(const Scenario& s, const Accelerator& acc, const StepModel& st,
+                         const PipelineResult* pr = nullptr);
 
 }  // namespace wanka::detail
