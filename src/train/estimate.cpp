@@ -156,6 +156,10 @@ LayerCosts layer_costs(const Scenario& s, const Accelerator& acc, const Fabric& 
   return lc;
 }
 
+namespace {
+
+// Sets a dense model's per-stage arrays (and, with_cost, the breakdown) for global stages
+// [0, limit) from its four stage shapes.
 void fill_stage_arrays(StepModel& st, long limit, bool with_cost) {
   const DenseStages& d = st.dense;
   PipelineSpec& ps = st.ps;
@@ -176,6 +180,8 @@ void fill_stage_arrays(StepModel& st, long limit, bool with_cost) {
   if (limit >= G) ps.p2p[static_cast<std::size_t>(G - 1)] = 0;
   st.filled = std::min(G, limit);
 }
+
+}  // namespace
 
 void complete_stage_arrays(StepModel& st) {
   if (st.dense.valid && st.filled < static_cast<long>(st.ps.fwd.size())) {

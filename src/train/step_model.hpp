@@ -95,7 +95,6 @@ void build_step(const Scenario& s, std::shared_ptr<const LayerCosts> lc, StepMod
 // With full = false a dense model's per-stage arrays (st.ps) are set for chunk 0 only (what the
 // memory filter and the lower bound read); this sets the rest (activation_peaks needs them).
 void complete_stage_arrays(StepModel& st);
-void fill_stage_arrays(StepModel& st, long limit, bool with_cost);
 
 // Exact memory per pipeline rank (the same figures estimate() reports). `peaks` are
 // activation_peaks(st.ps), which do not depend on the ZeRO stage: the planner passes them in.
