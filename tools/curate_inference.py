@@ -30,7 +30,7 @@ import re
 import sys
 
 OUT = ["id", "source", "model", "model_spec", "gpu", "num_gpus", "tp", "pp", "weight_precision",
-       "kv_precision", "input_len", "output_len", "requests", "max_batch", "max_batch_tokens", "kv_pool", "mode",
+       "kv_precision", "input_len", "output_len", "requests", "max_batch", "max_batch_tokens", "kv_pool", "decode_kv_reads", "mode",
        "metric", "value", "unit", "trust", "derivation", "citation"]
 
 MODELS = {
@@ -143,6 +143,16 @@ def main():
         # 90 % of the memory left after weights (KvCacheConfig.free_gpu_memory_fraction); vLLM
         # gives it what is left of 90 % of HBM.
         row["kv_pool"] = "vllm" if source.startswith("vllm") else "tensorrt-llm"
+        # Decode attention kernel of the software version (docs/model.md §17.1): TensorRT-LLM
+        # v0.5 and v0.6 generate with the masked multi-head attention kernel, one thread block
+        # per query head, so a GQA model's KV head is read once per query head; XQA, which
+        # shares it across the group, came after v0.6.1 (NVIDIA's December 2023 TensorRT-LLM
+        # H200 blog). Current TensorRT-LLM and vLLM read each KV head once.
+        old = source.startswith("trtllm-0.5") or source.startswith("trtllm-0.6")
+        row["decode_kv_reads"] = "per_query_head" if old else "per_kv_head"
+        if old:
+            deriv.append("pre-XQA decode kernel (TensorRT-LLM %s): KV read once per query head"
+                         % ("v0.5.0" if source.startswith("trtllm-0.5") else "v0.6.1"))
         row["source"] = source
         row["id"] = "-".join([source, slug(model), gpu, "tp%d" % tp, "%d-%d" % (isl, osl)] +
                              (["b%s" % r["batch_or_concurrency"]] if r["batch_or_concurrency"] and row["mode"] != "offline" else []) +

@@ -73,6 +73,13 @@ struct ServingConfig {
   // of the memory left after weights and activations (KvCacheConfig.free_gpu_memory_fraction).
   enum class KvPoolRule { kVllm, kTensorRtLlm };
   KvPoolRule kv_pool = KvPoolRule::kVllm;
+  // How the decode attention kernel reads a GQA/MQA cache. Current kernels (TensorRT-LLM's XQA,
+  // FlashAttention/FlashInfer, vLLM's paged attention) load each KV head once for its group of
+  // query heads; TensorRT-LLM's masked multi-head attention kernel before XQA (v0.5, v0.6) runs
+  // one thread block per query head, each loading its group's KV head: heads/kv_heads times the
+  // bytes (docs/model.md §17.1).
+  enum class DecodeKvReads { kPerKvHead, kPerQueryHead };
+  DecodeKvReads decode_kv_reads = DecodeKvReads::kPerKvHead;
   SloConfig slo;
   DisaggregationConfig disaggregation;
   std::uint64_t seed = 1;
@@ -107,6 +114,7 @@ struct BatchShape {
   double logits_rows = 0;  // sequences that produce a token this iteration
   double kv_tokens = 0;    // sum over sequences of the KV length attended to (context + new)
   double attn_pairs = 0;   // sum over sequences of q * (c + (q + 1) / 2): causal query-key pairs
+  double decode_kv_tokens = 0;  // the part of kv_tokens read by sequences decoding one token (q = 1)
 };
 
 struct StepBreakdown {
@@ -155,7 +163,7 @@ class InferenceCost {
   double expert_flop_s_per_token_ = 0;  // routed-expert math per token (top-k, sharded)
   double expert_shard_bytes_s_ = 0;     // reading one local expert's weights
   double local_experts_ = 0, expert_pick_ = 0;  // E / ep; k / E
-  double attn_flop_s_per_pair_ = 0, kv_read_s_per_token_ = 0, kv_write_s_per_token_ = 0;
+  double attn_flop_s_per_pair_ = 0, kv_read_s_per_token_ = 0, kv_write_s_per_token_ = 0, kv_decode_extra_s_per_token_ = 0;
   double other_s_per_token_ = 0;
   double moe_act_s_per_token_ = 0;
   Linear logits_;

@@ -56,7 +56,7 @@ void parse_serving(const YAML::Node& n, ServingConfig& sv) {
   yaml::require_map(n, P);
   yaml::check_keys(n, P, {"input_len", "output_len", "requests", "arrival_rate_per_s", "offline", "trace",
                           "trace_time_scale", "max_batch", "max_batch_tokens", "kv_block_tokens", "weight_precision",
-                          "kv_precision", "gpu_memory_utilization", "kv_pool", "slo", "disaggregation", "seed"});
+                          "kv_precision", "gpu_memory_utilization", "kv_pool", "decode_kv_reads", "slo", "disaggregation", "seed"});
   if (auto x = n["input_len"]; x && !x.IsNull()) sv.input_len = parse_length(x, P + ".input_len");
   if (auto x = n["output_len"]; x && !x.IsNull()) sv.output_len = parse_length(x, P + ".output_len");
   yaml::opt(n, "requests", P, sv.requests, 1, 1e7);  // ~60 B of state per request
@@ -102,6 +102,12 @@ void parse_serving(const YAML::Node& n, ServingConfig& sv) {
     if (v == "vllm") sv.kv_pool = ServingConfig::KvPoolRule::kVllm;
     else if (v == "tensorrt-llm") sv.kv_pool = ServingConfig::KvPoolRule::kTensorRtLlm;
     else throw InputError(P + ".kv_pool", unknown_name_message("KV pool rule", v, {"vllm", "tensorrt-llm"}));
+  }
+  if (auto x = n["decode_kv_reads"]; x && !x.IsNull()) {
+    const std::string v = yaml::as_string(x, P + ".decode_kv_reads");
+    if (v == "per_kv_head") sv.decode_kv_reads = ServingConfig::DecodeKvReads::kPerKvHead;
+    else if (v == "per_query_head") sv.decode_kv_reads = ServingConfig::DecodeKvReads::kPerQueryHead;
+    else throw InputError(P + ".decode_kv_reads", unknown_name_message("decode KV read pattern", v, {"per_kv_head", "per_query_head"}));
   }
   if (auto x = n["slo"]; x && !x.IsNull()) {
     yaml::require_map(x, P + ".slo");

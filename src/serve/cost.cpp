@@ -98,6 +98,13 @@ InferenceCost::InferenceCost(const ModelSpec& m, const ClusterConfig& c, int tp,
   attn_flop_s_per_pair_ = acc.attention_fwd(Flops(2.0 * a_loc * (dqk + dv))).value;
   kv_read_s_per_token_ = kv_layer / hbm;
   kv_write_s_per_token_ = kv_layer / hbm;
+  // A decode kernel with one thread block per query head (TensorRT-LLM's masked MHA before XQA:
+  // decoderMaskedMultiheadAttentionTemplate.h maps head h to KV head h / (heads / kv_heads))
+  // loads a GQA group's KV head once per query head: a_loc / kv_loc_heads times the bytes of
+  // kernels that share it (XQA, FlashAttention, vLLM). MLA and MHA are unaffected.
+  if (sv.decode_kv_reads == ServingConfig::DecodeKvReads::kPerQueryHead && !m.mla) {
+    kv_decode_extra_s_per_token_ = (std::max(1.0, a_loc / kv_loc_heads) - 1.0) * kv_read_s_per_token_;
+  }
 
   // Element-wise traffic per token and layer: two norms (read + write), two residual adds
   // (2 reads + 1 write), rotary on q and k; 16-bit activations.
@@ -208,7 +215,8 @@ StepBreakdown InferenceCost::stage(const BatchShape& b) const {
     s.gemm_compute += Seconds(Lm * (T * expert_flop_s_per_token_ + 2.0 * t0_));
   }
   s.attention = Seconds(Ls * b.attn_pairs * attn_flop_s_per_pair_);
-  s.kv_read = Seconds(Ls * (b.kv_tokens * kv_read_s_per_token_ + T * kv_write_s_per_token_));
+  s.kv_read = Seconds(Ls * (b.kv_tokens * kv_read_s_per_token_ + b.decode_kv_tokens * kv_decode_extra_s_per_token_ +
+                            T * kv_write_s_per_token_));
   s.other = Seconds(T * (Ld * other_s_per_token_ + Lm * moe_act_s_per_token_));
   // Logits for the rows that sample a token (charged to the fullest stage).
   if (b.logits_rows > 0) s.other += Seconds(logits_.a + b.logits_rows * logits_.b);

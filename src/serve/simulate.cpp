@@ -183,6 +183,7 @@ class Instance : public sim::Process {
       b.tokens += q;
       b.seqs += 1;
       b.kv_tokens += c + q;
+      if (s.sched == 1 && c > 0) b.decode_kv_tokens += c + q;
       b.attn_pairs += q * (c + (q + 1.0) / 2.0);
       if (s.done + s.sched >= s.need) b.logits_rows += 1;
     }

@@ -18,9 +18,10 @@ std::string row_yaml(std::map<std::string, std::string>& r) {
   return fmt::format(
       "model: {}\ncluster: {{gpu: {}, num_gpus: {}}}\nparallel: {{tp: {}, pp: {}}}\n"
       "serving: {{input_len: {}, output_len: {}, requests: {}, offline: true, max_batch: {}, max_batch_tokens: {},"
-      " weight_precision: {}, kv_precision: {}, kv_pool: {}}}\n",
+      " weight_precision: {}, kv_precision: {}, kv_pool: {}, decode_kv_reads: {}}}\n",
       model, r["gpu"], r["num_gpus"], r["tp"], r["pp"], r["input_len"], r["output_len"], r["requests"], r["max_batch"],
-      r["max_batch_tokens"], r["weight_precision"], r["kv_precision"], r["kv_pool"].empty() ? "vllm" : r["kv_pool"]);
+      r["max_batch_tokens"], r["weight_precision"], r["kv_precision"], r["kv_pool"].empty() ? "vllm" : r["kv_pool"],
+      r["decode_kv_reads"].empty() ? "per_kv_head" : r["decode_kv_reads"]);
 }
 
 }  // namespace

@@ -132,6 +132,28 @@ TEST(ServeCost, ExpertParallelismSameExpectedExpertBytes) {
   EXPECT_EQ(cost_of(ep1).breakdown(b).ep_comm.value, 0);
 }
 
+// Decode KV reads: Llama-3-70B on TP8 holds one of the 8 KV heads and 8 of the 64 query heads
+// per GPU. A decode kernel that loads the KV head once per query head (TensorRT-LLM's masked MHA
+// before XQA) reads 8x the KV bytes of decode sequences: 1,000 context tokens of one decoding
+// sequence cost 80 layers x 1,001 x 2 x 128 x 2 B x 8 / HBM instead of x 1. Prefill chunks
+// (q > 1) and MHA models are unaffected.
+TEST(ServeCost, PerQueryHeadDecodeReadsScaleByGroupSize) {
+  const InferenceCost shared = cost_of(scenario(""));
+  const InferenceCost per_q = cost_of(scenario("decode_kv_reads: per_query_head"));
+  BatchShape decode{1, 1, 1, 1001, 1001};
+  decode.decode_kv_tokens = 1001;
+  const double write = shared.breakdown({1, 1, 1, 0, 0}).kv_read.value;  // the new token's KV write
+  EXPECT_NEAR(per_q.breakdown(decode).kv_read.value - write, 8.0 * (shared.breakdown(decode).kv_read.value - write), 1e-12);
+  const BatchShape prefill{1000, 1, 1, 1000, 500500};
+  EXPECT_DOUBLE_EQ(per_q.breakdown(prefill).kv_read.value, shared.breakdown(prefill).kv_read.value);
+  const auto mha = [](const char* extra) {
+    return cost_of(parse_serve_scenario(std::string("model: {name: llama2-7b}\ncluster: {gpu: h100-sxm, num_gpus: 1}\n"
+                                                    "parallel: {tp: 1}\nserving: {") + extra + "}\n", "<t>"));
+  };
+  EXPECT_DOUBLE_EQ(mha("decode_kv_reads: per_query_head").breakdown(decode).kv_read.value,
+                   mha("").breakdown(decode).kv_read.value);
+}
+
 // KV transfer (disaggregation): 1,024 tokens of Llama-3-70B bf16 on TP8 are 1,024 x 40,960 B =
 // 41.9 MB per GPU; over a 400 Gb/s NIC at 0.94 efficiency (47 GB/s) that is 0.892 ms plus the
 // 10 us scale-out latency; over NVLink (450 GB/s x 0.82) 0.114 ms plus 2 us.
@@ -288,6 +310,7 @@ TEST(ServeConfig, FieldNamedErrors) {
   expect_field("disaggregation: {prefill_replicas: 1}", "serving.disaggregation.prefill_replicas");
   expect_field("batch: 3", "serving.batch");
   expect_field("kv_pool: sglang", "serving.kv_pool");
+  expect_field("decode_kv_reads: per_token", "serving.decode_kv_reads");
 }
 
 // Capacity: the chosen fleet serves the demand within the SLO at the probe's rate.
