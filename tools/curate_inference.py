@@ -29,7 +29,7 @@ import os
 import re
 import sys
 
-OUT = ["id", "source", "model", "model_spec", "gpu", "num_gpus", "tp", "pp", "weight_precision",
+OUT = ["id", "source", "model", "model_spec", "gpu", "num_gpus", "tp", "pp", "ep", "attention_dp", "weight_precision",
        "kv_precision", "input_len", "output_len", "requests", "max_batch", "max_batch_tokens", "kv_pool", "decode_kv_reads", "mode",
        "metric", "value", "unit", "trust", "derivation", "citation"]
 
@@ -86,9 +86,15 @@ def main():
         pp = int(r["pp"] or 1)
         n = int(r["num_gpus"])
         isl, osl = int(r["input_len"]), int(r["output_len"])
-        row = dict(model=model, model_spec=spec, gpu=gpu, num_gpus=n, tp=tp, pp=pp, input_len=isl, output_len=osl,
-                   value=r["value"], trust="high", citation=s)
+        row = dict(model=model, model_spec=spec, gpu=gpu, num_gpus=n, tp=tp, pp=pp, ep=1, attention_dp="false",
+                   input_len=isl, output_len=osl, value=r["value"], trust="high", citation=s)
         deriv = []
+        if "attention DP enabled" in r["notes"]:
+            # The source: "MoE run with --ep, attention DP enabled" (its EP size is not printed):
+            # attention data-parallel on every GPU, routed experts expert-parallel over the tp GPUs.
+            row.update(ep=tp, attention_dp="true")
+            deriv.append("attention DP and expert parallelism from the source's note; ep = tp = %d assumed (the EP"
+                         " size is not printed)" % tp)
         if "perf-overview" in s or "0.19.0" in s:
             source = "trtllm-0.19-tp" if "0.19.0" in s else "trtllm-perf"
             # trtllm-bench throughput: all requests at once; ModelOpt FP8/FP4 checkpoints carry an FP8 KV cache.

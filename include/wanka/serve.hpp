@@ -80,6 +80,12 @@ struct ServingConfig {
   // bytes (docs/model.md §17.1).
   enum class DecodeKvReads { kPerKvHead, kPerQueryHead };
   DecodeKvReads decode_kv_reads = DecodeKvReads::kPerKvHead;
+  // Attention data parallelism inside a replica (TensorRT-LLM enable_attention_dp, SGLang
+  // --enable-dp-attention): each of the replica's tp GPUs runs attention, norms, dense FFN
+  // layers, shared experts and logits for its own share of the sequences with whole weights and
+  // whole KV heads, and the routed experts are expert-parallel (ep = tp) over all the tokens;
+  // no TP all-reduce, an all-to-all dispatch and combine per MoE layer. MoE models only.
+  bool attention_dp = false;
   SloConfig slo;
   DisaggregationConfig disaggregation;
   std::uint64_t seed = 1;
@@ -115,6 +121,9 @@ struct BatchShape {
   double kv_tokens = 0;    // sum over sequences of the KV length attended to (context + new)
   double attn_pairs = 0;   // sum over sequences of q * (c + (q + 1) / 2): causal query-key pairs
   double decode_kv_tokens = 0;  // the part of kv_tokens read by sequences decoding one token (q = 1)
+  // The sequence with the most new tokens (its q, causal pairs and KV length): with attention DP
+  // it sits whole on one GPU, whose share of the batch is at least its own.
+  double big_tokens = 0, big_pairs = 0, big_kv = 0;
 };
 
 struct StepBreakdown {
@@ -135,6 +144,8 @@ class InferenceCost {
   double workspace_bytes_per_gpu() const { return workspace_gpu_; }
   double kv_capacity_bytes_per_gpu() const { return kv_cap_gpu_; }  // may be <= 0: does not fit
   long kv_blocks() const { return kv_blocks_; }                  // per replica (every GPU holds its shard)
+  // The most blocks one sequence can hold: the replica's, or one GPU's with attention DP.
+  long sequence_blocks() const { return attention_dp_ ? kv_blocks_ / tp_ : kv_blocks_; }
   int tp() const { return tp_; }
   int pp() const { return pp_; }
   int ep() const { return ep_; }
@@ -155,6 +166,8 @@ class InferenceCost {
   StepBreakdown stage(const BatchShape& b) const;
 
   int tp_, pp_, ep_;
+  bool attention_dp_ = false;
+  double dp_share_ = 1.0;  // share of a batch's sequences one GPU's attention serves (1/tp with attention DP)
   long stage_layers_ = 0, dense_stage_layers_ = 0, moe_stage_layers_ = 0;
   double h_ = 0;
   // per layer on one GPU
@@ -165,7 +178,8 @@ class InferenceCost {
   double local_experts_ = 0, expert_pick_ = 0;  // E / ep; k / E
   double attn_flop_s_per_pair_ = 0, kv_read_s_per_token_ = 0, kv_write_s_per_token_ = 0, kv_decode_extra_s_per_token_ = 0;
   double other_s_per_token_ = 0;
-  double moe_act_s_per_token_ = 0;
+  double moe_act_s_per_token_ = 0;     // routed activations, per token of the batch
+  double moe_local_s_per_token_ = 0;   // norms, residuals and shared experts of a MoE layer, per token the GPU serves
   Linear logits_;
   double logits_weight_s_ = 0;
   double t0_ = 0;

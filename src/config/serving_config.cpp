@@ -56,7 +56,7 @@ void parse_serving(const YAML::Node& n, ServingConfig& sv) {
   yaml::require_map(n, P);
   yaml::check_keys(n, P, {"input_len", "output_len", "requests", "arrival_rate_per_s", "offline", "trace",
                           "trace_time_scale", "max_batch", "max_batch_tokens", "kv_block_tokens", "weight_precision",
-                          "kv_precision", "gpu_memory_utilization", "kv_pool", "decode_kv_reads", "slo", "disaggregation", "seed"});
+                          "kv_precision", "gpu_memory_utilization", "kv_pool", "decode_kv_reads", "attention_dp", "slo", "disaggregation", "seed"});
   if (auto x = n["input_len"]; x && !x.IsNull()) sv.input_len = parse_length(x, P + ".input_len");
   if (auto x = n["output_len"]; x && !x.IsNull()) sv.output_len = parse_length(x, P + ".output_len");
   yaml::opt(n, "requests", P, sv.requests, 1, 1e7);  // ~60 B of state per request
@@ -109,6 +109,7 @@ void parse_serving(const YAML::Node& n, ServingConfig& sv) {
     else if (v == "per_query_head") sv.decode_kv_reads = ServingConfig::DecodeKvReads::kPerQueryHead;
     else throw InputError(P + ".decode_kv_reads", unknown_name_message("decode KV read pattern", v, {"per_kv_head", "per_query_head"}));
   }
+  if (auto x = n["attention_dp"]; x && !x.IsNull()) sv.attention_dp = yaml::as_bool(x, P + ".attention_dp");
   if (auto x = n["slo"]; x && !x.IsNull()) {
     yaml::require_map(x, P + ".slo");
     yaml::check_keys(x, P + ".slo", {"ttft_s", "tpot_s", "percentile"});
@@ -179,6 +180,13 @@ void validate_serve_split(const ServeScenario& s) {
     if (p.tp % p.ep != 0) throw InputError("parallel.ep", std::to_string(p.ep) + " must divide tp (" + str_tp + "): experts are sharded inside the TP group");
     if (m.moe.experts % p.ep != 0) throw InputError("parallel.ep", std::to_string(p.ep) + " does not divide moe.experts (" + std::to_string(m.moe.experts) + ")");
   }
+  if (s.serving.attention_dp) {
+    if (!m.is_moe()) throw InputError("serving.attention_dp", "attention data parallelism is modelled for mixture-of-experts models only");
+    if (p.ep != p.tp) {
+      throw InputError("parallel.ep", std::to_string(p.ep) + " must equal tp (" + str_tp + ") with serving.attention_dp: the routed experts are expert-parallel over the replica");
+    }
+    if (p.pp != 1) throw InputError("parallel.pp", "must be 1 with serving.attention_dp");
+  }
   const long per_replica = long(p.tp) * p.pp;
   if (c.num_gpus % per_replica != 0) {
     throw InputError("cluster.num_gpus", std::to_string(c.num_gpus) + " is not a multiple of the GPUs per replica, tp x pp = " +
@@ -229,7 +237,7 @@ ServeScenario parse_serve_scenario(const std::string& text, const std::string& o
           continue;
         }
         const InferenceCost cost(t.base.model, t.base.cluster, tp, pp, 1, sv);
-        if (cost.kv_blocks() / pp * sv.kv_block_tokens >= longest) {
+        if (cost.sequence_blocks() / pp * sv.kv_block_tokens >= longest) {
           p.tp = tp;
           p.pp = pp;
           validate_serve_split(s);

@@ -39,6 +39,7 @@ Json serving_config_to_json(const ServeScenario& s) {
          {"kv_precision", to_string(sv.kv_precision)},
          {"gpu_memory_utilization", sv.gpu_memory_utilization},
          {"kv_pool", sv.kv_pool == ServingConfig::KvPoolRule::kVllm ? "vllm" : "tensorrt-llm"},
+         {"attention_dp", sv.attention_dp},
          {"decode_kv_reads", sv.decode_kv_reads == ServingConfig::DecodeKvReads::kPerKvHead ? "per_kv_head" : "per_query_head"},
          {"slo", {{"ttft_s", sv.slo.ttft_s}, {"tpot_s", sv.slo.tpot_s}, {"percentile", sv.slo.percentile}}},
          {"disaggregation", {{"prefill_replicas", sv.disaggregation.prefill_replicas}}},

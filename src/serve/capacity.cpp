@@ -49,7 +49,7 @@ bool fits(const ServeScenario& s) {
   const auto& p = s.base.parallel;
   const InferenceCost c(s.base.model, s.base.cluster, p.tp, p.pp, p.ep, s.serving);
   const long longest = s.serving.input_len.upper() + s.serving.output_len.upper();
-  return c.kv_capacity_bytes_per_gpu() > 0 && c.kv_blocks() / p.pp * s.serving.kv_block_tokens >= longest;
+  return c.kv_capacity_bytes_per_gpu() > 0 && c.sequence_blocks() / p.pp * s.serving.kv_block_tokens >= longest;
 }
 
 bool pinned(const ServeScenario& s, const char* key) {

@@ -41,7 +41,7 @@ Precision compute_precision(const GpuSpec& g, const ServingConfig& sv) {
 }  // namespace
 
 InferenceCost::InferenceCost(const ModelSpec& m, const ClusterConfig& c, int tp, int pp, int ep, const ServingConfig& sv)
-    : tp_(tp), pp_(pp), ep_(ep) {
+    : tp_(tp), pp_(pp), ep_(ep), attention_dp_(sv.attention_dp) {
   const Precision cp = compute_precision(c.gpu, sv);
   const Accelerator acc(c.gpu, cp);
   const double P = acc.achievable_matmul().value;
@@ -55,9 +55,14 @@ InferenceCost::InferenceCost(const ModelSpec& m, const ClusterConfig& c, int tp,
   const double kvb = bytes_of(sv.kv_precision);
   const double t = tp, h = double(m.hidden);
   h_ = h;
+  // Attention DP: the attention side of every layer (attention, norms, dense FFN, shared
+  // experts, logits) is whole on each GPU (ta = 1) and serves 1/tp of the sequences; routed
+  // experts stay sharded over the tp GPUs (ep = tp).
+  const double ta = attention_dp_ ? 1.0 : t;
+  dp_share_ = attention_dp_ ? 1.0 / t : 1.0;
   const bool swiglu = m.activation == Activation::kSwiglu;
   const double mats_in = swiglu ? 2.0 : 1.0, mats = swiglu ? 3.0 : 2.0;
-  const double a_loc = double(m.heads) / t;
+  const double a_loc = double(m.heads) / ta;
 
   // A weight GEMM C[T, n] = A[T, k] W[k, n] on this GPU: linear in the tokens T.
   auto gemm = [&](Linear& l, double& w_s, double n, double k) {
@@ -88,12 +93,12 @@ InferenceCost::InferenceCost(const ModelSpec& m, const ClusterConfig& c, int tp,
   } else {
     // GQA/MHA: K and V heads split over TP, replicated when tp exceeds kv_heads.
     const double d = double(m.head_dim);
-    kv_loc_heads = std::max(1.0, double(m.kv_heads) / t);
+    kv_loc_heads = std::max(1.0, double(m.kv_heads) / ta);
     gemm(attn, attn_w, (a_loc + 2.0 * kv_loc_heads) * d, h);
     gemm(attn, attn_w, h, a_loc * d);
     dqk = dv = d;
     kv_layer = 2.0 * kv_loc_heads * d * kvb;
-    kv_layer_transfer = 2.0 * double(m.kv_heads) * d * kvb / t;
+    kv_layer_transfer = 2.0 * double(m.kv_heads) * d * kvb / ta;
   }
   attn_flop_s_per_pair_ = acc.attention_fwd(Flops(2.0 * a_loc * (dqk + dv))).value;
   kv_read_s_per_token_ = kv_layer / hbm;
@@ -112,7 +117,7 @@ InferenceCost::InferenceCost(const ModelSpec& m, const ClusterConfig& c, int tp,
   const double ew = (2.0 * 2.0 + 2.0 * 3.0) * h * 2.0 + rope;
 
   // Dense FFN layer.
-  const double f_dense = (m.is_moe() ? double(m.moe.dense_ffn_hidden) : double(m.ffn_hidden)) / t;
+  const double f_dense = (m.is_moe() ? double(m.moe.dense_ffn_hidden) : double(m.ffn_hidden)) / ta;
   dense_gemm_ = attn;
   dense_weight_s_ = attn_w;
   gemm(dense_gemm_, dense_weight_s_, mats_in * f_dense, h);
@@ -130,7 +135,7 @@ InferenceCost::InferenceCost(const ModelSpec& m, const ClusterConfig& c, int tp,
     gemm(moe_fixed_gemm_, moe_fixed_weight_s_, E, h);  // router (replicated)
     double fs = 0;
     if (m.moe.shared > 0) {
-      fs = double(m.moe.shared) * double(m.moe.shared_ffn_hidden) / t;
+      fs = double(m.moe.shared) * double(m.moe.shared_ffn_hidden) / ta;
       gemm(moe_fixed_gemm_, moe_fixed_weight_s_, mats_in * fs, h);
       gemm(moe_fixed_gemm_, moe_fixed_weight_s_, h, fs);
     }
@@ -142,16 +147,16 @@ InferenceCost::InferenceCost(const ModelSpec& m, const ClusterConfig& c, int tp,
     // Routed activations on this GPU: T k / ep tokens, each in (h), fc1 out (mats_in fe'),
     // fc2 in (fe'), out (h), and the gated activation (3 fe'), fe' = fe / shard.
     const double fe_loc = fe / shard;
-    moe_act_s_per_token_ = k / ep * (h * ab + mats_in * fe_loc * 2.0 + fe_loc * ab + 2.0 * h + 3.0 * fe_loc * 2.0) / hbm +
-                           (ew + 3.0 * fs * 2.0) / hbm;
+    moe_act_s_per_token_ = k / ep * (h * ab + mats_in * fe_loc * 2.0 + fe_loc * ab + 2.0 * h + 3.0 * fe_loc * 2.0) / hbm;
+    moe_local_s_per_token_ = (ew + 3.0 * fs * 2.0) / hbm;
   }
 
   // Logits on the last stage: lm_head kept in 16 bit (vLLM and TensorRT-LLM do not quantize it).
   const double V = double(m.vocab);
-  logits_weight_s_ = V / t * h * 2.0 / hbm;
+  logits_weight_s_ = V / ta * h * 2.0 / hbm;
   logits_.a = logits_weight_s_ + t0_;
   const Accelerator acc16(c.gpu, c.gpu.peak_tflops.count(Precision::kBf16) ? Precision::kBf16 : Precision::kFp16);
-  logits_.b = 2.0 * h * V / t / acc16.achievable_matmul().value + V / t * 4.0 / hbm;
+  logits_.b = 2.0 * h * V / ta / acc16.achievable_matmul().value + V / ta * 4.0 / hbm;
 
   // Communication per token and layer (16-bit activations).
   tp_bytes_per_token_ = h * 2.0;
@@ -175,20 +180,20 @@ InferenceCost::InferenceCost(const ModelSpec& m, const ClusterConfig& c, int tp,
     if (m.mla) {
       const auto& l = *m.mla;
       const double down = (l.q_lora_rank > 0 ? h * double(l.q_lora_rank) : 0.0) + h * double(l.kv_lora_rank + l.qk_rope_head_dim);
-      attn_local = (p.attention - down) / t + down;
+      attn_local = (p.attention - down) / ta + down;
     } else {
       const double kv = 2.0 * h * double(m.kv_heads) * double(m.head_dim);
-      attn_local = (p.attention - kv) / t + 2.0 * h * kv_loc_heads * double(m.head_dim);
+      attn_local = (p.attention - kv) / ta + 2.0 * h * kv_loc_heads * double(m.head_dim);
     }
-    return (attn_local + p.mlp / t + p.experts / t + p.shared / t) * wb + p.other * 2.0;
+    return (attn_local + p.mlp / ta + p.experts / t + p.shared / ta) * wb + p.other * 2.0;
   };
   double w = double(dense_stage_layers_) * local_params(dense_p);
   if (m.is_moe()) w += double(moe_stage_layers_) * local_params(layer_params(m, true));
-  const double embed = V * h / t * 2.0;
+  const double embed = V * h / ta * 2.0;
   w += pp == 1 ? 2.0 * embed : embed;  // input embedding and lm_head (one of them per edge stage)
   weight_gpu_ = w;
   const double f_act = std::max(f_dense, m.is_moe() ? double(m.moe.ffn_hidden) * m.moe.top_k / t : 0.0);
-  workspace_gpu_ = double(sv.max_batch_tokens) * (4.0 * h + 3.0 * f_act) * 2.0 + double(sv.max_batch) * V / t * 4.0;
+  workspace_gpu_ = dp_share_ * (double(sv.max_batch_tokens) * (4.0 * h + 3.0 * f_act) * 2.0 + double(sv.max_batch) * V / ta * 4.0);
   const double hbm_bytes = c.gpu.hbm_capacity().value;
   kv_cap_gpu_ = sv.kv_pool == ServingConfig::KvPoolRule::kVllm
                     ? sv.gpu_memory_utilization * hbm_bytes - weight_gpu_ - workspace_gpu_
@@ -197,6 +202,7 @@ InferenceCost::InferenceCost(const ModelSpec& m, const ClusterConfig& c, int tp,
   kv_token_transfer_ = double(stage_layers_) * kv_layer_transfer;
   kv_token_model_ = m.mla ? double(L) * kv_layer : double(L) * 2.0 * double(m.kv_heads) * dqk * kvb;
   kv_blocks_ = kv_cap_gpu_ > 0 ? static_cast<long>(std::floor(kv_cap_gpu_ / (kv_token_gpu_ * double(sv.kv_block_tokens)))) : 0;
+  if (attention_dp_) kv_blocks_ *= tp;  // each GPU caches whole KV heads of its own sequences
 }
 
 StepBreakdown InferenceCost::stage(const BatchShape& b) const {
@@ -204,23 +210,40 @@ StepBreakdown InferenceCost::stage(const BatchShape& b) const {
   const double T = b.tokens;
   if (T <= 0) return s;
   const double Ld = double(dense_stage_layers_), Lm = double(moe_stage_layers_), Ls = double(stage_layers_);
+  // The attention side of the busiest GPU serves this share of the batch: with attention DP,
+  // ceil(seqs / tp) of the seqs sequences (the scheduler balances sequences over the ranks),
+  // and at least the largest sequence's own tokens, pairs and KV (a prefill chunk is not split).
+  double sh = 1.0, sh_pairs = 1.0, sh_kv = 1.0;
+  if (attention_dp_ && b.seqs > 0) {
+    const double seq_share = std::ceil(b.seqs * dp_share_ - 1e-9) / b.seqs;
+    sh = std::max(seq_share, b.big_tokens / T);
+    sh_pairs = b.attn_pairs > 0 ? std::max(seq_share, b.big_pairs / b.attn_pairs) : seq_share;
+    sh_kv = b.kv_tokens > 0 ? std::max(seq_share, b.big_kv / b.kv_tokens) : seq_share;
+  }
   // Weight GEMMs: fixed part (weights + t0) and per-token part.
   const double gemm_fixed = Ld * dense_gemm_.a + Lm * moe_fixed_gemm_.a;
   const double weights = Ld * dense_weight_s_ + Lm * moe_fixed_weight_s_;
   s.weight_read = Seconds(weights);
-  s.gemm_compute = Seconds(T * (Ld * dense_gemm_.b + Lm * moe_fixed_gemm_.b) + (gemm_fixed - weights));
+  s.gemm_compute = Seconds(T * sh * (Ld * dense_gemm_.b + Lm * moe_fixed_gemm_.b) + (gemm_fixed - weights));
   if (Lm > 0) {
     const double touched = local_experts_ * (1.0 - std::pow(1.0 - expert_pick_, T));
     s.expert_read = Seconds(Lm * touched * expert_shard_bytes_s_);
     s.gemm_compute += Seconds(Lm * (T * expert_flop_s_per_token_ + 2.0 * t0_));
   }
-  s.attention = Seconds(Ls * b.attn_pairs * attn_flop_s_per_pair_);
-  s.kv_read = Seconds(Ls * (b.kv_tokens * kv_read_s_per_token_ + b.decode_kv_tokens * kv_decode_extra_s_per_token_ +
-                            T * kv_write_s_per_token_));
-  s.other = Seconds(T * (Ld * other_s_per_token_ + Lm * moe_act_s_per_token_));
+  s.attention = Seconds(Ls * b.attn_pairs * sh_pairs * attn_flop_s_per_pair_);
+  s.kv_read = Seconds(Ls * (sh_kv * (b.kv_tokens * kv_read_s_per_token_ + b.decode_kv_tokens * kv_decode_extra_s_per_token_) +
+                            sh * T * kv_write_s_per_token_));
+  s.other = Seconds(T * (Ld * other_s_per_token_ * sh + Lm * (moe_act_s_per_token_ + sh * moe_local_s_per_token_)));
   // Logits for the rows that sample a token (charged to the fullest stage).
-  if (b.logits_rows > 0) s.other += Seconds(logits_.a + b.logits_rows * logits_.b);
-  if (tp_ > 1) {
+  if (b.logits_rows > 0) s.other += Seconds(logits_.a + b.logits_rows * sh * logits_.b);
+  if (attention_dp_) {
+    // Each GPU dispatches its T/tp tokens to their k experts and combines the results: two
+    // all-to-alls of T k h x 2 B / ep per MoE layer; attention and dense layers need no collective.
+    if (ep_ > 1 && Lm > 0) {
+      const Group ge = place_group(ep_, 1, tp_group_domain_);
+      s.ep_comm = all_to_all(Bytes(T * ep_bytes_per_token_), ge, fabric_) * (2.0 * Lm);
+    }
+  } else if (tp_ > 1) {
     const Group g = place_group(tp_, 1, tp_group_domain_);
     const Seconds ar = all_reduce(Bytes(T * tp_bytes_per_token_), g, fabric_);
     // Two all-reduces per layer (after attention and after the FFN); with EP the MoE layer's

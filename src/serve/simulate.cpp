@@ -184,6 +184,11 @@ class Instance : public sim::Process {
       b.seqs += 1;
       b.kv_tokens += c + q;
       if (s.sched == 1 && c > 0) b.decode_kv_tokens += c + q;
+      if (q > b.big_tokens) {
+        b.big_tokens = q;
+        b.big_pairs = q * (c + (q + 1.0) / 2.0);
+        b.big_kv = c + q;
+      }
       b.attn_pairs += q * (c + (q + 1.0) / 2.0);
       if (s.done + s.sched >= s.need) b.logits_rows += 1;
     }
@@ -366,9 +371,10 @@ ServeResult simulate_serving(const ServeScenario& s, const std::vector<RequestSp
   if (!requests.empty() && requests.back().arrival_s > 1e9) {
     throw InputError("serving.arrival_rate_per_s", fmt::format("the requests arrive over {:.3g} s, more than 1e9 s", requests.back().arrival_s));
   }
-  if (blocks_per_stream * sv.kv_block_tokens < longest) {
+  const long seq_blocks = cost.sequence_blocks() / streams;
+  if (seq_blocks * sv.kv_block_tokens < longest) {
     throw InputError("serving", "a request of " + std::to_string(longest) + " tokens needs more KV cache than a replica holds (" +
-                                    std::to_string(blocks_per_stream * sv.kv_block_tokens) +
+                                    std::to_string(seq_blocks * sv.kv_block_tokens) +
                                     " tokens per batch stream); raise tp or pp, lower kv_precision, or shorten the requests");
   }
 

@@ -16,12 +16,12 @@ namespace {
 std::string row_yaml(std::map<std::string, std::string>& r) {
   const std::string model = r["model_spec"].empty() ? "{name: " + r["model"] + "}" : r["model_spec"];
   return fmt::format(
-      "model: {}\ncluster: {{gpu: {}, num_gpus: {}}}\nparallel: {{tp: {}, pp: {}}}\n"
+      "model: {}\ncluster: {{gpu: {}, num_gpus: {}}}\nparallel: {{tp: {}, pp: {}, ep: {}}}\n"
       "serving: {{input_len: {}, output_len: {}, requests: {}, offline: true, max_batch: {}, max_batch_tokens: {},"
-      " weight_precision: {}, kv_precision: {}, kv_pool: {}, decode_kv_reads: {}}}\n",
-      model, r["gpu"], r["num_gpus"], r["tp"], r["pp"], r["input_len"], r["output_len"], r["requests"], r["max_batch"],
+      " weight_precision: {}, kv_precision: {}, kv_pool: {}, decode_kv_reads: {}, attention_dp: {}}}\n",
+      model, r["gpu"], r["num_gpus"], r["tp"], r["pp"], r["ep"].empty() ? "1" : r["ep"], r["input_len"], r["output_len"], r["requests"], r["max_batch"],
       r["max_batch_tokens"], r["weight_precision"], r["kv_precision"], r["kv_pool"].empty() ? "vllm" : r["kv_pool"],
-      r["decode_kv_reads"].empty() ? "per_kv_head" : r["decode_kv_reads"]);
+      r["decode_kv_reads"].empty() ? "per_kv_head" : r["decode_kv_reads"], r["attention_dp"].empty() ? "false" : r["attention_dp"]);
 }
 
 }  // namespace

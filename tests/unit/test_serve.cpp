@@ -154,6 +154,58 @@ TEST(ServeCost, PerQueryHeadDecodeReadsScaleByGroupSize) {
                    mha("").breakdown(decode).kv_read.value);
 }
 
+// Attention DP (Mixtral-8x7B: 32 layers, 8 KV heads of 128, 32 query heads; tp 8 = ep 8): each
+// GPU caches whole KV heads for its own sequences, 2 x 32 x 8 x 128 x 2 B = 131,072 B per token,
+// against one KV head (16,384 B) on TP8, and the replica's pool is the 8 GPUs' pools together.
+// A decode batch of 8 equal sequences puts one on each GPU: one sequence x 32 heads is the same
+// attention work and KV bytes as TP8's 8 sequences x 4 heads; a lone sequence costs its GPU 8x
+// TP8's. No TP all-reduce; the MoE layers' all-to-alls remain.
+TEST(ServeCost, AttentionDataParallel) {
+  const auto tp8 = parse_serve_scenario("model: {name: mixtral-8x7b}\ncluster: {gpu: h100-sxm, num_gpus: 8}\nparallel: {tp: 8, ep: 8}\n", "<t>");
+  auto adp = parse_serve_scenario(
+      "model: {name: mixtral-8x7b}\ncluster: {gpu: h100-sxm, num_gpus: 8}\nparallel: {tp: 8, ep: 8}\nserving: {attention_dp: true}\n", "<t>");
+  const InferenceCost ct = cost_of(tp8), ca = cost_of(adp);
+  EXPECT_DOUBLE_EQ(ct.kv_bytes_per_token_per_gpu(), 16384.0);
+  EXPECT_DOUBLE_EQ(ca.kv_bytes_per_token_per_gpu(), 131072.0);
+  EXPECT_EQ(ca.kv_blocks() % 8, 0);
+  EXPECT_EQ(ca.sequence_blocks(), ca.kv_blocks() / 8);
+  EXPECT_NEAR(double(ca.kv_blocks() / 8), std::floor(ca.kv_capacity_bytes_per_gpu() / (131072.0 * 16)), 0.5);
+  BatchShape eight{8, 8, 8, 8 * 1001, 8 * 1001};
+  eight.decode_kv_tokens = 8 * 1001;
+  eight.big_tokens = 1;
+  eight.big_pairs = 1001;
+  eight.big_kv = 1001;
+  EXPECT_NEAR(ca.breakdown(eight).attention.value, ct.breakdown(eight).attention.value, 1e-15);
+  EXPECT_NEAR(ca.breakdown(eight).kv_read.value, ct.breakdown(eight).kv_read.value, 1e-15);
+  BatchShape one{1, 1, 1, 1001, 1001};
+  one.decode_kv_tokens = 1001;
+  one.big_tokens = 1;
+  one.big_pairs = 1001;
+  one.big_kv = 1001;
+  EXPECT_NEAR(ca.breakdown(one).attention.value, 8.0 * ct.breakdown(one).attention.value, 1e-15);
+  EXPECT_EQ(ca.breakdown(eight).tp_comm.value, 0.0);
+  EXPECT_GT(ct.breakdown(eight).tp_comm.value, 0.0);
+  EXPECT_GT(ca.breakdown(eight).ep_comm.value, 0.0);
+  // A prefill chunk is not split over the ranks: 512 new tokens of one sequence beside 7 decodes
+  // cost the busiest GPU its 512 tokens' attention.
+  BatchShape mixed{519, 8, 8, 512 + 7 * 1001, 512 * 513 / 2.0 + 7 * 1001};
+  mixed.big_tokens = 512;
+  mixed.big_pairs = 512 * 513 / 2.0;
+  mixed.big_kv = 512;
+  BatchShape alone{512, 1, 1, 512, 512 * 513 / 2.0};
+  alone.big_tokens = 512;
+  alone.big_pairs = 512 * 513 / 2.0;
+  alone.big_kv = 512;
+  EXPECT_NEAR(ca.breakdown(mixed).attention.value, ca.breakdown(alone).attention.value, 1e-15);
+  try {
+    parse_serve_scenario("model: {name: mixtral-8x7b}\ncluster: {gpu: h100-sxm, num_gpus: 8}\nparallel: {tp: 8, ep: 4}\n"
+                         "serving: {attention_dp: true}\n", "<t>");
+    ADD_FAILURE() << "ep 4 with tp 8 and attention DP accepted";
+  } catch (const InputError& e) {
+    EXPECT_EQ(e.field(), "parallel.ep");
+  }
+}
+
 // KV transfer (disaggregation): 1,024 tokens of Llama-3-70B bf16 on TP8 are 1,024 x 40,960 B =
 // 41.9 MB per GPU; over a 400 Gb/s NIC at 0.94 efficiency (47 GB/s) that is 0.892 ms plus the
 // 10 us scale-out latency; over NVLink (450 GB/s x 0.82) 0.114 ms plus 2 us.
@@ -311,6 +363,7 @@ TEST(ServeConfig, FieldNamedErrors) {
   expect_field("batch: 3", "serving.batch");
   expect_field("kv_pool: sglang", "serving.kv_pool");
   expect_field("decode_kv_reads: per_token", "serving.decode_kv_reads");
+  expect_field("attention_dp: true", "serving.attention_dp");  // the dense default model
 }
 
 // Capacity: the chosen fleet serves the demand within the SLO at the probe's rate.
