@@ -168,8 +168,10 @@ void validate_serve_split(const ServeScenario& s) {
   const auto& p = s.base.parallel;
   const auto& c = s.base.cluster;
   const std::string str_tp = std::to_string(p.tp);
-  if (m.heads % p.tp != 0) throw InputError("parallel.tp", str_tp + " does not divide heads (" + std::to_string(m.heads) + ")");
-  if (!m.mla && m.kv_heads % p.tp != 0 && p.tp % m.kv_heads != 0) {
+  // With attention DP the heads are not split: every GPU runs whole attention for its sequences.
+  const bool split_heads = !s.serving.attention_dp;
+  if (split_heads && m.heads % p.tp != 0) throw InputError("parallel.tp", str_tp + " does not divide heads (" + std::to_string(m.heads) + ")");
+  if (split_heads && !m.mla && m.kv_heads % p.tp != 0 && p.tp % m.kv_heads != 0) {
     throw InputError("parallel.tp", str_tp + " and kv_heads (" + std::to_string(m.kv_heads) + ") must divide one another");
   }
   if (p.pp > m.layers) throw InputError("parallel.pp", std::to_string(p.pp) + " exceeds the model's layers (" + std::to_string(m.layers) + ")");
@@ -231,15 +233,18 @@ ServeScenario parse_serve_scenario(const std::string& text, const std::string& o
         ServeScenario t = s;
         t.base.parallel.tp = tp;
         t.base.parallel.pp = pp;
+        const int ep = sv.attention_dp ? tp : 1;  // attention DP shards the routed experts over the replica
+        t.base.parallel.ep = ep;
         try {
           validate_serve_split(t);
         } catch (const InputError&) {
           continue;
         }
-        const InferenceCost cost(t.base.model, t.base.cluster, tp, pp, 1, sv);
+        const InferenceCost cost(t.base.model, t.base.cluster, tp, pp, ep, sv);
         if (cost.sequence_blocks() / pp * sv.kv_block_tokens >= longest) {
           p.tp = tp;
           p.pp = pp;
+          p.ep = ep;
           validate_serve_split(s);
           return s;
         }

@@ -69,7 +69,10 @@ CapacityResult plan_capacity(const ServeScenario& in, bool pin_max_batch) {
     tps = {in.base.parallel.tp};
   } else {
     for (int tp = 1; tp <= domain; ++tp) {
-      if (m.heads % tp == 0 && (m.mla || m.kv_heads % tp == 0 || tp % m.kv_heads == 0)) tps.push_back(tp);
+      if (in.serving.attention_dp ? m.is_moe() && m.moe.experts % tp == 0
+                                  : m.heads % tp == 0 && (m.mla || m.kv_heads % tp == 0 || tp % m.kv_heads == 0)) {
+        tps.push_back(tp);
+      }
     }
   }
   if (pinned(in, "pp")) pps = {in.base.parallel.pp};
@@ -88,6 +91,7 @@ CapacityResult plan_capacity(const ServeScenario& in, bool pin_max_batch) {
       if (fitting_pp > 0 && pp > 2 * fitting_pp) break;
       std::vector<int> eps{1};
       if (pinned(in, "ep")) eps = {in.base.parallel.ep};
+      else if (in.serving.attention_dp) eps = {tp};  // attention DP shards the routed experts over the replica
       else if (m.is_moe() && tp > 1 && m.moe.experts % tp == 0) eps.push_back(tp);
       for (int ep : eps) {
         ServeScenario s = in;

@@ -110,6 +110,7 @@ expect serve-offline 0 "50 \(offline\), 50 completed" -- "$W" serve --offline --
 expect serve-rate 0 "Poisson 2/s" -- "$W" serve --rate 2 --requests 50
 expect serve-bad-rate 2 "serving.arrival_rate_per_s" -- "$W" serve --rate -1
 expect serve-bad-kv-pool 2 "serving.kv_pool: unknown KV pool rule 'sglang'" -- "$W" serve --set serving.kv_pool=sglang
+expect serve-adp-dense 2 "serving.attention_dp: attention data parallelism is modelled for mixture-of-experts models only" -- "$W" serve --set serving.attention_dp=true
 expect serve-disagg 0 "1 prefill \+ 1 decode" -- "$W" serve --gpus 8 --tp 4 --prefill-replicas 1 --requests 100
 expect serve-len-override 0 "200 completed" -- "$W" serve "$SRC/examples/serve-llama3-70b-disaggregated.yaml" --input-len 300 --requests 200
 expect serve-bad-len 2 "serving.input_len.mean: expected an integer" -- "$W" serve --input-len 1.5
