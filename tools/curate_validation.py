@@ -26,7 +26,7 @@ OUT_COLUMNS = [
     "ffn_hidden", "vocab", "activation", "moe_experts", "moe_top_k", "moe_ffn_hidden",
     "seq_len", "global_batch", "gpu", "num_gpus", "gpus_per_node", "tp", "pp", "dp",
     "cp", "ep", "vpp", "mbs", "sequence_parallel", "recompute", "zero", "precision",
-    "attention", "metric", "value", "unit", "trust", "derivation", "citation",
+    "attention", "cross_entropy", "fp32_grads", "metric", "value", "unit", "trust", "derivation", "citation",
 ]
 
 # Columns of the source tables that describe a configuration (everything except
@@ -733,6 +733,38 @@ def main(argv):
         if row["attention"] == "flash2":
             row["derivation"] += ("; attention flash2: ALiBi in 2023 ran on the Triton FlashAttention "
                                   "or FlashAttention-2 kernels, not on Hopper-native kernels")
+
+    # Cross-entropy kernel: Megatron-LM computes the vocab-parallel loss with
+    # _VocabParallelCrossEntropy (megatron/core/tensor_parallel/cross_entropy.py; mpu/cross_entropy.py
+    # in 2021): fp32 cast, max, subtract, exp, sum, divide and the backward multiply as separate
+    # PyTorch element-wise kernels over the [s, b, V/tp] logits. 2021 Megatron-LM had no other
+    # path; Megatron-Core's fused kernel is opt-in (--cross-entropy-loss-fusion, default off) and
+    # the README run does not list it, so both Megatron-LM sources ran the unfused path. Other frameworks keep wanka's default (one fused pass).
+    for row in out_rows:
+        row["cross_entropy"] = "unfused" if row["source"] in ("narayanan2021", "megatron-h100") else "fused"
+        if row["cross_entropy"] == "unfused":
+            row["derivation"] += ("; cross_entropy unfused: Megatron-LM's vocab-parallel cross-entropy "
+                                  "runs as separate fp32 element-wise kernels (%s)" % (
+                                      "the only loss path of 2021 Megatron-LM"
+                                      if row["source"] == "narayanan2021" else
+                                      "the fused loss, --cross-entropy-loss-fusion, is opt-in and "
+                                      "not listed"))
+
+    # Gradient precision: Megatron-LM keeps an fp32 main_grad buffer for bf16 training (its
+    # argument checks set --accumulate-allreduce-grads-in-fp32 whenever --bf16 is given,
+    # megatron/training/arguments.py): weight-gradient GEMMs accumulate into fp32 and the
+    # data-parallel reduce-scatter moves fp32. With fp16 (Narayanan 2021) the flag defaults off
+    # and the gradients stay 16-bit. Other frameworks keep wanka's default (16-bit gradients).
+    for row in out_rows:
+        fp32 = row["source"] == "megatron-h100" and row["precision"] == "bf16"
+        row["fp32_grads"] = "true" if fp32 else "false"
+        if fp32:
+            row["derivation"] += ("; fp32_grads: Megatron-LM forces gradient accumulation and "
+                                  "all-reduce in fp32 for bf16 (arguments.py: "
+                                  "accumulate_allreduce_grads_in_fp32)")
+        elif row["source"] == "narayanan2021":
+            row["derivation"] += ("; fp32_grads false: an fp16 run, whose Megatron-LM gradients stay "
+                                  "fp16 unless --accumulate-allreduce-grads-in-fp32 is given")
 
     # torchtitan's "selective op" activation checkpointing is not Megatron's selective recompute.
     for row in out_rows:

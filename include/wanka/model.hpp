@@ -14,6 +14,7 @@ namespace wanka {
 
 enum class Recompute;
 enum class AttentionKernel;
+enum class CrossEntropyKernel;
 
 // One forward GEMM: C[m,n] = A[m,k] * B[k,n], `count` times. Backward runs dgrad (m,k,n)
 // and wgrad (k,n,m), twice the forward FLOPs.
@@ -66,6 +67,7 @@ struct ShardSpec {
   Recompute recompute{};
   Precision precision = Precision::kBf16;
   AttentionKernel attention{};
+  CrossEntropyKernel cross_entropy{};
 };
 
 ModelCounts count_model(const ModelSpec& m, long seq_len);

@@ -21,6 +21,12 @@ enum class Recompute { kNone, kSelective, kFull };
 // cores; unfused: the s x s scores materialised (pre-FlashAttention Megatron).
 enum class AttentionKernel { kFlash, kUnfused, kFlash2 };
 const char* to_string(AttentionKernel a);
+// Vocab-parallel cross-entropy over the fp32 logits (docs/model.md §3.8): fused (one pass
+// forward, one backward; Megatron-Core's --cross-entropy-loss-fusion and equivalents) or
+// unfused, Megatron's _VocabParallelCrossEntropy as separate PyTorch element-wise kernels
+// (the Megatron-LM default: the fused loss is opt-in).
+enum class CrossEntropyKernel { kFused, kUnfused };
+const char* to_string(CrossEntropyKernel c);
 const char* to_string(Recompute r);
 
 struct ClusterConfig {
@@ -64,6 +70,11 @@ struct TrainingConfig {
   std::int64_t global_batch = 1024;  // sequences per optimizer step
   Precision precision = Precision::kBf16;
   AttentionKernel attention = AttentionKernel::kFlash;
+  CrossEntropyKernel cross_entropy = CrossEntropyKernel::kFused;
+  // Gradients accumulated over micro-batches and reduced across data parallelism in fp32
+  // (docs/model.md §8, §9): Megatron-LM's main_grad buffer, which its argument checks force for
+  // bf16 (--accumulate-allreduce-grads-in-fp32). false: 16-bit gradients (ZeRO's 2 bytes).
+  bool fp32_grads = false;
   double tokens = 0;  // run length in tokens (0: unset)
   double flops = 0;   // run length in model FLOPs (0: unset); used when tokens is unset
 };

@@ -32,6 +32,14 @@ const char* to_string(AttentionKernel a) {
   return "?";
 }
 
+const char* to_string(CrossEntropyKernel c) {
+  switch (c) {
+    case CrossEntropyKernel::kFused: return "fused";
+    case CrossEntropyKernel::kUnfused: return "unfused";
+  }
+  return "?";
+}
+
 const char* default_scenario_yaml() {
   return R"(# Built-in default: Llama-3-70B pretraining on 1,024 H100 SXM (128 HGX nodes, 400 Gb/s per GPU),
 # a Megatron-style split: TP8 inside each node, 4 pipeline stages with 5 virtual chunks, DP32.
@@ -224,7 +232,8 @@ ScenarioDraft parse_scenario_draft(const std::string& text, const std::string& o
   // training
   auto& tr = s.training;
   if (auto t = root["training"]; t && !t.IsNull()) {
-    yaml::check_keys(t, "training", {"seq_len", "global_batch", "precision", "attention", "tokens", "flops"});
+    yaml::check_keys(t, "training", {"seq_len", "global_batch", "precision", "attention", "cross_entropy",
+                                       "fp32_grads", "tokens", "flops"});
     yaml::opt(t, "seq_len", "training", tr.seq_len, 1, 1e8);
     yaml::opt(t, "global_batch", "training", tr.global_batch, 1, 1e9);
     if (auto p = t["precision"]; p && !p.IsNull()) {
@@ -242,6 +251,13 @@ ScenarioDraft parse_scenario_draft(const std::string& text, const std::string& o
       else if (as == "unfused") tr.attention = AttentionKernel::kUnfused;
       else throw InputError("training.attention", unknown_name_message("attention kernel", as, {"flash", "flash2", "unfused"}));
     }
+    if (auto x = t["cross_entropy"]; x && !x.IsNull()) {
+      const std::string xs = yaml::as_string(x, "training.cross_entropy");
+      if (xs == "fused") tr.cross_entropy = CrossEntropyKernel::kFused;
+      else if (xs == "unfused") tr.cross_entropy = CrossEntropyKernel::kUnfused;
+      else throw InputError("training.cross_entropy", unknown_name_message("cross-entropy kernel", xs, {"fused", "unfused"}));
+    }
+    yaml::opt_bool(t, "fp32_grads", "training", tr.fp32_grads);
     yaml::opt(t, "tokens", "training", tr.tokens, 0, 1e20);
     yaml::opt(t, "flops", "training", tr.flops, 0, 1e35);
   }

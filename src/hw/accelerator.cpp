@@ -38,8 +38,8 @@ Seconds Accelerator::gemm(double m, double n, double k) const {
 Seconds Accelerator::gemm_fwd(const Gemm& g) const { return gemm(g.m, g.n, g.k) * g.count; }
 
 Seconds Accelerator::gemm_bwd(const Gemm& g) const {
-  // dgrad: dX[m,k] = dY[m,n] W^T[n,k]; wgrad: dW[k,n] = X^T[k,m] dY[m,n] (16-bit gradients, as
-  // in the memory model; Megatron's fp32 main-gradient accumulation is not modelled).
+  // dgrad: dX[m,k] = dY[m,n] W^T[n,k]; wgrad: dW[k,n] = X^T[k,m] dY[m,n], written as a 16-bit
+  // gradient (training.fp32_grads adds the fp32 accumulation traffic in src/train/estimate.cpp).
   return (gemm(g.m, g.k, g.n) + gemm(g.k, g.n, g.m)) * g.count;
 }
 

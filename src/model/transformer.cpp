@@ -267,10 +267,22 @@ EdgeWork logits_work(const ModelSpec& m, const ShardSpec& s) {
   const double v_loc = double(m.vocab) / t;
   e.gemms.push_back({"logits", T, v_loc, h});
   e.params = v_loc * h + (m.norm == Norm::kLayerNorm ? 2.0 : 1.0) * h;
-  // Final norm, then vocab-parallel cross-entropy in fp32: cast, max, exp-sum, and the
-  // softmax-minus-one-hot gradient (Megatron fused cross-entropy).
-  e.elementwise_fwd = Bytes(4.0 * kAct * Tr * h + (2.0 + 4.0 + 4.0) * T * v_loc);
-  e.elementwise_bwd = Bytes(6.0 * kAct * Tr * h + (4.0 + 2.0) * T * v_loc);
+  // Final norm, then vocab-parallel cross-entropy in fp32, bytes per logit (T x V/tp of them):
+  // fused: read the 16-bit logits, write the fp32 copy, one exp-sum pass (2 + 4 + 4) forward;
+  // the softmax-minus-one-hot gradient read in fp32 and written in 16 bits (4 + 2) backward.
+  // unfused: Megatron's _VocabParallelCrossEntropy (megatron/core/tensor_parallel/
+  // cross_entropy.py, Megatron-Core r0.8: calculate_logits_max, calculate_predicted_logits,
+  // calculate_cross_entropy_loss, backward), each step its own PyTorch kernel over the fp32
+  // [s, b, V/tp] tensor: .float() (read 2, write 4), max (read 4), in-place subtract of the
+  // max (4 + 4), in-place exp (4 + 4), sum (4), in-place division by the sum (4 + 4) = 38
+  // forward; grad_input.mul_(grad_output) (4 + 4) and autograd's cast of the fp32 gradient
+  // to the 16-bit logits' dtype (4 + 2) = 14 backward (the one-hot subtraction touches one
+  // element per token).
+  const bool unfused_ce = s.cross_entropy == CrossEntropyKernel::kUnfused;
+  const double ce_fwd = unfused_ce ? 38.0 : 2.0 + 4.0 + 4.0;
+  const double ce_bwd = unfused_ce ? 14.0 : 4.0 + 2.0;
+  e.elementwise_fwd = Bytes(4.0 * kAct * Tr * h + ce_fwd * T * v_loc);
+  e.elementwise_bwd = Bytes(6.0 * kAct * Tr * h + ce_bwd * T * v_loc);
   e.activations_saved = Bytes(4.0 * T * v_loc + 2.0 * 2.0 * Tr * h);
   if (s.tp > 1) e.tp_bytes = Bytes(kAct * T * h);
   return e;

@@ -104,6 +104,8 @@ Json scenario_to_json(const Scenario& s) {
                    {"global_batch", t.global_batch},
                    {"precision", to_string(t.precision)},
                    {"attention", to_string(t.attention)},
+                   {"cross_entropy", to_string(t.cross_entropy)},
+                   {"fp32_grads", t.fp32_grads},
                    {"tokens", t.tokens},
                    {"flops", t.flops}};
   return j;

@@ -17,11 +17,25 @@ namespace {
 // Bytes per parameter for mixed-precision Adam (Rajbhandari et al. 2020, ZeRO §3.1):
 // 16-bit weights and gradients, fp32 master weights, momentum and variance (K = 12).
 constexpr double kWeightBytes = 2.0;
-constexpr double kGradBytes = 2.0;
 constexpr double kOptimizerBytes = 12.0;
-// Optimizer step traffic per parameter: read+write fp32 master, m and v (24 B), read the
-// gradient (2 B), write the 16-bit weight (2 B), plus the gradient-norm pass (2 B).
-constexpr double kOptimizerStepBytes = 30.0;
+// Optimizer step traffic per parameter besides the gradient: read+write fp32 master, m and v
+// (24 B), write the 16-bit weight (2 B); the gradient is read twice (the norm pass and Adam).
+constexpr double kOptimizerStepBytes = 26.0;
+
+// Bytes per gradient element: 16-bit (ZeRO's accounting), or 4 with training.fp32_grads
+// (Megatron-LM's fp32 main_grad buffer: megatron/training/arguments.py sets
+// accumulate_allreduce_grads_in_fp32 for bf16, and megatron/core/distributed/
+// param_and_grad_buffer.py allocates the buffer, which the DP collectives reduce, in fp32).
+double grad_bytes(const Scenario& s) { return s.training.fp32_grads ? 4.0 : 2.0; }
+
+// Extra HBM traffic of accumulating `weight_elems` weight gradients into an fp32 buffer, per
+// micro-batch: the wgrad GEMM then reads and writes fp32 C (C = X^T dY + C, Megatron's
+// gradient_accumulation_fusion, fused_weight_gradient_mlp_cuda.wgrad_gemm_accum_fp32, and
+// Transformer Engine's fuse_wgrad_accumulation), 8 bytes per element where Accelerator::gemm
+// charges a 2-byte output.
+Bytes fp32_wgrad_extra(const Scenario& s, double weight_elems) {
+  return Bytes(s.training.fp32_grads ? (4.0 + 4.0 - 2.0) * weight_elems : 0.0);
+}
 // CUDA context, NCCL and cuBLAS workspaces, allocator slack: a fixed reserve per GPU
 // (PyTorch's CUDA context alone is 0.3-0.6 GiB; NCCL buffers add a few hundred MiB).
 constexpr double kFrameworkReserveBytes = 1.5 * kGiB;
@@ -46,13 +60,15 @@ Seconds tp_pair(const Context& c, Bytes b) {
 FwdBwd layer_cost(const Context& c, const LayerWork& w, double& b_comp) {
   const auto& p = c.s.parallel;
   FwdBwd r;
-  double gemm_f = 0, gemm_b = 0, expert_gemm = 0;
+  double gemm_f = 0, gemm_b = 0, expert_gemm = 0, weight_elems = 0;
   for (const auto& g : w.gemms) {
     const double tf = c.acc.gemm_fwd(g).value, tb = c.acc.gemm_bwd(g).value;
     gemm_f += tf;
     gemm_b += tb;
+    weight_elems += g.k * g.n * g.count;
     if (g.name[0] == 'e') expert_gemm += tf;
   }
+  gemm_b += c.acc.memory_bound(fp32_wgrad_extra(c.s, weight_elems)).value;
   // Unfused attention runs its two bmms as GEMMs (non-causal: the mask is applied after QK^T,
   // so twice the causal FLOPs) plus the score traffic; fused attention at its calibrated rate.
   const bool unfused = c.s.training.attention == AttentionKernel::kUnfused;
@@ -119,7 +135,8 @@ LayerCosts layer_costs(const Scenario& s, const Accelerator& acc, const Fabric& 
   // Rank order tp, cp, (ep within dp x cp), dp, pp: Megatron-Core's default "tp-cp-ep-dp-pp".
   const Context c{s, acc, fab, place_group(p.tp, 1, domain), place_group(p.cp, p.tp, domain),
                   place_group(p.ep, p.tp, domain)};
-  const ShardSpec sh{p.micro_batch, tr.seq_len, p.tp, p.cp, p.ep, p.sequence_parallel, p.recompute, tr.precision, tr.attention};
+  const ShardSpec sh{p.micro_batch, tr.seq_len, p.tp, p.cp, p.ep, p.sequence_parallel, p.recompute, tr.precision, tr.attention,
+                     tr.cross_entropy};
   LayerCosts lc;
   lc.dense_w = layer_work(m, sh, false);
   lc.dense_c = layer_cost(c, lc.dense_w, lc.dense_b_comp);
@@ -148,6 +165,13 @@ LayerCosts layer_costs(const Scenario& s, const Accelerator& acc, const Fabric& 
   }
   lg_c.f.comp += acc.memory_bound(lg.elementwise_fwd).value;
   lg_c.b.comp += acc.memory_bound(lg.elementwise_bwd).value;
+  for (const auto& g : lg.gemms) lg_c.b.comp += acc.memory_bound(fp32_wgrad_extra(s, g.k * g.n * g.count)).value;
+  if (tr.fp32_grads) {
+    // The embedding's gradient comes from PyTorch's embedding backward, not a GEMM; Megatron's
+    // DDP grad hook adds it into the fp32 main_grad every micro-batch (param.main_grad.add_(
+    // param.grad), megatron/core/distributed/distributed_data_parallel.py): read 4 + 2, write 4.
+    emb_c.b.comp += acc.memory_bound(Bytes((4.0 + 2.0 + 4.0) * emb.params)).value;
+  }
   if (p.sequence_parallel) {
     lg_c.f.tp = all_gather(lg.tp_bytes, c.tp, fab).value;
     lg_c.b.tp = reduce_scatter(lg.tp_bytes, c.tp, fab).value;
@@ -212,7 +236,7 @@ void build_step(const Scenario& s, std::shared_ptr<const LayerCosts> lcp, StepMo
     const double dense = w.params - w.expert_params;
     const double ag = all_gather(Bytes(kWeightBytes * dense), st.dp_dense, fab).value +
                       all_gather(Bytes(kWeightBytes * w.expert_params), st.dp_expert, fab).value;
-    const double rs = ag * kGradBytes / kWeightBytes;
+    const double rs = ag * grad_bytes(s) / kWeightBytes;
     z.f.dp = p.overlap.zero3 ? std::max(0.0, ag - c.f.comp) : ag;
     z.b.dp = p.overlap.zero3 ? std::max(0.0, ag + rs - b_comp) : ag + rs;
     return z;
@@ -375,7 +399,7 @@ void build_step(const Scenario& s, std::shared_ptr<const LayerCosts> lcp, StepMo
       out[1] = per_param * dprm / dense_dp + per_param * eprm / expert_dp;
     };
     both(kWeightBytes, rs.weights);
-    both(kGradBytes, rs.gradients);
+    both(grad_bytes(s), rs.gradients);
     both(kOptimizerBytes, rs.optimizer);
   }
 }
@@ -390,7 +414,7 @@ double rank_temporary(const Scenario& s, const StepModel& st, const RankSummary&
   if (s.parallel.zero == 3) {
     // Two layers' parameters gathered at once (current + prefetched), plus their gradients.
     const double layer = std::max(st.lc->dense_w.params, st.lc->moe_w.params);
-    temp += 2.0 * (kWeightBytes + kGradBytes) * layer;
+    temp += 2.0 * (kWeightBytes + grad_bytes(s)) * layer;
   }
   return temp;
 }
@@ -448,7 +472,7 @@ double optimizer_time(const Scenario& s, const Accelerator& acc, const StepModel
   const double prm = rk.params, eprm = rk.expert_params;
   const double local = s.parallel.zero >= 1 ? (prm - eprm) / double(st.dp_dense.size) + eprm / double(st.dp_expert.size)
                                             : prm;
-  return acc.memory_bound(Bytes(kOptimizerStepBytes * local)).value;
+  return acc.memory_bound(Bytes((kOptimizerStepBytes + 2.0 * grad_bytes(s)) * local)).value;
 }
 
 // The data-parallel collectives of a rank holding `prm` parameters (`eprm` of them routed
@@ -464,13 +488,13 @@ DpComm dp_comm(const Scenario& s, const StepModel& st, double prm, double eprm) 
   DpComm c;
   if (p.zero == 3) return c;
   if (p.zero >= 1) {
-    c.reduce = reduce_scatter(Bytes(kGradBytes * dprm), st.dp_dense, st.fab).value +
-               reduce_scatter(Bytes(kGradBytes * eprm), st.dp_expert, st.fab).value;
+    c.reduce = reduce_scatter(Bytes(grad_bytes(s) * dprm), st.dp_dense, st.fab).value +
+               reduce_scatter(Bytes(grad_bytes(s) * eprm), st.dp_expert, st.fab).value;
     c.gather = all_gather(Bytes(kWeightBytes * dprm), st.dp_dense, st.fab).value +
                all_gather(Bytes(kWeightBytes * eprm), st.dp_expert, st.fab).value;
   } else {
-    c.reduce = all_reduce(Bytes(kGradBytes * dprm), st.dp_dense, st.fab).value +
-               all_reduce(Bytes(kGradBytes * eprm), st.dp_expert, st.fab).value;
+    c.reduce = all_reduce(Bytes(grad_bytes(s) * dprm), st.dp_dense, st.fab).value +
+               all_reduce(Bytes(grad_bytes(s) * eprm), st.dp_expert, st.fab).value;
   }
   return c;
 }

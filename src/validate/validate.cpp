@@ -118,6 +118,8 @@ Scenario row_scenario(const std::map<std::string, std::string>& r) {
   t.precision = prec ? *prec : Precision::kBf16;
   const std::string& ak = get("attention");
   t.attention = ak == "unfused" ? AttentionKernel::kUnfused : ak == "flash2" ? AttentionKernel::kFlash2 : AttentionKernel::kFlash;
+  t.cross_entropy = get("cross_entropy") == "unfused" ? CrossEntropyKernel::kUnfused : CrossEntropyKernel::kFused;
+  t.fp32_grads = get("fp32_grads") == "true";
   validate_scenario(s);
   return s;
 }

@@ -144,6 +144,56 @@ TEST(Attention, Flash2IsAScenarioChoiceAndSlowsLongSequencesOnH100) {
   EXPECT_THROW(parse_scenario(y + "flash3}\n", "<t>"), InputError);
 }
 
+// A 2-layer GPT-style model on one GPU, one micro-batch of 1,024 tokens: no data-parallel or
+// tensor-parallel traffic, so option changes that only move HBM bytes change the step time by
+// bytes / achievable HBM bandwidth.
+const std::string kTwoLayerOneGpu = R"(
+model: {layers: 2, hidden: 1024, heads: 8, ffn_hidden: 4096, vocab: 32000, activation: gelu, norm: layernorm, position: rope}
+cluster: {gpu: h100-sxm, num_gpus: 1}
+parallel: {tp: 1, pp: 1, dp: 1, micro_batch: 1, recompute: none, zero: 0}
+training: {seq_len: 1024, global_batch: 1, precision: bf16}
+)";
+
+// training.fp32_grads (Megatron's fp32 main_grad): on one GPU (no data-parallel traffic) it
+// adds only HBM traffic, derived by hand for a 2-layer model, h = 1024, ffn 4h, V = 32000,
+// rope (no position table), one micro-batch of 1,024 tokens, ZeRO 0:
+//   wgrad GEMMs accumulate into fp32 (read 4 + write 4 instead of writing 2): 6 bytes per
+//     weight element per micro-batch; a layer has 12 h^2 = 12582912 weight elements (QKV 3h^2,
+//     output h^2, fc1 and fc2 4h^2 each): 2 x 6 x 12582912 = 150994944 bytes; the logits
+//     projection V h = 32768000 elements: 6 x 32768000 = 196608000 bytes;
+//   the embedding gradient added into fp32 main_grad: 10 x 32768000 = 327680000 bytes;
+//   the optimizer reads the gradient twice (norm and Adam): 2 x (4 - 2) = 4 bytes per parameter.
+// Gradient memory is 4 bytes per parameter instead of 2.
+TEST(Estimate, Fp32GradientsAddAccumulationTrafficAndDoubleGradientMemory) {
+  const std::string& y = kTwoLayerOneGpu;
+  const Scenario s16 = parse_scenario(y, "<t>");
+  const Scenario s32 = parse_scenario(y, "<t>", {{"training.fp32_grads", "true"}});
+  EXPECT_FALSE(s16.training.fp32_grads);
+  ASSERT_TRUE(s32.training.fp32_grads);
+  const Estimate e16 = estimate(s16), e32 = estimate(s32);
+  const double hbm = Accelerator(s16.cluster.gpu, Precision::kBf16, AttentionKernel::kFlash).achievable_hbm().value;
+  const double bytes = 150994944.0 + 196608000.0 + 327680000.0 + 4.0 * e16.params_total;
+  // Each stage time is rounded to whole nanoseconds in the simulation.
+  EXPECT_NEAR(e32.step_time.value - e16.step_time.value, bytes / hbm, 3e-9);
+  EXPECT_DOUBLE_EQ(e16.memory.per_stage[0].gradients.value, 2.0 * e16.params_total);
+  EXPECT_DOUBLE_EQ(e32.memory.per_stage[0].gradients.value, 4.0 * e16.params_total);
+  EXPECT_DOUBLE_EQ(e32.memory.per_stage[0].weights.value, e16.memory.per_stage[0].weights.value);
+}
+
+// training.cross_entropy: unfused moves 36 more bytes per logit (52 against 16, see
+// LogitsWork.UnfusedCrossEntropyMoves52BytesPerLogitAgainst16Fused); on one GPU that is all
+// the difference: T V = 1024 x 32000 = 32768000 logits, 36 x 32768000 = 1179648000 bytes.
+TEST(Estimate, UnfusedCrossEntropyIsAScenarioChoice) {
+  const std::string& y = kTwoLayerOneGpu;
+  const Scenario fused = parse_scenario(y, "<t>");
+  const Scenario unfused = parse_scenario(y, "<t>", {{"training.cross_entropy", "unfused"}});
+  EXPECT_EQ(fused.training.cross_entropy, CrossEntropyKernel::kFused);
+  ASSERT_EQ(unfused.training.cross_entropy, CrossEntropyKernel::kUnfused);
+  const double hbm = Accelerator(fused.cluster.gpu, Precision::kBf16, AttentionKernel::kFlash).achievable_hbm().value;
+  EXPECT_NEAR(estimate(unfused).step_time.value - estimate(fused).step_time.value, 1179648000.0 / hbm, 3e-9);
+  EXPECT_THROW(parse_scenario(y, "<t>", {{"training.cross_entropy", "apex"}}), InputError);
+}
+
 TEST(Golden, ScenariosMatchExpectedFields) {
   const std::filesystem::path dir = kSrc + "/tests/scenarios";
   int checked = 0;

@@ -189,6 +189,31 @@ TEST(LayerWork, DenseGptLayerForwardGemmFlopsAre24TokensHSquaredOverT) {
   ASSERT_EQ(w.gemms.size(), 4u);
 }
 
+TEST(LogitsWork, UnfusedCrossEntropyMoves52BytesPerLogitAgainst16Fused) {
+  // GPT-3 175B without TP (T = 2048 tokens, V = 50257, h = 12288): T V = 102926336 logits,
+  // T h = 25165824. The final LayerNorm moves 4 x 2 T h = 201326592 bytes forward and
+  // 6 x 2 T h = 301989888 backward; the loss adds per logit
+  //   fused:   10 forward (2 + 4 + 4), 6 backward (4 + 2)
+  //   unfused: 38 forward (cast 6, max 4, subtract 8, exp 8, sum 4, divide 8),
+  //            14 backward (multiply by the incoming gradient 8, cast to 16 bits 6).
+  //   fused forward    201326592 + 10 x 102926336 = 1230589952
+  //   fused backward   301989888 +  6 x 102926336 =  919547904
+  //   unfused forward  201326592 + 38 x 102926336 = 4112527360
+  //   unfused backward 301989888 + 14 x 102926336 = 1742958592
+  ShardSpec sh = shard(1, false, Recompute::kNone);
+  sh.cross_entropy = CrossEntropyKernel::kFused;
+  const EdgeWork fused = logits_work(gpt3(false), sh);
+  sh.cross_entropy = CrossEntropyKernel::kUnfused;
+  const EdgeWork unfused = logits_work(gpt3(false), sh);
+  EXPECT_NEAR(fused.elementwise_fwd.value, 1230589952.0, 1e-3);
+  EXPECT_NEAR(fused.elementwise_bwd.value, 919547904.0, 1e-3);
+  EXPECT_NEAR(unfused.elementwise_fwd.value, 4112527360.0, 1e-3);
+  EXPECT_NEAR(unfused.elementwise_bwd.value, 1742958592.0, 1e-3);
+  // Same GEMM, same saved fp32 softmax (4 T V = 411705344 plus the norm's 2 x 2 T h).
+  EXPECT_DOUBLE_EQ(unfused.activations_saved.value, fused.activations_saved.value);
+  EXPECT_NEAR(unfused.activations_saved.value, 411705344.0 + 100663296.0, 1e-3);
+}
+
 TEST(LayerWork, CausalAttentionForwardFlopsAreHalfTheScoreMatrix) {
   // b (a/t) s^2 2d / cp: non-causal QK^T and PV are 2 x 2 s^2 d per head; causal halves it.
   //   b = 1, a/t = 12, s = 2048, d = 128: 12 x 4194304 x 256 = 12884901888 FLOPs
