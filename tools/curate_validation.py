@@ -26,7 +26,7 @@ OUT_COLUMNS = [
     "ffn_hidden", "vocab", "activation", "moe_experts", "moe_top_k", "moe_ffn_hidden",
     "seq_len", "global_batch", "gpu", "num_gpus", "gpus_per_node", "tp", "pp", "dp",
     "cp", "ep", "vpp", "mbs", "sequence_parallel", "recompute", "zero", "precision",
-    "attention", "cross_entropy", "fp32_grads", "metric", "value", "unit", "trust", "derivation", "citation",
+    "attention", "cross_entropy", "fp32_grads", "overlap_tp", "metric", "value", "unit", "trust", "derivation", "citation",
 ]
 
 # Columns of the source tables that describe a configuration (everything except
@@ -765,6 +765,18 @@ def main(argv):
         elif row["source"] == "narayanan2021":
             row["derivation"] += ("; fp32_grads false: an fp16 run, whose Megatron-LM gradients stay "
                                   "fp16 unless --accumulate-allreduce-grads-in-fp32 is given")
+
+    # TP communication overlap: the Megatron-LM README run lists --tp-comm-overlap (Transformer
+    # Engine userbuffers: the sequence-parallel all-gathers and reduce-scatters are split and
+    # pipelined with the GEMMs that consume or produce them). wanka models it as
+    # parallel.overlap.tp: the TP collectives hide behind the layer's compute (docs/model.md
+    # §6.2). Sources that do not state it keep the exposed default.
+    for row in out_rows:
+        ov = row["source"] == "megatron-h100"
+        row["overlap_tp"] = "true" if ov else "false"
+        if ov:
+            row["derivation"] += ("; overlap_tp: the run lists --tp-comm-overlap (TE userbuffers), modelled"
+                                  " as parallel.overlap.tp")
 
     # torchtitan's "selective op" activation checkpointing is not Megatron's selective recompute.
     for row in out_rows:

@@ -109,6 +109,7 @@ Scenario row_scenario(const std::map<std::string, std::string>& r) {
                 : rc == "selective"                     ? Recompute::kSelective
                                                         : Recompute::kNone;
   p.zero = static_cast<int>(to_long(get("zero"), 1));
+  p.overlap.tp = get("overlap_tp") == "true";
   p.allow_uneven_stages = true;
 
   auto& t = s.training;
