@@ -754,14 +754,27 @@ def main(argv):
     # argument checks set --accumulate-allreduce-grads-in-fp32 whenever --bf16 is given,
     # megatron/training/arguments.py): weight-gradient GEMMs accumulate into fp32 and the
     # data-parallel reduce-scatter moves fp32. With fp16 (Narayanan 2021) the flag defaults off
-    # and the gradients stay 16-bit. Other frameworks keep wanka's default (16-bit gradients).
+    # and the gradients stay 16-bit. PyTorch FSDP reduces in fp32 when its mixed-precision policy
+    # says so: Composer's FSDP mixed_precision DEFAULT is param_dtype = the autocast precision,
+    # reduce_dtype = buffer_dtype = fp32 (PURE keeps all three in bf16), and torchtitan's FSDP2
+    # MixedPrecisionPolicy takes --training.mixed_precision_reduce, whose only choice (and
+    # default) is float32. The gradient is cast to fp32 before the reduce-scatter, which then
+    # moves 4 bytes per element, and the sharded gradient the optimizer reads is fp32.
     for row in out_rows:
-        fp32 = row["source"] == "megatron-h100" and row["precision"] == "bf16"
+        fsdp_fp32 = (row["source"] == "mosaicml" and "-pure" not in row["id"]) or row["source"] == "torchtitan"
+        fp32 = (row["source"] == "megatron-h100" and row["precision"] == "bf16") or fsdp_fp32
         row["fp32_grads"] = "true" if fp32 else "false"
-        if fp32:
+        if row["source"] == "megatron-h100" and fp32:
             row["derivation"] += ("; fp32_grads: Megatron-LM forces gradient accumulation and "
                                   "all-reduce in fp32 for bf16 (arguments.py: "
                                   "accumulate_allreduce_grads_in_fp32)")
+        elif row["source"] == "mosaicml":
+            row["derivation"] += ("; fp32_grads %s: Composer's FSDP mixed precision %s" % (
+                ("true", "DEFAULT reduces gradients in fp32 (reduce_dtype=float32)") if fp32 else
+                ("false", "PURE reduces gradients in bf16")))
+        elif row["source"] == "torchtitan":
+            row["derivation"] += ("; fp32_grads: torchtitan's FSDP2 mixed precision reduces in fp32"
+                                  " (--training.mixed_precision_reduce, default and only choice float32)")
         elif row["source"] == "narayanan2021":
             row["derivation"] += ("; fp32_grads false: an fp16 run, whose Megatron-LM gradients stay "
                                   "fp16 unless --accumulate-allreduce-grads-in-fp32 is given")

@@ -399,6 +399,12 @@ void build_step(const Scenario& s, std::shared_ptr<const LayerCosts> lcp, StepMo
       out[1] = per_param * dprm / dense_dp + per_param * eprm / expert_dp;
     };
     both(kWeightBytes, rs.weights);
+    // ZeRO-3 (FSDP) with fp32 gradients: PyTorch FSDP keeps the sharded FlatParameter in its
+    // original fp32 dtype, which is the master copy counted with the optimizer state, and
+    // casts it to 16 bits only when gathering (MixedPrecision.param_dtype applies to the
+    // unsharded copy); no 16-bit shard persists: 4 (fp32 param) + 4 (fp32 grad) + 8 (Adam m, v)
+    // = 16 B per parameter, as ZeRO-3's 2 + 2 + 12.
+    if (s.training.fp32_grads) rs.weights[1] = 0;
     both(grad_bytes(s), rs.gradients);
     both(kOptimizerBytes, rs.optimizer);
   }
