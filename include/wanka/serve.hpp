@@ -121,9 +121,10 @@ struct BatchShape {
   double kv_tokens = 0;    // sum over sequences of the KV length attended to (context + new)
   double attn_pairs = 0;   // sum over sequences of q * (c + (q + 1) / 2): causal query-key pairs
   double decode_kv_tokens = 0;  // the part of kv_tokens read by sequences decoding one token (q = 1)
-  // The sequence with the most new tokens (its q, causal pairs and KV length): with attention DP
-  // it sits whole on one GPU, whose share of the batch is at least its own.
-  double big_tokens = 0, big_pairs = 0, big_kv = 0;
+  // With attention DP, the busiest rank's part of each quantity above (the maximum over the
+  // ranks the sequences are assigned to). 0: not given; the cost model then assumes sequences
+  // spread evenly, ceil(seqs / tp) on the busiest rank.
+  double rank_tokens = 0, rank_pairs = 0, rank_kv = 0, rank_decode_kv = 0, rank_rows = 0;
 };
 
 struct StepBreakdown {
@@ -167,7 +168,6 @@ class InferenceCost {
 
   int tp_, pp_, ep_;
   bool attention_dp_ = false;
-  double dp_share_ = 1.0;  // share of a batch's sequences one GPU's attention serves (1/tp with attention DP)
   long stage_layers_ = 0, dense_stage_layers_ = 0, moe_stage_layers_ = 0;
   double h_ = 0;
   // per layer on one GPU

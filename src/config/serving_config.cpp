@@ -2,6 +2,7 @@
 // parallel. Every error is an InputError naming the field.
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <climits>
 #include <cmath>
 
@@ -168,6 +169,13 @@ void validate_serve_split(const ServeScenario& s) {
   const auto& p = s.base.parallel;
   const auto& c = s.base.cluster;
   const std::string str_tp = std::to_string(p.tp);
+  if (s.serving.attention_dp) {
+    if (!m.is_moe()) throw InputError("serving.attention_dp", "attention data parallelism is modelled for mixture-of-experts models only");
+    if (p.ep != p.tp) {
+      throw InputError("parallel.ep", std::to_string(p.ep) + " must equal tp (" + str_tp + ") with serving.attention_dp: the routed experts are expert-parallel over the replica");
+    }
+    if (p.pp != 1) throw InputError("parallel.pp", "must be 1 with serving.attention_dp");
+  }
   // With attention DP the heads are not split: every GPU runs whole attention for its sequences.
   const bool split_heads = !s.serving.attention_dp;
   if (split_heads && m.heads % p.tp != 0) throw InputError("parallel.tp", str_tp + " does not divide heads (" + std::to_string(m.heads) + ")");
@@ -181,13 +189,6 @@ void validate_serve_split(const ServeScenario& s) {
     if (!m.is_moe()) throw InputError("parallel.ep", "expert parallelism needs a mixture-of-experts model");
     if (p.tp % p.ep != 0) throw InputError("parallel.ep", std::to_string(p.ep) + " must divide tp (" + str_tp + "): experts are sharded inside the TP group");
     if (m.moe.experts % p.ep != 0) throw InputError("parallel.ep", std::to_string(p.ep) + " does not divide moe.experts (" + std::to_string(m.moe.experts) + ")");
-  }
-  if (s.serving.attention_dp) {
-    if (!m.is_moe()) throw InputError("serving.attention_dp", "attention data parallelism is modelled for mixture-of-experts models only");
-    if (p.ep != p.tp) {
-      throw InputError("parallel.ep", std::to_string(p.ep) + " must equal tp (" + str_tp + ") with serving.attention_dp: the routed experts are expert-parallel over the replica");
-    }
-    if (p.pp != 1) throw InputError("parallel.pp", "must be 1 with serving.attention_dp");
   }
   const long per_replica = long(p.tp) * p.pp;
   if (c.num_gpus % per_replica != 0) {
@@ -218,6 +219,9 @@ ServeScenario parse_serve_scenario(const std::string& text, const std::string& o
   }
   p.dp = 1;
   const auto& sv = s.serving;
+  // Attention DP shards the routed experts over the replica: ep follows tp unless it is given.
+  const bool ep_given = std::find(d.parallel_given.begin(), d.parallel_given.end(), "ep") != d.parallel_given.end();
+  if (sv.attention_dp && !ep_given) p.ep = p.tp;
   if (double(s.serving.input_len.upper() + s.serving.output_len.upper()) > kMaxTokens) {
     throw InputError("serving.input_len", "input plus output length exceeds 1e7 tokens");
   }

@@ -96,7 +96,8 @@ std::string format_serve(const ServeScenario& s, const ServeResult& r) {
   const auto& sv = s.serving;
   std::string o;
   o += fmt::format("wanka serve: {} on {} x {} ({} replica(s) of tp {} x pp {}{}{}), weights {}, KV {}\n", s.base.model.name,
-                   r.gpus, s.base.cluster.gpu.name, r.replicas, p.tp, p.pp, p.ep > 1 ? fmt::format(" x ep {}", p.ep) : "",
+                   r.gpus, s.base.cluster.gpu.name, r.replicas, p.tp, p.pp,
+                   (p.ep > 1 ? fmt::format(" x ep {}", p.ep) : "") + (sv.attention_dp ? ", attention DP" : ""),
                    r.prefill_replicas > 0 ? fmt::format(", {} prefill + {} decode", r.prefill_replicas, r.replicas - r.prefill_replicas) : "",
                    weight_precision_name(sv), to_string(sv.kv_precision));
   o += fmt::format("  requests        {} ({}), {} completed in {:.1f} s, {} iterations, {} preemptions\n", r.requests,
@@ -184,7 +185,7 @@ std::string format_capacity(const ServeScenario& s, const CapacityResult& c) {
                    s.base.model.name, s.base.cluster.gpu.name, sv.input_len.mean, sv.output_len.mean,
                    sv.slo.ttft_s > 0 ? ms(sv.slo.ttft_s) : "-", sv.slo.tpot_s > 0 ? ms(sv.slo.tpot_s) : "-", sv.slo.percentile);
   o += fmt::format("  best replica    tp {} x pp {}{} = {} GPUs, max_batch {}: {:.3f} req/s within the SLO ({:.0f} output tok/s)\n", b.tp,
-                   b.pp, b.ep > 1 ? fmt::format(" (ep {})", b.ep) : "", b.tp * b.pp, b.max_batch, b.max_rate_per_s,
+                   b.pp, (b.ep > 1 ? fmt::format(" (ep {})", b.ep) : "") + (sv.attention_dp ? " attention DP" : ""), b.tp * b.pp, b.max_batch, b.max_rate_per_s,
                    b.at_max.output_tokens_per_s);
   o += fmt::format("                  at that rate: TTFT p{0:g} {1}, TPOT p{0:g} {2}\n", sv.slo.percentile,
                    ms(sv.slo.percentile >= 99 ? b.at_max.ttft_s.p99 : sv.slo.percentile >= 90 ? b.at_max.ttft_s.p90 : b.at_max.ttft_s.p50),

@@ -59,7 +59,6 @@ InferenceCost::InferenceCost(const ModelSpec& m, const ClusterConfig& c, int tp,
   // experts, logits) is whole on each GPU (ta = 1) and serves 1/tp of the sequences; routed
   // experts stay sharded over the tp GPUs (ep = tp).
   const double ta = attention_dp_ ? 1.0 : t;
-  dp_share_ = attention_dp_ ? 1.0 / t : 1.0;
   const bool swiglu = m.activation == Activation::kSwiglu;
   const double mats_in = swiglu ? 2.0 : 1.0, mats = swiglu ? 3.0 : 2.0;
   const double a_loc = double(m.heads) / ta;
@@ -193,7 +192,10 @@ InferenceCost::InferenceCost(const ModelSpec& m, const ClusterConfig& c, int tp,
   w += pp == 1 ? 2.0 * embed : embed;  // input embedding and lm_head (one of them per edge stage)
   weight_gpu_ = w;
   const double f_act = std::max(f_dense, m.is_moe() ? double(m.moe.ffn_hidden) * m.moe.top_k / t : 0.0);
-  workspace_gpu_ = dp_share_ * (double(sv.max_batch_tokens) * (4.0 * h + 3.0 * f_act) * 2.0 + double(sv.max_batch) * V / ta * 4.0);
+  // With attention DP one rank may hold a whole max_batch_tokens chunk, but only its share of
+  // the max_batch sequences' fp32 logits.
+  workspace_gpu_ = double(sv.max_batch_tokens) * (4.0 * h + 3.0 * f_act) * 2.0 +
+                   double(sv.max_batch) / (attention_dp_ ? t : 1.0) * V / ta * 4.0;
   const double hbm_bytes = c.gpu.hbm_capacity().value;
   kv_cap_gpu_ = sv.kv_pool == ServingConfig::KvPoolRule::kVllm
                     ? sv.gpu_memory_utilization * hbm_bytes - weight_gpu_ - workspace_gpu_
@@ -210,38 +212,48 @@ StepBreakdown InferenceCost::stage(const BatchShape& b) const {
   const double T = b.tokens;
   if (T <= 0) return s;
   const double Ld = double(dense_stage_layers_), Lm = double(moe_stage_layers_), Ls = double(stage_layers_);
-  // The attention side of the busiest GPU serves this share of the batch: with attention DP,
-  // ceil(seqs / tp) of the seqs sequences (the scheduler balances sequences over the ranks),
-  // and at least the largest sequence's own tokens, pairs and KV (a prefill chunk is not split).
-  double sh = 1.0, sh_pairs = 1.0, sh_kv = 1.0;
-  if (attention_dp_ && b.seqs > 0) {
-    const double seq_share = std::ceil(b.seqs * dp_share_ - 1e-9) / b.seqs;
-    sh = std::max(seq_share, b.big_tokens / T);
-    sh_pairs = b.attn_pairs > 0 ? std::max(seq_share, b.big_pairs / b.attn_pairs) : seq_share;
-    sh_kv = b.kv_tokens > 0 ? std::max(seq_share, b.big_kv / b.kv_tokens) : seq_share;
+  // The attention side (attention, norms, dense FFN, shared experts, logits) of one GPU: the
+  // whole batch, or with attention DP the busiest rank's part of it (the simulator's rank
+  // assignment; when not given, ceil(seqs / tp) of the sequences, an even spread).
+  double Tg = T, pairs = b.attn_pairs, kv = b.kv_tokens, dkv = b.decode_kv_tokens, rows = b.logits_rows;
+  if (attention_dp_) {
+    if (b.rank_tokens > 0) {
+      Tg = b.rank_tokens;
+      pairs = b.rank_pairs;
+      kv = b.rank_kv;
+      dkv = b.rank_decode_kv;
+      rows = b.rank_rows;
+    } else if (b.seqs > 0) {
+      const double f = std::min(1.0, std::ceil(b.seqs / double(tp_) - 1e-9) / b.seqs);
+      Tg *= f;
+      pairs *= f;
+      kv *= f;
+      dkv *= f;
+      rows *= f;
+    }
   }
   // Weight GEMMs: fixed part (weights + t0) and per-token part.
   const double gemm_fixed = Ld * dense_gemm_.a + Lm * moe_fixed_gemm_.a;
   const double weights = Ld * dense_weight_s_ + Lm * moe_fixed_weight_s_;
   s.weight_read = Seconds(weights);
-  s.gemm_compute = Seconds(T * sh * (Ld * dense_gemm_.b + Lm * moe_fixed_gemm_.b) + (gemm_fixed - weights));
+  s.gemm_compute = Seconds(Tg * (Ld * dense_gemm_.b + Lm * moe_fixed_gemm_.b) + (gemm_fixed - weights));
   if (Lm > 0) {
     const double touched = local_experts_ * (1.0 - std::pow(1.0 - expert_pick_, T));
     s.expert_read = Seconds(Lm * touched * expert_shard_bytes_s_);
     s.gemm_compute += Seconds(Lm * (T * expert_flop_s_per_token_ + 2.0 * t0_));
   }
-  s.attention = Seconds(Ls * b.attn_pairs * sh_pairs * attn_flop_s_per_pair_);
-  s.kv_read = Seconds(Ls * (sh_kv * (b.kv_tokens * kv_read_s_per_token_ + b.decode_kv_tokens * kv_decode_extra_s_per_token_) +
-                            sh * T * kv_write_s_per_token_));
-  s.other = Seconds(T * (Ld * other_s_per_token_ * sh + Lm * (moe_act_s_per_token_ + sh * moe_local_s_per_token_)));
+  s.attention = Seconds(Ls * pairs * attn_flop_s_per_pair_);
+  s.kv_read = Seconds(Ls * (kv * kv_read_s_per_token_ + dkv * kv_decode_extra_s_per_token_ + Tg * kv_write_s_per_token_));
+  s.other = Seconds(T * Lm * moe_act_s_per_token_ + Tg * (Ld * other_s_per_token_ + Lm * moe_local_s_per_token_));
   // Logits for the rows that sample a token (charged to the fullest stage).
-  if (b.logits_rows > 0) s.other += Seconds(logits_.a + b.logits_rows * sh * logits_.b);
+  if (b.logits_rows > 0) s.other += Seconds(logits_.a + rows * logits_.b);
   if (attention_dp_) {
-    // Each GPU dispatches its T/tp tokens to their k experts and combines the results: two
-    // all-to-alls of T k h x 2 B / ep per MoE layer; attention and dense layers need no collective.
+    // Each rank dispatches its tokens to their k experts and combines the results: two
+    // all-to-alls per MoE layer, sized by the busiest rank's Tg tokens x k h x 2 B (T k h x 2 B
+    // / ep for an even spread); attention and dense layers need no collective.
     if (ep_ > 1 && Lm > 0) {
       const Group ge = place_group(ep_, 1, tp_group_domain_);
-      s.ep_comm = all_to_all(Bytes(T * ep_bytes_per_token_), ge, fabric_) * (2.0 * Lm);
+      s.ep_comm = all_to_all(Bytes(Tg * double(ep_) * ep_bytes_per_token_), ge, fabric_) * (2.0 * Lm);
     }
   } else if (tp_ > 1) {
     const Group g = place_group(tp_, 1, tp_group_domain_);

@@ -41,6 +41,7 @@ struct Seq {
   std::int32_t out = 0;     // tokens to generate
   std::int32_t blocks = 0;  // KV blocks held
   std::int32_t sched = 0;   // tokens computed in the current iteration
+  std::int32_t rank = 0;    // attention-DP rank holding its KV cache (0 without attention DP)
 };
 
 struct Tracker {  // per-request timestamps (ns)
@@ -71,10 +72,13 @@ struct Shared {
 
 class Instance : public sim::Process {
  public:
-  Instance(Shared& sh, Role role, long blocks, const ServingConfig& sv)
+  // `ranks` attention-DP ranks (1 without attention DP) split the blocks evenly: each holds the
+  // KV cache of the sequences assigned to it.
+  Instance(Shared& sh, Role role, long blocks, int ranks, const ServingConfig& sv)
       : sh_(sh), role_(role), total_blocks_(blocks), free_blocks_(blocks),
-        watermark_(static_cast<long>(0.01 * double(blocks))), max_batch_(sv.max_batch),
-        budget_(sv.max_batch_tokens), block_(sv.kv_block_tokens) {}
+        watermark_(static_cast<long>(0.01 * double(blocks / ranks))), max_batch_(sv.max_batch),
+        budget_(sv.max_batch_tokens), block_(sv.kv_block_tokens), ranks_(ranks),
+        rank_free_(static_cast<std::size_t>(ranks), blocks / ranks), rank_seqs_(static_cast<std::size_t>(ranks), 0) {}
 
   void set_id(std::uint32_t id) { id_ = id; }
   void join(Pool& pool) {
@@ -117,10 +121,17 @@ class Instance : public sim::Process {
     pool_->by_load.insert({load_, pool_index_});
   }
 
-  void preempt_last() {
-    Seq v = running_.back();
-    running_.pop_back();
+  void release(const Seq& v) {
     free_blocks_ += v.blocks;
+    rank_free_[std::size_t(v.rank)] += v.blocks;
+    --rank_seqs_[std::size_t(v.rank)];
+  }
+
+  // Preempts running_[j] (recompute: its blocks are freed, its tokens recomputed later).
+  void preempt_at(std::size_t j) {
+    Seq v = running_[j];
+    running_.erase(running_.begin() + static_cast<std::ptrdiff_t>(j));
+    release(v);
     v.blocks = 0;
     v.need = static_cast<std::int32_t>((*sh_.requests)[v.req].input) + v.gen;
     v.done = 0;
@@ -130,45 +141,73 @@ class Instance : public sim::Process {
   }
 
   void start_iteration(sim::Engine& e) {
-    long budget = budget_;
+    // Token budget per scheduler: one per replica stream, or one per attention-DP rank
+    // (TensorRT-LLM and SGLang run a scheduler with its own max_num_tokens and max batch on
+    // every rank).
+    std::fill(rank_budget_.begin(), rank_budget_.end(), budget_);
     BatchShape b;
     // 1. decodes
     for (std::size_t i = 0; i < running_.size(); ++i) {
       Seq& s = running_[i];
       if (s.done < s.need) continue;
-      if (budget == 0) break;
+      long& budget = rank_budget_[std::size_t(s.rank)];
+      if (budget == 0) {
+        if (ranks_ == 1) break;
+        continue;
+      }
       // One more token needs a new block exactly when the held ones are full (blocks >=
       // ceil(done / block) always holds); a multiply instead of a division per sequence.
       const long more = long(s.done) + 1 > long(s.blocks) * block_ ? 1 : 0;
+      long& rank_free = rank_free_[std::size_t(s.rank)];
       bool self = false;
-      while (more > free_blocks_) {
-        if (running_.size() - 1 == i) {
+      while (more > rank_free) {
+        // Preempt the most recently admitted sequence on the same rank (the last one without
+        // attention DP); if that is this sequence, preempt it.
+        std::size_t j = running_.size() - 1;
+        while (j > i && running_[j].rank != s.rank) --j;
+        if (j == i) {
           self = true;
           break;
         }
-        preempt_last();
+        preempt_at(j);
       }
       if (self) {
-        preempt_last();
-        break;
+        preempt_at(i);
+        if (ranks_ == 1) break;
+        --i;  // the next sequence moved into slot i (wraps to 0 through size_t when i is 0)
+        continue;
       }
       free_blocks_ -= more;
+      rank_free -= more;
       s.blocks += static_cast<std::int32_t>(more);
       s.sched = 1;
       --budget;
     }
     // 2. prompt chunks of admitted sequences
     for (auto& s : running_) {
+      long& budget = rank_budget_[std::size_t(s.rank)];
       if (s.done >= s.need || budget == 0) continue;
       s.sched = static_cast<std::int32_t>(std::min<long>(s.need - s.done, budget));
       budget -= s.sched;
     }
     // 3. admissions
-    while (!waiting_.empty() && budget > 0 && static_cast<long>(running_.size()) < max_batch_) {
+    while (!waiting_.empty()) {
+      // The scheduler with token budget and a free batch slot left (with attention DP: of
+      // those ranks, the one with the most free blocks, the first such); the sequence's KV
+      // cache must fit in that rank's blocks.
+      std::size_t r = rank_budget_.size();
+      for (std::size_t k = 0; k < rank_budget_.size(); ++k) {
+        if (rank_budget_[k] > 0 && rank_seqs_[k] < max_batch_ && (r == rank_budget_.size() || rank_free_[k] > rank_free_[r])) r = k;
+      }
+      if (r == rank_budget_.size()) break;
+      long& budget = rank_budget_[r];
       Seq& s = waiting_.front();
       const long need_blocks = blocks_for(s.done >= s.need ? long(s.done) + 1 : long(s.need));
-      if (need_blocks > free_blocks_ - watermark_ && !(running_.empty() && need_blocks <= free_blocks_)) break;
+      if (need_blocks > rank_free_[r] - watermark_ && !(rank_seqs_[r] == 0 && need_blocks <= rank_free_[r])) break;
       free_blocks_ -= need_blocks;
+      rank_free_[r] -= need_blocks;
+      ++rank_seqs_[r];
+      s.rank = static_cast<std::int32_t>(r);
       s.blocks = static_cast<std::int32_t>(need_blocks);
       s.sched = static_cast<std::int32_t>(std::min<long>(s.need - s.done, budget));
       if (s.done >= s.need) s.sched = 1;  // handed-over decode: KV already present
@@ -177,20 +216,33 @@ class Instance : public sim::Process {
       running_.push_back(s);
       waiting_.pop_front();
     }
+    if (ranks_ > 1) std::fill(per_rank_.begin(), per_rank_.end(), BatchShape{});
     for (const auto& s : running_) {
       if (s.sched == 0) continue;
       const double q = s.sched, c = s.done;
+      const double pairs = q * (c + (q + 1.0) / 2.0);
+      const bool decoding = s.done >= s.need, row = s.done + s.sched >= s.need;
       b.tokens += q;
       b.seqs += 1;
       b.kv_tokens += c + q;
-      if (s.sched == 1 && c > 0) b.decode_kv_tokens += c + q;
-      if (q > b.big_tokens) {
-        b.big_tokens = q;
-        b.big_pairs = q * (c + (q + 1.0) / 2.0);
-        b.big_kv = c + q;
+      if (decoding) b.decode_kv_tokens += c + q;
+      b.attn_pairs += pairs;
+      if (row) b.logits_rows += 1;
+      if (ranks_ > 1) {
+        BatchShape& x = per_rank_[std::size_t(s.rank)];
+        x.tokens += q;
+        x.kv_tokens += c + q;
+        if (decoding) x.decode_kv_tokens += c + q;
+        x.attn_pairs += pairs;
+        if (row) x.logits_rows += 1;
       }
-      b.attn_pairs += q * (c + (q + 1.0) / 2.0);
-      if (s.done + s.sched >= s.need) b.logits_rows += 1;
+    }
+    for (const auto& x : per_rank_) {  // the busiest rank, per quantity
+      b.rank_tokens = std::max(b.rank_tokens, x.tokens);
+      b.rank_kv = std::max(b.rank_kv, x.kv_tokens);
+      b.rank_decode_kv = std::max(b.rank_decode_kv, x.decode_kv_tokens);
+      b.rank_pairs = std::max(b.rank_pairs, x.attn_pairs);
+      b.rank_rows = std::max(b.rank_rows, x.logits_rows);
     }
     if (b.seqs == 0) {
       busy_ = false;
@@ -227,10 +279,10 @@ class Instance : public sim::Process {
           if (sh_.t.first[s.req] < 0) sh_.t.first[s.req] = e.now();
           if (s.gen >= s.out) {
             sh_.t.finish[s.req] = e.now();
-            free_blocks_ += s.blocks;
+            release(s);
             keep = false;
           } else if (role_ == Role::kPrefill) {
-            free_blocks_ += s.blocks;
+            release(s);
             keep = false;
             hand_over(e, s);
           }
@@ -255,6 +307,11 @@ class Instance : public sim::Process {
   std::uint32_t pool_index_ = 0;
   std::size_t load_ = 0;
   long total_blocks_, free_blocks_, watermark_, max_batch_, budget_, block_;
+  int ranks_;
+  std::vector<long> rank_free_;   // free blocks per attention-DP rank (one entry without it)
+  std::vector<long> rank_seqs_;   // running sequences per rank
+  std::vector<long> rank_budget_ = std::vector<long>(std::size_t(ranks_), 0);  // tokens left this iteration
+  std::vector<BatchShape> per_rank_ = std::vector<BatchShape>(ranks_ > 1 ? std::size_t(ranks_) : 0);
   std::deque<Seq> waiting_;
   std::vector<Seq> running_;
   bool busy_ = false, in_iteration_ = false;
@@ -340,11 +397,13 @@ std::string fit_message(const ServeScenario& s, const InferenceCost& cost) {
   const auto& g = s.base.cluster.gpu;
   return fmt::format(
       "{} does not fit on {} GPU(s) of {} per replica (tp {} x pp {}): {:.1f} GiB of {} weights and {:.1f} GiB of "
-      "activation workspace per GPU leave {:.1f} GiB of the {:.0f} % x {:.0f} GiB usable for the KV cache; raise tp or pp, "
+      "activation workspace per GPU leave {:.1f} GiB of the {:.0f} % x {:.0f} GiB usable for the KV cache; {}"
       "or quantize the weights (serving.weight_precision)",
       s.base.model.name, cost.gpus(), g.name, cost.tp(), cost.pp(), cost.weight_bytes_per_gpu() / kGiB,
       weight_precision_name(s.serving), cost.workspace_bytes_per_gpu() / kGiB,
-      cost.kv_capacity_bytes_per_gpu() / kGiB, 100 * s.serving.gpu_memory_utilization, g.hbm_gib);
+      cost.kv_capacity_bytes_per_gpu() / kGiB, 100 * s.serving.gpu_memory_utilization, g.hbm_gib,
+      s.serving.attention_dp ? "with attention DP every GPU holds whole attention weights: raise tp (the experts' share), "
+                             : "raise tp or pp, ");
 }
 
 ServeResult simulate_serving(const ServeScenario& s) { return simulate_serving(s, make_requests(s.serving)); }
@@ -373,9 +432,13 @@ ServeResult simulate_serving(const ServeScenario& s, const std::vector<RequestSp
   }
   const long seq_blocks = cost.sequence_blocks() / streams;
   if (seq_blocks * sv.kv_block_tokens < longest) {
-    throw InputError("serving", "a request of " + std::to_string(longest) + " tokens needs more KV cache than a replica holds (" +
-                                    std::to_string(seq_blocks * sv.kv_block_tokens) +
-                                    " tokens per batch stream); raise tp or pp, lower kv_precision, or shorten the requests");
+    throw InputError("serving", sv.attention_dp
+                                    ? "a request of " + std::to_string(longest) + " tokens needs more KV cache than one GPU holds with attention DP (" +
+                                          std::to_string(seq_blocks * sv.kv_block_tokens) +
+                                          " tokens); lower kv_precision, quantize the weights, or shorten the requests"
+                                    : "a request of " + std::to_string(longest) + " tokens needs more KV cache than a replica holds (" +
+                                          std::to_string(seq_blocks * sv.kv_block_tokens) +
+                                          " tokens per batch stream); raise tp or pp, lower kv_precision, or shorten the requests");
   }
 
   Shared sh;
@@ -394,7 +457,7 @@ ServeResult simulate_serving(const ServeScenario& s, const std::vector<RequestSp
   for (long r = 0; r < replicas; ++r) {
     const Role role = prefill_replicas == 0 ? Role::kMixed : (r < prefill_replicas ? Role::kPrefill : Role::kDecode);
     for (long k = 0; k < streams; ++k) {
-      inst.push_back(std::make_unique<Instance>(sh, role, blocks_per_stream, sv));
+      inst.push_back(std::make_unique<Instance>(sh, role, blocks_per_stream, sv.attention_dp ? p.tp : 1, sv));
       inst.back()->set_id(engine.add(inst.back().get()));
       inst.back()->join(role == Role::kDecode ? sh.decode_pool : sh.prefill_pool);
     }
@@ -469,7 +532,9 @@ ServeResult simulate_serving(const ServeScenario& s, const std::vector<RequestSp
   if (n > 0) {
     const double ctx = (in_tok + out_tok / 2.0) / double(std::max(1L, res.completed));
     const double bsz = std::max(1.0, res.batch_mean);
-    res.decode_step_s = cost.iteration_time({bsz, bsz, bsz, bsz * (ctx + 1), bsz * (ctx + 1)}).value;
+    BatchShape b{bsz, bsz, bsz, bsz * (ctx + 1), bsz * (ctx + 1)};
+    b.decode_kv_tokens = b.kv_tokens;  // every sequence decodes (rank_* unset: an even spread with attention DP)
+    res.decode_step_s = cost.iteration_time(b).value;
   }
   return res;
 }

@@ -170,32 +170,31 @@ TEST(ServeCost, AttentionDataParallel) {
   EXPECT_EQ(ca.kv_blocks() % 8, 0);
   EXPECT_EQ(ca.sequence_blocks(), ca.kv_blocks() / 8);
   EXPECT_NEAR(double(ca.kv_blocks() / 8), std::floor(ca.kv_capacity_bytes_per_gpu() / (131072.0 * 16)), 0.5);
+  // Eight decoding sequences, one per rank (as the simulator assigns them; also the even-spread
+  // default when rank_* is not given).
   BatchShape eight{8, 8, 8, 8 * 1001, 8 * 1001};
   eight.decode_kv_tokens = 8 * 1001;
-  eight.big_tokens = 1;
-  eight.big_pairs = 1001;
-  eight.big_kv = 1001;
+  BatchShape eight_ranked = eight;
+  eight_ranked.rank_tokens = 1;
+  eight_ranked.rank_pairs = eight_ranked.rank_kv = eight_ranked.rank_decode_kv = 1001;
+  eight_ranked.rank_rows = 1;
   EXPECT_NEAR(ca.breakdown(eight).attention.value, ct.breakdown(eight).attention.value, 1e-15);
   EXPECT_NEAR(ca.breakdown(eight).kv_read.value, ct.breakdown(eight).kv_read.value, 1e-15);
+  EXPECT_DOUBLE_EQ(ca.breakdown(eight_ranked).total.value, ca.breakdown(eight).total.value);
   BatchShape one{1, 1, 1, 1001, 1001};
   one.decode_kv_tokens = 1001;
-  one.big_tokens = 1;
-  one.big_pairs = 1001;
-  one.big_kv = 1001;
   EXPECT_NEAR(ca.breakdown(one).attention.value, 8.0 * ct.breakdown(one).attention.value, 1e-15);
   EXPECT_EQ(ca.breakdown(eight).tp_comm.value, 0.0);
   EXPECT_GT(ct.breakdown(eight).tp_comm.value, 0.0);
   EXPECT_GT(ca.breakdown(eight).ep_comm.value, 0.0);
-  // A prefill chunk is not split over the ranks: 512 new tokens of one sequence beside 7 decodes
-  // cost the busiest GPU its 512 tokens' attention.
+  // A prefill chunk is not split over the ranks: 512 new tokens of one sequence on rank 0 beside
+  // 7 decodes on the other ranks cost the busiest rank its 512 tokens' attention, as if alone.
   BatchShape mixed{519, 8, 8, 512 + 7 * 1001, 512 * 513 / 2.0 + 7 * 1001};
-  mixed.big_tokens = 512;
-  mixed.big_pairs = 512 * 513 / 2.0;
-  mixed.big_kv = 512;
+  mixed.rank_tokens = 512;
+  mixed.rank_pairs = 512 * 513 / 2.0;
+  mixed.rank_kv = 1001;
+  mixed.rank_rows = 1;
   BatchShape alone{512, 1, 1, 512, 512 * 513 / 2.0};
-  alone.big_tokens = 512;
-  alone.big_pairs = 512 * 513 / 2.0;
-  alone.big_kv = 512;
   EXPECT_NEAR(ca.breakdown(mixed).attention.value, ca.breakdown(alone).attention.value, 1e-15);
   try {
     parse_serve_scenario("model: {name: mixtral-8x7b}\ncluster: {gpu: h100-sxm, num_gpus: 8}\nparallel: {tp: 8, ep: 4}\n"
@@ -270,6 +269,43 @@ TEST(ServeSim, PreemptionWhenKvFull) {
 
 // Disaggregation: one prefill and one decode replica of TP4; TTFT comes from the prefill
 // replica, decode carries on after the KV transfer.
+// The decode kernel's KV read pattern is a decode cost: one request of Llama-3-70B (GQA 8:64)
+// keeps its TTFT with per_query_head reads and decodes more slowly; an MHA model is unchanged.
+TEST(ServeSim, PerQueryHeadReadsSlowDecodeOnlyForGqa) {
+  const char* base = "input_len: 2048, output_len: 64, requests: 1, offline: true";
+  const ServeResult a = simulate_serving(scenario(base));
+  const ServeResult b = simulate_serving(scenario(std::string(base) + ", decode_kv_reads: per_query_head"));
+  EXPECT_DOUBLE_EQ(a.ttft_s.mean, b.ttft_s.mean);
+  EXPECT_GT(b.tpot_s.mean, a.tpot_s.mean * 1.01);
+  const auto mha = [&](const std::string& extra) {
+    return simulate_serving(parse_serve_scenario(
+        "model: {name: llama2-7b}\ncluster: {gpu: h100-sxm, num_gpus: 1}\nparallel: {tp: 1}\nserving: {" + std::string(base) + extra + "}\n",
+        "<t>"));
+  };
+  EXPECT_DOUBLE_EQ(mha("").tpot_s.mean, mha(", decode_kv_reads: per_query_head").tpot_s.mean);
+}
+
+// Attention DP keeps each sequence's KV cache on one rank: requests that need 60 % of one
+// GPU's pool (a small pool, and a token budget that admits many prompts per iteration) can only
+// be resident one per rank, so the replica holds at most 8 of them, peak occupancy = one
+// request's blocks / one rank's blocks, although the summed pool would take 13.
+TEST(ServeSim, AttentionDpPacksSequencesPerRank) {
+  const std::string head = "model: {name: mixtral-8x7b}\ncluster: {gpu: h100-sxm, num_gpus: 8}\nparallel: {tp: 8}\n";
+  const std::string common = "attention_dp: true, weight_precision: fp8, gpu_memory_utilization: 0.2, max_batch_tokens: 65536";
+  auto probe = parse_serve_scenario(head + "serving: {" + common + "}\n", "<t>");
+  const InferenceCost c = cost_of(probe);
+  const long rank_blocks = c.sequence_blocks();
+  const long tokens = static_cast<long>(0.6 * double(rank_blocks) * 16);
+  const long blocks = (tokens + 15) / 16;
+  auto s = parse_serve_scenario(head + "serving: {" + common + ", requests: 16, offline: true, input_len: " +
+                                    std::to_string(tokens - 8) + ", output_len: 8}\n",
+                                "<t>");
+  const ServeResult r = simulate_serving(s);
+  EXPECT_EQ(r.completed, 16);
+  EXPECT_LE(r.kv_occupancy_peak, double(blocks) / double(rank_blocks) + 1e-9);
+  EXPECT_GT(r.kv_occupancy_peak, 0.5);
+}
+
 TEST(ServeSim, DisaggregationCompletesEveryRequest) {
   auto s = scenario("input_len: 1024, output_len: 64, requests: 200, arrival_rate_per_s: 5, disaggregation: {prefill_replicas: 1}",
                     "llama3-70b", 8, 4);
