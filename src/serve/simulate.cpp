@@ -140,19 +140,29 @@ class Instance : public sim::Process {
     ++sh_.preemptions;
   }
 
-  void start_iteration(sim::Engine& e) {
-    // Token budget per scheduler: one per replica stream, or one per attention-DP rank
-    // (TensorRT-LLM and SGLang run a scheduler with its own max_num_tokens and max batch on
-    // every rank).
-    std::fill(rank_budget_.begin(), rank_budget_.end(), budget_);
+  // Forms one iteration's batch. Token budget per scheduler: one per replica stream, or one per
+  // attention-DP rank (TensorRT-LLM and SGLang run a scheduler with its own max_num_tokens and
+  // max batch on every rank). kDp = false keeps the single budget in a register.
+  template <bool kDp>
+  BatchShape form_batch(sim::Engine& e) {
+    long budget1 = budget_;
+    if constexpr (kDp) std::fill(rank_budget_.begin(), rank_budget_.end(), budget_);
+    auto budget_of = [&](std::size_t r) -> long& {
+      if constexpr (kDp) {
+        return rank_budget_[r];
+      } else {
+        (void)r;
+        return budget1;
+      }
+    };
     BatchShape b;
     // 1. decodes
     for (std::size_t i = 0; i < running_.size(); ++i) {
       Seq& s = running_[i];
       if (s.done < s.need) continue;
-      long& budget = rank_budget_[std::size_t(s.rank)];
+      long& budget = budget_of(std::size_t(s.rank));
       if (budget == 0) {
-        if (ranks_ == 1) break;
+        if constexpr (!kDp) break;
         continue;
       }
       // One more token needs a new block exactly when the held ones are full (blocks >=
@@ -173,7 +183,7 @@ class Instance : public sim::Process {
       }
       if (self) {
         preempt_at(i);
-        if (ranks_ == 1) break;
+        if constexpr (!kDp) break;
         --i;  // the next sequence moved into slot i (wraps to 0 through size_t when i is 0)
         continue;
       }
@@ -185,7 +195,7 @@ class Instance : public sim::Process {
     }
     // 2. prompt chunks of admitted sequences
     for (auto& s : running_) {
-      long& budget = rank_budget_[std::size_t(s.rank)];
+      long& budget = budget_of(std::size_t(s.rank));
       if (s.done >= s.need || budget == 0) continue;
       s.sched = static_cast<std::int32_t>(std::min<long>(s.need - s.done, budget));
       budget -= s.sched;
@@ -195,12 +205,17 @@ class Instance : public sim::Process {
       // The scheduler with token budget and a free batch slot left (with attention DP: of
       // those ranks, the one with the most free blocks, the first such); the sequence's KV
       // cache must fit in that rank's blocks.
-      std::size_t r = rank_budget_.size();
-      for (std::size_t k = 0; k < rank_budget_.size(); ++k) {
-        if (rank_budget_[k] > 0 && rank_seqs_[k] < max_batch_ && (r == rank_budget_.size() || rank_free_[k] > rank_free_[r])) r = k;
+      std::size_t r = 0;
+      if constexpr (kDp) {
+        r = rank_budget_.size();
+        for (std::size_t k = 0; k < rank_budget_.size(); ++k) {
+          if (rank_budget_[k] > 0 && rank_seqs_[k] < max_batch_ && (r == rank_budget_.size() || rank_free_[k] > rank_free_[r])) r = k;
+        }
+        if (r == rank_budget_.size()) break;
+      } else {
+        if (budget1 <= 0 || rank_seqs_[0] >= max_batch_) break;
       }
-      if (r == rank_budget_.size()) break;
-      long& budget = rank_budget_[r];
+      long& budget = budget_of(r);
       Seq& s = waiting_.front();
       const long need_blocks = blocks_for(s.done >= s.need ? long(s.done) + 1 : long(s.need));
       if (need_blocks > rank_free_[r] - watermark_ && !(rank_seqs_[r] == 0 && need_blocks <= rank_free_[r])) break;
@@ -216,7 +231,7 @@ class Instance : public sim::Process {
       running_.push_back(s);
       waiting_.pop_front();
     }
-    if (ranks_ > 1) std::fill(per_rank_.begin(), per_rank_.end(), BatchShape{});
+    if constexpr (kDp) std::fill(per_rank_.begin(), per_rank_.end(), BatchShape{});
     for (const auto& s : running_) {
       if (s.sched == 0) continue;
       const double q = s.sched, c = s.done;
@@ -228,7 +243,7 @@ class Instance : public sim::Process {
       if (decoding) b.decode_kv_tokens += c + q;
       b.attn_pairs += pairs;
       if (row) b.logits_rows += 1;
-      if (ranks_ > 1) {
+      if constexpr (kDp) {
         BatchShape& x = per_rank_[std::size_t(s.rank)];
         x.tokens += q;
         x.kv_tokens += c + q;
@@ -244,6 +259,11 @@ class Instance : public sim::Process {
       b.rank_pairs = std::max(b.rank_pairs, x.attn_pairs);
       b.rank_rows = std::max(b.rank_rows, x.logits_rows);
     }
+    return b;
+  }
+
+  void start_iteration(sim::Engine& e) {
+    const BatchShape b = ranks_ > 1 ? form_batch<true>(e) : form_batch<false>(e);
     if (b.seqs == 0) {
       busy_ = false;
       in_iteration_ = false;
