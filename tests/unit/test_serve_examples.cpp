@@ -77,6 +77,28 @@ TEST(ServeExamples, PalmDecodeLatencyOnTpuV4) {
   EXPECT_LT(r.tpot_s.mean, 0.035);
 }
 
+// Attention DP against TP8 + EP8 at the same total batch limits (examples/serve-qwen3-235b-
+// attention-dp.yaml): each GPU's KV pool holds whole KV heads of its own sequences, 94 x 4 x 128
+// x 2 x 1 B = 96,256 B per token, with nothing replicated, where TP8 replicates the 4 KV heads
+// twice: per GPU 2 x 96,256 / 8 B per token, so the replica's pool holds about twice as many
+// tokens with attention DP (less the attention weights each GPU now holds whole). Decode
+// drops the per-layer all-reduces, so the step is shorter at the same batch.
+TEST(ServeExamples, AttentionDpAgainstTensorParallel) {
+  ServeScenario dp = load("serve-qwen3-235b-attention-dp.yaml");
+  ServeScenario tp = dp;
+  tp.serving.attention_dp = false;
+  tp.base.parallel.ep = 8;
+  tp.serving.max_batch *= 8;
+  tp.serving.max_batch_tokens *= 8;
+  const ServeResult a = simulate_serving(dp), b = simulate_serving(tp);
+  EXPECT_DOUBLE_EQ(a.kv_bytes_per_token, b.kv_bytes_per_token);
+  EXPECT_GT(a.kv_capacity_tokens, 1.6 * b.kv_capacity_tokens);
+  EXPECT_LT(a.kv_capacity_tokens, 2.0 * b.kv_capacity_tokens);
+  EXPECT_NEAR(a.batch_mean, b.batch_mean, 0.05 * b.batch_mean);
+  EXPECT_LT(a.decode_step_s, b.decode_step_s);
+  EXPECT_GT(a.output_tokens_per_s, b.output_tokens_per_s);
+}
+
 // Serving validation (docs/validation.md): the errors measured when the model was written, held
 // as regression bounds (not targets the model was tuned to): the dense models of the current
 // TensorRT-LLM max-throughput tables and vLLM on MI300X within 15 % MAPE (10.5 % measured), every
