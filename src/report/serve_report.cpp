@@ -184,8 +184,9 @@ std::string format_capacity(const ServeScenario& s, const CapacityResult& c) {
   o += fmt::format("wanka serve --plan: {} on {}, input {:.0f} / output {:.0f} tokens (mean), SLO TTFT {} / TPOT {} at p{:g}\n",
                    s.base.model.name, s.base.cluster.gpu.name, sv.input_len.mean, sv.output_len.mean,
                    sv.slo.ttft_s > 0 ? ms(sv.slo.ttft_s) : "-", sv.slo.tpot_s > 0 ? ms(sv.slo.tpot_s) : "-", sv.slo.percentile);
-  o += fmt::format("  best replica    tp {} x pp {}{} = {} GPUs, max_batch {}: {:.3f} req/s within the SLO ({:.0f} output tok/s)\n", b.tp,
-                   b.pp, (b.ep > 1 ? fmt::format(" (ep {})", b.ep) : "") + (sv.attention_dp ? " attention DP" : ""), b.tp * b.pp, b.max_batch, b.max_rate_per_s,
+  o += fmt::format("  best replica    tp {} x pp {}{} = {} GPUs, max_batch {}{}: {:.3f} req/s within the SLO ({:.0f} output tok/s)\n", b.tp,
+                   b.pp, (b.ep > 1 ? fmt::format(" (ep {})", b.ep) : "") + (sv.attention_dp ? " attention DP" : ""), b.tp * b.pp, b.max_batch,
+                   sv.attention_dp ? " per rank" : "", b.max_rate_per_s,
                    b.at_max.output_tokens_per_s);
   o += fmt::format("                  at that rate: TTFT p{0:g} {1}, TPOT p{0:g} {2}\n", sv.slo.percentile,
                    ms(sv.slo.percentile >= 99 ? b.at_max.ttft_s.p99 : sv.slo.percentile >= 90 ? b.at_max.ttft_s.p90 : b.at_max.ttft_s.p50),
