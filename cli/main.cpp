@@ -634,7 +634,8 @@ int main(int argc, char** argv) {
       }
       const auto rep = wanka::run_validation(csv);
       if (val_plan) {
-        write_output("", wanka::format_plan_validation(wanka::run_plan_validation(rep), val_worst));
+        const auto pr = wanka::run_plan_validation(rep);
+        write_output("", val_json ? wanka::plan_validation_to_json(pr).dump(2) + "\n" : wanka::format_plan_validation(pr, val_worst));
         return 0;
       }
       write_output("", val_json ? wanka::validation_to_json(rep).dump(2) + "\n" : wanka::format_validation(rep, val_worst));

@@ -56,6 +56,9 @@ struct PlanCheckReport {
 };
 PlanCheckReport run_plan_validation(const ValidationReport& rep, int threads = 0);
 std::string format_plan_validation(const PlanCheckReport& r, int worst);
+// Per source and per row (rank among fitting splits, with recompute free and pinned); elapsed_s
+// is left out so that the object is the same for the same input.
+Json plan_validation_to_json(const PlanCheckReport& r);
 
 // Reads the CSV text (the embedded copy when `csv` is empty) and evaluates every row.
 ValidationReport run_validation(const std::string& csv = "");

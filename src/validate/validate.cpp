@@ -361,6 +361,35 @@ PlanCheckReport run_plan_validation(const ValidationReport& rep, int threads) {
   return out;
 }
 
+Json plan_validation_to_json(const PlanCheckReport& r) {
+  auto rank = [](const SplitRank& k) {
+    return Json{{"fitting", k.fitting},   {"faster", k.faster},         {"faster_bound", k.faster_bound},
+                {"exact", k.exact},       {"in_top", k.in_top},         {"step_time_s", k.step_time},
+                {"best_time_s", k.best_time}, {"simulated", k.simulated}};
+  };
+  Json j;
+  j["wanka_version"] = WANKA_VERSION;
+  Json src = Json::array();
+  for (const auto& s : r.sources) {
+    src.push_back({{"source", s.source}, {"runs", s.runs}, {"in_top", s.in_top}, {"in_top_same_recompute", s.in_top_same_recompute},
+                   {"median_percentile", s.median_percentile}, {"mean_speedup", s.mean_speedup}, {"failed", s.failed}});
+  }
+  j["sources"] = src;
+  Json rows = Json::array();
+  for (const auto& x : r.rows) {
+    Json o = {{"id", x.id}, {"source", x.source}};
+    if (x.failure.empty()) {
+      o["rank"] = rank(x.rank);
+      o["rank_same_recompute"] = rank(x.rank_same_recompute);
+    } else {
+      o["failure"] = x.failure;
+    }
+    rows.push_back(o);
+  }
+  j["rows"] = rows;
+  return j;
+}
+
 std::string format_plan_validation(const PlanCheckReport& r, int worst) {
   std::string o = "wanka validate --plan: published splits among all fitting splits (top 10 % target)\n\n";
   o += fmt::format("  {:<14} {:>5} {:>8} {:>12} {:>14} {:>16} {:>7}\n", "source", "runs", "in top", "median rank",

@@ -125,6 +125,7 @@ expect serve-trace 0 "2 completed" -- "$W" serve --trace "$tmp/ok.csv"
 expect serve-slo-unmeetable 2 "serving.slo: no configuration meets" -- "$W" serve --plan --users 1000 --user-rate 1 --ttft 0.001
 expect serve-plan-no-users 2 "capacity.users" -- "$W" serve --plan --user-rate 1
 expect validate-serving 0 "all throughput" -- "$W" validate --serving --worst 0
+expect validate-plan-json 0 "\"in_top_same_recompute\"" -- "$W" validate --plan --json
 expect serve-plan 0 "best replica" -- "$W" serve --plan --model llama3-8b --users 10000 --user-rate 2
 "$W" serve --json --requests 300 > "$tmp/s1.json"; "$W" serve --json --requests 300 > "$tmp/s2.json"
 if [ -s "$tmp/s1.json" ] && cmp -s "$tmp/s1.json" "$tmp/s2.json"; then pass=$((pass+1)); else echo "FAIL serve-deterministic"; fail=$((fail+1)); fi
