@@ -86,6 +86,7 @@ struct ServingConfig {
   // whole KV heads, and the routed experts are expert-parallel (ep = tp) over all the tokens;
   // no TP all-reduce, an all-to-all dispatch and combine per MoE layer. MoE models only.
   bool attention_dp = false;
+  bool attention_dp_given = false;  // set in the input (else `serve --plan` searches both layouts for MoE models)
   SloConfig slo;
   DisaggregationConfig disaggregation;
   std::uint64_t seed = 1;
@@ -242,6 +243,7 @@ struct ReplicaOption {
   long max_batch = 0;
   double max_rate_per_s = 0;   // highest Poisson rate per replica meeting the SLO
   ServeResult at_max;          // the simulation at that rate
+  bool attention_dp = false;   // attention DP (MoE; max_batch is then per rank)
 };
 
 struct CapacityResult {

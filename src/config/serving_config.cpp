@@ -110,7 +110,10 @@ void parse_serving(const YAML::Node& n, ServingConfig& sv) {
     else if (v == "per_query_head") sv.decode_kv_reads = ServingConfig::DecodeKvReads::kPerQueryHead;
     else throw InputError(P + ".decode_kv_reads", unknown_name_message("decode KV read pattern", v, {"per_kv_head", "per_query_head"}));
   }
-  if (auto x = n["attention_dp"]; x && !x.IsNull()) sv.attention_dp = yaml::as_bool(x, P + ".attention_dp");
+  if (auto x = n["attention_dp"]; x && !x.IsNull()) {
+    sv.attention_dp = yaml::as_bool(x, P + ".attention_dp");
+    sv.attention_dp_given = true;
+  }
   if (auto x = n["slo"]; x && !x.IsNull()) {
     yaml::require_map(x, P + ".slo");
     yaml::check_keys(x, P + ".slo", {"ttft_s", "tpot_s", "percentile"});

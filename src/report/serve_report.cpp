@@ -136,8 +136,8 @@ Json capacity_to_json(const ServeScenario& s, const CapacityResult& c) {
   const auto& cap = *s.serving.capacity;
   Json opts = Json::array();
   for (const auto& o : c.options) {
-    opts.push_back({{"tp", o.tp}, {"pp", o.pp}, {"ep", o.ep}, {"max_batch", o.max_batch}, {"max_rate_per_s", o.max_rate_per_s},
-                    {"requests_per_s_per_gpu", o.max_rate_per_s / (o.tp * o.pp)}});
+    opts.push_back({{"tp", o.tp}, {"pp", o.pp}, {"ep", o.ep}, {"attention_dp", o.attention_dp}, {"max_batch", o.max_batch},
+                    {"max_rate_per_s", o.max_rate_per_s}, {"requests_per_s_per_gpu", o.max_rate_per_s / (o.tp * o.pp)}});
   }
   const auto& b = c.best;
   Json j;
@@ -150,6 +150,7 @@ Json capacity_to_json(const ServeScenario& s, const CapacityResult& c) {
   j["replica"] = {{"tp", b.tp},
                   {"pp", b.pp},
                   {"ep", b.ep},
+                  {"attention_dp", b.attention_dp},
                   {"gpus", b.tp * b.pp},
                   {"max_batch", b.max_batch},
                   {"max_rate_per_s", b.max_rate_per_s},
@@ -185,8 +186,8 @@ std::string format_capacity(const ServeScenario& s, const CapacityResult& c) {
                    s.base.model.name, s.base.cluster.gpu.name, sv.input_len.mean, sv.output_len.mean,
                    sv.slo.ttft_s > 0 ? ms(sv.slo.ttft_s) : "-", sv.slo.tpot_s > 0 ? ms(sv.slo.tpot_s) : "-", sv.slo.percentile);
   o += fmt::format("  best replica    tp {} x pp {}{} = {} GPUs, max_batch {}{}: {:.3f} req/s within the SLO ({:.0f} output tok/s)\n", b.tp,
-                   b.pp, (b.ep > 1 ? fmt::format(" (ep {})", b.ep) : "") + (sv.attention_dp ? " attention DP" : ""), b.tp * b.pp, b.max_batch,
-                   sv.attention_dp ? " per rank" : "", b.max_rate_per_s,
+                   b.pp, (b.ep > 1 ? fmt::format(" (ep {})", b.ep) : "") + (b.attention_dp ? " attention DP" : ""), b.tp * b.pp, b.max_batch,
+                   b.attention_dp ? " per rank" : "", b.max_rate_per_s,
                    b.at_max.output_tokens_per_s);
   o += fmt::format("                  at that rate: TTFT p{0:g} {1}, TPOT p{0:g} {2}\n", sv.slo.percentile,
                    ms(sv.slo.percentile >= 99 ? b.at_max.ttft_s.p99 : sv.slo.percentile >= 90 ? b.at_max.ttft_s.p90 : b.at_max.ttft_s.p50),
@@ -209,8 +210,8 @@ std::string format_capacity(const ServeScenario& s, const CapacityResult& c) {
   std::size_t shown = 0;
   for (const auto& x : c.options) {
     if (++shown > 5) break;
-    o += fmt::format("    tp {} pp {} ep {} max_batch {:>4}: {:.4f} req/s per GPU\n", x.tp, x.pp, x.ep, x.max_batch,
-                     x.max_rate_per_s / (x.tp * x.pp));
+    o += fmt::format("    tp {} pp {} ep {}{} max_batch {:>4}: {:.4f} req/s per GPU\n", x.tp, x.pp, x.ep,
+                     x.attention_dp ? " attention DP" : "", x.max_batch, x.max_rate_per_s / (x.tp * x.pp));
   }
   return o;
 }

@@ -64,17 +64,22 @@ CapacityResult plan_capacity(const ServeScenario& in, bool pin_max_batch) {
   const auto& m = in.base.model;
   const long domain = std::max(1, in.base.cluster.scale_up_domain);
   CapacityResult res;
-  std::vector<int> tps, pps;
-  if (pinned(in, "tp")) {
-    tps = {in.base.parallel.tp};
-  } else {
+  std::vector<int> pps;
+  // Layouts to search: the one given, or for a MoE model both tensor-parallel attention and
+  // attention DP (each with its own tp candidates and EP rule).
+  std::vector<bool> layouts{in.serving.attention_dp};
+  if (!in.serving.attention_dp_given && m.is_moe()) layouts = {false, true};
+  auto tps_for = [&](bool dp) {
+    std::vector<int> tps;
+    if (pinned(in, "tp")) return std::vector<int>{in.base.parallel.tp};
     for (int tp = 1; tp <= domain; ++tp) {
-      if (in.serving.attention_dp ? m.is_moe() && m.moe.experts % tp == 0
-                                  : m.heads % tp == 0 && (m.mla || m.kv_heads % tp == 0 || tp % m.kv_heads == 0)) {
+      if (dp ? m.is_moe() && m.moe.experts % tp == 0
+             : m.heads % tp == 0 && (m.mla || m.kv_heads % tp == 0 || tp % m.kv_heads == 0)) {
         tps.push_back(tp);
       }
     }
-  }
+    return tps;
+  };
   if (pinned(in, "pp")) pps = {in.base.parallel.pp};
   else for (int pp = 1; pp <= m.layers && pp <= cap.max_gpus_per_replica; pp *= 2) pps.push_back(pp);
   std::vector<long> batches;
@@ -84,17 +89,19 @@ CapacityResult plan_capacity(const ServeScenario& in, bool pin_max_batch) {
   // The shapes to search: for each tp, the smallest fitting pp and twice it, ep 1 or tp.
   std::vector<ServeScenario> shapes;
   bool any_fit = false;
-  for (int tp : tps) {
+  for (const bool dp : layouts) {
+  for (int tp : tps_for(dp)) {
     int fitting_pp = 0;
     for (int pp : pps) {
       if (long(tp) * pp > cap.max_gpus_per_replica) break;
       if (fitting_pp > 0 && pp > 2 * fitting_pp) break;
       std::vector<int> eps{1};
       if (pinned(in, "ep")) eps = {in.base.parallel.ep};
-      else if (in.serving.attention_dp) eps = {tp};  // attention DP shards the routed experts over the replica
+      else if (dp) eps = {tp};  // attention DP shards the routed experts over the replica
       else if (m.is_moe() && tp > 1 && m.moe.experts % tp == 0) eps.push_back(tp);
       for (int ep : eps) {
         ServeScenario s = in;
+        s.serving.attention_dp = dp;
         s.base.parallel.tp = tp;
         s.base.parallel.pp = pp;
         s.base.parallel.ep = ep;
@@ -111,6 +118,7 @@ CapacityResult plan_capacity(const ServeScenario& in, bool pin_max_batch) {
         shapes.push_back(std::move(s));
       }
     }
+  }
   }
   res.configurations = static_cast<int>(shapes.size());
 
@@ -137,7 +145,7 @@ CapacityResult plan_capacity(const ServeScenario& in, bool pin_max_batch) {
       if (!at_lo.slo_met) {
         const auto& f = out.best_failed.at_max;
         if (out.best_failed.max_batch == 0 || at_lo.ttft_s.p99 + at_lo.tpot_s.p99 < f.ttft_s.p99 + f.tpot_s.p99) {
-          out.best_failed = {p.tp, p.pp, p.ep, mb, lo, at_lo};
+          out.best_failed = {p.tp, p.pp, p.ep, mb, lo, at_lo, s.serving.attention_dp};
         }
         continue;
       }
@@ -157,7 +165,7 @@ CapacityResult plan_capacity(const ServeScenario& in, bool pin_max_batch) {
           }
         }
       }
-      out.options.push_back({p.tp, p.pp, p.ep, mb, lo, at_lo});
+      out.options.push_back({p.tp, p.pp, p.ep, mb, lo, at_lo, s.serving.attention_dp});
       // A larger cap changes nothing once the running batch stays well below it.
       if (at_lo.batch_mean < 0.5 * double(mb)) break;
     }

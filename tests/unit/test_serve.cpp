@@ -1,6 +1,8 @@
 // Serving (issue 5): the inference cost model against hand-derived roofline numbers, the
 // continuous-batching simulator's invariants, trace parsing and capacity planning.
 #include <gtest/gtest.h>
+
+#include <algorithm>
 #include <rapidcheck/gtest.h>
 
 #include <cmath>
@@ -403,6 +405,30 @@ TEST(ServeConfig, FieldNamedErrors) {
 }
 
 // Capacity: the chosen fleet serves the demand within the SLO at the probe's rate.
+// For a MoE model the capacity search tries both layouts (tensor-parallel attention and
+// attention DP with ep = tp) unless serving.attention_dp is given; the option list says which.
+TEST(ServeCapacity, MoeSearchesBothAttentionLayouts) {
+  const std::string head =
+      "model: {name: mixtral-8x7b}\ncluster: {gpu: h100-sxm, num_gpus: 8}\nparallel: {pp: 1}\n"
+      "capacity: {users: 10000, requests_per_user_per_hour: 10, max_gpus_per_replica: 4}\nserving: {input_len: 512, output_len: 128, "
+      "weight_precision: fp8, slo: {ttft_s: 1.0, tpot_s: 0.05}";
+  auto count = [](const CapacityResult& c, bool dp) {
+    return std::count_if(c.options.begin(), c.options.end(), [&](const ReplicaOption& o) { return o.attention_dp == dp; });
+  };
+  const CapacityResult both = plan_capacity(parse_serve_scenario(head + "}\n", "<t>"));
+  EXPECT_GT(count(both, true), 0);
+  EXPECT_GT(count(both, false), 0);
+  for (const auto& o : both.options) {
+    if (o.attention_dp) {
+      EXPECT_EQ(o.ep, o.tp);
+    }
+  }
+  const CapacityResult tp_only = plan_capacity(parse_serve_scenario(head + ", attention_dp: false}\n", "<t>"));
+  EXPECT_EQ(count(tp_only, true), 0);
+  const CapacityResult dp_only = plan_capacity(parse_serve_scenario(head + ", attention_dp: true}\n", "<t>"));
+  EXPECT_EQ(count(dp_only, false), 0);
+}
+
 TEST(ServeCapacity, FleetMeetsDemand) {
   auto s = parse_serve_scenario(
       "model: {name: llama3-8b}\ncluster: {gpu: h100-sxm, num_gpus: 8}\n"
