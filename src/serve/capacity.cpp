@@ -64,61 +64,54 @@ CapacityResult plan_capacity(const ServeScenario& in, bool pin_max_batch) {
   const auto& m = in.base.model;
   const long domain = std::max(1, in.base.cluster.scale_up_domain);
   CapacityResult res;
-  std::vector<int> pps;
   // Layouts to search: the one given, or for a MoE model both tensor-parallel attention and
-  // attention DP (each with its own tp candidates and EP rule).
+  // attention DP. Every tp up to the scale-up domain is tried; validate_serve_split drops the
+  // ones the layout does not allow (heads and kv_heads for TP, experts for attention DP).
   std::vector<bool> layouts{in.serving.attention_dp};
   if (!in.serving.attention_dp_given && m.is_moe()) layouts = {false, true};
-  auto tps_for = [&](bool dp) {
-    std::vector<int> tps;
-    if (pinned(in, "tp")) return std::vector<int>{in.base.parallel.tp};
-    for (int tp = 1; tp <= domain; ++tp) {
-      if (dp ? m.is_moe() && m.moe.experts % tp == 0
-             : m.heads % tp == 0 && (m.mla || m.kv_heads % tp == 0 || tp % m.kv_heads == 0)) {
-        tps.push_back(tp);
-      }
-    }
-    return tps;
-  };
+  std::vector<int> tps, pps;
+  if (pinned(in, "tp")) tps = {in.base.parallel.tp};
+  else for (int tp = 1; tp <= domain; ++tp) tps.push_back(tp);
   if (pinned(in, "pp")) pps = {in.base.parallel.pp};
   else for (int pp = 1; pp <= m.layers && pp <= cap.max_gpus_per_replica; pp *= 2) pps.push_back(pp);
   std::vector<long> batches;
   if (pin_max_batch) batches = {in.serving.max_batch};
   else batches = {16, 32, 64, 128, 256, 512};
 
-  // The shapes to search: for each tp, the smallest fitting pp and twice it, ep 1 or tp.
+  // The shapes to search: for each layout and tp, the smallest fitting pp and twice it, ep 1 or
+  // tp (attention DP: tp).
   std::vector<ServeScenario> shapes;
   bool any_fit = false;
   for (const bool dp : layouts) {
-  for (int tp : tps_for(dp)) {
-    int fitting_pp = 0;
-    for (int pp : pps) {
-      if (long(tp) * pp > cap.max_gpus_per_replica) break;
-      if (fitting_pp > 0 && pp > 2 * fitting_pp) break;
-      std::vector<int> eps{1};
-      if (pinned(in, "ep")) eps = {in.base.parallel.ep};
-      else if (dp) eps = {tp};  // attention DP shards the routed experts over the replica
-      else if (m.is_moe() && tp > 1 && m.moe.experts % tp == 0) eps.push_back(tp);
-      for (int ep : eps) {
-        ServeScenario s = in;
-        s.serving.attention_dp = dp;
-        s.base.parallel.tp = tp;
-        s.base.parallel.pp = pp;
-        s.base.parallel.ep = ep;
-        s.base.cluster.num_gpus = long(tp) * pp;
-        s.serving.disaggregation.prefill_replicas = 0;
-        try {
-          validate_serve_split(s);
-        } catch (const InputError&) {
-          continue;
+    for (int tp : tps) {
+      int fitting_pp = 0;
+      for (int pp : pps) {
+        if (long(tp) * pp > cap.max_gpus_per_replica) break;
+        if (fitting_pp > 0 && pp > 2 * fitting_pp) break;
+        std::vector<int> eps{1};
+        if (pinned(in, "ep")) eps = {in.base.parallel.ep};
+        else if (dp) eps = {tp};  // attention DP shards the routed experts over the replica
+        else if (m.is_moe() && tp > 1 && m.moe.experts % tp == 0) eps.push_back(tp);
+        for (int ep : eps) {
+          ServeScenario s = in;
+          s.serving.attention_dp = dp;
+          s.base.parallel.tp = tp;
+          s.base.parallel.pp = pp;
+          s.base.parallel.ep = ep;
+          s.base.cluster.num_gpus = long(tp) * pp;
+          s.serving.disaggregation.prefill_replicas = 0;
+          try {
+            validate_serve_split(s);
+          } catch (const InputError&) {
+            continue;
+          }
+          if (!fits(s)) continue;
+          any_fit = true;
+          if (fitting_pp == 0) fitting_pp = pp;
+          shapes.push_back(std::move(s));
         }
-        if (!fits(s)) continue;
-        any_fit = true;
-        if (fitting_pp == 0) fitting_pp = pp;
-        shapes.push_back(std::move(s));
       }
     }
-  }
   }
   res.configurations = static_cast<int>(shapes.size());
 
