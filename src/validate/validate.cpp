@@ -213,15 +213,15 @@ std::string format_validation(const ValidationReport& r, int worst, const std::s
   for (const auto& s : r.sources) {
     o += fmt::format("  {:<{}} {:>5} {:>7.1f}% {:>+7.1f}% {:>8} {:>7}\n", s.source, w, s.runs, 100 * s.mape,
                      100 * s.mean_error, s.not_fitting, s.failed);
-    const bool is_lat = s.source.size() > kLat.size() && s.source.ends_with(kLat);
-    for (Total* t : {&all, is_lat ? &lat : nullptr}) {
-      if (!t) continue;
-      t->runs += s.runs;
-      t->failed += s.failed;
-      t->nofit += s.not_fitting;
-      t->abs_sum += s.mape * (s.runs - s.failed);
-      t->sum += s.mean_error * (s.runs - s.failed);
-    }
+    auto add = [&](Total& t) {
+      t.runs += s.runs;
+      t.failed += s.failed;
+      t.nofit += s.not_fitting;
+      t.abs_sum += s.mape * (s.runs - s.failed);
+      t.sum += s.mean_error * (s.runs - s.failed);
+    };
+    add(all);
+    if (s.source.size() > kLat.size() && s.source.ends_with(kLat)) add(lat);
   }
   auto line = [&](const std::string& name, const Total& t) {
     const int n = t.runs - t.failed;
