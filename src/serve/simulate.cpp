@@ -252,12 +252,14 @@ class Instance : public sim::Process {
         if (row) x.logits_rows += 1;
       }
     }
-    for (const auto& x : per_rank_) {  // the busiest rank, per quantity
-      b.rank_tokens = std::max(b.rank_tokens, x.tokens);
-      b.rank_kv = std::max(b.rank_kv, x.kv_tokens);
-      b.rank_decode_kv = std::max(b.rank_decode_kv, x.decode_kv_tokens);
-      b.rank_pairs = std::max(b.rank_pairs, x.attn_pairs);
-      b.rank_rows = std::max(b.rank_rows, x.logits_rows);
+    if constexpr (kDp) {
+      for (const auto& x : per_rank_) {  // the busiest rank, per quantity
+        b.rank_tokens = std::max(b.rank_tokens, x.tokens);
+        b.rank_kv = std::max(b.rank_kv, x.kv_tokens);
+        b.rank_decode_kv = std::max(b.rank_decode_kv, x.decode_kv_tokens);
+        b.rank_pairs = std::max(b.rank_pairs, x.attn_pairs);
+        b.rank_rows = std::max(b.rank_rows, x.logits_rows);
+      }
     }
     return b;
   }
@@ -330,7 +332,8 @@ class Instance : public sim::Process {
   int ranks_;
   std::vector<long> rank_free_;   // free blocks per attention-DP rank (one entry without it)
   std::vector<long> rank_seqs_;   // running sequences per rank
-  std::vector<long> rank_budget_ = std::vector<long>(std::size_t(ranks_), 0);  // tokens left this iteration
+  // Attention DP only (form_batch<true>): tokens left this iteration and the batch, per rank.
+  std::vector<long> rank_budget_ = std::vector<long>(ranks_ > 1 ? std::size_t(ranks_) : 0, 0);
   std::vector<BatchShape> per_rank_ = std::vector<BatchShape>(ranks_ > 1 ? std::size_t(ranks_) : 0);
   std::deque<Seq> waiting_;
   std::vector<Seq> running_;
