@@ -47,6 +47,20 @@ TEST(ReliabilityExamples, Opt175B_RatesScaledFromLlama3) {
   EXPECT_NEAR(r.rates.mtbi_s() / 3600, 43.1, 0.1);
 }
 
+// OPT-175B's throughput: the paper (Zhang et al. 2022, §2.4) reports "up to 147 TFLOP/s per
+// GPU" on 992 A100 with TP8 + FSDP, without its FLOP convention. With the FSDP gathers exposed
+// (the default) and the recompute forward counted, as Megatron's formula does, the example
+// gives 146; model FLOPs only, 110. The hidden-gather model would give 216 / 162 (not checked
+// here). Range: +-12 % around 147 for the hardware figure.
+TEST(ReliabilityExamples, Opt175B_ThroughputNearThePublished147TflopsPerGpu) {
+  const Scenario s = load_scenario_file(kSrc + "/examples/reliability-opt175b-992-a100.yaml");
+  const Estimate e = estimate(s);
+  const double hw_tflops = e.hfu * 312.0;  // A100 dense fp16 peak
+  EXPECT_GT(hw_tflops, 130.0);
+  EXPECT_LT(hw_tflops, 165.0);
+  EXPECT_LT(e.model_tflops_per_gpu, hw_tflops);
+}
+
 // GEMINI: recovery from peer CPU memory versus remote storage at 2.5 GB/s. Per failure, the
 // storage tier loses half its (long, optimal) interval of work plus a 564 s restore; the peer
 // tier half of a ~20-minute interval plus 2 s. GEMINI reports more than 13x faster recovery;
