@@ -11,6 +11,8 @@
 #include "wanka/estimate.hpp"
 #include "wanka/report.hpp"
 #include "wanka/scenario.hpp"
+#include "wanka/collective.hpp"
+#include "train/step_model.hpp"
 
 namespace wanka {
 namespace {
@@ -192,6 +194,30 @@ TEST(Estimate, UnfusedCrossEntropyIsAScenarioChoice) {
   const double hbm = Accelerator(fused.cluster.gpu, Precision::kBf16, AttentionKernel::kFlash).achievable_hbm().value;
   EXPECT_NEAR(estimate(unfused).step_time.value - estimate(fused).step_time.value, 1179648000.0 / hbm, 3e-9);
   EXPECT_THROW(parse_scenario(y, "<t>", {{"training.cross_entropy", "apex"}}), InputError);
+}
+
+// ZeRO-3 traffic per layer and micro-batch (docs/model.md §6.5): an all-gather of the layer's
+// 16-bit weights before the forward and again before the backward, and a reduce-scatter of its
+// gradients. The two-layer model has 12 h^2 + 4 h = 12587008 parameters per layer (QKV, output,
+// fc1, fc2; two layer norms), 25174016 bytes gathered. On one 8-GPU node with one micro-batch
+// and the default (overlap.zero3 false) all of it is exposed: dp_comm = 2 layers x (2 ag + rs),
+// with rs = ag for 16-bit gradients. With overlap.zero3 true it hides behind the layers' compute.
+TEST(Estimate, Zero3GathersAreExposedByDefaultAndHiddenWhenAsked) {
+  const std::string y = R"(
+model: {layers: 2, hidden: 1024, heads: 8, ffn_hidden: 4096, vocab: 32000, activation: gelu, norm: layernorm, position: rope}
+cluster: {gpu: h100-sxm, num_gpus: 8}
+parallel: {tp: 1, pp: 1, dp: 8, micro_batch: 1, recompute: none, zero: 3}
+training: {seq_len: 1024, global_batch: 8, precision: bf16}
+)";
+  const Scenario s = parse_scenario(y, "<t>");
+  EXPECT_FALSE(s.parallel.overlap.zero3);
+  const Seconds ag = all_gather(Bytes(2.0 * 12587008.0), Group{8, 8}, detail::make_fabric(s.cluster));
+  const Estimate exposed = estimate(s);
+  EXPECT_NEAR(exposed.breakdown.dp_comm.value, 2.0 * 3.0 * ag.value, 3e-9);  // stage times are whole ns
+  const Estimate hidden = estimate(parse_scenario(y, "<t>", {{"parallel.overlap.zero3", "true"}}));
+  EXPECT_LT(hidden.breakdown.dp_comm.value, exposed.breakdown.dp_comm.value);
+  EXPECT_NEAR(exposed.step_time.value - hidden.step_time.value,
+              exposed.breakdown.dp_comm.value - hidden.breakdown.dp_comm.value, 1e-8);
 }
 
 TEST(Golden, ScenariosMatchExpectedFields) {
