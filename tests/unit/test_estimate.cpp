@@ -203,18 +203,16 @@ TEST(Estimate, UnfusedCrossEntropyIsAScenarioChoice) {
 // and the default (overlap.zero3 false) all of it is exposed: dp_comm = 2 layers x (2 ag + rs),
 // with rs = ag for 16-bit gradients. With overlap.zero3 true it hides behind the layers' compute.
 TEST(Estimate, Zero3GathersAreExposedByDefaultAndHiddenWhenAsked) {
-  const std::string y = R"(
-model: {layers: 2, hidden: 1024, heads: 8, ffn_hidden: 4096, vocab: 32000, activation: gelu, norm: layernorm, position: rope}
-cluster: {gpu: h100-sxm, num_gpus: 8}
-parallel: {tp: 1, pp: 1, dp: 8, micro_batch: 1, recompute: none, zero: 3}
-training: {seq_len: 1024, global_batch: 8, precision: bf16}
-)";
-  const Scenario s = parse_scenario(y, "<t>");
+  const std::vector<Override> eight = {{"cluster.num_gpus", "8"}, {"parallel.dp", "8"}, {"parallel.zero", "3"},
+                                       {"training.global_batch", "8"}};
+  const Scenario s = parse_scenario(kTwoLayerOneGpu, "<t>", eight);
   EXPECT_FALSE(s.parallel.overlap.zero3);
   const Seconds ag = all_gather(Bytes(2.0 * 12587008.0), Group{8, 8}, detail::make_fabric(s.cluster));
   const Estimate exposed = estimate(s);
   EXPECT_NEAR(exposed.breakdown.dp_comm.value, 2.0 * 3.0 * ag.value, 3e-9);  // stage times are whole ns
-  const Estimate hidden = estimate(parse_scenario(y, "<t>", {{"parallel.overlap.zero3", "true"}}));
+  auto with_overlap = eight;
+  with_overlap.push_back({"parallel.overlap.zero3", "true"});
+  const Estimate hidden = estimate(parse_scenario(kTwoLayerOneGpu, "<t>", with_overlap));
   EXPECT_LT(hidden.breakdown.dp_comm.value, exposed.breakdown.dp_comm.value);
   EXPECT_NEAR(exposed.step_time.value - hidden.step_time.value,
               exposed.breakdown.dp_comm.value - hidden.breakdown.dp_comm.value, 1e-8);
