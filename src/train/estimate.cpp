@@ -483,16 +483,21 @@ double optimizer_time(const Scenario& s, const Accelerator& acc, const StepModel
 
 // The data-parallel collectives of a rank holding `prm` parameters (`eprm` of them routed
 // experts), before any overlap: gradient reduction (reduce-scatter with a sharded optimizer,
-// else all-reduce) and the sharded optimizer's parameter all-gather. ZeRO-3 has none here: its
-// gathers and reduce-scatters run per micro-batch inside the stages.
+// else all-reduce) and the sharded optimizer's parameter all-gather. ZeRO-2 shards the
+// gradient buffer, which therefore cannot accumulate whole gradients over micro-batches: it
+// reduce-scatters after every micro-batch's backward (DeepSpeed stage 2; PyTorch FSDP
+// SHARD_GRAD_OP), `reductions` = m times per step. ZeRO-3 has none here: its gathers and
+// reduce-scatters run per micro-batch inside the stages.
 struct DpComm {
   double reduce = 0, gather = 0;
+  double reductions = 1;
 };
 DpComm dp_comm(const Scenario& s, const StepModel& st, double prm, double eprm) {
   const auto& p = s.parallel;
   const double dprm = prm - eprm;
   DpComm c;
   if (p.zero == 3) return c;
+  if (p.zero == 2) c.reductions = double(st.micro);
   if (p.zero >= 1) {
     c.reduce = reduce_scatter(Bytes(grad_bytes(s) * dprm), st.dp_dense, st.fab).value +
                reduce_scatter(Bytes(grad_bytes(s) * eprm), st.dp_expert, st.fab).value;
@@ -506,12 +511,14 @@ DpComm dp_comm(const Scenario& s, const StepModel& st, double prm, double eprm) 
 }
 
 // Data-parallel time left exposed after a rank's pipeline work: the gradient reduction
-// overlaps the last micro-batch's backwards (`last_bwd`, seconds); the parameter all-gather of
-// a sharded optimizer overlaps the next step's first forwards (`first_fwd`) (Megatron
+// overlaps the last micro-batch's backwards (`last_bwd`, seconds), ZeRO-2's per-micro-batch
+// reductions each their own micro-batch's; the parameter all-gather of a sharded optimizer
+// overlaps the next step's first forwards (`first_fwd`) (Megatron
 // --overlap-grad-reduce/--overlap-param-gather).
 double exposed_dp(const Scenario& s, const DpComm& c, double last_bwd, double first_fwd) {
   const bool ov = s.parallel.overlap.dp;
-  return (ov ? std::max(0.0, c.reduce - last_bwd) : c.reduce) + (ov ? std::max(0.0, c.gather - first_fwd) : c.gather);
+  return c.reductions * (ov ? std::max(0.0, c.reduce - last_bwd) : c.reduce) +
+         (ov ? std::max(0.0, c.gather - first_fwd) : c.gather);
 }
 
 double exposed_dp(const Scenario& s, const StepModel& st, int r, double last_bwd, double first_fwd) {

@@ -218,6 +218,25 @@ TEST(Estimate, Zero3GathersAreExposedByDefaultAndHiddenWhenAsked) {
               exposed.breakdown.dp_comm.value - hidden.breakdown.dp_comm.value, 1e-8);
 }
 
+// ZeRO-2 reduce-scatters the gradients after every micro-batch (its sharded gradient buffer
+// cannot accumulate), ZeRO-1 once per step (docs/model.md §9). Two-layer model on one 8-GPU
+// node, 4 micro-batches, overlap.dp off: the difference is 3 reduce-scatters of the 16-bit
+// gradients of all the rank's parameters.
+TEST(Estimate, Zero2ReduceScattersEveryMicroBatch) {
+  const std::vector<Override> common = {{"cluster.num_gpus", "8"}, {"parallel.dp", "8"},
+                                        {"training.global_batch", "32"}, {"parallel.overlap.dp", "false"}};
+  auto with_zero = [&](const char* z) {
+    auto ov = common;
+    ov.push_back({"parallel.zero", z});
+    return parse_scenario(kTwoLayerOneGpu, "<t>", ov);
+  };
+  const Scenario s1 = with_zero("1");
+  const Estimate e1 = estimate(s1), e2 = estimate(with_zero("2"));
+  ASSERT_EQ(e1.micro_batches, 4);
+  const Seconds rs = reduce_scatter(Bytes(2.0 * e1.params_total), Group{8, 8}, detail::make_fabric(s1.cluster));
+  EXPECT_NEAR(e2.breakdown.dp_comm.value - e1.breakdown.dp_comm.value, 3.0 * rs.value, 1e-9);
+}
+
 TEST(Golden, ScenariosMatchExpectedFields) {
   const std::filesystem::path dir = kSrc + "/tests/scenarios";
   int checked = 0;
