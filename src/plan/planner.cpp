@@ -293,8 +293,7 @@ class Search {
               // ZeRO changes neither validity nor activations, and stages 0-2 not even the
               // stage times: build once for them (and again for ZeRO-3's per-layer gathers).
               bool built = false, built3 = false;
-              // ZeRO 1 and 2 shard the same collectives and optimizer step: one time bound.
-              double lb_time_12 = -1;
+              double lb_time_2 = -1;  // ZeRO-2's bound, computed with ZeRO-1's
               std::vector<ActivationPeak> lo, hi, exact;
               // Validity does not depend on the ZeRO stage (check_split never reads it): one
               // check for all of them.
@@ -355,9 +354,12 @@ class Search {
                   continue;
                 }
                 if (!memory_only) {
-                  const bool z12 = z == 1 || z == 2;
-                  c.lb_time = z12 && lb_time_12 >= 0 ? lb_time_12 : detail::step_time_lower_bound(s, w.acc(), st);
-                  if (z12) lb_time_12 = c.lb_time;
+                  // ZeRO 1 and 2 share the pipeline and the collectives: both bounds in one pass.
+                  if (z == 1) {
+                    std::tie(c.lb_time, lb_time_2) = detail::step_time_lower_bounds_zero12(s, w.acc(), st);
+                  } else {
+                    c.lb_time = z == 2 && lb_time_2 >= 0 ? lb_time_2 : detail::step_time_lower_bound(s, w.acc(), st);
+                  }
                   c.lb_obj = objective_lower_bound(s, c.lb_time);
                 }
                 out.push_back(c);

@@ -220,7 +220,15 @@ void build_step(const Scenario& s, std::shared_ptr<const LayerCosts> lcp, StepMo
   const auto& tr = s.training;
   const LayerCosts& lc = *lcp;
   st.lc = std::move(lcp);
-  st.fab = make_fabric(cl);
+  const Fabric fab_new = make_fabric(cl);
+  auto same_link = [](const Link& x, const Link& y) {
+    return x.bandwidth.value == y.bandwidth.value && x.latency.value == y.latency.value &&
+           x.half_size.value == y.half_size.value && x.size_exponent == y.size_exponent;
+  };
+  if (!same_link(fab_new.scale_up, st.fab.scale_up) || !same_link(fab_new.scale_out, st.fab.scale_out)) {
+    for (auto& memo : st.dp_memo) memo = DpCommMemo{};
+  }
+  st.fab = fab_new;
   const Fabric& fab = st.fab;
   const long domain = std::max(1, cl.scale_up_domain);
   st.dp_dense = place_group(static_cast<long>(p.dp) * p.cp, p.tp, domain);
@@ -498,15 +506,29 @@ DpComm dp_comm(const Scenario& s, const StepModel& st, double prm, double eprm) 
   DpComm c;
   if (p.zero == 3) return c;
   if (p.zero == 2) c.reductions = double(st.micro);
-  if (p.zero >= 1) {
-    c.reduce = reduce_scatter(Bytes(grad_bytes(s) * dprm), st.dp_dense, st.fab).value +
-               reduce_scatter(Bytes(grad_bytes(s) * eprm), st.dp_expert, st.fab).value;
+  const double g = grad_bytes(s);
+  const bool sharded = p.zero >= 1;
+  for (const auto& memo : st.dp_memo) {
+    if (memo.prm == prm && memo.eprm == eprm && memo.grad_bytes == g && memo.sharded == sharded &&
+        memo.dense_size == st.dp_dense.size && memo.dense_local == st.dp_dense.local &&
+        memo.expert_size == st.dp_expert.size && memo.expert_local == st.dp_expert.local) {
+      c.reduce = memo.reduce;
+      c.gather = memo.gather;
+      return c;
+    }
+  }
+  if (sharded) {
+    c.reduce = reduce_scatter(Bytes(g * dprm), st.dp_dense, st.fab).value +
+               reduce_scatter(Bytes(g * eprm), st.dp_expert, st.fab).value;
     c.gather = all_gather(Bytes(kWeightBytes * dprm), st.dp_dense, st.fab).value +
                all_gather(Bytes(kWeightBytes * eprm), st.dp_expert, st.fab).value;
   } else {
-    c.reduce = all_reduce(Bytes(grad_bytes(s) * dprm), st.dp_dense, st.fab).value +
-               all_reduce(Bytes(grad_bytes(s) * eprm), st.dp_expert, st.fab).value;
+    c.reduce = all_reduce(Bytes(g * dprm), st.dp_dense, st.fab).value +
+               all_reduce(Bytes(g * eprm), st.dp_expert, st.fab).value;
   }
+  st.dp_memo[st.dp_memo_next] = DpCommMemo{prm, eprm, g, st.dp_dense.size, st.dp_dense.local, st.dp_expert.size,
+                                           st.dp_expert.local, sharded, c.reduce, c.gather};
+  st.dp_memo_next = (st.dp_memo_next + 1) % 8;
   return c;
 }
 
@@ -528,7 +550,12 @@ double exposed_dp(const Scenario& s, const StepModel& st, int r, double last_bwd
 
 }  // namespace
 
-double step_time_lower_bound(const Scenario& s, const Accelerator& acc, const StepModel& st) {
+namespace {
+// step_time_lower_bound of the scenario (`own`) and, when `alt_reductions` > 0, of the same split
+// with that many gradient reductions per step (`alt`): ZeRO-2 (m) against ZeRO-1 (1) share the
+// pipeline and the collectives, so one pass bounds both.
+void lower_bounds(const Scenario& s, const Accelerator& acc, const StepModel& st, double alt_reductions, double& own,
+                  double& alt) {
   // Rank r cannot start before global stages 0..r-1 have run the first micro-batch's forward;
   // it then has m x (its chunks' forward + backward) of work; and its last task is chunk 0's
   // backward of the last micro-batch, after which stages r-1..0 still run that backward (true
@@ -541,35 +568,45 @@ double step_time_lower_bound(const Scenario& s, const Accelerator& acc, const St
   const auto& p = s.parallel;
   const auto& ps = st.ps;
   const double m = double(st.micro);
-  double head_f = 0, head_fb = 0, rank0 = 0, best = 0, tail0 = 0;
-  // Ranks mostly hold the same parameters (only the embedding, logits and uneven-layer ranks
-  // differ): evaluate the collectives once per distinct parameter count.
-  struct Seen {
-    double prm, eprm;
-    DpComm c;
-  };
-  Seen seen[4];
-  int n_seen = 0;
+  double head_f = 0, head_fb = 0, rank0 = 0, best = 0, tail0 = 0, best_alt = 0, tail0_alt = 0;
   for (int r = 0; r < p.pp; ++r) {
     const RankSummary& rk = st.rank[static_cast<std::size_t>(r)];
     const double busy = m * double(rk.fwd + rk.bwd);
     rank0 = std::max(rank0, head_fb + busy);
-    const Seen* hit = nullptr;
-    for (int i = 0; i < std::min(n_seen, 4) && !hit; ++i) {
-      if (seen[i].prm == rk.params && seen[i].eprm == rk.expert_params) hit = &seen[i];
-    }
-    DpComm c = hit ? hit->c : dp_comm(s, st, rk.params, rk.expert_params);
-    if (!hit) seen[n_seen++ % 4] = Seen{rk.params, rk.expert_params, c};  // oldest replaced
-    const double tail = exposed_dp(s, c, from_sim_time(rk.bwd).value, from_sim_time(rk.fwd).value) +
-                        optimizer_time(s, acc, st, r);
+    // Ranks mostly hold the same parameters (only the embedding, logits and uneven-layer ranks
+    // differ), and so do neighbouring splits: dp_comm answers repeats from st.dp_memo.
+    DpComm c = dp_comm(s, st, rk.params, rk.expert_params);
+    const double last_bwd = from_sim_time(rk.bwd).value, first_fwd = from_sim_time(rk.fwd).value;
+    const double opt = optimizer_time(s, acc, st, r);
+    const double tail = exposed_dp(s, c, last_bwd, first_fwd) + opt;
     if (r == 0) tail0 = tail;
     best = std::max(best, (head_f + busy) * 1e-9 + tail);
+    if (alt_reductions > 0) {
+      c.reductions = alt_reductions;
+      const double tail_alt = exposed_dp(s, c, last_bwd, first_fwd) + opt;
+      if (r == 0) tail0_alt = tail_alt;
+      best_alt = std::max(best_alt, (head_f + busy) * 1e-9 + tail_alt);
+    }
     // The chain through stage r also waits for its transfer to stage r + 1 (forward) and back
     // (backward), overlapped or not.
     head_f += double(ps.fwd[r] + ps.p2p[r]);
     head_fb += double(ps.fwd[r] + ps.bwd[r] + 2 * ps.p2p[r]);
   }
-  return std::max(best, rank0 * 1e-9 + tail0);
+  own = std::max(best, rank0 * 1e-9 + tail0);
+  alt = alt_reductions > 0 ? std::max(best_alt, rank0 * 1e-9 + tail0_alt) : own;
+}
+}  // namespace
+
+double step_time_lower_bound(const Scenario& s, const Accelerator& acc, const StepModel& st) {
+  double own = 0, alt = 0;
+  lower_bounds(s, acc, st, 0, own, alt);
+  return own;
+}
+
+std::pair<double, double> step_time_lower_bounds_zero12(const Scenario& s, const Accelerator& acc, const StepModel& st) {
+  double z1 = 0, z2 = 0;
+  lower_bounds(s, acc, st, double(st.micro), z1, z2);
+  return {z1, z2};
 }
 
 Estimate finish_estimate(const Scenario& s, const Accelerator& acc, const StepModel& st, const PipelineResult* given) {

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include "wanka/accelerator.hpp"
@@ -68,9 +69,22 @@ struct DenseStages {
   FwdBwd cost[4];
 };
 
+// One evaluated set of data-parallel collectives (estimate.cpp, dp_comm) and what it depends on.
+struct DpCommMemo {
+  double prm = -1, eprm = -1, grad_bytes = 0;
+  long dense_size = 0, dense_local = 0, expert_size = 0, expert_local = 0;
+  bool sharded = false;
+  double reduce = 0, gather = 0;
+};
+
 struct StepModel {
   Fabric fab;
   Group dp_dense, dp_expert;
+  // The last data-parallel collectives evaluated with this fabric: the planner's candidates and
+  // pipeline ranks repeat the same parameter counts over the same groups (cleared by build_step
+  // when the fabric changes).
+  mutable DpCommMemo dp_memo[8];
+  mutable int dp_memo_next = 0;
   std::shared_ptr<const LayerCosts> lc;
   std::int64_t micro = 0;
   std::vector<FwdBwd> stage_cost;       // per global stage, per micro-batch
@@ -108,6 +122,9 @@ double peak_memory_bytes(const Scenario& s, const StepModel& st, const std::vect
 // A lower bound on estimate(s).step_time, without simulating (docs/model.md, planner): the
 // busiest rank's compute plus the fill and drain it cannot avoid, plus the optimizer step.
 double step_time_lower_bound(const Scenario& s, const Accelerator& acc, const StepModel& st);
+// The bounds of a ZeRO-1 split and of its ZeRO-2 twin in one pass (`s.parallel.zero` must be 1):
+// they share the pipeline and the collectives, ZeRO-2 reducing the gradients m times.
+std::pair<double, double> step_time_lower_bounds_zero12(const Scenario& s, const Accelerator& acc, const StepModel& st);
 
 // The full estimate: simulates the pipeline and adds the data-parallel tail and optimizer.
 // `pr`, when given, is simulate_pipeline(st.ps) computed before (the planner reuses it for
