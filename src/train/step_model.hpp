@@ -82,7 +82,9 @@ struct StepModel {
   Group dp_dense, dp_expert;
   // The last data-parallel collectives evaluated with this fabric: the planner's candidates and
   // pipeline ranks repeat the same parameter counts over the same groups (cleared by build_step
-  // when the fabric changes).
+  // when the fabric changes). Written by functions that take a const StepModel&
+  // (step_time_lower_bound, finish_estimate): a StepModel must not be shared between threads
+  // (the planner's are thread-local).
   mutable DpCommMemo dp_memo[8];
   mutable int dp_memo_next = 0;
   std::shared_ptr<const LayerCosts> lc;

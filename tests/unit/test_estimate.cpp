@@ -235,6 +235,19 @@ TEST(Estimate, Zero2ReduceScattersEveryMicroBatch) {
   ASSERT_EQ(e1.micro_batches, 4);
   const Seconds rs = reduce_scatter(Bytes(2.0 * e1.params_total), Group{8, 8}, detail::make_fabric(s1.cluster));
   EXPECT_NEAR(e2.breakdown.dp_comm.value - e1.breakdown.dp_comm.value, 3.0 * rs.value, 1e-9);
+  // Overlapped (the default), each reduction hides behind its own micro-batch's backward; with
+  // 128-token micro-batches that backward is shorter than the reduce-scatter, so ZeRO-2 pays
+  // 4 (rs - bwd) against ZeRO-1's 1 (rs - bwd): more, and at most 3 rs more.
+  auto overlapped = [&](const char* z) {
+    auto ov = common;
+    ov.back() = {"parallel.overlap.dp", "true"};
+    ov.push_back({"parallel.zero", z});
+    ov.push_back({"training.seq_len", "128"});
+    return estimate(parse_scenario(kTwoLayerOneGpu, "<t>", ov));
+  };
+  const double extra = overlapped("2").breakdown.dp_comm.value - overlapped("1").breakdown.dp_comm.value;
+  EXPECT_GT(extra, 0.0);
+  EXPECT_LE(extra, 3.0 * rs.value + 1e-9);
 }
 
 TEST(Golden, ScenariosMatchExpectedFields) {

@@ -144,6 +144,43 @@ TEST(Plan, LowerBoundNeverExceedsTheSimulatedStepTime) {
   }
 }
 
+// ZeRO-1 and ZeRO-2 splits are bounded together (step_time_lower_bounds_zero12: the same
+// pipeline, ZeRO-2 reducing the gradients m times). For every ZeRO-1 split of the small space,
+// with the DP reduction overlapped and not: the pair equals each stage's own bound, computed on
+// a fresh step model, although the pair reuses one step model across all splits (as the
+// planner's threads do, with their memoised collectives), and neither exceeds the simulation.
+TEST(Plan, ZeroOneAndTwoBoundsInOnePassMatchTheirOwnAndTheSimulation) {
+  PlanOptions o;
+  o.exhaustive = true;
+  o.top = 1000000;
+  o.space.zero.only = {1};
+  const PlanResult r = plan(small(), o);
+  ASSERT_GT(r.plans.size(), 20u);
+  detail::StepModel shared;
+  int zero2_slower = 0;
+  for (const bool overlap : {true, false}) {
+    for (std::size_t i = 0; i < r.plans.size(); i += 1 + r.plans.size() / 40) {  // about 40 spread over the space
+      Scenario s1 = r.plans[i].scenario;
+      s1.parallel.overlap.dp = overlap;
+      Scenario s2 = s1;
+      s2.parallel.zero = 2;
+      const Accelerator acc(s1.cluster.gpu, s1.training.precision);
+      auto costs = std::make_shared<const detail::LayerCosts>(detail::layer_costs(s1, acc, detail::make_fabric(s1.cluster)));
+      detail::build_step(s1, costs, shared, false);
+      const auto [lb1, lb2] = detail::step_time_lower_bounds_zero12(s1, acc, shared);
+      detail::StepModel fresh1, fresh2;
+      detail::build_step(s1, costs, fresh1, false);
+      detail::build_step(s2, costs, fresh2, false);
+      EXPECT_EQ(lb1, detail::step_time_lower_bound(s1, acc, fresh1));
+      EXPECT_EQ(lb2, detail::step_time_lower_bound(s2, acc, fresh2));
+      EXPECT_LE(lb1 * (1 - 1e-3), estimate(s1).step_time.value);
+      EXPECT_LE(lb2 * (1 - 1e-3), estimate(s2).step_time.value);
+      zero2_slower += lb2 > lb1 ? 1 : 0;
+    }
+  }
+  EXPECT_GT(zero2_slower, 0);  // the spaces include splits whose m reductions show
+}
+
 TEST(Plan, LowerBoundIsExactForUniform1F1BWithoutCommunication) {
   // One GPU per stage, no TP/DP: 1F1B makespan is (m + p - 1)(f + b) for uniform stages;
   // Llama-3-8B's 32 layers on 4 stages are uniform except the embedding and logits, so the

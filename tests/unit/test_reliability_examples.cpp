@@ -48,11 +48,12 @@ TEST(ReliabilityExamples, Opt175B_RatesScaledFromLlama3) {
 }
 
 // OPT-175B's throughput: the paper (Zhang et al. 2022, §2.4) reports "up to 147 TFLOP/s per
-// GPU" on 992 A100 with TP8 + FSDP, without its FLOP convention. With the FSDP gathers exposed
-// (the default) and the recompute forward counted, as Megatron's formula does, the example
-// gives 146; model FLOPs only, 110. The hidden-gather model would give 216 / 162 (not checked
-// here). Range: +-12 % around 147 for the hardware figure.
-TEST(ReliabilityExamples, Opt175B_ThroughputNearThePublished147TflopsPerGpu) {
+// GPU" on 992 A100 with TP8 + FSDP, without its FLOP convention. This test takes Megatron's
+// convention (the recompute forward counted): with the FSDP gathers exposed (the default) the
+// example gives 146 hardware TFLOP/s. Under the model-FLOP convention it gives 110 (-25 %) and
+// the hidden-gather model 162 (+10 %), so the run does not decide the overlap question
+// (docs/validation.md); the test pins the exposed model's figure. Range: 130-165.
+TEST(ReliabilityExamples, Opt175B_HardwareTflopsNearThePublished147UnderMegatronsConvention) {
   const Scenario s = load_scenario_file(kSrc + "/examples/reliability-opt175b-992-a100.yaml");
   const Estimate e = estimate(s);
   const double hw_tflops = e.hfu * 312.0;  // A100 dense fp16 peak
