@@ -173,6 +173,10 @@ std::string format_estimate(const Scenario& s, const Estimate& e) {
   o += fmt::format("  parallel  TP{} PP{}{} CP{} EP{} DP{}, micro-batch {}, {} micro-batches/step, SP {}, recompute {}, ZeRO-{}\n",
                    p.tp, p.pp, p.vpp > 1 ? fmt::format(" (VPP{})", p.vpp) : "", p.cp, p.ep, p.dp, p.micro_batch,
                    e.micro_batches, p.sequence_parallel ? "on" : "off", to_string(p.recompute), p.zero);
+  const auto& ov = p.overlap;
+  auto on = [](bool x) { return x ? "on" : "off"; };
+  o += fmt::format("  overlap   dp {}, zero3 {}, tp {}, pp {}, cp {}, ep {} (communication hidden behind compute)\n", on(ov.dp),
+                   on(ov.zero3), on(ov.tp), on(ov.pp), on(ov.cp), on(ov.ep));
   o += fmt::format("  training  seq {}, global batch {} ({:.2f}M tokens), {}\n\n", t.seq_len, t.global_batch,
                    e.tokens_per_step / 1e6, to_string(t.precision));
 
