@@ -51,10 +51,10 @@ struct ClusterConfig {
 struct OverlapConfig {
   bool dp = true;      // DP gradient reduce-scatter/all-reduce with the last backward
   bool zero3 = false;  // ZeRO-3 parameter gathers with compute (prefetch)
-  bool tp = false;    // tensor-parallel collectives with GEMMs
-  bool pp = true;     // pipeline p2p with compute
-  bool cp = true;     // ring-attention KV exchange with attention compute
-  bool ep = false;    // MoE all-to-all with expert compute
+  bool tp = false;     // tensor-parallel collectives with GEMMs
+  bool pp = true;      // pipeline p2p with compute
+  bool cp = true;      // ring-attention KV exchange with attention compute
+  bool ep = false;     // MoE all-to-all with expert compute
 };
 
 struct ParallelConfig {
