@@ -551,7 +551,17 @@ int main(int argc, char** argv) {
                              r.plan.plans.front().estimate.run.days, r.plan.plans.front().estimate.run.cost_usd);
           text += "  cluster sizes tried:";
           for (const auto& t : r.tried) text += fmt::format(" {}:{:.1f}d", t.num_gpus, t.days);
-          text += "\n\n" + wanka::format_plan(at, r.plan);
+          text += "\n";
+          const auto& best = r.plan.plans.front();
+          if (best.estimate.micro_batches == 1) {
+            // No gradient accumulation left: the global batch, not the cluster, caps data parallelism.
+            text += fmt::format(
+                "  note: the best plan runs the whole {}-sequence batch as one micro-batch per data-parallel rank;\n"
+                "        more GPUs can only go to TP/PP/CP (MFU here {:.1f} %). A larger --global-batch lets them work\n"
+                "        in data parallel.\n",
+                at.training.global_batch, 100 * best.estimate.mfu);
+          }
+          text += "\n" + wanka::format_plan(at, r.plan);
         }
       } else {
         const int want = opt.top;
