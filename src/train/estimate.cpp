@@ -548,9 +548,6 @@ double exposed_dp(const Scenario& s, const StepModel& st, int r, double last_bwd
   return exposed_dp(s, dp_comm(s, st, rk.params, rk.expert_params), last_bwd, first_fwd);
 }
 
-}  // namespace
-
-namespace {
 // step_time_lower_bound of the scenario (`own`) and, when `alt_reductions` > 0, of the same split
 // with that many gradient reductions per step (`alt`): ZeRO-2 (m) against ZeRO-1 (1) share the
 // pipeline and the collectives, so one pass bounds both.
