@@ -424,9 +424,14 @@ int main(int argc, char** argv) {
   val->add_option("--file", val_file, "Validation CSV (default: the built-in curated set)");
   val->add_option("--worst", val_worst, "Rows with the largest errors to list")->check(CLI::Range(0, 100000));
   val->add_flag("--json", val_json, "JSON output");
-  bool val_plan = false, val_serving = false;
-  val->add_flag("--plan", val_plan, "Planner check: rank of each published split among all fitting splits");
-  val->add_flag("--serving", val_serving, "Serving: published inference throughput and latency (data/validation/inference.csv)");
+  bool val_plan = false, val_serving = false, val_kernels = false;
+  auto* val_plan_opt = val->add_flag("--plan", val_plan, "Planner check: rank of each published split among all fitting splits");
+  auto* val_serving_opt = val->add_flag("--serving", val_serving, "Serving: published inference throughput and latency (data/validation/inference.csv)");
+  val->add_flag("--kernels", val_kernels,
+                "Kernels: GEMM, attention and HBM microbenchmarks against the operation models (data/validation/kernels.csv)")
+      ->excludes(val_plan_opt)
+      ->excludes(val_serving_opt);
+  val_plan_opt->excludes(val_serving_opt);
 
   auto* srv = app.add_subcommand("serve", "LLM serving: continuous-batching simulation (throughput, TTFT, TPOT) or, with --plan, capacity");
   ScenarioFlags srv_flags;
@@ -636,6 +641,12 @@ int main(int argc, char** argv) {
     } else if (val->parsed()) {
       std::string csv;
       if (!val_file.empty()) csv = read_file(val_file, "--file", "");
+      if (val_kernels) {
+        const auto rep = wanka::run_kernel_validation(csv);
+        write_output("", val_json ? wanka::validation_to_json(rep).dump(2) + "\n"
+                                  : wanka::format_validation(rep, val_worst, "kernel microbenchmarks (data/validation/kernels.csv)"));
+        return 0;
+      }
       if (val_serving) {
         const auto rep = wanka::run_serve_validation(csv);
         write_output("", val_json ? wanka::validation_to_json(rep).dump(2) + "\n"

@@ -16,6 +16,7 @@ class Accelerator {
   Accelerator(const GpuSpec& spec, Precision gemm_precision, AttentionKernel attention = AttentionKernel::kFlash);
 
   Seconds gemm(double m, double n, double k) const;          // one GEMM
+  Seconds gemm_grouped(double groups, double m, double n, double k) const;  // one launch, `groups` weights
   Seconds gemm_fwd(const Gemm& g) const;                     // forward, `count` times
   Seconds gemm_bwd(const Gemm& g) const;                     // dgrad + wgrad
   Seconds attention_fwd(Flops f) const;

@@ -78,6 +78,9 @@ ValidationReport evaluate_csv(const std::string& text, const RowEval& eval);
 // `csv` is empty), each simulated with wanka serve. Throughput and latency metrics are
 // summarised per source.
 ValidationReport run_serve_validation(const std::string& csv = "");
+// Kernels: the microbenchmarks of data/validation/kernels.csv (GEMM TFLOP/s by shape, fused
+// attention TFLOP/s, memory-bound bandwidth), each predicted by the operation models of src/hw.
+ValidationReport run_kernel_validation(const std::string& csv = "");
 Json validation_to_json(const ValidationReport& r);
 
 }  // namespace wanka

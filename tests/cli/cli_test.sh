@@ -125,6 +125,8 @@ expect serve-trace 0 "2 completed" -- "$W" serve --trace "$tmp/ok.csv"
 expect serve-slo-unmeetable 2 "serving.slo: no configuration meets" -- "$W" serve --plan --users 1000 --user-rate 1 --ttft 0.001
 expect serve-plan-no-users 2 "capacity.users" -- "$W" serve --plan --user-rate 1
 expect validate-serving 0 "all throughput" -- "$W" validate --serving --worst 0
+expect validate-kernels 0 "gemm-deepgemm" -- "$W" validate --kernels --worst 0
+expect validate-kernels-plan 2 "excludes" -- "$W" validate --kernels --plan
 expect validate-plan-json 0 "\"in_top_same_recompute\"" -- "$W" validate --plan --json
 expect serve-plan 0 "best replica" -- "$W" serve --plan --model llama3-8b --users 10000 --user-rate 2
 "$W" serve --json --requests 300 > "$tmp/s1.json"; "$W" serve --json --requests 300 > "$tmp/s2.json"

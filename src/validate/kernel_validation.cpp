@@ -1,0 +1,58 @@
+// Kernel-level validation: each microbenchmark row of data/validation/kernels.csv (built by
+// tools/curate_kernels.py from ../shared/data/validation/calibration.csv) is asked of the
+// operation models of src/hw (docs/model.md §4): a GEMM of the row's shape and precision, a
+// fused attention of its size and kernel class, a memory-bound stream. The calibration constants
+// come from a few of these rows (calibration.yaml names them); the others test the functional
+// form at shapes it was not derived from.
+#include <fmt/format.h>
+
+#include <map>
+
+#include "wanka/accelerator.hpp"
+#include "wanka/error.hpp"
+#include "wanka/validate.hpp"
+
+namespace wanka {
+
+namespace {
+
+double number(std::map<std::string, std::string>& r, const char* key) {
+  const std::string& s = r[key];
+  if (s.empty()) throw InputError(key, "missing");
+  return std::stod(s);
+}
+
+}  // namespace
+
+ValidationReport run_kernel_validation(const std::string& csv_text) {
+  const std::string text = csv_text.empty() ? std::string(embedded_file("kernels.csv")) : csv_text;
+  const Catalog& cat = Catalog::builtin();
+  return evaluate_csv(text, [&cat](std::map<std::string, std::string>& r, ValidationRow& v) {
+    const GpuSpec& gpu = cat.gpu(r["gpu"]);
+    const std::string& kind = r["kind"];
+    if (kind == "gemm") {
+      const auto p = parse_precision(r["precision"]);
+      if (!p) throw InputError("precision", "unknown precision '" + r["precision"] + "'");
+      const Accelerator acc(gpu, *p);
+      const double g = number(r, "groups"), m = number(r, "m"), n = number(r, "n"), k = number(r, "k");
+      v.predicted = g * 2.0 * m * n * k / acc.gemm_grouped(g, m, n, k).value / 1e12;
+    } else if (kind == "attention_fwd" || kind == "attention_bwd") {
+      const AttentionKernel kernel = r["attention"] == "flash2" ? AttentionKernel::kFlash2 : AttentionKernel::kFlash;
+      const Accelerator acc(gpu, Precision::kBf16, kernel);
+      const double s = number(r, "seq_len");
+      // FlashAttention benchmark convention: forward 4 b s^2 H d, halved when causal.
+      const Flops fwd(4.0 * number(r, "batch") * s * s * number(r, "heads") * number(r, "head_dim") *
+                      (r["causal"] == "true" ? 0.5 : 1.0));
+      v.predicted = kind == "attention_fwd" ? fwd.value / acc.attention_fwd(fwd).value / 1e12
+                                            : 2.5 * fwd.value / acc.attention_bwd(fwd).value / 1e12;
+    } else if (kind == "hbm") {
+      const Accelerator acc(gpu, Precision::kBf16);
+      const Bytes b(1e12);
+      v.predicted = b.value / acc.memory_bound(b).value / 1e12;
+    } else {
+      throw InputError("kind", "unknown kernel kind '" + kind + "'");
+    }
+  });
+}
+
+}  // namespace wanka
