@@ -19,8 +19,12 @@ class Accelerator {
   Seconds gemm_grouped(double groups, double m, double n, double k) const;  // one launch, `groups` weights
   Seconds gemm_fwd(const Gemm& g) const;                     // forward, `count` times
   Seconds gemm_bwd(const Gemm& g) const;                     // dgrad + wgrad
-  Seconds attention_fwd(Flops f) const;
-  Seconds attention_bwd(Flops fwd_flops) const;              // 2.5x forward FLOPs (FA2 §3.1)
+  // Fused causal attention of `f` forward FLOPs whose kernel calls each span `span` keys (the
+  // sequence, or the chunk of one call): f / (P16 e) * (1 + half / span); span = infinity gives
+  // the long-sequence rate.
+  Seconds attention_fwd(Flops f, double span) const;
+  Seconds attention_bwd(Flops fwd_flops, double span) const;  // 2.5x forward FLOPs (FA2 §3.1)
+  double attention_fwd_half_seq() const { return half_fwd_; }
   Seconds memory_bound(Bytes b) const;
   Seconds gemm_flops_time(Flops f) const { return f / (peak16_ * e_mm_); }  // batched bmm at GEMM rate
   BytesPerSecond achievable_hbm() const { return hbm_; }
@@ -36,6 +40,7 @@ class Accelerator {
   FlopsPerSecond peak16_;    // bf16/fp16 peak (attention runs in 16 bit)
   double e_mm_;
   double e_attn_fwd_, e_attn_bwd_;
+  double half_fwd_, half_bwd_;  // attention sequence-length curve (tokens; 0 = none)
   BytesPerSecond hbm_;
   Seconds t0_;
   double in_bytes_;          // bytes per GEMM input element

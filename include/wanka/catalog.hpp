@@ -29,6 +29,11 @@ struct Calibration {
   // FlashAttention-2-class kernels (training.attention: flash2); < 0 = same as the above (the
   // accelerator's best kernel is FA2-class, e.g. A100).
   double attention_fa2_fwd_efficiency = -1, attention_fa2_bwd_efficiency = -1;
+  // Sequence-length curve of fused attention (docs/model.md §4.2): a kernel call whose causal
+  // span is s keys runs at e * s / (s + half), e being the efficiencies above (their long-sequence
+  // limit). 0 = no curve (the efficiencies hold at any length); fa2 < 0 = the best kernel's.
+  double attention_fwd_half_seq = 0, attention_bwd_half_seq = 0;
+  double attention_fa2_fwd_half_seq = -1, attention_fa2_bwd_half_seq = -1;
   double scale_up_efficiency = 0.80;      // large-message ring bus bandwidth / link bandwidth
   double scale_out_efficiency = 0.85;     // large-message per-NIC bus bandwidth / line rate
   double scale_up_latency_s = 3e-6;       // per ring step

@@ -177,7 +177,7 @@ class InferenceCost {
   double expert_flop_s_per_token_ = 0;  // routed-expert math per token (top-k, sharded)
   double expert_shard_bytes_s_ = 0;     // reading one local expert's weights
   double local_experts_ = 0, expert_pick_ = 0;  // E / ep; k / E
-  double attn_flop_s_per_pair_ = 0, kv_read_s_per_token_ = 0, kv_write_s_per_token_ = 0, kv_decode_extra_s_per_token_ = 0;
+  double attn_flop_s_per_pair_ = 0, attn_pairs_per_query_ = 0, kv_read_s_per_token_ = 0, kv_write_s_per_token_ = 0, kv_decode_extra_s_per_token_ = 0;
   double other_s_per_token_ = 0;
   double moe_act_s_per_token_ = 0;     // routed activations, per token of the batch
   double moe_local_s_per_token_ = 0;   // norms, residuals and shared experts of a MoE layer, per token the GPU serves

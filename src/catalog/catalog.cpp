@@ -266,6 +266,8 @@ void Catalog::apply_calibration(const YAML::Node& root, const std::string& origi
                                "attention_fwd_efficiency", "attention_bwd_efficiency", "scale_up_efficiency",
                                "scale_out_efficiency", "scale_up_latency_us", "scale_out_latency_us",
                                "attention_fa2_fwd_efficiency", "attention_fa2_bwd_efficiency",
+                               "attention_fwd_half_seq", "attention_bwd_half_seq", "attention_fa2_fwd_half_seq",
+                               "attention_fa2_bwd_half_seq",
                                "scale_up_half_mib", "scale_up_size_exponent", "scale_out_half_mib",
                                "scale_out_size_exponent", "inherit"});
     Calibration c = calibration_.count("default") ? calibration_["default"] : Calibration{};
@@ -284,6 +286,10 @@ void Catalog::apply_calibration(const YAML::Node& root, const std::string& origi
     yaml::opt(n, "attention_bwd_efficiency", path, c.attention_bwd_efficiency, 0.01, 1.0);
     yaml::opt(n, "attention_fa2_fwd_efficiency", path, c.attention_fa2_fwd_efficiency, 0.01, 1.0);
     yaml::opt(n, "attention_fa2_bwd_efficiency", path, c.attention_fa2_bwd_efficiency, 0.01, 1.0);
+    yaml::opt(n, "attention_fwd_half_seq", path, c.attention_fwd_half_seq, 0, 1e6);
+    yaml::opt(n, "attention_bwd_half_seq", path, c.attention_bwd_half_seq, 0, 1e6);
+    yaml::opt(n, "attention_fa2_fwd_half_seq", path, c.attention_fa2_fwd_half_seq, 0, 1e6);
+    yaml::opt(n, "attention_fa2_bwd_half_seq", path, c.attention_fa2_bwd_half_seq, 0, 1e6);
     yaml::opt(n, "scale_up_efficiency", path, c.scale_up_efficiency, 0.01, 1.5);
     yaml::opt(n, "scale_out_efficiency", path, c.scale_out_efficiency, 0.01, 1.0);
     double lu = c.scale_up_latency_s * 1e6, lo = c.scale_out_latency_s * 1e6;

@@ -20,6 +20,8 @@ Accelerator::Accelerator(const GpuSpec& spec, Precision gemm_precision, Attentio
   const bool fa2 = attention == AttentionKernel::kFlash2;
   e_attn_fwd_ = fa2 && c.attention_fa2_fwd_efficiency > 0 ? c.attention_fa2_fwd_efficiency : c.attention_fwd_efficiency;
   e_attn_bwd_ = fa2 && c.attention_fa2_bwd_efficiency > 0 ? c.attention_fa2_bwd_efficiency : c.attention_bwd_efficiency;
+  half_fwd_ = fa2 && c.attention_fa2_fwd_half_seq >= 0 ? c.attention_fa2_fwd_half_seq : c.attention_fwd_half_seq;
+  half_bwd_ = fa2 && c.attention_fa2_bwd_half_seq >= 0 ? c.attention_fa2_bwd_half_seq : c.attention_bwd_half_seq;
   hbm_ = BytesPerSecond(spec.hbm_bandwidth().value * c.hbm_efficiency);
   t0_ = Seconds(c.gemm_overhead_s);
   in_bytes_ = gemm_precision == Precision::kFp8 ? 1.0 : (gemm_precision == Precision::kFp4 ? 0.5 : 2.0);
@@ -47,11 +49,17 @@ Seconds Accelerator::gemm_bwd(const Gemm& g) const {
   return (gemm(g.m, g.k, g.n) + gemm(g.k, g.n, g.m)) * g.count;
 }
 
-Seconds Accelerator::attention_fwd(Flops f) const { return f / (peak16_ * e_attn_fwd_); }
+// The sequence-length curve e(s) = e_inf * s / (s + half) fits the FlashAttention-3 paper's
+// forward and backward series on H100 (Shah et al. 2024, Figs. 4-6; calibration.yaml) within
+// about 3 % from 512 to 16K tokens: per query block a kernel pays a fixed prologue/epilogue and
+// the partly masked diagonal tile, amortised over the s keys it sweeps.
+Seconds Accelerator::attention_fwd(Flops f, double span) const {
+  return f / (peak16_ * e_attn_fwd_) * (1.0 + half_fwd_ / span);
+}
 
-Seconds Accelerator::attention_bwd(Flops fwd) const {
+Seconds Accelerator::attention_bwd(Flops fwd, double span) const {
   // FlashAttention-2 backward: 5 matmuls against 2 in forward (Dao 2023, §3.1.2).
-  return (fwd * 2.5) / (peak16_ * e_attn_bwd_);
+  return (fwd * 2.5) / (peak16_ * e_attn_bwd_) * (1.0 + half_bwd_ / span);
 }
 
 Seconds Accelerator::memory_bound(Bytes b) const { return b / hbm_; }

@@ -6,6 +6,7 @@
 // weight read) compute-bound without a separate rule for each.
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "train/step_model.hpp"
 #include "wanka/accelerator.hpp"
@@ -99,7 +100,11 @@ InferenceCost::InferenceCost(const ModelSpec& m, const ClusterConfig& c, int tp,
     kv_layer = 2.0 * kv_loc_heads * d * kvb;
     kv_layer_transfer = 2.0 * double(m.kv_heads) * d * kvb / ta;
   }
-  attn_flop_s_per_pair_ = acc.attention_fwd(Flops(2.0 * a_loc * (dqk + dv))).value;
+  attn_flop_s_per_pair_ = acc.attention_fwd(Flops(2.0 * a_loc * (dqk + dv)), std::numeric_limits<double>::infinity()).value;
+  // The sequence-length curve of the attention kernel (docs/model.md §4.2) as a fixed cost per
+  // query token: a causal call over s keys costs s/2 pairs per query at the long-sequence rate
+  // times (1 + half/s), i.e. half/2 pairs more.
+  attn_pairs_per_query_ = acc.attention_fwd_half_seq() / 2.0;
   kv_read_s_per_token_ = kv_layer / hbm;
   kv_write_s_per_token_ = kv_layer / hbm;
   // A decode kernel with one thread block per query head (TensorRT-LLM's masked MHA before XQA:
@@ -242,7 +247,7 @@ StepBreakdown InferenceCost::stage(const BatchShape& b) const {
     s.expert_read = Seconds(Lm * touched * expert_shard_bytes_s_);
     s.gemm_compute += Seconds(Lm * (T * expert_flop_s_per_token_ + 2.0 * t0_));
   }
-  s.attention = Seconds(Ls * pairs * attn_flop_s_per_pair_);
+  s.attention = Seconds(Ls * (pairs + Tg * attn_pairs_per_query_) * attn_flop_s_per_pair_);
   s.kv_read = Seconds(Ls * (kv * kv_read_s_per_token_ + dkv * kv_decode_extra_s_per_token_ + Tg * kv_write_s_per_token_));
   s.other = Seconds(T * Lm * moe_act_s_per_token_ + Tg * (Ld * other_s_per_token_ + Lm * moe_local_s_per_token_));
   // Logits for the rows that sample a token (charged to the fullest stage).

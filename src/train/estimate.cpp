@@ -72,12 +72,14 @@ FwdBwd layer_cost(const Context& c, const LayerWork& w, double& b_comp) {
   // Unfused attention runs its two bmms as GEMMs (non-causal: the mask is applied after QK^T,
   // so twice the causal FLOPs) plus the score traffic; fused attention at its calibrated rate.
   const bool unfused = c.s.training.attention == AttentionKernel::kUnfused;
+  // Each kernel call sweeps the causal span of one context-parallel chunk.
+  const double span = double(c.s.training.seq_len) / p.cp;
   const double attn_f = unfused ? (c.acc.gemm_flops_time(w.attention_fwd * 2.0) +
                                    c.acc.memory_bound(w.attention_scores_fwd)).value
-                                : c.acc.attention_fwd(w.attention_fwd).value;
+                                : c.acc.attention_fwd(w.attention_fwd, span).value;
   const double attn_b = unfused ? (c.acc.gemm_flops_time(w.attention_fwd * 4.0) +
                                    c.acc.memory_bound(w.attention_scores_bwd)).value
-                                : c.acc.attention_bwd(w.attention_fwd).value;
+                                : c.acc.attention_bwd(w.attention_fwd, span).value;
   r.f.comp = gemm_f + attn_f + c.acc.memory_bound(w.elementwise_fwd + w.fp8_cast_fwd).value;
   r.b.comp = gemm_b + attn_b + c.acc.memory_bound(w.elementwise_bwd + w.fp8_cast_bwd).value;
 
