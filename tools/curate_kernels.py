@@ -22,6 +22,11 @@ Kept (source column of the output):
                  mask costs): FlashAttention-2 series -> training.attention flash2, cuDNN and
                  FlashAttention-3 series -> flash (the best fused kernel)
   hbm-stream     STREAM-like kernels (Copy/Mul/Add/Triad/Dot) and one memory-bound softmax
+  collective-small, collective-mid, collective-large
+                 all-reduce, all-gather and reduce-scatter bus bandwidth by message size (<= 256 KiB,
+                 between, >= 16 MiB) and GPU count (nccl-tests and torch.distributed sweeps), inside
+                 one scale-up domain and across nodes; the message-size curve of docs/model.md §5.2
+                 was fitted to the sweeps among them, so those rows are in-sample
 Dropped, with the reason printed to stderr: GPUs that are not in the catalog, FP8 attention
 (wanka runs attention in 16 bit), rows whose kernel, direction or causality are not stated,
 and measurements that are not one kernel on one device.
@@ -34,7 +39,19 @@ import re
 import sys
 
 OUT = ["id", "source", "model", "kind", "gpu", "precision", "m", "n", "k", "groups", "batch", "seq_len", "heads",
-       "head_dim", "causal", "attention", "metric", "value", "unit", "trust", "derivation", "citation"]
+       "head_dim", "causal", "attention", "num_gpus", "bytes", "nic_gbps", "metric", "value", "unit", "trust",
+       "derivation", "citation"]
+
+UNITS = {"B": 1, "KB": 1024, "KiB": 1024, "MB": 1024**2, "MiB": 1024**2, "GB": 1024**3, "GiB": 1024**3}
+COLLECTIVES = {"allreduce_busbw": "all_reduce", "allgather_busbw": "all_gather", "reducescatter_busbw": "reduce_scatter"}
+# Scale-out line rate per GPU of the multi-node sweeps, from the node description in gpu_type.
+# p5en.48xlarge: 16 x 200 Gb/s EFA per 8-GPU node, as the sibling row of the same source states.
+NIC_GBPS = {"8x 50 GB/s EFA v4": 400, "16x 200 Gb/s EFA per node": 400, "p5en.48xlarge": 400}
+
+
+def message_size(text):
+    m = re.search(r"([\d.]+)\s*(B|KB|KiB|MB|MiB|GB|GiB)\b", text)
+    return int(float(m.group(1)) * UNITS[m.group(2)]) if m else None
 
 # calibration.csv gpu_type -> catalog name (None: not in the catalog)
 def catalog_gpu(gpu_type):
@@ -178,6 +195,29 @@ def main():
                                   f"causal {causal} ({'inferred by the transcriber' if 'inferred' in o else 'not stated; assumed non-causal as in calibration.yaml'}); "
                                   "FLOPs by the FlashAttention convention (forward 4 b s^2 H d, halved when causal; "
                                   f"backward 2.5x); {label} -> training.attention {attention}")))
+        elif metric in COLLECTIVES:
+            if gpu is None:
+                drop(x, "GPU not in the catalog")
+                continue
+            size = message_size(x["model"]) or message_size(x["other"])
+            if not x["num_gpus"] or size is None or re.search(r"\d+G-\d+G", x["model"] + x["other"]):
+                drop(x, "GPU count or one message size not given")
+                continue
+            n = int(x["num_gpus"])
+            nic = ""
+            if n > 8 and "NVL72" not in x["gpu_type"]:
+                nic = next((str(v) for k, v in NIC_GBPS.items() if k in x["gpu_type"]), None)
+                if nic is None:
+                    drop(x, "multi-node sweep without a stated NIC rate")
+                    continue
+            coll = COLLECTIVES[metric]
+            regime = "large" if size >= 16 * 2**20 else ("small" if size <= 256 * 1024 else "mid")
+            emit(dict(common, id=slug(f"{coll}-{gpu}-n{n}-{size}-{x['source'][:12]}"), source=f"collective-{regime}",
+                      kind=coll, gpu=gpu, num_gpus=n, bytes=size, nic_gbps=nic, metric="busbw_gbytes_per_s",
+                      value=x["value"], unit="GB/s",
+                      derivation=(f"{coll.replace('_', '-')} of {size} B on {n} GPUs ({x['gpu_type']}); "
+                                  f"{x['other']}; bus bandwidth as nccl-tests defines it "
+                                  "(all-reduce 2(n-1)/n S/t, all-gather and reduce-scatter (n-1)/n S/t)").strip()))
         elif metric in ("hbm_bandwidth", "dram_throughput"):
             if gpu is None:
                 drop(x, "GPU not in the catalog")

@@ -8,8 +8,11 @@
 
 #include <map>
 
+#include "train/step_model.hpp"
 #include "wanka/accelerator.hpp"
+#include "wanka/collective.hpp"
 #include "wanka/error.hpp"
+#include "wanka/scenario.hpp"
 #include "wanka/validate.hpp"
 
 namespace wanka {
@@ -49,6 +52,21 @@ ValidationReport run_kernel_validation(const std::string& csv_text) {
       const Accelerator acc(gpu, Precision::kBf16);
       const Bytes b(1e12);
       v.predicted = b.value / acc.memory_bound(b).value / 1e12;
+    } else if (kind == "all_reduce" || kind == "all_gather" || kind == "reduce_scatter") {
+      // The catalog's cluster of this GPU (scale-up domain, links, NIC), the row's GPU count
+      // and NIC rate when it crosses nodes; the fabric and placement the estimator uses.
+      const double n = number(r, "num_gpus");
+      ClusterConfig cl = default_cluster(gpu, static_cast<std::int64_t>(n));
+      if (!r["nic_gbps"].empty()) cl.nic_gbps = number(r, "nic_gbps");
+      const Fabric fab = detail::make_fabric(cl);
+      const Group grp = place_group(static_cast<long>(n), 1, cl.scale_up_domain);
+      const Bytes b(number(r, "bytes"));
+      const Seconds t = kind == "all_reduce"   ? all_reduce(b, grp, fab)
+                        : kind == "all_gather" ? all_gather(b, grp, fab)
+                                               : reduce_scatter(b, grp, fab);
+      // nccl-tests bus bandwidth: all-reduce 2(n-1)/n S/t, all-gather and reduce-scatter (n-1)/n S/t.
+      const double factor = (kind == "all_reduce" ? 2.0 : 1.0) * (n - 1) / n;
+      v.predicted = factor * b.value / t.value / 1e9;
     } else {
       throw InputError("kind", "unknown kernel kind '" + kind + "'");
     }
