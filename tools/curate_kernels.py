@@ -39,7 +39,7 @@ import re
 import sys
 
 OUT = ["id", "source", "model", "kind", "gpu", "precision", "m", "n", "k", "groups", "batch", "seq_len", "heads",
-       "head_dim", "causal", "attention", "num_gpus", "bytes", "nic_gbps", "metric", "value", "unit", "trust",
+       "head_dim", "causal", "attention", "num_gpus", "bytes", "nic_gbps", "nvls", "metric", "value", "unit", "trust",
        "derivation", "citation"]
 
 UNITS = {"B": 1, "KB": 1024, "KiB": 1024, "MB": 1024**2, "MiB": 1024**2, "GB": 1024**3, "GiB": 1024**3}
@@ -213,7 +213,9 @@ def main():
             coll = COLLECTIVES[metric]
             regime = "large" if size >= 16 * 2**20 else ("small" if size <= 256 * 1024 else "mid")
             emit(dict(common, id=slug(f"{coll}-{gpu}-n{n}-{size}-{x['source'][:12]}"), source=f"collective-{regime}",
-                      kind=coll, gpu=gpu, num_gpus=n, bytes=size, nic_gbps=nic, metric="busbw_gbytes_per_s",
+                      kind=coll, gpu=gpu, num_gpus=n, bytes=size, nic_gbps=nic,
+                      # NVLS switched off by the benchmark (NCCL_NVLS_ENABLE=0): the model runs without it
+                      nvls="off" if "NVLS_ENABLE=0" in x["other"] else "", metric="busbw_gbytes_per_s",
                       value=x["value"], unit="GB/s",
                       derivation=(f"{coll.replace('_', '-')} of {size} B on {n} GPUs ({x['gpu_type']}); "
                                   f"{x['other']}; bus bandwidth as nccl-tests defines it "

@@ -41,6 +41,10 @@ struct Calibration {
   // Message-size curve of the bandwidth term (docs/model.md §5.2): a collective of S bytes runs
   // at 1 / (1 + (half / S)^exponent) of the large-message bus bandwidth. 0 = no curve.
   double scale_up_half_bytes = 0, scale_up_size_exponent = 1;
+  // NVLink SHARP (NVLS) all-reduce inside an NVSwitch domain: its algorithm bandwidth (S / t at
+  // large S) over the per-GPU link bandwidth; 0 = no NVLS (docs/model.md §5.2).
+  double scale_up_nvls_efficiency = 0;
+  double scale_up_nvls_latency_s = 25e-6;  // one small NVLS all-reduce (nccl-tests floor)
   double scale_out_half_bytes = 0, scale_out_size_exponent = 1;
 };
 

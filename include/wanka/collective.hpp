@@ -21,6 +21,9 @@ struct Link {
   Seconds latency;           // per algorithm step
   Bytes half_size{0};        // message size at half the large-message bandwidth; 0 = no curve
   double size_exponent = 1;
+  // NVLink SHARP all-reduce (the switch reduces): algorithm bandwidth S / t; 0 = not available.
+  BytesPerSecond nvls_bandwidth{0};
+  Seconds nvls_latency{0};
 };
 
 // Share of the large-message bandwidth a collective of `bytes` (full buffer) reaches on `link`.
@@ -48,6 +51,7 @@ Group place_group(long size, long stride, long domain_size);
 Seconds ring_all_gather(Bytes bytes, long n, const Link& link);
 Seconds ring_all_reduce(Bytes bytes, long n, const Link& link);
 Seconds tree_all_reduce(Bytes bytes, long n, const Link& link);
+Seconds nvls_all_reduce(Bytes bytes, long n, const Link& link);  // infinite when the link has no NVLS
 Seconds all_reduce(Bytes bytes, const Group& g, const Fabric& f);
 Seconds all_gather(Bytes bytes, const Group& g, const Fabric& f);
 Seconds reduce_scatter(Bytes bytes, const Group& g, const Fabric& f);

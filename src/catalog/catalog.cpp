@@ -268,7 +268,8 @@ void Catalog::apply_calibration(const YAML::Node& root, const std::string& origi
                                "attention_fa2_fwd_efficiency", "attention_fa2_bwd_efficiency",
                                "attention_fwd_half_seq", "attention_bwd_half_seq", "attention_fa2_fwd_half_seq",
                                "attention_fa2_bwd_half_seq",
-                               "scale_up_half_mib", "scale_up_size_exponent", "scale_out_half_mib",
+                               "scale_up_half_mib", "scale_up_size_exponent", "scale_up_nvls_efficiency", "scale_up_nvls_latency_us",
+                               "scale_out_half_mib",
                                "scale_out_size_exponent", "inherit"});
     Calibration c = calibration_.count("default") ? calibration_["default"] : Calibration{};
     if (auto inh = n["inherit"]) {
@@ -303,6 +304,10 @@ void Catalog::apply_calibration(const YAML::Node& root, const std::string& origi
     c.scale_up_half_bytes = hu * kMiB;
     c.scale_out_half_bytes = ho * kMiB;
     yaml::opt(n, "scale_up_size_exponent", path, c.scale_up_size_exponent, 0.1, 4);
+    yaml::opt(n, "scale_up_nvls_efficiency", path, c.scale_up_nvls_efficiency, 0, 1.5);
+    double nl = c.scale_up_nvls_latency_s * 1e6;
+    yaml::opt(n, "scale_up_nvls_latency_us", path, nl, 0, 1e5);
+    c.scale_up_nvls_latency_s = nl * 1e-6;
     yaml::opt(n, "scale_out_size_exponent", path, c.scale_out_size_exponent, 0.1, 4);
     calibration_[name] = c;
   }

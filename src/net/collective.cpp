@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 namespace wanka {
 
@@ -56,10 +57,21 @@ Seconds tree_all_reduce(Bytes bytes, long n, const Link& link) {
                     size_efficiency(bytes, link));
 }
 
+Seconds nvls_all_reduce(Bytes bytes, long n, const Link& link) {
+  // NVLink SHARP (NCCL 2.17+ on NVSwitch systems): each GPU writes its buffer into the switch,
+  // which reduces and multicasts the result back, so a GPU moves S each way whatever n is, at
+  // the switch's reduction rate (calibrated: algorithm bandwidth S / t of the NVLS sweeps), after
+  // a fixed latency (the sweeps' small-message time).
+  if (n <= 1 || bytes.value <= 0) return Seconds(0);
+  if (link.nvls_bandwidth.value <= 0) return Seconds(std::numeric_limits<double>::infinity());
+  return alpha_beta(link.nvls_latency, bytes / link.nvls_bandwidth, size_efficiency(bytes, link));
+}
+
 namespace {
-// Best of ring and tree on one level, as NCCL's tuner picks per message size.
+// Best of ring, tree and (inside an NVSwitch domain) NVLS on one level, as NCCL's tuner picks
+// per message size.
 Seconds flat_all_reduce(Bytes bytes, long n, const Link& link) {
-  return min(ring_all_reduce(bytes, n, link), tree_all_reduce(bytes, n, link));
+  return min(min(ring_all_reduce(bytes, n, link), tree_all_reduce(bytes, n, link)), nvls_all_reduce(bytes, n, link));
 }
 }  // namespace
 

@@ -237,6 +237,9 @@ std::string format_gpu(const GpuSpec& g) {
   o += fmt::format("\n              GEMM t0 {} us, HBM {:.2f}, attention fwd {:.2f} bwd {:.2f}, scale-up {:.2f}, scale-out {:.2f}\n",
                    c.gemm_overhead_s * 1e6, c.hbm_efficiency, c.attention_fwd_efficiency, c.attention_bwd_efficiency,
                    c.scale_up_efficiency, c.scale_out_efficiency);
+  if (c.scale_up_nvls_efficiency > 0)
+    o += fmt::format("              NVLS all-reduce: {:.3f} of the link as algorithm bandwidth, {:.1f} us latency\n",
+                     c.scale_up_nvls_efficiency, c.scale_up_nvls_latency_s * 1e6);
   if (c.attention_fwd_half_seq > 0 || c.attention_bwd_half_seq > 0)
     o += fmt::format("              attention length curve: e * s / (s + half), half {:.0f} tokens forward, {:.0f} backward\n",
                      c.attention_fwd_half_seq, c.attention_bwd_half_seq);

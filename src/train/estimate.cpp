@@ -119,7 +119,9 @@ FwdBwd layer_cost(const Context& c, const LayerWork& w, double& b_comp) {
 Fabric make_fabric(const ClusterConfig& cl) {
   const Calibration& cal = cl.gpu.calibration;
   return Fabric{{BytesPerSecond(cl.scale_up_gbytes_per_s * kGiga * cal.scale_up_efficiency), Seconds(cal.scale_up_latency_s),
-                 Bytes(cal.scale_up_half_bytes), cal.scale_up_size_exponent},
+                 Bytes(cal.scale_up_half_bytes), cal.scale_up_size_exponent,
+                 BytesPerSecond(cl.scale_up_gbytes_per_s * kGiga * cal.scale_up_nvls_efficiency),
+                 Seconds(cal.scale_up_nvls_latency_s)},
                 {BytesPerSecond(cl.nic_gbps / 8.0 * kGiga * cal.scale_out_efficiency / cl.oversubscription),
                  Seconds(cal.scale_out_latency_s), Bytes(cal.scale_out_half_bytes), cal.scale_out_size_exponent}};
 }

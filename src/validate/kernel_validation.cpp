@@ -58,7 +58,8 @@ ValidationReport run_kernel_validation(const std::string& csv_text) {
       const double n = number(r, "num_gpus");
       ClusterConfig cl = default_cluster(gpu, static_cast<std::int64_t>(n));
       if (!r["nic_gbps"].empty()) cl.nic_gbps = number(r, "nic_gbps");
-      const Fabric fab = detail::make_fabric(cl);
+      Fabric fab = detail::make_fabric(cl);
+      if (r["nvls"] == "off") fab.scale_up.nvls_bandwidth = BytesPerSecond(0);  // NCCL_NVLS_ENABLE=0
       const Group grp = place_group(static_cast<long>(n), 1, cl.scale_up_domain);
       const Bytes b(number(r, "bytes"));
       const Seconds t = kind == "all_reduce"   ? all_reduce(b, grp, fab)

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 
 #include "wanka/collective.hpp"
 
@@ -252,6 +253,26 @@ TEST(SizeCurve, TimeNeverFallsAsMessagesGrow) {
       prev = t;
     }
   }
+}
+
+// NVLink SHARP inside an NVSwitch domain (H100 calibration: ring 450 GB/s x 0.82 = 369 GB/s,
+// NVLS 450 x 0.608 = 273.6 GB/s algorithm bandwidth, 25.6 us; no size curve here). A GPU moves
+// S each way whatever n is, so for n = 8 and S = 2^30:
+//   ring  2 x 7/8 x 1073741824 / 369e9 + 14 x 2e-6 = 5.0923e-3 + 2.8e-5 = 5.1203e-3 s
+//   NVLS  1073741824 / 273.6e9 + 25.6e-6          = 3.9245e-3 + 2.56e-5 = 3.9501e-3 s   (picked)
+// i.e. a bus bandwidth of 1.75 x 2^30 / 3.9501e-3 = 475.7 GB/s (measured 478.9 at 8 GiB).
+// For n = 2 the ring moves only S/2 each way: 1073741824 / 369e9 + 2 x 2e-6 = 2.9139e-3 s, below
+// NVLS, which is not picked.
+TEST(Nvls, AllReduceInsideTheDomainTakesTheFasterOfRingAndNvls) {
+  Fabric f{{BytesPerSecond(369e9), Seconds(2e-6), Bytes(0), 1.0, BytesPerSecond(273.6e9), Seconds(25.6e-6)},
+           {BytesPerSecond(47e9), Seconds(10e-6)}};
+  EXPECT_NEAR(nvls_all_reduce(Bytes(kOneGiB), 8, f.scale_up).value, 3.9501e-3, 1e-7);
+  EXPECT_NEAR(all_reduce(Bytes(kOneGiB), place_group(8, 1, 8), f).value, 3.9501e-3, 1e-7);
+  EXPECT_NEAR(all_reduce(Bytes(kOneGiB), place_group(2, 1, 8), f).value, 2.9139e-3, 1e-7);
+  // No NVLS on the link (A100, the scale-out fabric): the ring/tree figure, unchanged.
+  f.scale_up.nvls_bandwidth = BytesPerSecond(0);
+  EXPECT_NEAR(all_reduce(Bytes(kOneGiB), place_group(8, 1, 8), f).value, 5.1203e-3, 1e-7);
+  EXPECT_TRUE(std::isinf(nvls_all_reduce(Bytes(kOneGiB), 8, f.scale_up).value));
 }
 
 }  // namespace
