@@ -61,6 +61,9 @@ struct GpuSpec {
   std::string scale_up_link;
   double scale_up_gbytes_per_s = 0;  // per GPU, unidirectional
   int scale_up_domain = 8;
+  // Full mesh (AMD Infinity Fabric, Huawei HCCS): scale_up_gbytes_per_s is the sum of
+  // domain - 1 peer links, and k GPUs of a domain reach each other over k - 1 of them.
+  bool scale_up_mesh = false;
   double nic_gbps = 0;               // per GPU
   // Host link per GPU and direction (PCIe or NVLink-C2C), achieved copy-engine bandwidth,
   // 1e9 B/s: device-to-host checkpoint snapshots and restores (reliability model).
@@ -133,6 +136,7 @@ struct LinkSpec {
   double gbps = 0;          // scale-out links: per GPU NIC line rate
   int domain = 0;
   double latency_us = 0;
+  bool mesh = false;        // scale-up: a full mesh of peer links, not a switch
   std::string source;
 };
 

@@ -24,7 +24,15 @@ struct Link {
   // NVLink SHARP all-reduce (the switch reduces): algorithm bandwidth S / t; 0 = not available.
   BytesPerSecond nvls_bandwidth{0};
   Seconds nvls_latency{0};
+  // Full mesh: `bandwidth` is the sum of mesh_peers peer links; 0 = a switch (any group of the
+  // domain gets the whole bandwidth).
+  long mesh_peers = 0;
 };
+
+// The link as `k` ranks of one domain see it: on a full mesh they reach each other over k - 1
+// of its mesh_peers links (MI300X: 2 GPUs share one 64 GB/s link of the 448 GB/s); a switch
+// gives any group the whole bandwidth.
+Link within_domain(const Link& link, long k);
 
 // Share of the large-message bandwidth a collective of `bytes` (full buffer) reaches on `link`.
 double size_efficiency(Bytes bytes, const Link& link);

@@ -119,10 +119,11 @@ GpuSpec Catalog::parse_gpu(const YAML::Node& n, const std::string& path, const G
   yaml::opt(n, "hbm_tbps", path, g.hbm_tbps, 1e-3, 1e4);
   if (auto su = n["scale_up"]; su && !su.IsNull()) {
     const std::string sp = join(path, "scale_up");
-    yaml::check_keys(su, sp, {"link", "gbytes_per_s", "domain", "notes"});
+    yaml::check_keys(su, sp, {"link", "gbytes_per_s", "domain", "mesh", "notes"});
     yaml::opt_string(su, "link", sp, g.scale_up_link);
     yaml::opt(su, "gbytes_per_s", sp, g.scale_up_gbytes_per_s, 0.001, 1e6);
     yaml::opt(su, "domain", sp, g.scale_up_domain, 1, 1e6);
+    yaml::opt_bool(su, "mesh", sp, g.scale_up_mesh);
   }
   yaml::opt(n, "nic_gbps", path, g.nic_gbps, 0.001, 1e6);
   yaml::opt(n, "host_gbytes_per_s", path, g.host_gbytes_per_s, 0.001, 1e5);
@@ -347,13 +348,14 @@ void Catalog::load(const std::string& gpus_yaml, const std::string& models_yaml,
       if (!list.IsSequence()) throw InputError(key, "expected a list");
       for (std::size_t i = 0; i < list.size(); ++i) {
         const std::string path = std::string(key) + "[" + std::to_string(i) + "]";
-        yaml::check_keys(list[i], path, {"name", "gbytes_per_s", "gbps", "domain", "latency_us", "source", "notes"});
+        yaml::check_keys(list[i], path, {"name", "gbytes_per_s", "gbps", "domain", "latency_us", "mesh", "source", "notes"});
         LinkSpec l;
         yaml::opt_string(list[i], "name", path, l.name);
         yaml::opt(list[i], "gbytes_per_s", path, l.gbytes_per_s, 0, 1e6);
         yaml::opt(list[i], "gbps", path, l.gbps, 0, 1e7);
         yaml::opt(list[i], "domain", path, l.domain, 0, 1e6);
         yaml::opt(list[i], "latency_us", path, l.latency_us, 0, 1e6);
+        yaml::opt_bool(list[i], "mesh", path, l.mesh);
         yaml::opt_string(list[i], "source", path, l.source);
         upsert(out, std::move(l));
       }

@@ -19,6 +19,13 @@ Group place_group(long size, long stride, long domain_size) {
   return g;
 }
 
+Link within_domain(const Link& link, long k) {
+  if (link.mesh_peers <= 0 || k - 1 >= link.mesh_peers) return link;
+  Link l = link;
+  l.bandwidth = link.bandwidth * (double(std::max(1L, k - 1)) / double(link.mesh_peers));
+  return l;
+}
+
 double size_efficiency(Bytes bytes, const Link& link) {
   if (link.half_size.value <= 0 || bytes.value <= 0) return 1.0;
   // The curve is fitted where the sweeps reach 10-95 % of the large-message bandwidth; below
@@ -78,13 +85,13 @@ Seconds flat_all_reduce(Bytes bytes, long n, const Link& link) {
 Seconds all_gather(Bytes bytes, const Group& g, const Fabric& f) {
   if (g.size <= 1 || bytes.value <= 0) return Seconds(0);
   const long N = g.domains();
-  if (N == 1) return ring_all_gather(bytes, g.size, f.scale_up);
+  if (N == 1) return ring_all_gather(bytes, g.size, within_domain(f.scale_up, g.size));
   if (g.local == 1) return ring_all_gather(bytes, g.size, f.scale_out);
   // Ring over all ranks with one ring (channel) per NIC, each carrying 1/local of the data:
   // every hop of a ring, inside or across domains, carries (n-1)/n of its share, so a NIC
   // carries (n-1)/n S / local and a scale-up link (n-1)/n S; the slower bounds.
   const double n = double(g.size);
-  const Seconds up((n - 1.0) / n * bytes.value / f.scale_up.bandwidth.value);
+  const Seconds up((n - 1.0) / n * bytes.value / within_domain(f.scale_up, g.local).bandwidth.value);
   const Seconds out((n - 1.0) / n * bytes.value / double(g.local) / f.scale_out.bandwidth.value);
   // One ring across domains: the multi-node curve governs it.
   return alpha_beta(f.scale_up.latency * double(g.local - 1) + f.scale_out.latency * double(N - 1), max(up, out),
@@ -96,12 +103,12 @@ Seconds reduce_scatter(Bytes bytes, const Group& g, const Fabric& f) { return al
 Seconds all_reduce(Bytes bytes, const Group& g, const Fabric& f) {
   if (g.size <= 1 || bytes.value <= 0) return Seconds(0);
   const long N = g.domains();
-  if (N == 1) return flat_all_reduce(bytes, g.size, f.scale_up);
+  if (N == 1) return flat_all_reduce(bytes, g.size, within_domain(f.scale_up, g.size));
   if (g.local == 1) return flat_all_reduce(bytes, g.size, f.scale_out);
   // Hierarchical: reduce-scatter inside the domain, all-reduce of 1/local of the data across
   // domains on each GPU's own NIC (rail), all-gather inside; pipelined by NCCL's channels.
   const double k = double(g.local);
-  const Seconds up(2.0 * (k - 1.0) / k * bytes.value / f.scale_up.bandwidth.value);
+  const Seconds up(2.0 * (k - 1.0) / k * bytes.value / within_domain(f.scale_up, g.local).bandwidth.value);
   Link out = f.scale_out;
   out.half_size = Bytes(0);  // the curve applies once, to the whole buffer, below
   const Seconds cross = flat_all_reduce(Bytes(bytes.value / k), N, out);
@@ -111,7 +118,7 @@ Seconds all_reduce(Bytes bytes, const Group& g, const Fabric& f) {
 Seconds all_to_all(Bytes bytes_per_rank, const Group& g, const Fabric& f) {
   if (g.size <= 1 || bytes_per_rank.value <= 0) return Seconds(0);
   const double n = double(g.size), k = double(g.local);
-  const Seconds up(bytes_per_rank.value * (k - 1.0) / n / f.scale_up.bandwidth.value);
+  const Seconds up(bytes_per_rank.value * (k - 1.0) / n / within_domain(f.scale_up, g.local).bandwidth.value);
   const Seconds out(bytes_per_rank.value * (n - k) / n / f.scale_out.bandwidth.value);
   const Seconds lat = g.domains() > 1 ? f.scale_out.latency : f.scale_up.latency;
   return lat + max(up, out);  // no size curve: the sweeps it is fitted to are ring/tree all-reduces
@@ -119,8 +126,9 @@ Seconds all_to_all(Bytes bytes_per_rank, const Group& g, const Fabric& f) {
 
 Seconds p2p(Bytes bytes, bool cross_domain, const Fabric& f) {
   if (bytes.value <= 0) return Seconds(0);
-  const Link& l = cross_domain ? f.scale_out : f.scale_up;
-  return l.latency + bytes / l.bandwidth;  // one transfer, no ring pipeline: no size curve
+  // One transfer (no ring pipeline: no size curve); on a full mesh, over the one peer link.
+  const Link l = cross_domain ? f.scale_out : within_domain(f.scale_up, 2);
+  return l.latency + bytes / l.bandwidth;
 }
 
 }  // namespace wanka

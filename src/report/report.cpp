@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include <cmath>
 
 #include "wanka/model.hpp"
@@ -223,8 +225,11 @@ std::string format_gpu(const GpuSpec& g) {
   for (const auto& [p, v] : g.peak_tflops) o += fmt::format("{} {} TFLOP/s  ", to_string(p), v);
   o += "\n";
   o += fmt::format("  HBM         {} GiB at {} TB/s\n", g.hbm_gib, g.hbm_tbps);
-  o += fmt::format("  scale-up    {} {} GB/s per GPU (one direction), domain {}\n", g.scale_up_link,
-                   g.scale_up_gbytes_per_s, g.scale_up_domain);
+  o += fmt::format("  scale-up    {} {} GB/s per GPU (one direction), domain {}{}\n", g.scale_up_link,
+                   g.scale_up_gbytes_per_s, g.scale_up_domain,
+                   g.scale_up_mesh ? fmt::format(" (full mesh: {} peer links of {:.0f} GB/s)", g.scale_up_domain - 1,
+                                                 g.scale_up_gbytes_per_s / std::max(1, g.scale_up_domain - 1))
+                                   : std::string());
   o += fmt::format("  scale-out   {} Gb/s per GPU, {} GPUs per node\n", g.nic_gbps, g.gpus_per_node);
   o += fmt::format("  power       {} W TDP\n", g.tdp_w);
   o += fmt::format("  price       {} USD per GPU-hour, list {} USD ({})\n", g.price_per_gpu_hour_usd, g.list_price_usd,
@@ -234,7 +239,7 @@ std::string format_gpu(const GpuSpec& g) {
   const auto& c = g.calibration;
   o += "  calibration matmul efficiency ";
   for (const auto& [p, v] : c.matmul_efficiency) o += fmt::format("{} {:.3f}  ", to_string(p), v);
-  o += fmt::format("\n              GEMM t0 {} us, HBM {:.2f}, attention fwd {:.2f} bwd {:.2f}, scale-up {:.2f}, scale-out {:.2f}\n",
+  o += fmt::format("\n              GEMM t0 {:.3g} us, HBM {:.2f}, attention fwd {:.2f} bwd {:.2f}, scale-up {:.2f}, scale-out {:.2f}\n",
                    c.gemm_overhead_s * 1e6, c.hbm_efficiency, c.attention_fwd_efficiency, c.attention_bwd_efficiency,
                    c.scale_up_efficiency, c.scale_out_efficiency);
   if (c.scale_up_nvls_efficiency > 0)

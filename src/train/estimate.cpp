@@ -121,7 +121,7 @@ Fabric make_fabric(const ClusterConfig& cl) {
   return Fabric{{BytesPerSecond(cl.scale_up_gbytes_per_s * kGiga * cal.scale_up_efficiency), Seconds(cal.scale_up_latency_s),
                  Bytes(cal.scale_up_half_bytes), cal.scale_up_size_exponent,
                  BytesPerSecond(cl.scale_up_gbytes_per_s * kGiga * cal.scale_up_nvls_efficiency),
-                 Seconds(cal.scale_up_nvls_latency_s)},
+                 Seconds(cal.scale_up_nvls_latency_s), cl.scale_up_mesh ? long(cl.scale_up_domain) - 1 : 0L},
                 {BytesPerSecond(cl.nic_gbps / 8.0 * kGiga * cal.scale_out_efficiency / cl.oversubscription),
                  Seconds(cal.scale_out_latency_s), Bytes(cal.scale_out_half_bytes), cal.scale_out_size_exponent}};
 }

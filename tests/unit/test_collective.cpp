@@ -275,5 +275,23 @@ TEST(Nvls, AllReduceInsideTheDomainTakesTheFasterOfRingAndNvls) {
   EXPECT_TRUE(std::isinf(nvls_all_reduce(Bytes(kOneGiB), 8, f.scale_up).value));
 }
 
+// A full-mesh domain (MI300X: 7 Infinity Fabric links of 64 GB/s, 448 GB/s in all, x 0.70 =
+// 313.6 GB/s; here without latency): k GPUs reach each other over k - 1 of the 7 links.
+// 2 GPUs: 313.6 x 1/7 = 44.8 GB/s; a ring all-reduce of 2^30 B moves S/2 each way twice:
+// 1073741824 / 44.8e9 = 23.97 ms (bus bandwidth 44.8 GB/s; stas00 measured 47.7). 8 GPUs use
+// all 7 links: 1.75 x 2^30 / 313.6e9 = 5.99 ms. A switch (mesh_peers 0) gives 2 GPUs the whole
+// bandwidth: 2^30 / 313.6e9 = 3.42 ms. A point-to-point copy inside the mesh uses one link.
+TEST(Mesh, GroupsOfAFullMeshDomainUseOnlyTheirPeerLinks) {
+  Fabric f{{BytesPerSecond(313.6e9), Seconds(0), Bytes(0), 1.0, BytesPerSecond(0), Seconds(0), 7},
+           {BytesPerSecond(47e9), Seconds(0)}};
+  EXPECT_NEAR(within_domain(f.scale_up, 2).bandwidth.value, 44.8e9, 1e3);
+  EXPECT_NEAR(within_domain(f.scale_up, 8).bandwidth.value, 313.6e9, 1e3);
+  EXPECT_NEAR(all_reduce(Bytes(kOneGiB), place_group(2, 1, 8), f).value, kOneGiB / 44.8e9, 1e-9);
+  EXPECT_NEAR(all_reduce(Bytes(kOneGiB), place_group(8, 1, 8), f).value, 1.75 * kOneGiB / 313.6e9, 1e-9);
+  EXPECT_NEAR(p2p(Bytes(kOneGiB), false, f).value, kOneGiB / 44.8e9, 1e-9);
+  f.scale_up.mesh_peers = 0;
+  EXPECT_NEAR(all_reduce(Bytes(kOneGiB), place_group(2, 1, 8), f).value, kOneGiB / 313.6e9, 1e-9);
+}
+
 }  // namespace
 }  // namespace wanka
