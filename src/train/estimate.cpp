@@ -227,7 +227,9 @@ void build_step(const Scenario& s, std::shared_ptr<const LayerCosts> lcp, StepMo
   const Fabric fab_new = make_fabric(cl);
   auto same_link = [](const Link& x, const Link& y) {
     return x.bandwidth.value == y.bandwidth.value && x.latency.value == y.latency.value &&
-           x.half_size.value == y.half_size.value && x.size_exponent == y.size_exponent;
+           x.half_size.value == y.half_size.value && x.size_exponent == y.size_exponent &&
+           x.nvls_bandwidth.value == y.nvls_bandwidth.value && x.nvls_latency.value == y.nvls_latency.value &&
+           x.mesh_peers == y.mesh_peers;
   };
   if (!same_link(fab_new.scale_up, st.fab.scale_up) || !same_link(fab_new.scale_out, st.fab.scale_out)) {
     for (auto& memo : st.dp_memo) memo = DpCommMemo{};
