@@ -68,6 +68,8 @@ std::string format_validation(const ValidationReport& r, int worst,
 void summarize_sources(ValidationReport& r);
 // RFC 4180 rows: quoted fields may hold commas, newlines and doubled quotes.
 std::vector<std::vector<std::string>> parse_csv(const std::string& text);
+// A CSV field that must be a positive finite number (the whole field); throws InputError naming it.
+double positive_number(const std::string& text, const std::string& field);
 // Evaluates every record of a validation CSV (id, source, model, metric, value, unit, trust,
 // citation + the caller's columns): `eval` sets the prediction (and scenario) of one row or
 // throws, recording the row as failed; the result is summarised per source.

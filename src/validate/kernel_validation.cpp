@@ -22,7 +22,7 @@ namespace {
 double number(std::map<std::string, std::string>& r, const char* key) {
   const std::string& s = r[key];
   if (s.empty()) throw InputError(key, "missing");
-  return std::stod(s);
+  return positive_number(s, key);
 }
 
 }  // namespace

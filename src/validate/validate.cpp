@@ -54,6 +54,19 @@ std::vector<std::vector<std::string>> parse_csv(const std::string& text) {
   return rows;
 }
 
+double positive_number(const std::string& text, const std::string& field) {
+  double x = 0;
+  std::size_t used = 0;
+  try {
+    x = std::stod(text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used == 0 || used != text.size() || !std::isfinite(x) || x <= 0)
+    throw InputError(field, "expected a positive number, got '" + text + "'");
+  return x;
+}
+
 namespace {
 
 long to_long(const std::string& s, long fallback) {
@@ -144,8 +157,10 @@ ValidationReport evaluate_csv(const std::string& text, const RowEval& eval) {
     v.trust = r["trust"];
     v.citation = r["citation"];
     try {
-      v.measured = std::stod(r["value"]);
+      v.measured = positive_number(r["value"], "value");
       eval(r, v);
+      if (!std::isfinite(v.predicted) || v.predicted <= 0)
+        throw InputError("value", "the prediction is not a positive number (" + std::to_string(v.predicted) + ")");
       v.error = (v.predicted - v.measured) / v.measured;
     } catch (const std::exception& ex) {
       v.failure = ex.what();

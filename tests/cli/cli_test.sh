@@ -127,6 +127,8 @@ expect serve-plan-no-users 2 "capacity.users" -- "$W" serve --plan --user-rate 1
 expect validate-serving 0 "all throughput" -- "$W" validate --serving --worst 0
 expect validate-kernels 0 "gemm-deepgemm" -- "$W" validate --kernels --worst 0
 expect validate-kernels-plan 2 "excludes" -- "$W" validate --kernels --plan
+printf 'id,source,model,kind,gpu,precision,m,n,k,groups,metric,value,unit,trust,citation\nbad,s,x,gemm,h100-sxm,bf16,0,8,8,1,tflops,100,TFLOP/s,,\n' > "$tmp/kern.csv"
+expect validate-kernels-bad-row 0 "FAILED: m: expected a positive number, got '0'" -- "$W" validate --kernels --file "$tmp/kern.csv"
 expect validate-plan-json 0 "\"in_top_same_recompute\"" -- "$W" validate --plan --json
 expect serve-plan 0 "best replica" -- "$W" serve --plan --model llama3-8b --users 10000 --user-rate 2
 "$W" serve --json --requests 300 > "$tmp/s1.json"; "$W" serve --json --requests 300 > "$tmp/s2.json"

@@ -7,6 +7,7 @@
 
 #include "wanka/accelerator.hpp"
 #include "wanka/catalog.hpp"
+#include "wanka/error.hpp"
 #include "wanka/validate.hpp"
 
 namespace wanka {
@@ -73,6 +74,13 @@ TEST(KernelValidation, EveryRowEvaluatesWithinItsRecordedBounds) {
     } else if (s.source == "collective-large") {
       EXPECT_LT(s.mape, 0.10);
     }
+  }
+}
+
+TEST(KernelValidation, ValuesMustBeWholePositiveNumbers) {
+  EXPECT_DOUBLE_EQ(positive_number("2.5e3", "value"), 2500.0);
+  for (const char* bad : {"", "0", "-1", "abc", "1.5x", "inf", "nan"}) {
+    EXPECT_THROW(positive_number(bad, "value"), InputError) << bad;
   }
 }
 
