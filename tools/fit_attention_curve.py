@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Fits the sequence-length curve of fused attention (data/calibration/calibration.yaml,
 attention_*_efficiency and attention_*_half_seq) from the FlashAttention-3 paper's H100 series
-in calibration.csv (16-bit, head dim 128, batch x sequence = 16K tokens).
+in calibration.csv (16-bit, batch x sequence = 16K tokens): the curve at head dim 128, and the
+factors at head dims 64 and 256 (ratios of e_inf to head dim 128).
 
     TFLOP/s(s) = P16 * e_inf * s / (s + half)   <=>   1/TFLOP/s = 1/(P16 e_inf) + half/(P16 e_inf) * 1/s
 
@@ -41,15 +42,14 @@ def main():
     for x in csv.DictReader(open(src, newline="")):
         if "FlashAttention-3 paper" not in x["source"] or not x["precision"].startswith("FP16"):
             continue
-        if "head_dim=128" not in x["other"]:
-            continue
+        hd = int(re.search(r"head_dim=(\d+)", x["other"]).group(1))
         kernel = re.search(r"\((.*)\)", x["model"]).group(1)
         if x["metric"] == "attention_backward_tflops":
-            key = (kernel, "bwd", "full")
+            key = (kernel, "bwd", "full", hd)
         elif "inferred causal" in x["other"]:
-            key = (kernel, "fwd", "causal")
+            key = (kernel, "fwd", "causal", hd)
         elif "inferred non-causal" in x["other"]:
-            key = (kernel, "fwd", "full")
+            key = (kernel, "fwd", "full", hd)
         else:
             continue
         series.setdefault(key, []).append((int(x["seq_len"]), float(x["value"])))
@@ -58,8 +58,16 @@ def main():
         pts.sort()
         e, h, w = fit(pts)
         fits[key] = (e, h)
-        print(f"{key[0]:>18} {key[1]} {key[2]:>6}: e_inf {e:.3f}  half {h:4.0f} tokens  worst point {w * 100:.1f} %  "
-              f"({len(pts)} points, {pts[0][0]}-{pts[-1][0]})")
+        print(f"{key[0]:>18} {key[1]} {key[2]:>6} d{key[3]:<3}: e_inf {e:.3f}  half {h:4.0f} tokens  "
+              f"worst point {w * 100:.1f} %  ({len(pts)} points, {pts[0][0]}-{pts[-1][0]})")
+    # Head-dimension factors relative to 128 on e_inf, from whichever mask the paper charts at
+    # that head dimension (64: non-causal forward; 256: causal forward).
+    for kernel in sorted({k[0] for k in fits}):
+        for d, mask in ((64, "full"), (256, "causal")):
+            if (kernel, "fwd", mask, d) in fits and (kernel, "fwd", mask, 128) in fits:
+                print(f"{kernel:>18} head dim {d}: factor {fits[(kernel, 'fwd', mask, d)][0] / fits[(kernel, 'fwd', mask, 128)][0]:.3f}"
+                      f" ({mask} forward e_inf ratio)")
+    fits = {k[:3]: v for k, v in fits.items() if k[3] == 128}
     for kernel in sorted({k[0] for k in fits}):
         try:
             ec, hc = fits[(kernel, "fwd", "causal")]

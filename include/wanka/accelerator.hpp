@@ -13,7 +13,9 @@ namespace wanka {
 
 class Accelerator {
  public:
-  Accelerator(const GpuSpec& spec, Precision gemm_precision, AttentionKernel attention = AttentionKernel::kFlash);
+  // `head_dim`: the query/key head size fused attention runs at (its efficiency depends on it).
+  Accelerator(const GpuSpec& spec, Precision gemm_precision, AttentionKernel attention = AttentionKernel::kFlash,
+              double head_dim = 128);
 
   Seconds gemm(double m, double n, double k) const;          // one GEMM
   Seconds gemm_grouped(double groups, double m, double n, double k) const;  // one launch, `groups` weights

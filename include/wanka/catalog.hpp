@@ -34,6 +34,11 @@ struct Calibration {
   // limit). 0 = no curve (the efficiencies hold at any length); fa2 < 0 = the best kernel's.
   double attention_fwd_half_seq = 0, attention_bwd_half_seq = 0;
   double attention_fa2_fwd_half_seq = -1, attention_fa2_bwd_half_seq = -1;
+  // Head dimension (docs/model.md §4.2): the efficiencies above are for head dim 128; at 64 and
+  // 256 they are multiplied by these factors (log-linear between, constant beyond); fa2 < 0 =
+  // the best kernel's.
+  double attention_hd64_factor = 1, attention_hd256_factor = 1;
+  double attention_fa2_hd64_factor = -1, attention_fa2_hd256_factor = -1;
   double scale_up_efficiency = 0.80;      // large-message ring bus bandwidth / link bandwidth
   double scale_out_efficiency = 0.85;     // large-message per-NIC bus bandwidth / line rate
   double scale_up_latency_s = 3e-6;       // per ring step

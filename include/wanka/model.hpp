@@ -79,6 +79,8 @@ struct LayerParams {
   double total() const { return attention + mlp + experts + shared + other; }
 };
 LayerParams layer_params(const ModelSpec& m, bool moe_layer);
+// The query/key head size a fused attention kernel runs at (MLA: nope + rope dims).
+double attention_head_dim(const ModelSpec& m);
 
 // `moe_layer` selects the MoE or dense FFN (DeepSeek-V3's first layers are dense).
 LayerWork layer_work(const ModelSpec& m, const ShardSpec& s, bool moe_layer);

@@ -268,7 +268,8 @@ void Catalog::apply_calibration(const YAML::Node& root, const std::string& origi
                                "scale_out_efficiency", "scale_up_latency_us", "scale_out_latency_us",
                                "attention_fa2_fwd_efficiency", "attention_fa2_bwd_efficiency",
                                "attention_fwd_half_seq", "attention_bwd_half_seq", "attention_fa2_fwd_half_seq",
-                               "attention_fa2_bwd_half_seq",
+                               "attention_fa2_bwd_half_seq", "attention_hd64_factor", "attention_hd256_factor",
+                               "attention_fa2_hd64_factor", "attention_fa2_hd256_factor",
                                "scale_up_half_mib", "scale_up_size_exponent", "scale_up_nvls_efficiency", "scale_up_nvls_latency_us",
                                "scale_out_half_mib",
                                "scale_out_size_exponent", "inherit"});
@@ -292,6 +293,10 @@ void Catalog::apply_calibration(const YAML::Node& root, const std::string& origi
     yaml::opt(n, "attention_bwd_half_seq", path, c.attention_bwd_half_seq, 0, 1e6);
     yaml::opt(n, "attention_fa2_fwd_half_seq", path, c.attention_fa2_fwd_half_seq, 0, 1e6);
     yaml::opt(n, "attention_fa2_bwd_half_seq", path, c.attention_fa2_bwd_half_seq, 0, 1e6);
+    yaml::opt(n, "attention_hd64_factor", path, c.attention_hd64_factor, 0.05, 4);
+    yaml::opt(n, "attention_hd256_factor", path, c.attention_hd256_factor, 0.05, 4);
+    yaml::opt(n, "attention_fa2_hd64_factor", path, c.attention_fa2_hd64_factor, 0.05, 4);
+    yaml::opt(n, "attention_fa2_hd256_factor", path, c.attention_fa2_hd256_factor, 0.05, 4);
     yaml::opt(n, "scale_up_efficiency", path, c.scale_up_efficiency, 0.01, 1.5);
     yaml::opt(n, "scale_out_efficiency", path, c.scale_out_efficiency, 0.01, 1.0);
     double lu = c.scale_up_latency_s * 1e6, lo = c.scale_out_latency_s * 1e6;

@@ -1,10 +1,23 @@
 #include "wanka/accelerator.hpp"
 
 #include <algorithm>
+#include <cmath>
 
 namespace wanka {
 
-Accelerator::Accelerator(const GpuSpec& spec, Precision gemm_precision, AttentionKernel attention) {
+namespace {
+// Log-linear in the head dimension between the calibrated points 64, 128 (factor 1) and 256,
+// constant outside them.
+double head_dim_factor(double d, double f64, double f256) {
+  if (d <= 0) return 1.0;
+  const double x = std::log2(d / 128.0);
+  if (x <= -1.0) return f64;
+  if (x >= 1.0) return f256;
+  return x < 0 ? 1.0 + (1.0 - f64) * x : 1.0 + (f256 - 1.0) * x;
+}
+}  // namespace
+
+Accelerator::Accelerator(const GpuSpec& spec, Precision gemm_precision, AttentionKernel attention, double head_dim) {
   const Calibration& c = spec.calibration;
   peak_ = spec.peak(gemm_precision);
   const Precision p16 = spec.peak_tflops.count(Precision::kBf16) ? Precision::kBf16 : Precision::kFp16;
@@ -22,6 +35,13 @@ Accelerator::Accelerator(const GpuSpec& spec, Precision gemm_precision, Attentio
   e_attn_bwd_ = fa2 && c.attention_fa2_bwd_efficiency > 0 ? c.attention_fa2_bwd_efficiency : c.attention_bwd_efficiency;
   half_fwd_ = fa2 && c.attention_fa2_fwd_half_seq >= 0 ? c.attention_fa2_fwd_half_seq : c.attention_fwd_half_seq;
   half_bwd_ = fa2 && c.attention_fa2_bwd_half_seq >= 0 ? c.attention_fa2_bwd_half_seq : c.attention_bwd_half_seq;
+  // Head dimension (FlashAttention-3 paper series at 64, 128, 256): a smaller head does less
+  // matmul work per softmax element, so the non-matmul share (exponentials) grows.
+  const double f64 = fa2 && c.attention_fa2_hd64_factor > 0 ? c.attention_fa2_hd64_factor : c.attention_hd64_factor;
+  const double f256 = fa2 && c.attention_fa2_hd256_factor > 0 ? c.attention_fa2_hd256_factor : c.attention_hd256_factor;
+  const double hd = head_dim_factor(head_dim, f64, f256);
+  e_attn_fwd_ *= hd;
+  e_attn_bwd_ *= hd;
   hbm_ = BytesPerSecond(spec.hbm_bandwidth().value * c.hbm_efficiency);
   t0_ = Seconds(c.gemm_overhead_s);
   in_bytes_ = gemm_precision == Precision::kFp8 ? 1.0 : (gemm_precision == Precision::kFp4 ? 0.5 : 2.0);

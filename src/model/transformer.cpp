@@ -30,6 +30,8 @@ AttnShape attn_shape(const ModelSpec& m) {
 
 }  // namespace
 
+double attention_head_dim(const ModelSpec& m) { return attn_shape(m).dqk; }
+
 LayerParams layer_params(const ModelSpec& m, bool moe_layer) {
   LayerParams p;
   const double h = double(m.hidden), a = double(m.heads);

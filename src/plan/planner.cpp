@@ -96,7 +96,8 @@ void apply(const Candidate& c, Scenario& s) {
 // costs keyed by what they depend on.
 class Worker {
  public:
-  explicit Worker(const Scenario& base) : s_(base), acc_(base.cluster.gpu, base.training.precision, base.training.attention) {}
+  explicit Worker(const Scenario& base)
+      : s_(base), acc_(base.cluster.gpu, base.training.precision, base.training.attention, attention_head_dim(base.model)) {}
 
   Scenario& scenario() { return s_; }
   const Accelerator& acc() const { return acc_; }

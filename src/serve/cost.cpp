@@ -100,11 +100,14 @@ InferenceCost::InferenceCost(const ModelSpec& m, const ClusterConfig& c, int tp,
     kv_layer = 2.0 * kv_loc_heads * d * kvb;
     kv_layer_transfer = 2.0 * double(m.kv_heads) * d * kvb / ta;
   }
-  attn_flop_s_per_pair_ = acc.attention_fwd(Flops(2.0 * a_loc * (dqk + dv)), std::numeric_limits<double>::infinity()).value;
+  // The attention kernel at this model's query/key head size (MLA: its absorbed latent).
+  const Accelerator acc_attn(c.gpu, cp, AttentionKernel::kFlash, dqk);
+  attn_flop_s_per_pair_ =
+      acc_attn.attention_fwd(Flops(2.0 * a_loc * (dqk + dv)), std::numeric_limits<double>::infinity()).value;
   // The sequence-length curve of the attention kernel (docs/model.md §4.2) as a fixed cost per
   // query token: a causal call over s keys costs s/2 pairs per query at the long-sequence rate
   // times (1 + half/s), i.e. half/2 pairs more.
-  attn_pairs_per_query_ = acc.attention_fwd_half_seq() / 2.0;
+  attn_pairs_per_query_ = acc_attn.attention_fwd_half_seq() / 2.0;
   kv_read_s_per_token_ = kv_layer / hbm;
   kv_write_s_per_token_ = kv_layer / hbm;
   // A decode kernel with one thread block per query head (TensorRT-LLM's masked MHA before XQA:

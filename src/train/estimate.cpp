@@ -713,7 +713,7 @@ namespace wanka {
 
 Estimate estimate(const Scenario& s) {
   validate_scenario(s);
-  const Accelerator acc(s.cluster.gpu, s.training.precision, s.training.attention);
+  const Accelerator acc(s.cluster.gpu, s.training.precision, s.training.attention, attention_head_dim(s.model));
   detail::StepModel st;
   build_step(s, std::make_shared<const detail::LayerCosts>(detail::layer_costs(s, acc, detail::make_fabric(s.cluster))), st);
   return detail::finish_estimate(s, acc, st);

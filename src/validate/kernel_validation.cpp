@@ -41,7 +41,7 @@ ValidationReport run_kernel_validation(const std::string& csv_text) {
       v.predicted = g * 2.0 * m * n * k / acc.gemm_grouped(g, m, n, k).value / 1e12;
     } else if (kind == "attention_fwd" || kind == "attention_bwd") {
       const AttentionKernel kernel = r["attention"] == "flash2" ? AttentionKernel::kFlash2 : AttentionKernel::kFlash;
-      const Accelerator acc(gpu, Precision::kBf16, kernel);
+      const Accelerator acc(gpu, Precision::kBf16, kernel, number(r, "head_dim"));
       const double s = number(r, "seq_len");
       // FlashAttention benchmark convention: forward 4 b s^2 H d, halved when causal.
       const Flops fwd(4.0 * number(r, "batch") * s * s * number(r, "heads") * number(r, "head_dim") *

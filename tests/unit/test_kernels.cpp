@@ -77,6 +77,28 @@ TEST(KernelValidation, EveryRowEvaluatesWithinItsRecordedBounds) {
   }
 }
 
+// Head dimension (calibration.yaml): H100's best kernel runs at 0.673 of its head-dim-128
+// efficiency at 64 and 0.928 at 256, log-linear between (90.5 = 2^6.5: 1 - 0.327 / 2 = 0.8365);
+// FlashAttention-2-class kernels at 0.867 and 0.870. GPUs without the factors (A100) ignore it.
+TEST(Accelerator, AttentionEfficiencyScalesWithTheHeadDimension) {
+  const GpuSpec& h100 = Catalog::builtin().gpu("h100-sxm");
+  const Flops f(1e12);
+  const double inf = std::numeric_limits<double>::infinity();
+  const double t128 = Accelerator(h100, Precision::kBf16, AttentionKernel::kFlash, 128).attention_fwd(f, inf).value;
+  EXPECT_NEAR(t128, 1e12 / (989.4e12 * 0.570), 1e-12);
+  EXPECT_NEAR(Accelerator(h100, Precision::kBf16, AttentionKernel::kFlash, 64).attention_fwd(f, inf).value, t128 / 0.673,
+              1e-12);
+  EXPECT_NEAR(Accelerator(h100, Precision::kBf16, AttentionKernel::kFlash, 256).attention_bwd(f, inf).value,
+              2.5e12 / (989.4e12 * 0.500 * 0.928), 1e-12);
+  EXPECT_NEAR(Accelerator(h100, Precision::kBf16, AttentionKernel::kFlash, 90.50966799187809).attention_fwd(f, inf).value,
+              t128 / 0.8365, 1e-12);
+  EXPECT_NEAR(Accelerator(h100, Precision::kBf16, AttentionKernel::kFlash2, 64).attention_fwd(f, inf).value,
+              1e12 / (989.4e12 * 0.357 * 0.867), 1e-12);
+  const GpuSpec& a100 = Catalog::builtin().gpu("a100-80g");
+  EXPECT_EQ(Accelerator(a100, Precision::kBf16, AttentionKernel::kFlash, 64).attention_fwd(f, inf).value,
+            Accelerator(a100, Precision::kBf16, AttentionKernel::kFlash, 128).attention_fwd(f, inf).value);
+}
+
 TEST(KernelValidation, ValuesMustBeWholePositiveNumbers) {
   EXPECT_DOUBLE_EQ(positive_number("2.5e3", "value"), 2500.0);
   for (const char* bad : {"", "0", "-1", "abc", "1.5x", "inf", "nan"}) {
