@@ -428,7 +428,7 @@ int main(int argc, char** argv) {
   auto* val_plan_opt = val->add_flag("--plan", val_plan, "Planner check: rank of each published split among all fitting splits");
   auto* val_serving_opt = val->add_flag("--serving", val_serving, "Serving: published inference throughput and latency (data/validation/inference.csv)");
   val->add_flag("--kernels", val_kernels,
-                "Kernels: GEMM, attention and HBM microbenchmarks against the operation models (data/validation/kernels.csv)")
+                "Kernels: GEMM, attention, HBM and collective microbenchmarks against the operation models (data/validation/kernels.csv)")
       ->excludes(val_plan_opt)
       ->excludes(val_serving_opt);
   val_plan_opt->excludes(val_serving_opt);

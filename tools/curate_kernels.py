@@ -34,6 +34,7 @@ Standard library only.
 """
 
 import csv
+import math
 import os
 import re
 import sys
@@ -51,7 +52,13 @@ NIC_GBPS = {"8x 50 GB/s EFA v4": 400, "16x 200 Gb/s EFA per node": 400, "p5en.48
 
 def message_size(text):
     m = re.search(r"([\d.]+)\s*(B|KB|KiB|MB|MiB|GB|GiB)\b", text)
-    return int(float(m.group(1)) * UNITS[m.group(2)]) if m else None
+    if not m:
+        return None
+    v, u = float(m.group(1)), m.group(2)
+    if u in ("KB", "MB", "GB"):
+        # Decimal labels of power-of-two sweeps (Azure: '134MB' is 2^27 B): the nearest power of two.
+        return 2 ** round(math.log2(v * {"KB": 1e3, "MB": 1e6, "GB": 1e9}[u]))
+    return int(v * UNITS[u])
 
 # calibration.csv gpu_type -> catalog name (None: not in the catalog)
 def catalog_gpu(gpu_type):

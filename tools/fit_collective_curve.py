@@ -18,7 +18,13 @@ UNITS = {'B': 1, 'KB': 1024, 'KiB': 1024, 'MB': 1024**2, 'MiB': 1024**2, 'GB': 1
 
 def message_size(text):
     m = re.search(r'([\d.]+)\s*(B|KB|KiB|MB|MiB|GB|GiB)\b', text)
-    return float(m.group(1)) * UNITS[m.group(2)] if m else None
+    if not m:
+        return None
+    v, u = float(m.group(1)), m.group(2)
+    if u in ('KB', 'MB', 'GB'):
+        # Decimal labels of power-of-two sweeps (Azure: '134MB' is 2^27 B): the nearest power of two.
+        return 2 ** round(math.log2(v * {'KB': 1e3, 'MB': 1e6, 'GB': 1e9}[u]))
+    return v * UNITS[u]
 
 
 def main():

@@ -50,6 +50,7 @@ struct Calibration {
   // large S) over the per-GPU link bandwidth; 0 = no NVLS (docs/model.md §5.2).
   double scale_up_nvls_efficiency = 0;
   double scale_up_nvls_latency_s = 25e-6;  // one small NVLS all-reduce (nccl-tests floor)
+  int scale_up_nvls_min_gpus = 2;          // NCCL's tuner runs NVLS from this many GPUs of a domain
   double scale_out_half_bytes = 0, scale_out_size_exponent = 1;
 };
 
@@ -69,6 +70,8 @@ struct GpuSpec {
   // Full mesh (AMD Infinity Fabric, Huawei HCCS): scale_up_gbytes_per_s is the sum of
   // domain - 1 peer links, and k GPUs of a domain reach each other over k - 1 of them.
   bool scale_up_mesh = false;
+  // NVSwitch with NVLink SHARP (HGX H100/H200/H800/B200, NVL72): all-reduce can run in the switch.
+  bool scale_up_nvls = false;
   double nic_gbps = 0;               // per GPU
   // Host link per GPU and direction (PCIe or NVLink-C2C), achieved copy-engine bandwidth,
   // 1e9 B/s: device-to-host checkpoint snapshots and restores (reliability model).
@@ -142,6 +145,7 @@ struct LinkSpec {
   int domain = 0;
   double latency_us = 0;
   bool mesh = false;        // scale-up: a full mesh of peer links, not a switch
+  bool nvls = false;        // scale-up: a switch that reduces (NVLink SHARP)
   std::string source;
 };
 

@@ -27,6 +27,7 @@ struct Link {
   // Full mesh: `bandwidth` is the sum of mesh_peers peer links; 0 = a switch (any group of the
   // domain gets the whole bandwidth).
   long mesh_peers = 0;
+  long nvls_min_ranks = 2;  // NCCL's tuner picks NVLS from this group size (the ring below it)
 };
 
 // The link as `k` ranks of one domain see it: on a full mesh they reach each other over k - 1

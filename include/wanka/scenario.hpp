@@ -35,6 +35,7 @@ struct ClusterConfig {
   int gpus_per_node = 8;
   int scale_up_domain = 8;     // GPUs sharing the scale-up fabric (8 for HGX, 72 for NVL72)
   bool scale_up_mesh = false;  // full mesh of peer links (MI300X, Ascend 910B), not a switch
+  bool scale_up_nvls = false;  // a switch with NVLink SHARP (in-switch all-reduce)
   double scale_up_gbytes_per_s = 0;  // per GPU, unidirectional
   double nic_gbps = 0;         // scale-out per GPU
   double oversubscription = 1.0;     // fat-tree taper above the leaf (1 = non-blocking)

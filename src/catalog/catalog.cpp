@@ -119,11 +119,12 @@ GpuSpec Catalog::parse_gpu(const YAML::Node& n, const std::string& path, const G
   yaml::opt(n, "hbm_tbps", path, g.hbm_tbps, 1e-3, 1e4);
   if (auto su = n["scale_up"]; su && !su.IsNull()) {
     const std::string sp = join(path, "scale_up");
-    yaml::check_keys(su, sp, {"link", "gbytes_per_s", "domain", "mesh", "notes"});
+    yaml::check_keys(su, sp, {"link", "gbytes_per_s", "domain", "mesh", "nvls", "notes"});
     yaml::opt_string(su, "link", sp, g.scale_up_link);
     yaml::opt(su, "gbytes_per_s", sp, g.scale_up_gbytes_per_s, 0.001, 1e6);
     yaml::opt(su, "domain", sp, g.scale_up_domain, 1, 1e6);
     yaml::opt_bool(su, "mesh", sp, g.scale_up_mesh);
+    yaml::opt_bool(su, "nvls", sp, g.scale_up_nvls);
   }
   yaml::opt(n, "nic_gbps", path, g.nic_gbps, 0.001, 1e6);
   yaml::opt(n, "host_gbytes_per_s", path, g.host_gbytes_per_s, 0.001, 1e5);
@@ -270,7 +271,7 @@ void Catalog::apply_calibration(const YAML::Node& root, const std::string& origi
                                "attention_fwd_half_seq", "attention_bwd_half_seq", "attention_fa2_fwd_half_seq",
                                "attention_fa2_bwd_half_seq", "attention_hd64_factor", "attention_hd256_factor",
                                "attention_fa2_hd64_factor", "attention_fa2_hd256_factor",
-                               "scale_up_half_mib", "scale_up_size_exponent", "scale_up_nvls_efficiency", "scale_up_nvls_latency_us",
+                               "scale_up_half_mib", "scale_up_size_exponent", "scale_up_nvls_efficiency", "scale_up_nvls_latency_us", "scale_up_nvls_min_gpus",
                                "scale_out_half_mib",
                                "scale_out_size_exponent", "inherit"});
     Calibration c = calibration_.count("default") ? calibration_["default"] : Calibration{};
@@ -314,6 +315,7 @@ void Catalog::apply_calibration(const YAML::Node& root, const std::string& origi
     double nl = c.scale_up_nvls_latency_s * 1e6;
     yaml::opt(n, "scale_up_nvls_latency_us", path, nl, 0, 1e5);
     c.scale_up_nvls_latency_s = nl * 1e-6;
+    yaml::opt(n, "scale_up_nvls_min_gpus", path, c.scale_up_nvls_min_gpus, 2, 1e6);
     yaml::opt(n, "scale_out_size_exponent", path, c.scale_out_size_exponent, 0.1, 4);
     calibration_[name] = c;
   }
@@ -353,7 +355,7 @@ void Catalog::load(const std::string& gpus_yaml, const std::string& models_yaml,
       if (!list.IsSequence()) throw InputError(key, "expected a list");
       for (std::size_t i = 0; i < list.size(); ++i) {
         const std::string path = std::string(key) + "[" + std::to_string(i) + "]";
-        yaml::check_keys(list[i], path, {"name", "gbytes_per_s", "gbps", "domain", "latency_us", "mesh", "source", "notes"});
+        yaml::check_keys(list[i], path, {"name", "gbytes_per_s", "gbps", "domain", "latency_us", "mesh", "nvls", "source", "notes"});
         LinkSpec l;
         yaml::opt_string(list[i], "name", path, l.name);
         yaml::opt(list[i], "gbytes_per_s", path, l.gbytes_per_s, 0, 1e6);
@@ -361,6 +363,7 @@ void Catalog::load(const std::string& gpus_yaml, const std::string& models_yaml,
         yaml::opt(list[i], "domain", path, l.domain, 0, 1e6);
         yaml::opt(list[i], "latency_us", path, l.latency_us, 0, 1e6);
         yaml::opt_bool(list[i], "mesh", path, l.mesh);
+        yaml::opt_bool(list[i], "nvls", path, l.nvls);
         yaml::opt_string(list[i], "source", path, l.source);
         upsert(out, std::move(l));
       }

@@ -160,6 +160,7 @@ ClusterConfig default_cluster(const GpuSpec& gpu, std::int64_t num_gpus) {
   cl.scale_up_domain = std::max(gpu.scale_up_domain, 1);
   cl.scale_up_gbytes_per_s = gpu.scale_up_gbytes_per_s;
   cl.scale_up_mesh = gpu.scale_up_mesh;
+  cl.scale_up_nvls = gpu.scale_up_nvls;
   cl.nic_gbps = gpu.nic_gbps;
   cl.price_per_gpu_hour_usd = gpu.price_per_gpu_hour_usd;
   // Node share of power beyond the GPUs (CPUs, NICs, fans, drives): DGX H100 is 10.2 kW max
@@ -215,6 +216,7 @@ ScenarioDraft parse_scenario_draft(const std::string& text, const std::string& o
   if (const LinkSpec* link = named_link("scale_up_link", "scale-up link", cat.scale_up_links())) {
     cl.scale_up_gbytes_per_s = link->gbytes_per_s;
     cl.scale_up_mesh = link->mesh;
+    cl.scale_up_nvls = link->nvls;
     if (link->domain > 0) cl.scale_up_domain = link->domain;
   }
   if (const LinkSpec* link = named_link("network", "network", cat.scale_out_links())) cl.nic_gbps = link->gbps;

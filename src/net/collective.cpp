@@ -70,7 +70,7 @@ Seconds nvls_all_reduce(Bytes bytes, long n, const Link& link) {
   // the switch's reduction rate (calibrated: algorithm bandwidth S / t of the NVLS sweeps), after
   // a fixed latency (the sweeps' small-message time).
   if (n <= 1 || bytes.value <= 0) return Seconds(0);
-  if (link.nvls_bandwidth.value <= 0) return Seconds(std::numeric_limits<double>::infinity());
+  if (link.nvls_bandwidth.value <= 0 || n < link.nvls_min_ranks) return Seconds(std::numeric_limits<double>::infinity());
   return alpha_beta(link.nvls_latency, bytes / link.nvls_bandwidth, size_efficiency(bytes, link));
 }
 

@@ -118,12 +118,23 @@ FwdBwd layer_cost(const Context& c, const LayerWork& w, double& b_comp) {
 
 Fabric make_fabric(const ClusterConfig& cl) {
   const Calibration& cal = cl.gpu.calibration;
-  return Fabric{{BytesPerSecond(cl.scale_up_gbytes_per_s * kGiga * cal.scale_up_efficiency), Seconds(cal.scale_up_latency_s),
-                 Bytes(cal.scale_up_half_bytes), cal.scale_up_size_exponent,
-                 BytesPerSecond(cl.scale_up_gbytes_per_s * kGiga * cal.scale_up_nvls_efficiency),
-                 Seconds(cal.scale_up_nvls_latency_s), cl.scale_up_mesh ? long(cl.scale_up_domain) - 1 : 0L},
-                {BytesPerSecond(cl.nic_gbps / 8.0 * kGiga * cal.scale_out_efficiency / cl.oversubscription),
-                 Seconds(cal.scale_out_latency_s), Bytes(cal.scale_out_half_bytes), cal.scale_out_size_exponent}};
+  // Designated initializers: Link has several fields of the same types.
+  const Link up{.bandwidth = BytesPerSecond(cl.scale_up_gbytes_per_s * kGiga * cal.scale_up_efficiency),
+                .latency = Seconds(cal.scale_up_latency_s),
+                .half_size = Bytes(cal.scale_up_half_bytes),
+                .size_exponent = cal.scale_up_size_exponent,
+                // NVLS only on a switch that has it (not a PCIe card, not a mesh), where calibrated.
+                .nvls_bandwidth = BytesPerSecond(cl.scale_up_nvls && !cl.scale_up_mesh
+                                                     ? cl.scale_up_gbytes_per_s * kGiga * cal.scale_up_nvls_efficiency
+                                                     : 0.0),
+                .nvls_latency = Seconds(cal.scale_up_nvls_latency_s),
+                .mesh_peers = cl.scale_up_mesh ? long(cl.scale_up_domain) - 1 : 0L,
+                .nvls_min_ranks = long(cal.scale_up_nvls_min_gpus)};
+  const Link out{.bandwidth = BytesPerSecond(cl.nic_gbps / 8.0 * kGiga * cal.scale_out_efficiency / cl.oversubscription),
+                 .latency = Seconds(cal.scale_out_latency_s),
+                 .half_size = Bytes(cal.scale_out_half_bytes),
+                 .size_exponent = cal.scale_out_size_exponent};
+  return Fabric{up, out};
 }
 
 double power_w_per_gpu(const ClusterConfig& cl, double busy_frac) {
@@ -229,7 +240,7 @@ void build_step(const Scenario& s, std::shared_ptr<const LayerCosts> lcp, StepMo
     return x.bandwidth.value == y.bandwidth.value && x.latency.value == y.latency.value &&
            x.half_size.value == y.half_size.value && x.size_exponent == y.size_exponent &&
            x.nvls_bandwidth.value == y.nvls_bandwidth.value && x.nvls_latency.value == y.nvls_latency.value &&
-           x.mesh_peers == y.mesh_peers;
+           x.mesh_peers == y.mesh_peers && x.nvls_min_ranks == y.nvls_min_ranks;
   };
   if (!same_link(fab_new.scale_up, st.fab.scale_up) || !same_link(fab_new.scale_out, st.fab.scale_out)) {
     for (auto& memo : st.dp_memo) memo = DpCommMemo{};

@@ -1,7 +1,8 @@
 // Kernel-level validation: each microbenchmark row of data/validation/kernels.csv (built by
 // tools/curate_kernels.py from ../shared/data/validation/calibration.csv) is asked of the
-// operation models of src/hw (docs/model.md §4): a GEMM of the row's shape and precision, a
-// fused attention of its size and kernel class, a memory-bound stream. The calibration constants
+// operation models of src/hw and src/net (docs/model.md §4-5): a GEMM of the row's shape and
+// precision, a fused attention of its size and kernel class, a memory-bound stream, a
+// collective of its size on its GPU count. The calibration constants
 // come from a few of these rows (calibration.yaml names them); the others test the functional
 // form at shapes it was not derived from.
 #include <fmt/format.h>

@@ -264,8 +264,9 @@ TEST(SizeCurve, TimeNeverFallsAsMessagesGrow) {
 // For n = 2 the ring moves only S/2 each way: 1073741824 / 369e9 + 2 x 2e-6 = 2.9139e-3 s, below
 // NVLS, which is not picked.
 TEST(Nvls, AllReduceInsideTheDomainTakesTheFasterOfRingAndNvls) {
-  Fabric f{{BytesPerSecond(369e9), Seconds(2e-6), Bytes(0), 1.0, BytesPerSecond(273.6e9), Seconds(25.6e-6)},
-           {BytesPerSecond(47e9), Seconds(10e-6)}};
+  Fabric f{{.bandwidth = BytesPerSecond(369e9), .latency = Seconds(2e-6), .nvls_bandwidth = BytesPerSecond(273.6e9),
+            .nvls_latency = Seconds(25.6e-6)},
+           {.bandwidth = BytesPerSecond(47e9), .latency = Seconds(10e-6)}};
   EXPECT_NEAR(nvls_all_reduce(Bytes(kOneGiB), 8, f.scale_up).value, 3.9501e-3, 1e-7);
   EXPECT_NEAR(all_reduce(Bytes(kOneGiB), place_group(8, 1, 8), f).value, 3.9501e-3, 1e-7);
   EXPECT_NEAR(all_reduce(Bytes(kOneGiB), place_group(2, 1, 8), f).value, 2.9139e-3, 1e-7);
@@ -282,8 +283,8 @@ TEST(Nvls, AllReduceInsideTheDomainTakesTheFasterOfRingAndNvls) {
 // all 7 links: 1.75 x 2^30 / 313.6e9 = 5.99 ms. A switch (mesh_peers 0) gives 2 GPUs the whole
 // bandwidth: 2^30 / 313.6e9 = 3.42 ms. A point-to-point copy inside the mesh uses one link.
 TEST(Mesh, GroupsOfAFullMeshDomainUseOnlyTheirPeerLinks) {
-  Fabric f{{BytesPerSecond(313.6e9), Seconds(0), Bytes(0), 1.0, BytesPerSecond(0), Seconds(0), 7},
-           {BytesPerSecond(47e9), Seconds(0)}};
+  Fabric f{{.bandwidth = BytesPerSecond(313.6e9), .latency = Seconds(0), .mesh_peers = 7},
+           {.bandwidth = BytesPerSecond(47e9), .latency = Seconds(0)}};
   EXPECT_NEAR(within_domain(f.scale_up, 2).bandwidth.value, 44.8e9, 1e3);
   EXPECT_NEAR(within_domain(f.scale_up, 8).bandwidth.value, 313.6e9, 1e3);
   EXPECT_NEAR(all_reduce(Bytes(kOneGiB), place_group(2, 1, 8), f).value, kOneGiB / 44.8e9, 1e-9);

@@ -38,7 +38,7 @@ TEST(Accelerator, GroupedGemmStreamsEveryGroupAndPaysOneFixedCost) {
 // precision (calibration.yaml, tools/fit_attention_curve.py). H100 best kernel (cuDNN series):
 // forward e_inf 0.570, half 397; backward 0.500, 672 on 2.5x the forward FLOPs (FlashAttention-2
 // §3.1.2). A causal 2,048-token call: forward 0.570 x 2048 / 2445 = 0.4774 of 989.4 TFLOP/s
-// (1e12 FLOP: 2.117 ms); backward 0.500 x 2048 / 2720 = 0.3765 (2.5e12 FLOP: 6.711 ms).
+// (1e12 FLOP: 2.117 ms); backward 0.500 x 2048 / 2720 = 0.3765 (2.5e12 FLOP: 6.712 ms).
 // The FlashAttention-3 paper measured 484 TFLOP/s forward at 2K (cuDNN, causal): 0.489.
 // A GPU without a curve (A100: half 0) runs at its one efficiency at any length.
 TEST(Accelerator, AttentionFollowsTheCalibratedSequenceLengthCurve) {
@@ -46,7 +46,7 @@ TEST(Accelerator, AttentionFollowsTheCalibratedSequenceLengthCurve) {
   const Flops f(1e12);
   const Accelerator best(h100, Precision::kFp8, AttentionKernel::kFlash);
   EXPECT_NEAR(best.attention_fwd(f, 2048).value * 1e3, 2.117, 1e-3);
-  EXPECT_NEAR(best.attention_bwd(f, 2048).value * 1e3, 6.711, 1e-3);
+  EXPECT_NEAR(best.attention_bwd(f, 2048).value * 1e3, 6.7118, 1e-4);
   EXPECT_NEAR(best.attention_fwd(f, 2048).value / best.attention_fwd(f, 512).value, (1 + 397.0 / 2048) / (1 + 397.0 / 512),
               1e-12);
   const Accelerator a100(Catalog::builtin().gpu("a100-80g"), Precision::kBf16, AttentionKernel::kFlash);

@@ -123,7 +123,7 @@ TEST(ServeExamples, ValidationRegressionBounds) {
   ASSERT_GE(n_dense, 90);
   ASSERT_GT(n_moe, 20);
   EXPECT_LT(dense / n_dense, 0.15);
-  EXPECT_LT(moe / n_moe, 0.90);  // 79.3 % measured (over-predicted; docs/validation.md)
+  EXPECT_LT(moe / n_moe, 0.90);  // 80.4 % measured (over-predicted; docs/validation.md)
   for (const auto& s : r.sources) {
     if (s.source != "trtllm-perf") {
       EXPECT_LT(s.mape, 0.30) << s.source;
