@@ -5,7 +5,9 @@
 #include <cmath>
 #include <limits>
 
+#include "train/step_model.hpp"
 #include "wanka/accelerator.hpp"
+#include "wanka/collective.hpp"
 #include "wanka/catalog.hpp"
 #include "wanka/error.hpp"
 #include "wanka/validate.hpp"
@@ -97,6 +99,21 @@ TEST(Accelerator, AttentionEfficiencyScalesWithTheHeadDimension) {
   const GpuSpec& a100 = Catalog::builtin().gpu("a100-80g");
   EXPECT_EQ(Accelerator(a100, Precision::kBf16, AttentionKernel::kFlash, 64).attention_fwd(f, inf).value,
             Accelerator(a100, Precision::kBf16, AttentionKernel::kFlash, 128).attention_fwd(f, inf).value);
+}
+
+// NVLS belongs to NVSwitch links (catalog scale_up.nvls), not to a GPU's calibration alone: the
+// H100 PCIe inherits H100 SXM's calibration (0.615) but its PCIe link has no switch; a full mesh
+// has none either. H100 SXM: 450 GB/s x 0.615 = 276.75 GB/s from 5 GPUs, the ring below.
+TEST(Nvls, OnlyNvSwitchLinksGetIt) {
+  const Catalog& cat = Catalog::builtin();
+  const Fabric sxm = detail::make_fabric(default_cluster(cat.gpu("h100-sxm"), 8));
+  EXPECT_NEAR(sxm.scale_up.nvls_bandwidth.value, 450e9 * 0.615, 1e3);
+  EXPECT_EQ(sxm.scale_up.nvls_min_ranks, 5);
+  EXPECT_EQ(detail::make_fabric(default_cluster(cat.gpu("h100-pcie"), 8)).scale_up.nvls_bandwidth.value, 0.0);
+  EXPECT_EQ(detail::make_fabric(default_cluster(cat.gpu("mi300x"), 8)).scale_up.nvls_bandwidth.value, 0.0);
+  EXPECT_EQ(detail::make_fabric(default_cluster(cat.gpu("a100-80g"), 8)).scale_up.nvls_bandwidth.value, 0.0);
+  EXPECT_TRUE(std::isinf(nvls_all_reduce(Bytes(1e9), 4, sxm.scale_up).value));  // NCCL runs the ring on 4
+  EXPECT_FALSE(std::isinf(nvls_all_reduce(Bytes(1e9), 5, sxm.scale_up).value));
 }
 
 TEST(KernelValidation, ValuesMustBeWholePositiveNumbers) {
