@@ -22,6 +22,8 @@ Kept (source column of the output):
                  mask costs): FlashAttention-2 series -> training.attention flash2, cuDNN and
                  FlashAttention-3 series -> flash (the best fused kernel)
   hbm-stream     STREAM-like kernels (Copy/Mul/Add/Triad/Dot) and one memory-bound softmax
+  p2p            one GPU-to-GPU transfer inside a node at its plateau (CUDA p2pBandwidthLatencyTest,
+                 NCCL sendrecv)
   collective-small, collective-mid, collective-large
                  all-reduce, all-gather and reduce-scatter bus bandwidth by message size (<= 256 KiB,
                  between, >= 16 MiB) and GPU count (nccl-tests and torch.distributed sweeps), inside
@@ -227,6 +229,16 @@ def main():
                       derivation=(f"{coll.replace('_', '-')} of {size} B on {n} GPUs ({x['gpu_type']}); "
                                   f"{x['other']}; bus bandwidth as nccl-tests defines it "
                                   "(all-reduce 2(n-1)/n S/t, all-gather and reduce-scatter (n-1)/n S/t)").strip()))
+        elif metric in ("p2p_unidirectional_bandwidth", "sendrecv_bandwidth_plateau"):
+            # One GPU-to-GPU transfer inside a node at its plateau (the p2p model has no size
+            # curve; 1 GiB stands for "large"): CUDA p2pBandwidthLatencyTest copies, NCCL sendrecv.
+            if gpu is None:
+                drop(x, "GPU not in the catalog")
+                continue
+            tool = "nccl-sendrecv" if metric.startswith("sendrecv") else "copy-engine"
+            emit(dict(common, id=slug(f"p2p-{tool}-{gpu}"), source="p2p", kind="p2p", gpu=gpu,
+                      num_gpus=x["num_gpus"] or "2", bytes=2**30, metric="gbytes_per_s", value=x["value"], unit="GB/s",
+                      derivation=f"{x['model']}: {x['other']}; {x['notes']}".strip()))
         elif metric in ("hbm_bandwidth", "dram_throughput"):
             if gpu is None:
                 drop(x, "GPU not in the catalog")

@@ -69,6 +69,11 @@ ValidationReport run_kernel_validation(const std::string& csv_text) {
       // nccl-tests bus bandwidth: all-reduce 2(n-1)/n S/t, all-gather and reduce-scatter (n-1)/n S/t.
       const double factor = (kind == "all_reduce" ? 2.0 : 1.0) * (n - 1) / n;
       v.predicted = factor * b.value / t.value / 1e9;
+    } else if (kind == "p2p") {
+      // One transfer inside the scale-up domain (pipeline-parallel activations): p2p().
+      const Fabric fab = detail::make_fabric(default_cluster(gpu, static_cast<std::int64_t>(number(r, "num_gpus"))));
+      const Bytes b(number(r, "bytes"));
+      v.predicted = b.value / p2p(b, false, fab).value / 1e9;
     } else {
       throw InputError("kind", "unknown kernel kind '" + kind + "'");
     }
