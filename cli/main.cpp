@@ -641,25 +641,19 @@ int main(int argc, char** argv) {
     } else if (val->parsed()) {
       std::string csv;
       if (!val_file.empty()) csv = read_file(val_file, "--file", "");
+      auto report = [&](const wanka::ValidationReport& rep, const char* what) {
+        write_output("", val_json ? wanka::validation_to_json(rep).dump(2) + "\n" : wanka::format_validation(rep, val_worst, what));
+      };
       if (val_kernels) {
-        const auto rep = wanka::run_kernel_validation(csv);
-        write_output("", val_json ? wanka::validation_to_json(rep).dump(2) + "\n"
-                                  : wanka::format_validation(rep, val_worst, "kernel microbenchmarks (data/validation/kernels.csv)"));
-        return 0;
-      }
-      if (val_serving) {
-        const auto rep = wanka::run_serve_validation(csv);
-        write_output("", val_json ? wanka::validation_to_json(rep).dump(2) + "\n"
-                                  : wanka::format_validation(rep, val_worst, "serving throughput and latency (data/validation/inference.csv)"));
-        return 0;
-      }
-      const auto rep = wanka::run_validation(csv);
-      if (val_plan) {
-        const auto pr = wanka::run_plan_validation(rep);
+        report(wanka::run_kernel_validation(csv), "kernel microbenchmarks (data/validation/kernels.csv)");
+      } else if (val_serving) {
+        report(wanka::run_serve_validation(csv), "serving throughput and latency (data/validation/inference.csv)");
+      } else if (val_plan) {
+        const auto pr = wanka::run_plan_validation(wanka::run_validation(csv));
         write_output("", val_json ? wanka::plan_validation_to_json(pr).dump(2) + "\n" : wanka::format_plan_validation(pr, val_worst));
-        return 0;
+      } else {
+        report(wanka::run_validation(csv), "training throughput (data/validation/training.csv)");
       }
-      write_output("", val_json ? wanka::validation_to_json(rep).dump(2) + "\n" : wanka::format_validation(rep, val_worst));
     }
   } catch (const InputError& e) {
     std::fprintf(stderr, "wanka: error: %s\n", e.what());

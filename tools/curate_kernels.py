@@ -36,31 +36,21 @@ Standard library only.
 """
 
 import csv
-import math
 import os
 import re
 import sys
+
+from fit_collective_curve import message_size  # the same size-label reading the curve fit uses
 
 OUT = ["id", "source", "model", "kind", "gpu", "precision", "m", "n", "k", "groups", "batch", "seq_len", "heads",
        "head_dim", "causal", "attention", "num_gpus", "bytes", "nic_gbps", "nvls", "metric", "value", "unit", "trust",
        "derivation", "citation"]
 
-UNITS = {"B": 1, "KB": 1024, "KiB": 1024, "MB": 1024**2, "MiB": 1024**2, "GB": 1024**3, "GiB": 1024**3}
 COLLECTIVES = {"allreduce_busbw": "all_reduce", "allgather_busbw": "all_gather", "reducescatter_busbw": "reduce_scatter"}
 # Scale-out line rate per GPU of the multi-node sweeps, from the node description in gpu_type.
 # p5en.48xlarge: 16 x 200 Gb/s EFA per 8-GPU node, as the sibling row of the same source states.
 NIC_GBPS = {"8x 50 GB/s EFA v4": 400, "16x 200 Gb/s EFA per node": 400, "p5en.48xlarge": 400}
 
-
-def message_size(text):
-    m = re.search(r"([\d.]+)\s*(B|KB|KiB|MB|MiB|GB|GiB)\b", text)
-    if not m:
-        return None
-    v, u = float(m.group(1)), m.group(2)
-    if u in ("KB", "MB", "GB"):
-        # Decimal labels of power-of-two sweeps (Azure: '134MB' is 2^27 B): the nearest power of two.
-        return 2 ** round(math.log2(v * {"KB": 1e3, "MB": 1e6, "GB": 1e9}[u]))
-    return int(v * UNITS[u])
 
 # calibration.csv gpu_type -> catalog name (None: not in the catalog)
 def catalog_gpu(gpu_type):

@@ -24,7 +24,7 @@ def message_size(text):
     if u in ('KB', 'MB', 'GB'):
         # Decimal labels of power-of-two sweeps (Azure: '134MB' is 2^27 B): the nearest power of two.
         return 2 ** round(math.log2(v * {'KB': 1e3, 'MB': 1e6, 'GB': 1e9}[u]))
-    return v * UNITS[u]
+    return int(v * UNITS[u])
 
 
 def main():

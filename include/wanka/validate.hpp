@@ -81,7 +81,8 @@ ValidationReport evaluate_csv(const std::string& text, const RowEval& eval);
 // summarised per source.
 ValidationReport run_serve_validation(const std::string& csv = "");
 // Kernels: the microbenchmarks of data/validation/kernels.csv (GEMM TFLOP/s by shape, fused
-// attention TFLOP/s, memory-bound bandwidth), each predicted by the operation models of src/hw.
+// attention TFLOP/s, memory-bound bandwidth, collective and point-to-point bandwidth), each
+// predicted by the operation models of src/hw and src/net.
 ValidationReport run_kernel_validation(const std::string& csv = "");
 Json validation_to_json(const ValidationReport& r);
 

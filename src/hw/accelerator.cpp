@@ -71,8 +71,8 @@ Seconds Accelerator::gemm_bwd(const Gemm& g) const {
 
 // The sequence-length curve e(s) = e_inf * s / (s + half) fits the FlashAttention-3 paper's
 // forward and backward series on H100 (Shah et al. 2024, Figs. 4-6; calibration.yaml) within
-// 0.6-4.6 % (worst point per series) from 512 to 16K tokens: per query block a kernel pays a fixed prologue/epilogue and
-// the partly masked diagonal tile, amortised over the s keys it sweeps.
+// 0.6-4.6 % (worst point per series) from 512 to 16K tokens: per query block a kernel pays a
+// fixed prologue/epilogue and the partly masked diagonal tile, amortised over the s keys it sweeps.
 Seconds Accelerator::attention_fwd(Flops f, double span) const {
   return f / (peak16_ * e_attn_fwd_) * (1.0 + half_fwd_ / span);
 }

@@ -53,7 +53,7 @@ ValidationReport run_kernel_validation(const std::string& csv_text) {
       const Accelerator acc(gpu, Precision::kBf16);
       const Bytes b(1e12);
       v.predicted = b.value / acc.memory_bound(b).value / 1e12;
-    } else if (kind == "all_reduce" || kind == "all_gather" || kind == "reduce_scatter") {
+    } else if (kind == "all_reduce" || kind == "all_gather" || kind == "reduce_scatter" || kind == "p2p") {
       // The catalog's cluster of this GPU (scale-up domain, links, NIC), the row's GPU count
       // and NIC rate when it crosses nodes; the fabric and placement the estimator uses.
       const double n = number(r, "num_gpus");
@@ -61,19 +61,18 @@ ValidationReport run_kernel_validation(const std::string& csv_text) {
       if (!r["nic_gbps"].empty()) cl.nic_gbps = number(r, "nic_gbps");
       Fabric fab = detail::make_fabric(cl);
       if (r["nvls"] == "off") fab.scale_up.nvls_bandwidth = BytesPerSecond(0);  // NCCL_NVLS_ENABLE=0
-      const Group grp = place_group(static_cast<long>(n), 1, cl.scale_up_domain);
       const Bytes b(number(r, "bytes"));
-      const Seconds t = kind == "all_reduce"   ? all_reduce(b, grp, fab)
-                        : kind == "all_gather" ? all_gather(b, grp, fab)
-                                               : reduce_scatter(b, grp, fab);
-      // nccl-tests bus bandwidth: all-reduce 2(n-1)/n S/t, all-gather and reduce-scatter (n-1)/n S/t.
-      const double factor = (kind == "all_reduce" ? 2.0 : 1.0) * (n - 1) / n;
-      v.predicted = factor * b.value / t.value / 1e9;
-    } else if (kind == "p2p") {
-      // One transfer inside the scale-up domain (pipeline-parallel activations): p2p().
-      const Fabric fab = detail::make_fabric(default_cluster(gpu, static_cast<std::int64_t>(number(r, "num_gpus"))));
-      const Bytes b(number(r, "bytes"));
-      v.predicted = b.value / p2p(b, false, fab).value / 1e9;
+      if (kind == "p2p") {
+        // One transfer inside the scale-up domain (pipeline-parallel activations).
+        v.predicted = b.value / p2p(b, false, fab).value / 1e9;
+      } else {
+        const Group grp = place_group(static_cast<long>(n), 1, cl.scale_up_domain);
+        const Seconds t = kind == "all_reduce"   ? all_reduce(b, grp, fab)
+                          : kind == "all_gather" ? all_gather(b, grp, fab)
+                                                 : reduce_scatter(b, grp, fab);
+        // nccl-tests bus bandwidth: all-reduce 2(n-1)/n S/t, all-gather and reduce-scatter (n-1)/n S/t.
+        v.predicted = (kind == "all_reduce" ? 2.0 : 1.0) * (n - 1) / n * b.value / t.value / 1e9;
+      }
     } else {
       throw InputError("kind", "unknown kernel kind '" + kind + "'");
     }
