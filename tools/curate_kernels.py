@@ -29,6 +29,12 @@ Kept (source column of the output):
                  between, >= 16 MiB) and GPU count (nccl-tests and torch.distributed sweeps), inside
                  one scale-up domain and across nodes; the message-size curve of docs/model.md §5.2
                  was fitted to the sweeps among them, so those rows are in-sample
+  ep-a2a         MoE expert-parallel dispatch and combine (DeepEP V1 normal kernels on H800, 4,096
+                 tokens, hidden 7,168: NVLink inside one node, RDMA across 2-8 nodes) as bottleneck-link
+                 bandwidth: the all-to-all model of docs/model.md §5.3
+  ep-a2a-lowlatency
+                 DeepEP V1 low-latency kernels (128 decode tokens, top-8, every byte over RDMA, also
+                 inside a node) as latency: the same model, which sends intra-node bytes over NVLink
 Dropped, with the reason printed to stderr: GPUs that are not in the catalog, FP8 attention
 (wanka runs attention in 16 bit), rows whose kernel, direction or causality are not stated,
 and measurements that are not one kernel on one device.
@@ -229,6 +235,45 @@ def main():
             emit(dict(common, id=slug(f"p2p-{tool}-{gpu}"), source="p2p", kind="p2p", gpu=gpu,
                       num_gpus=x["num_gpus"] or "2", bytes=2**30, metric="gbytes_per_s", value=x["value"], unit="GB/s",
                       derivation=f"{x['model']}: {x['other']}; {x['notes']}".strip()))
+        elif metric.startswith("ep_dispatch_") or metric.startswith("ep_combine_"):
+            # DeepEP (DeepSeek-V3 setting: hidden 7,168, top-8 of 256 experts in 8 groups, FP8
+            # dispatch with one fp32 scale per 128 elements, BF16 combine). Only the V1 figures
+            # name the GPU (H800); the V2 rows give "SM90"/"SM100" without a model.
+            if gpu is None or "legacy" not in x["source"]:
+                drop(x, "GPU model not stated")
+                continue
+            op = "dispatch" if metric.startswith("ep_dispatch_") else "combine"
+            n = int(x["num_gpus"])
+            tokens = int(re.search(r"(\d+) tokens per batch", x["other"]).group(1))
+            hidden = 7168
+            elem = 1.0 + 4.0 / 128 if op == "dispatch" else 2.0  # FP8 + scales, or BF16
+            if "low-latency" in x["model"]:
+                # Every token to each of its top-8 experts, no deduplication.
+                copies, source = 8, "ep-a2a-lowlatency"
+            else:
+                # Normal kernels send a token once per destination rank (at most the 4 groups it
+                # may route to; DeepSeek-V3 maps a group to a node, so inside one node to a rank).
+                copies, source = 4, "ep-a2a"
+            nbytes = int(tokens * copies * hidden * elem)
+            if metric.endswith("_latency"):
+                kind_metric, unit, value = "latency_us", "us", x["value"]
+            elif metric.endswith("_bottleneck_bandwidth") or metric.endswith("_rdma_bandwidth"):
+                if source == "ep-a2a-lowlatency":
+                    drop(x, "low-latency RDMA bandwidth counts intra-node bytes sent over RDMA: compared as latency instead")
+                    continue
+                kind_metric, unit, value = "gbytes_per_s", "GB/s", x["value"]
+            else:
+                drop(x, "metric not modelled")
+                continue
+            emit(dict(common, id=slug(f"{source}-{op}-{gpu}-ep{n}-{kind_metric}"), source=source, kind="all_to_all",
+                      gpu=gpu, num_gpus=n, bytes=nbytes, nic_gbps=400 if n > 8 else "", metric=kind_metric,
+                      value=value, unit=unit,
+                      derivation=(f"DeepEP {x['model']}: {x['other']}; {x['notes']}; modelled as one all-to-all of "
+                                  f"{tokens} tokens x {copies} destinations x hidden {hidden} x {elem:g} B = {nbytes} B "
+                                  "per rank (hidden and element sizes: DeepSeek-V3, as DeepEP's benchmark); "
+                                  + ("bandwidth = the bytes the model sends over the bottleneck link (NVLink inside "
+                                     "a node, the NIC across nodes) / its time" if kind_metric == "gbytes_per_s"
+                                     else "latency = the model's all-to-all time"))))
         elif metric in ("hbm_bandwidth", "dram_throughput"):
             if gpu is None:
                 drop(x, "GPU not in the catalog")

@@ -2,7 +2,7 @@
 // tools/curate_kernels.py from ../shared/data/validation/calibration.csv) is asked of the
 // operation models of src/hw and src/net (docs/model.md §4-5): a GEMM of the row's shape and
 // precision, a fused attention of its size and kernel class, a memory-bound stream, a
-// collective of its size on its GPU count. The calibration constants
+// collective of its size on its GPU count, an expert-parallel all-to-all. The calibration constants
 // come from a few of these rows (calibration.yaml names them); the others test the functional
 // form at shapes it was not derived from.
 #include <fmt/format.h>
@@ -53,7 +53,8 @@ ValidationReport run_kernel_validation(const std::string& csv_text) {
       const Accelerator acc(gpu, Precision::kBf16);
       const Bytes b(1e12);
       v.predicted = b.value / acc.memory_bound(b).value / 1e12;
-    } else if (kind == "all_reduce" || kind == "all_gather" || kind == "reduce_scatter" || kind == "p2p") {
+    } else if (kind == "all_reduce" || kind == "all_gather" || kind == "reduce_scatter" || kind == "p2p" ||
+               kind == "all_to_all") {
       // The catalog's cluster of this GPU (scale-up domain, links, NIC), the row's GPU count
       // and NIC rate when it crosses nodes; the fabric and placement the estimator uses.
       const double n = number(r, "num_gpus");
@@ -65,6 +66,15 @@ ValidationReport run_kernel_validation(const std::string& csv_text) {
       if (kind == "p2p") {
         // One transfer inside the scale-up domain (pipeline-parallel activations).
         v.predicted = b.value / p2p(b, false, fab).value / 1e9;
+      } else if (kind == "all_to_all") {
+        // MoE dispatch/combine of `bytes` per rank (DeepEP): its time, or the bytes the model
+        // sends over the bottleneck link (the NIC when the group spans domains, else the
+        // scale-up link) over that time, as DeepEP reports bandwidth.
+        const Group grp = place_group(static_cast<long>(n), 1, cl.scale_up_domain);
+        const Seconds t = all_to_all(b, grp, fab);
+        const double k = double(grp.local);
+        const double link_bytes = b.value * (grp.domains() > 1 ? (n - k) / n : (k - 1.0) / n);
+        v.predicted = r["metric"] == "latency_us" ? t.value * 1e6 : link_bytes / t.value / 1e9;
       } else {
         const Group grp = place_group(static_cast<long>(n), 1, cl.scale_up_domain);
         const Seconds t = kind == "all_reduce"   ? all_reduce(b, grp, fab)

@@ -58,7 +58,7 @@ TEST(Accelerator, AttentionFollowsTheCalibratedSequenceLengthCurve) {
 // The kernel validation (docs/validation.md, "Kernels"): every curated microbenchmark is
 // evaluated; the errors measured when the check was written are held as regression bounds, not
 // targets (HBM streams 2.6 %, cuBLASLt/hipBLASLt shapes 10.9 %, causal attention 6.4 %,
-// collectives of 16 MiB and more 5.2 %). Small collectives (156 %) are a known gap, unbounded.
+// collectives of 16 MiB and more 5.2 %, DeepEP all-to-alls 9.9 %). Small collectives (156 %) are a known gap, unbounded.
 TEST(KernelValidation, EveryRowEvaluatesWithinItsRecordedBounds) {
   const ValidationReport r = run_kernel_validation();
   ASSERT_GE(r.rows.size(), 400u);
@@ -75,6 +75,8 @@ TEST(KernelValidation, EveryRowEvaluatesWithinItsRecordedBounds) {
       EXPECT_LT(s.mape, 0.10);
     } else if (s.source == "collective-large") {
       EXPECT_LT(s.mape, 0.10);
+    } else if (s.source == "ep-a2a") {
+      EXPECT_LT(s.mape, 0.15);
     }
   }
 }
@@ -114,6 +116,26 @@ TEST(Nvls, OnlyNvSwitchLinksGetIt) {
   EXPECT_EQ(detail::make_fabric(default_cluster(cat.gpu("a100-80g"), 8)).scale_up.nvls_bandwidth.value, 0.0);
   EXPECT_TRUE(std::isinf(nvls_all_reduce(Bytes(1e9), 4, sxm.scale_up).value));  // NCCL runs the ring on 4
   EXPECT_FALSE(std::isinf(nvls_all_reduce(Bytes(1e9), 5, sxm.scale_up).value));
+}
+
+// Expert-parallel all-to-all rows (DeepEP, H800: NVLink 200 GB/s x 0.82 = 164 GB/s, 2 us; NIC
+// 400 Gb/s = 50 GB/s x 0.94 = 47 GB/s, 10 us), B = 121,110,528 B per rank:
+//   EP8, one node:  t = 2 us + B x 7/8 / 164e9 = 2 + 646.169 = 648.169 us; NVLink bytes / t
+//                   = 105,971,712 / 648.169 us = 163.494 GB/s
+//   EP16, 2 nodes:  NIC B x 8/16 / 47e9 = 1288.41 us outlasts NVLink B x 7/16 / 164e9 = 323.1 us;
+//                   t = 10 + 1288.41 us; NIC bytes / t = 60,555,264 / 1298.41 us = 46.638 GB/s
+TEST(KernelValidation, AllToAllRowsAreTheBottleneckLinkBandwidthOrTheTime) {
+  const std::string csv =
+      "id,source,kind,gpu,num_gpus,bytes,nic_gbps,metric,value\n"
+      "a,ep,all_to_all,h800,8,121110528,,gbytes_per_s,153\n"
+      "b,ep,all_to_all,h800,16,121110528,400,gbytes_per_s,43\n"
+      "c,ep,all_to_all,h800,8,121110528,,latency_us,700\n";
+  const ValidationReport r = run_kernel_validation(csv);
+  ASSERT_EQ(r.rows.size(), 3u);
+  for (const auto& v : r.rows) ASSERT_TRUE(v.failure.empty()) << v.id << ": " << v.failure;
+  EXPECT_NEAR(r.rows[0].predicted, 163.494, 1e-3);
+  EXPECT_NEAR(r.rows[1].predicted, 46.638, 1e-3);
+  EXPECT_NEAR(r.rows[2].predicted, 648.169, 1e-3);
 }
 
 TEST(KernelValidation, ValuesMustBeWholePositiveNumbers) {
