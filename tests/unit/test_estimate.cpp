@@ -75,6 +75,22 @@ TEST(Examples, Llama405BPublishedSplitFitsAndBracketsPublishedMfu) {
   EXPECT_LT(idle, 0.60);
 }
 
+// Llama 2 7B on 1M-token sequences (NeMo 24.03, 1,024 H100, TP8 CP32 DP4, FP8): the published
+// 536 TFLOP/s per GPU are 317 tokens/s per GPU under NeMo's FLOP count (the example's comment).
+// With FlashAttention-2-class attention, which the run used, wanka is within the -3 ... +7 % of
+// the whole long-sequence table (docs/validation.md); 10 % is the check. Attention is nearly all
+// of the step, so the cuDNN-9 curve (`flash`: forward 0.570 against FA2's 0.357 of peak, backward
+// 0.500 against 0.311) makes the run at least 1.4x faster. Without CP, TP8 does not fit.
+TEST(Examples, Llama2_7BOnMillionTokenSequencesWithContextParallelism) {
+  const Estimate e = run("llama2-7b-1m-context-cp32-h100.yaml");
+  EXPECT_TRUE(e.memory.fits);
+  EXPECT_NEAR(e.tokens_per_s_per_gpu, 317.0, 31.7);
+  const Estimate cudnn = run("llama2-7b-1m-context-cp32-h100.yaml", {{"training.attention", "flash"}});
+  EXPECT_GT(cudnn.tokens_per_s_per_gpu, 1.4 * e.tokens_per_s_per_gpu);
+  const Estimate no_cp = run("llama2-7b-1m-context-cp32-h100.yaml", {{"parallel.cp", "1"}, {"parallel.dp", "128"}});
+  EXPECT_FALSE(no_cp.memory.fits);
+}
+
 TEST(Estimate, BreakdownAddsUpToStepTime) {
   const Scenario s = parse_scenario(default_scenario_yaml(), "<default>");
   const Estimate e = estimate(s);
