@@ -77,8 +77,8 @@ TEST(Examples, Llama405BPublishedSplitFitsAndBracketsPublishedMfu) {
 
 // Llama 2 7B on 1M-token sequences (NeMo 24.03, 1,024 H100, TP8 CP32 DP4, FP8): the published
 // 536 TFLOP/s per GPU are 317 tokens/s per GPU under NeMo's FLOP count (the example's comment).
-// With FlashAttention-2-class attention, which the run used, wanka is within the -3 ... +7 % of
-// the whole long-sequence table (docs/validation.md); 10 % is the check. Attention is nearly all
+// With FlashAttention-2-class attention, the speed class inferred for the run from its table
+// (docs/validation.md), wanka is within the -3 ... +7 % of that whole table; 10 % is the check. Attention is nearly all
 // of the step, so the cuDNN-9 curve (`flash`: forward 0.570 against FA2's 0.357 of peak, backward
 // 0.500 against 0.311) makes the run at least 1.4x faster. Without CP, TP8 does not fit.
 TEST(Examples, Llama2_7BOnMillionTokenSequencesWithContextParallelism) {
