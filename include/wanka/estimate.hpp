@@ -10,10 +10,13 @@
 
 namespace wanka {
 
-// Where the step time of the critical (slowest) pipeline rank goes. The fields add up to
-// step_time: compute and exposed communication of that rank, its idle pipeline bubble, the
-// exposed data-parallel communication after the last backward, and the optimizer step.
+// Where the step time goes on the busiest pipeline rank (the one with the most time working,
+// communicating or blocked: the pipeline's bottleneck). The fields add up to step_time: compute
+// and exposed communication of that rank, its idle time (pipeline bubble, and waiting for
+// slower stages), the exposed data-parallel communication after the last backward, and the
+// optimizer step.
 struct Breakdown {
+  int rank = 0;  // the pipeline rank described
   Seconds compute, tp_comm, cp_comm, ep_comm, pp_comm, pp_bubble, dp_comm, optimizer;
   Seconds total() const {
     return compute + tp_comm + cp_comm + ep_comm + pp_comm + pp_bubble + dp_comm + optimizer;

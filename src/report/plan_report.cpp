@@ -230,7 +230,7 @@ std::string format_scale(const Scenario& base, const ScaleResult& r) {
                      e.run.defined ? fmt::format("{:.3g}", e.run.cost_usd) : "-", pct(s.compute), pct(s.tp),
                      pct(s.cp + s.ep), pct(s.pp), pct(s.dp), pct(s.bubble));
   }
-  o += "\n  shares of the step on the critical pipeline rank; eff = tokens/s per GPU relative to the first row\n";
+  o += "\n  shares of the step on the busiest pipeline rank; eff = tokens/s per GPU relative to the first row\n";
   if (r.network_bound_from > 0) {
     o += fmt::format("  network-bound (exposed communication > {:.0f}% of the step) from {} GPUs\n", 100 * kNetworkBoundShare,
                      r.network_bound_from);

@@ -128,6 +128,7 @@ Json estimate_to_json(const Scenario& s, const Estimate& e) {
   j["breakdown_s"] = {{"compute", b.compute.value},     {"tp_comm", b.tp_comm.value},   {"cp_comm", b.cp_comm.value},
                       {"ep_comm", b.ep_comm.value},     {"pp_comm", b.pp_comm.value},   {"pp_bubble", b.pp_bubble.value},
                       {"dp_comm", b.dp_comm.value},     {"optimizer", b.optimizer.value}};
+  j["breakdown_rank"] = b.rank;
   Json stages = Json::array();
   for (const auto& sm : e.memory.per_stage) {
     stages.push_back({{"stage", sm.stage},
@@ -187,8 +188,9 @@ std::string format_estimate(const Scenario& s, const Estimate& e) {
   o += fmt::format("  model TFLOP/s    {:>10.1f}   per GPU\n", e.model_tflops_per_gpu);
   o += fmt::format("  MFU / HFU        {:>9.1f}% / {:.1f}%\n\n", 100 * e.mfu, 100 * e.hfu);
 
-  o += "  step breakdown (critical pipeline rank)\n";
   const auto& b = e.breakdown;
+  o += s.parallel.pp > 1 ? fmt::format("  step breakdown (busiest pipeline rank: {} of 0-{})\n", b.rank, s.parallel.pp - 1)
+                         : std::string("  step breakdown\n");
   const std::pair<const char*, Seconds> rows[] = {{"compute", b.compute}, {"tp_comm", b.tp_comm},
                                                   {"cp_comm", b.cp_comm}, {"ep_comm", b.ep_comm},
                                                   {"pp_comm", b.pp_comm}, {"pp_bubble", b.pp_bubble},

@@ -638,33 +638,44 @@ Estimate finish_estimate(const Scenario& s, const Accelerator& acc, const StepMo
   for (std::size_t r = 0; r < peaks.size(); ++r) peaks[r] = {pr.peak_activation_bytes[r], pr.peak_in_flight[r]};
   e.memory = step_memory(s, st, peaks);
 
-  // --- per pipeline rank: data-parallel tail and optimizer
-  double best_end = -1;
+  // --- per pipeline rank: data-parallel tail and optimizer. The step ends with the last rank
+  // to finish; the breakdown describes the busiest rank (most time working, communicating or
+  // blocked), the pipeline's bottleneck: in 1F1B rank 0 finishes last, and when the stages are
+  // unequal (dense first layers of an MoE, the embedding or logits stage) its own work would hide
+  // what the others wait for.
+  double best_end = -1, most_work = -1;
   int crit = 0;
   std::vector<double> exposed(p.pp), opt(p.pp);
   for (int r = 0; r < p.pp; ++r) {
     exposed[r] = exposed_dp(s, st, r, from_sim_time(pr.last_backward[r]).value, from_sim_time(pr.first_forward[r]).value);
     opt[r] = optimizer_time(s, acc, st, r);
-    const double end = from_sim_time(pr.finish[r]).value + exposed[r] + opt[r];
-    if (end > best_end) {
-      best_end = end;
+    best_end = std::max(best_end, from_sim_time(pr.finish[r]).value + exposed[r] + opt[r]);
+    const double work = from_sim_time(pr.busy[r] + pr.blocked[r]).value + exposed[r] + opt[r];
+    if (work > most_work) {
+      most_work = work;
       crit = r;
     }
   }
   e.step_time = Seconds(best_end);
 
-  // --- breakdown of the critical rank
+  // --- breakdown of the busiest rank; compute time of every rank (energy)
   Cost sum;
-  for (int ch = 0; ch < p.vpp; ++ch) {
-    const int g = ch * p.pp + crit;
-    sum += st.stage_cost[g].f.scaled(double(st.micro));
-    sum += st.stage_cost[g].b.scaled(double(st.micro));
+  double compute_all_ranks = 0;
+  for (int r = 0; r < p.pp; ++r) {
+    for (int ch = 0; ch < p.vpp; ++ch) {
+      const int g = ch * p.pp + r;
+      Cost c = st.stage_cost[g].f.scaled(double(st.micro));
+      c += st.stage_cost[g].b.scaled(double(st.micro));
+      compute_all_ranks += c.comp;
+      if (r == crit) sum += c;
+    }
   }
   // The simulation runs on whole nanoseconds; scale the per-category sums so that they add up
-  // exactly to the critical rank's simulated busy time.
+  // exactly to the busiest rank's simulated busy time.
   const double busy = from_sim_time(pr.busy[crit]).value;
   if (sum.total() > 0) sum = sum.scaled(busy / sum.total());
   Breakdown& b = e.breakdown;
+  b.rank = crit;
   b.compute = Seconds(sum.comp);
   b.tp_comm = Seconds(sum.tp);
   b.cp_comm = Seconds(sum.cp);
@@ -711,7 +722,9 @@ Estimate finish_estimate(const Scenario& s, const Accelerator& acc, const StepMo
     run.days = seconds / 86400.0;
     run.gpu_hours = double(cl.num_gpus) * seconds / 3600.0;
     run.cost_usd = run.gpu_hours * cl.price_per_gpu_hour_usd;
-    const double busy_frac = std::clamp(b.compute.value / e.step_time.value, 0.0, 1.0);
+    // Power is linear in the computing share (power_w_per_gpu), so the mean over the pipeline
+    // ranks' shares gives the cluster's mean draw.
+    const double busy_frac = std::clamp(compute_all_ranks / double(p.pp) / e.step_time.value, 0.0, 1.0);
     run.avg_power_w_per_gpu = detail::power_w_per_gpu(cl, busy_frac);
     run.energy_mwh = double(cl.num_gpus) * run.avg_power_w_per_gpu * cl.pue * seconds / 3600.0 / 1e6;
   }

@@ -91,6 +91,25 @@ TEST(Examples, Llama2_7BOnMillionTokenSequencesWithContextParallelism) {
   EXPECT_FALSE(no_cp.memory.fits);
 }
 
+// The breakdown describes the busiest pipeline rank, not the one that finishes last. Two stages
+// of 4 layers with a 262,144-token vocabulary: the logits GEMM makes rank 1 the busier one, while
+// in 1F1B rank 0 still finishes last (it runs the final backward). Rank 1 is idle only while the
+// first micro-batch's forward and the last one's backward run on rank 0, less than one
+// micro-batch of its own work (8 micro-batches); rank 0 would have shown the difference in work
+// as bubble.
+TEST(Estimate, BreakdownDescribesTheBusiestPipelineRank) {
+  const Estimate e = estimate(parse_scenario(R"(
+model: {layers: 8, hidden: 1024, heads: 8, ffn_hidden: 4096, vocab: 262144, activation: gelu, norm: layernorm, position: rope}
+cluster: {gpu: h100-sxm, num_gpus: 2}
+parallel: {tp: 1, pp: 2, vpp: 1, dp: 1, micro_batch: 1, recompute: none, zero: 0}
+training: {seq_len: 1024, global_batch: 8, precision: bf16}
+)", "<t>"));
+  ASSERT_EQ(e.micro_batches, 8);
+  EXPECT_EQ(e.breakdown.rank, 1);
+  EXPECT_LT(e.breakdown.pp_bubble.value, e.breakdown.compute.value / 8.0);
+  EXPECT_NEAR(e.breakdown.total().value, e.step_time.value, 1e-9 * e.step_time.value);
+}
+
 TEST(Estimate, BreakdownAddsUpToStepTime) {
   const Scenario s = parse_scenario(default_scenario_yaml(), "<default>");
   const Estimate e = estimate(s);
