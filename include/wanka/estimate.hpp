@@ -61,6 +61,7 @@ struct Estimate {
   double mfu = 0;
   double hfu = 0;
   Breakdown breakdown;
+  double compute_fraction = 0;  // computing share of the step, mean over the pipeline ranks (power)
   MemoryReport memory;
   RunTotals run;
   double params_total = 0;

@@ -507,7 +507,7 @@ double objective_value(Objective o, const Scenario& s, const Estimate& e) {
   switch (o) {
     case Objective::kTime: return t;
     case Objective::kCost: return t * cost_per_second(s);
-    case Objective::kEnergy: return t * cluster_power_w(s, std::clamp(e.breakdown.compute.value / t, 0.0, 1.0));
+    case Objective::kEnergy: return t * cluster_power_w(s, e.compute_fraction);
   }
   return t;
 }

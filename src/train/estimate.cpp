@@ -670,6 +670,9 @@ Estimate finish_estimate(const Scenario& s, const Accelerator& acc, const StepMo
       if (r == crit) sum += c;
     }
   }
+  // Power is linear in the computing share (power_w_per_gpu), so the mean over the pipeline
+  // ranks' shares gives the cluster's mean draw.
+  e.compute_fraction = std::clamp(compute_all_ranks / double(p.pp) / e.step_time.value, 0.0, 1.0);
   // The simulation runs on whole nanoseconds; scale the per-category sums so that they add up
   // exactly to the busiest rank's simulated busy time.
   const double busy = from_sim_time(pr.busy[crit]).value;
@@ -722,10 +725,7 @@ Estimate finish_estimate(const Scenario& s, const Accelerator& acc, const StepMo
     run.days = seconds / 86400.0;
     run.gpu_hours = double(cl.num_gpus) * seconds / 3600.0;
     run.cost_usd = run.gpu_hours * cl.price_per_gpu_hour_usd;
-    // Power is linear in the computing share (power_w_per_gpu), so the mean over the pipeline
-    // ranks' shares gives the cluster's mean draw.
-    const double busy_frac = std::clamp(compute_all_ranks / double(p.pp) / e.step_time.value, 0.0, 1.0);
-    run.avg_power_w_per_gpu = detail::power_w_per_gpu(cl, busy_frac);
+    run.avg_power_w_per_gpu = detail::power_w_per_gpu(cl, e.compute_fraction);
     run.energy_mwh = double(cl.num_gpus) * run.avg_power_w_per_gpu * cl.pue * seconds / 3600.0 / 1e6;
   }
   return e;
