@@ -97,6 +97,12 @@ struct MoeSpec {
   long shared_ffn_hidden = 0;  // defaults to ffn_hidden
   int dense_layers = 0;        // leading layers with a dense FFN (DeepSeek-V3: 3)
   long dense_ffn_hidden = 0;   // defaults to the model's ffn_hidden
+  // Group-limited routing (DeepSeek-V3 config.json n_group / topk_group): the experts form
+  // `groups` equal groups and a token's top_k experts come from `topk_groups` of them. With
+  // expert parallelism laid out group by group, a token reaches at most topk_groups nodes
+  // (DeepSeek-V3 §3.2.2, "node-limited routing"). 0: no limit.
+  int groups = 0;
+  int topk_groups = 0;
 };
 
 // Multi-head latent attention (DeepSeek-V2/V3, arXiv 2405.04434 §2.1).

@@ -192,7 +192,7 @@ ModelSpec Catalog::parse_model(const YAML::Node& n, const std::string& path, con
   if (auto moe = n["moe"]; moe && !moe.IsNull()) {
     const std::string mp = join(path, "moe");
     yaml::check_keys(moe, mp, {"experts", "top_k", "ffn_hidden", "shared", "shared_ffn_hidden", "dense_layers",
-                               "dense_ffn_hidden"});
+                               "dense_ffn_hidden", "groups", "topk_groups"});
     yaml::opt(moe, "experts", mp, m.moe.experts, 0, 1e5);
     yaml::opt(moe, "top_k", mp, m.moe.top_k, 0, 1e5);
     yaml::opt(moe, "ffn_hidden", mp, m.moe.ffn_hidden, 0, 1e8);
@@ -200,6 +200,8 @@ ModelSpec Catalog::parse_model(const YAML::Node& n, const std::string& path, con
     yaml::opt(moe, "shared_ffn_hidden", mp, m.moe.shared_ffn_hidden, 0, 1e8);
     yaml::opt(moe, "dense_layers", mp, m.moe.dense_layers, 0, 1e5);
     yaml::opt(moe, "dense_ffn_hidden", mp, m.moe.dense_ffn_hidden, 0, 1e8);
+    yaml::opt(moe, "groups", mp, m.moe.groups, 0, 1e5);
+    yaml::opt(moe, "topk_groups", mp, m.moe.topk_groups, 0, 1e5);
   }
   if (auto mla = n["mla"]; mla && !mla.IsNull()) {
     const std::string mp = join(path, "mla");
@@ -244,6 +246,14 @@ void Catalog::finalize_model(ModelSpec& m, const std::string& path) {
     if (m.moe.shared_ffn_hidden <= 0) m.moe.shared_ffn_hidden = m.moe.ffn_hidden;
     if (m.moe.dense_ffn_hidden <= 0) m.moe.dense_ffn_hidden = m.ffn_hidden;
     if (m.moe.dense_layers >= m.layers) throw InputError(join(path, "moe.dense_layers"), "must be below layers");
+    if (m.moe.groups > 0) {
+      if (m.moe.experts % m.moe.groups != 0) throw InputError(join(path, "moe.groups"), "must divide experts");
+      if (m.moe.topk_groups < 1 || m.moe.topk_groups > m.moe.groups) {
+        throw InputError(join(path, "moe.topk_groups"), "must be in [1, groups] when groups is set");
+      }
+    } else if (m.moe.topk_groups > 0) {
+      throw InputError(join(path, "moe.groups"), "must be positive when topk_groups is set");
+    }
   } else if (m.moe.top_k > 0 || m.moe.shared > 0) {
     throw InputError(join(path, "moe.experts"), "must be positive when top_k or shared is set");
   }

@@ -32,6 +32,8 @@ const char* to_string(AttentionKernel a) {
   return "?";
 }
 
+const char* to_string(EpDispatcher d) { return d == EpDispatcher::kDeepEp ? "deepep" : "all_to_all"; }
+
 const char* to_string(CrossEntropyKernel c) {
   switch (c) {
     case CrossEntropyKernel::kFused: return "fused";
@@ -272,7 +274,7 @@ ScenarioDraft parse_scenario_draft(const std::string& text, const std::string& o
   bool sp_given = false;
   if (auto p = root["parallel"]; p && !p.IsNull()) {
     yaml::check_keys(p, "parallel", {"tp", "pp", "vpp", "cp", "ep", "dp", "micro_batch", "sequence_parallel",
-                                     "recompute", "zero", "allow_uneven_stages", "overlap"});
+                                     "recompute", "zero", "allow_uneven_stages", "ep_dispatcher", "overlap"});
     for (const auto& kv : p) {
       if (!kv.second.IsNull()) d.parallel_given.push_back(kv.first.Scalar());
     }
@@ -299,6 +301,12 @@ ScenarioDraft parse_scenario_draft(const std::string& text, const std::string& o
     }
     yaml::opt(p, "zero", "parallel", pa.zero, 0, 3);
     yaml::opt_bool(p, "allow_uneven_stages", "parallel", pa.allow_uneven_stages);
+    if (auto d = p["ep_dispatcher"]; d && !d.IsNull()) {
+      const std::string ds = yaml::as_string(d, "parallel.ep_dispatcher");
+      if (ds == "all_to_all") pa.ep_dispatcher = EpDispatcher::kAllToAll;
+      else if (ds == "deepep") pa.ep_dispatcher = EpDispatcher::kDeepEp;
+      else throw InputError("parallel.ep_dispatcher", unknown_name_message("EP dispatcher", ds, {"all_to_all", "deepep"}));
+    }
     if (auto o = p["overlap"]; o && !o.IsNull()) {
       yaml::check_keys(o, "parallel.overlap", {"dp", "zero3", "tp", "pp", "cp", "ep"});
       yaml::opt_bool(o, "dp", "parallel.overlap", pa.overlap.dp);

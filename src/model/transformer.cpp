@@ -240,6 +240,7 @@ LayerWork layer_work(const ModelSpec& m, const ShardSpec& s, bool moe_layer) {
   }
   if (moe_layer && s.ep > 1) {
     w.ep_bytes = Bytes(kAct * Tr * double(m.moe.top_k) * h);
+    w.ep_token_elems = Tr * h;
     w.ep_all_to_alls_fwd = 2;  // dispatch and combine
   }
   if (s.cp > 1) {

@@ -124,6 +124,53 @@ Seconds all_to_all(Bytes bytes_per_rank, const Group& g, const Fabric& f) {
   return lat + max(up, out);  // no size curve: the sweeps it is fitted to are ring/tree all-reduces
 }
 
+namespace {
+// Probability that k draws without replacement from N items miss a given m of them:
+// C(N - m, k) / C(N, k).
+double miss_probability(double N, double m, double k) {
+  double p = 1.0;
+  for (double i = 0; i < k; ++i) {
+    if (N - m - i <= 0) return 0.0;
+    p *= (N - m - i) / (N - i);
+  }
+  return p;
+}
+}  // namespace
+
+DispatchFanout dispatch_fanout(const MoeRouting& r, const Group& g) {
+  const double n = double(g.size), D = double(g.domains()), E = r.experts, k = std::min(r.top_k, E);
+  const long G = r.groups;
+  // Without a group limit: the k experts are k of E without replacement; a rank holds E/n of
+  // them, a domain E/D.
+  double miss_rank = miss_probability(E, E / n, k), miss_domain = miss_probability(E, E / D, k);
+  if (G > 0 && r.topk_groups < G) {
+    const double tg = r.topk_groups;
+    // Groups whole on each domain (DeepSeek-V3: 8 groups on 8 nodes): a domain is missed
+    // when none of its groups is among the topk_groups chosen.
+    if (G % g.domains() == 0) miss_domain = miss_probability(double(G), double(G) / D, tg);
+    if (g.size % G == 0) {
+      // A group spans n/G ranks: the rank's group is chosen with probability tg/G, and then
+      // the k experts are drawn from the tg chosen groups' experts.
+      miss_rank = (1.0 - tg / double(G)) + tg / double(G) * miss_probability(tg * E / double(G), E / n, k);
+    } else if (G % g.size == 0) {
+      miss_rank = miss_probability(double(G), double(G) / n, tg);  // whole groups per rank
+    }
+  }
+  return {n * (1.0 - miss_rank), D * (1.0 - miss_domain)};
+}
+
+Seconds deduplicated_all_to_all(Bytes token_bytes, const MoeRouting& r, const Group& g, const Fabric& f) {
+  if (g.size <= 1 || token_bytes.value <= 0) return Seconds(0);
+  const DispatchFanout fo = dispatch_fanout(r, g);
+  const double n = double(g.size), D = double(g.domains());
+  // By symmetry a rank's own GPU is among a token's destinations with probability gpus/n and
+  // its own domain with probability domains/D; a rank forwards as much as it originates.
+  const Seconds up(token_bytes.value * fo.gpus * (n - 1.0) / n / within_domain(f.scale_up, g.local).bandwidth.value);
+  const Seconds out(D > 1 ? token_bytes.value * fo.domains * (D - 1.0) / D / f.scale_out.bandwidth.value : 0.0);
+  const Seconds lat = g.domains() > 1 ? f.scale_out.latency : f.scale_up.latency;
+  return lat + max(up, out);
+}
+
 Seconds p2p(Bytes bytes, bool cross_domain, const Fabric& f) {
   if (bytes.value <= 0) return Seconds(0);
   // One transfer (no ring pipeline: no size curve); on a full mesh, over the one peer link.

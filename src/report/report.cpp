@@ -41,7 +41,8 @@ Json model_json(const ModelSpec& m) {
     j["moe"] = {{"experts", m.moe.experts},           {"top_k", m.moe.top_k},
                 {"ffn_hidden", m.moe.ffn_hidden},     {"shared", m.moe.shared},
                 {"shared_ffn_hidden", m.moe.shared_ffn_hidden}, {"dense_layers", m.moe.dense_layers},
-                {"dense_ffn_hidden", m.moe.dense_ffn_hidden}};
+                {"dense_ffn_hidden", m.moe.dense_ffn_hidden}, {"groups", m.moe.groups},
+                {"topk_groups", m.moe.topk_groups}};
   }
   if (m.mla) {
     j["mla"] = {{"q_lora_rank", m.mla->q_lora_rank},
@@ -94,6 +95,7 @@ Json scenario_to_json(const Scenario& s) {
                    {"recompute", to_string(p.recompute)},
                    {"zero", p.zero},
                    {"allow_uneven_stages", p.allow_uneven_stages},
+                   {"ep_dispatcher", to_string(p.ep_dispatcher)},
                    {"overlap",
                     {{"dp", p.overlap.dp},
                      {"zero3", p.overlap.zero3},
@@ -173,8 +175,9 @@ std::string format_estimate(const Scenario& s, const Estimate& e) {
   o += fmt::format("  cluster   {} x {} ({} per node, scale-up domain {} at {:.0f} GB/s, NIC {:.0f} Gb/s{})\n", c.num_gpus,
                    c.gpu.name, c.gpus_per_node, c.scale_up_domain, c.scale_up_gbytes_per_s, c.nic_gbps,
                    c.oversubscription > 1 ? fmt::format(", {:.1f}:1 oversubscribed", c.oversubscription) : "");
-  o += fmt::format("  parallel  TP{} PP{}{} CP{} EP{} DP{}, micro-batch {}, {} micro-batches/step, SP {}, recompute {}, ZeRO-{}\n",
-                   p.tp, p.pp, p.vpp > 1 ? fmt::format(" (VPP{})", p.vpp) : "", p.cp, p.ep, p.dp, p.micro_batch,
+  o += fmt::format("  parallel  TP{} PP{}{} CP{} EP{}{} DP{}, micro-batch {}, {} micro-batches/step, SP {}, recompute {}, ZeRO-{}\n",
+                   p.tp, p.pp, p.vpp > 1 ? fmt::format(" (VPP{})", p.vpp) : "", p.cp, p.ep,
+                   p.ep > 1 && p.ep_dispatcher == EpDispatcher::kDeepEp ? " (deepep)" : "", p.dp, p.micro_batch,
                    e.micro_batches, p.sequence_parallel ? "on" : "off", to_string(p.recompute), p.zero);
   const auto& ov = p.overlap;
   auto on = [](bool x) { return x ? "on" : "off"; };

@@ -187,6 +187,44 @@ TEST(AllToAll, InsideOneDomainUsesOnlyScaleUp) {
   EXPECT_NEAR(all_to_all(Bytes(67108864.0), Group{8, 8}, kFabric).value, 1.6611182222e-4, 1e-13);
 }
 
+// Deduplicated (DeepEP-style) dispatch of 4,096 tokens x hidden 7,168 x 2 B = 58,720,256 B per
+// rank, DeepSeek-V3 routing: 256 experts, top-8, 8 groups of which 4 are chosen.
+constexpr double kTokenBytes = 4096.0 * 7168.0 * 2.0;
+const MoeRouting kDeepSeek{256, 8, 8, 4};
+
+TEST(DeduplicatedAllToAll, InsideOneDomainEachDestinationGpuGetsOneCopy) {
+  // EP8 in one domain, no group limit: a rank holds 32 of the 256 experts, so it is missed by
+  // all 8 draws with probability C(224,8)/C(256,8) = prod_{i<8} (224-i)/(256-i) = 0.3381685;
+  // distinct GPUs 8 x 0.6618315 = 5.294652 (against 8 copies for the plain all-to-all).
+  //   t = 3e-6 + 58,720,256 x 5.294652 x 7/8 / 3.6e11 = 3e-6 + 7.556678e-4 = 7.586678e-4 s
+  const MoeRouting free_routing{256, 8, 0, 0};
+  const DispatchFanout fo = dispatch_fanout(free_routing, Group{8, 8});
+  EXPECT_NEAR(fo.gpus, 5.294652, 1e-6);
+  EXPECT_NEAR(fo.domains, 1.0, 1e-12);
+  EXPECT_NEAR(deduplicated_all_to_all(Bytes(kTokenBytes), free_routing, Group{8, 8}, kFabric).value, 7.586678e-4, 1e-9);
+}
+
+TEST(DeduplicatedAllToAll, NodeLimitedRoutingCrossesAtMostTopkGroupsDomains) {
+  // EP64 over 8 domains of 8 with one expert group per domain (DeepSeek-V3's layout):
+  //   domains: a domain is missed when its group is not among the 4 of 8 chosen,
+  //            C(7,4)/C(8,4) = 35/70 = 0.5 -> 4 domains per token;
+  //   GPUs:    the rank's group is chosen with probability 4/8; then the 8 experts come from
+  //            the 4 chosen groups' 128 and the rank holds 4: prod_{i<8} (124-i)/(128-i) =
+  //            0.7700197 -> P(missed) = 0.5 + 0.5 x 0.7700197 = 0.8850098 -> 64 x 0.1149902
+  //            = 7.359370 GPUs.
+  //   network: 58,720,256 x 4 x 7/8 / 4.25e10       = 4.835786e-3 s
+  //   NVLink:  58,720,256 x 7.359370 x 63/64 / 3.6e11 = 1.181644e-3 s
+  //   t = 8e-6 + 4.835786e-3 = 4.843786e-3 s, half the plain all-to-all's network share of its
+  //   8 copies (58,720,256 x 8 x 56/64 / 4.25e10 = 9.671572e-3 s).
+  const DispatchFanout fo = dispatch_fanout(kDeepSeek, Group{64, 8});
+  EXPECT_NEAR(fo.domains, 4.0, 1e-12);
+  EXPECT_NEAR(fo.gpus, 7.359370, 1e-6);
+  EXPECT_NEAR(deduplicated_all_to_all(Bytes(kTokenBytes), kDeepSeek, Group{64, 8}, kFabric).value, 4.843786e-3, 1e-9);
+  EXPECT_NEAR(all_to_all(Bytes(kTokenBytes * 8), Group{64, 8}, kFabric).value, 8e-6 + 9.671572e-3, 1e-9);
+  // Without the group limit a token reaches 8 x (1 - C(224,8)/C(256,8)) = 5.294652 domains.
+  EXPECT_NEAR(dispatch_fanout(MoeRouting{256, 8, 0, 0}, Group{64, 8}).domains, 5.294652, 1e-6);
+}
+
 TEST(Collectives, ZeroBytesOrOneRankCostNothing) {
   const Group one{1, 1};
   const Group big{32, 8};
