@@ -66,12 +66,12 @@ Seconds all_gather(Bytes bytes, const Group& g, const Fabric& f);
 Seconds reduce_scatter(Bytes bytes, const Group& g, const Fabric& f);
 // All-to-all where each rank holds `bytes_per_rank` to spread evenly over the group.
 Seconds all_to_all(Bytes bytes_per_rank, const Group& g, const Fabric& f);
-// MoE routing as the expert-parallel group sees it (docs/model.md §5.3): routed experts, top-k,
+// MoE routing as the expert-parallel group sees it (docs/model.md §5.2): routed experts, top-k,
 // and group-limited routing (ModelSpec moe.groups / topk_groups; 0 = none). Experts are laid out
 // evenly and in order over the group's ranks, so a group of experts sits on consecutive ranks.
 struct MoeRouting {
-  double experts = 0, top_k = 0;
-  int groups = 0, topk_groups = 0;
+  long experts = 0, top_k = 0;
+  long groups = 0, topk_groups = 0;
 };
 // Expected distinct destinations of one token under uniform routing: GPUs and scale-up domains
 // of the group, its own included.
@@ -80,9 +80,9 @@ struct DispatchFanout {
 };
 DispatchFanout dispatch_fanout(const MoeRouting& r, const Group& g);
 // DeepEP-style dispatch or combine of `token_bytes` per rank (its tokens x hidden x element
-// size): each token crosses the network once per distinct remote domain and takes one
-// scale-up hop per distinct destination GPU other than its own (directly inside its domain,
-// forwarded by the receiving GPU in a remote one).
+// size): each token crosses the network once per distinct remote domain, to the GPU with the
+// sender's local index, and takes one scale-up hop to every other destination GPU of a domain
+// (directly inside its own domain, forwarded by that receiving GPU in a remote one).
 Seconds deduplicated_all_to_all(Bytes token_bytes, const MoeRouting& r, const Group& g, const Fabric& f);
 // Point-to-point transfer inside (cross_domain = false) or across scale-up domains.
 Seconds p2p(Bytes bytes, bool cross_domain, const Fabric& f);

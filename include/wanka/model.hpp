@@ -44,7 +44,7 @@ struct LayerWork {
   Bytes tp_ffn_bytes;            // FFN block: 2*T*h dense; 2*T*k*h (+2*T*h shared) for MoE with expert TP
   int tp_collectives_fwd = 0;    // 1 when TP > 1: one AG+RS pair (or all-reduce) per block
   Bytes ep_bytes;                // all-to-all payload per rank (dispatch or combine), one copy per expert
-  double ep_token_elems = 0;     // the rank's tokens x hidden (deduplicated dispatch, §5.3)
+  double ep_token_elems = 0;     // the rank's tokens x hidden (deduplicated dispatch, docs/model.md §5.2)
   int ep_all_to_alls_fwd = 0;
   Bytes cp_kv_bytes;             // K and V chunk one CP rank passes per ring step
 };

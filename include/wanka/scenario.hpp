@@ -27,7 +27,7 @@ const char* to_string(AttentionKernel a);
 // (the Megatron-LM default: the fused loss is opt-in).
 enum class CrossEntropyKernel { kFused, kUnfused };
 const char* to_string(CrossEntropyKernel c);
-// How MoE tokens travel to their experts (docs/model.md §5.3). all_to_all: one copy per (token,
+// How MoE tokens travel to their experts (docs/model.md §5.2). all_to_all: one copy per (token,
 // expert) pair in 16 bits (Megatron-Core's alltoall token dispatcher). deepep: one copy per
 // destination GPU inside a node and per destination node across nodes, forwarded over the
 // scale-up link on arrival, dispatched in FP8 when training in FP8 (DeepEP; DeepSeek-V3 §3.2.2).

@@ -251,6 +251,9 @@ void Catalog::finalize_model(ModelSpec& m, const std::string& path) {
       if (m.moe.topk_groups < 1 || m.moe.topk_groups > m.moe.groups) {
         throw InputError(join(path, "moe.topk_groups"), "must be in [1, groups] when groups is set");
       }
+      if (long(m.moe.top_k) > long(m.moe.topk_groups) * (m.moe.experts / m.moe.groups)) {
+        throw InputError(join(path, "moe.topk_groups"), "the chosen groups must hold at least top_k experts");
+      }
     } else if (m.moe.topk_groups > 0) {
       throw InputError(join(path, "moe.groups"), "must be positive when topk_groups is set");
     }

@@ -301,8 +301,8 @@ ScenarioDraft parse_scenario_draft(const std::string& text, const std::string& o
     }
     yaml::opt(p, "zero", "parallel", pa.zero, 0, 3);
     yaml::opt_bool(p, "allow_uneven_stages", "parallel", pa.allow_uneven_stages);
-    if (auto d = p["ep_dispatcher"]; d && !d.IsNull()) {
-      const std::string ds = yaml::as_string(d, "parallel.ep_dispatcher");
+    if (auto ed = p["ep_dispatcher"]; ed && !ed.IsNull()) {
+      const std::string ds = yaml::as_string(ed, "parallel.ep_dispatcher");
       if (ds == "all_to_all") pa.ep_dispatcher = EpDispatcher::kAllToAll;
       else if (ds == "deepep") pa.ep_dispatcher = EpDispatcher::kDeepEp;
       else throw InputError("parallel.ep_dispatcher", unknown_name_message("EP dispatcher", ds, {"all_to_all", "deepep"}));

@@ -135,37 +135,51 @@ double miss_probability(double N, double m, double k) {
   }
   return p;
 }
+
+double log_choose(double n, double r) { return std::lgamma(n + 1) - std::lgamma(r + 1) - std::lgamma(n - r + 1); }
+
+// Probability that a token's k experts miss a contiguous block of `b` of the E experts (a
+// rank's or a domain's), with group-limited routing: g of the G groups (s = E/G experts each)
+// are chosen, and the k experts are drawn uniformly from the chosen groups' g·s.
+double block_miss(long E, long k, long G, long g, long b) {
+  if (G <= 0 || g >= G) return miss_probability(double(E), double(b), double(k));
+  const long s = E / G;
+  const double pg = double(g) / double(G);
+  if (s % b == 0) return (1.0 - pg) + pg * miss_probability(double(g * s), double(b), double(k));  // inside a group
+  if (b % s == 0) {
+    // j whole groups: i of them chosen with hypergeometric probability, then the draws miss
+    // their i·s experts.
+    const long j = b / s;
+    double p = 0;
+    for (long i = std::max(0L, g - (G - j)); i <= std::min(j, g); ++i) {
+      const double pi = std::exp(log_choose(double(j), double(i)) + log_choose(double(G - j), double(g - i)) -
+                                 log_choose(double(G), double(g)));
+      p += pi * miss_probability(double(g * s), double(i * s), double(k));
+    }
+    return p;
+  }
+  return miss_probability(double(E), double(b), double(k));  // blocks not aligned with groups: no limit
+}
 }  // namespace
 
 DispatchFanout dispatch_fanout(const MoeRouting& r, const Group& g) {
-  const double n = double(g.size), D = double(g.domains()), E = r.experts, k = std::min(r.top_k, E);
-  const long G = r.groups;
-  // Without a group limit: the k experts are k of E without replacement; a rank holds E/n of
-  // them, a domain E/D.
-  double miss_rank = miss_probability(E, E / n, k), miss_domain = miss_probability(E, E / D, k);
-  if (G > 0 && r.topk_groups < G) {
-    const double tg = r.topk_groups;
-    // Groups whole on each domain (DeepSeek-V3: 8 groups on 8 nodes): a domain is missed
-    // when none of its groups is among the topk_groups chosen.
-    if (G % g.domains() == 0) miss_domain = miss_probability(double(G), double(G) / D, tg);
-    if (g.size % G == 0) {
-      // A group spans n/G ranks: the rank's group is chosen with probability tg/G, and then
-      // the k experts are drawn from the tg chosen groups' experts.
-      miss_rank = (1.0 - tg / double(G)) + tg / double(G) * miss_probability(tg * E / double(G), E / n, k);
-    } else if (G % g.size == 0) {
-      miss_rank = miss_probability(double(G), double(G) / n, tg);  // whole groups per rank
-    }
-  }
-  return {n * (1.0 - miss_rank), D * (1.0 - miss_domain)};
+  // Experts lie in order over the ranks (E/n each; the EP size divides E), a domain holding
+  // `local` consecutive ranks.
+  const long n = g.size, D = g.domains(), E = r.experts, k = std::min(r.top_k, r.experts);
+  const double miss_rank = block_miss(E, k, r.groups, r.topk_groups, E / n);
+  const double miss_domain = block_miss(E, k, r.groups, r.topk_groups, E / n * g.local);
+  return {double(n) * (1.0 - miss_rank), double(D) * (1.0 - miss_domain)};
 }
 
 Seconds deduplicated_all_to_all(Bytes token_bytes, const MoeRouting& r, const Group& g, const Fabric& f) {
   if (g.size <= 1 || token_bytes.value <= 0) return Seconds(0);
   const DispatchFanout fo = dispatch_fanout(r, g);
-  const double n = double(g.size), D = double(g.domains());
-  // By symmetry a rank's own GPU is among a token's destinations with probability gpus/n and
-  // its own domain with probability domains/D; a rank forwards as much as it originates.
-  const Seconds up(token_bytes.value * fo.gpus * (n - 1.0) / n / within_domain(f.scale_up, g.local).bandwidth.value);
+  const double L = double(g.local), D = double(g.domains());
+  // By symmetry a rank's own domain is among a token's destinations with probability
+  // domains/D. Inside each destination domain the GPU with the sender's local index receives
+  // the token (over the network, or as the sender itself) and the other targeted GPUs take one
+  // scale-up hop each: gpus (L-1)/L hops per token. A rank forwards as much as it originates.
+  const Seconds up(token_bytes.value * fo.gpus * (L - 1.0) / L / within_domain(f.scale_up, g.local).bandwidth.value);
   const Seconds out(D > 1 ? token_bytes.value * fo.domains * (D - 1.0) / D / f.scale_out.bandwidth.value : 0.0);
   const Seconds lat = g.domains() > 1 ? f.scale_out.latency : f.scale_up.latency;
   return lat + max(up, out);

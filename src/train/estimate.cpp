@@ -98,15 +98,17 @@ FwdBwd layer_cost(const Context& c, const LayerWork& w, double& b_comp) {
   if (w.ep_all_to_alls_fwd > 0) {
     double a2a_f = 0, a2a_b = 0;
     if (p.ep_dispatcher == EpDispatcher::kDeepEp) {
-      // Dispatch and combine deduplicated per destination GPU and node (docs/model.md §5.3);
-      // the dispatch in FP8 with one fp32 scale per 128 elements when training in FP8 (DeepEP,
-      // DeepSeek-V3 §3.3.2), the combine and both backward transfers in 16 bits.
+      // Dispatch and combine deduplicated per destination GPU and node (docs/model.md §5.2).
+      // Training in FP8, the transfers in the dispatch direction carry FP8 with one fp32 scale
+      // per 128 elements: the forward dispatch and, backward, the activation gradient before
+      // the down-projections; the combine components stay 16-bit both ways (DeepSeek-V3 §3.3.2).
       const auto& moe = c.s.model.moe;
-      const MoeRouting rt{double(moe.experts), double(moe.top_k), moe.groups, moe.topk_groups};
+      const MoeRouting rt{moe.experts, moe.top_k, moe.groups, moe.topk_groups};
       const double dispatch_bytes = c.s.training.precision == Precision::kFp8 ? 1.0 + 4.0 / 128.0 : 2.0;
       const double t16 = deduplicated_all_to_all(Bytes(2.0 * w.ep_token_elems), rt, c.ep, c.fab).value;
-      a2a_f = deduplicated_all_to_all(Bytes(dispatch_bytes * w.ep_token_elems), rt, c.ep, c.fab).value + t16;
-      a2a_b = 2.0 * t16;
+      const double td = deduplicated_all_to_all(Bytes(dispatch_bytes * w.ep_token_elems), rt, c.ep, c.fab).value;
+      a2a_f = td + t16;
+      a2a_b = td + t16;
     } else {
       a2a_f = a2a_b = w.ep_all_to_alls_fwd * all_to_all(w.ep_bytes, c.ep, c.fab).value;
     }

@@ -205,24 +205,47 @@ TEST(DeduplicatedAllToAll, InsideOneDomainEachDestinationGpuGetsOneCopy) {
 }
 
 TEST(DeduplicatedAllToAll, NodeLimitedRoutingCrossesAtMostTopkGroupsDomains) {
-  // EP64 over 8 domains of 8 with one expert group per domain (DeepSeek-V3's layout):
-  //   domains: a domain is missed when its group is not among the 4 of 8 chosen,
-  //            C(7,4)/C(8,4) = 35/70 = 0.5 -> 4 domains per token;
-  //   GPUs:    the rank's group is chosen with probability 4/8; then the 8 experts come from
-  //            the 4 chosen groups' 128 and the rank holds 4: prod_{i<8} (124-i)/(128-i) =
-  //            0.7700197 -> P(missed) = 0.5 + 0.5 x 0.7700197 = 0.8850098 -> 64 x 0.1149902
-  //            = 7.359370 GPUs.
-  //   network: 58,720,256 x 4 x 7/8 / 4.25e10       = 4.835786e-3 s
-  //   NVLink:  58,720,256 x 7.359370 x 63/64 / 3.6e11 = 1.181644e-3 s
-  //   t = 8e-6 + 4.835786e-3 = 4.843786e-3 s, half the plain all-to-all's network share of its
-  //   8 copies (58,720,256 x 8 x 56/64 / 4.25e10 = 9.671572e-3 s).
+  // EP64 over 8 domains of 8 with one expert group (32 experts) per domain, DeepSeek-V3's
+  // layout; 4 of the 8 groups are chosen and the 8 experts drawn from their 128:
+  //   domains: missed when its group is not chosen (1/2), or chosen and all 8 draws miss its 32:
+  //            C(96,8)/C(128,8) = 0.0927473 -> P = 0.5 + 0.5 x 0.0927473 = 0.5463736,
+  //            8 x 0.4536264 = 3.629011 domains per token (at most the 4 chosen);
+  //   GPUs:    a rank holds 4 experts of its group: C(124,8)/C(128,8) = 0.7700197 ->
+  //            P = 0.5 + 0.5 x 0.7700197 = 0.8850098 -> 64 x 0.1149902 = 7.359370 GPUs.
+  //   network: 58,720,256 x 3.629011 x 7/8 / 4.25e10 = 4.387280e-3 s
+  //   NVLink:  58,720,256 x 7.359370 x 7/8 / 3.6e11  = 1.050350e-3 s (the GPU with the
+  //            sender's local index receives over the network, the other targets of a domain
+  //            take one hop: 7 of every 8)
+  //   t = 8e-6 + 4.387280e-3 = 4.395280e-3 s, against the plain all-to-all's network share of
+  //   its 8 copies, 58,720,256 x 8 x 56/64 / 4.25e10 = 9.671572e-3 s.
   const DispatchFanout fo = dispatch_fanout(kDeepSeek, Group{64, 8});
-  EXPECT_NEAR(fo.domains, 4.0, 1e-12);
+  EXPECT_NEAR(fo.domains, 3.629011, 1e-6);
   EXPECT_NEAR(fo.gpus, 7.359370, 1e-6);
-  EXPECT_NEAR(deduplicated_all_to_all(Bytes(kTokenBytes), kDeepSeek, Group{64, 8}, kFabric).value, 4.843786e-3, 1e-9);
+  EXPECT_NEAR(deduplicated_all_to_all(Bytes(kTokenBytes), kDeepSeek, Group{64, 8}, kFabric).value, 4.395280e-3, 1e-9);
   EXPECT_NEAR(all_to_all(Bytes(kTokenBytes * 8), Group{64, 8}, kFabric).value, 8e-6 + 9.671572e-3, 1e-9);
   // Without the group limit a token reaches 8 x (1 - C(224,8)/C(256,8)) = 5.294652 domains.
   EXPECT_NEAR(dispatch_fanout(MoeRouting{256, 8, 0, 0}, Group{64, 8}).domains, 5.294652, 1e-6);
+}
+
+TEST(DeduplicatedAllToAll, RanksHoldingSeveralGroups) {
+  // 256 experts in 16 groups of 16, 4 chosen, top-8, EP8 in one domain: a rank's 32 experts are
+  // 2 whole groups, of which i are chosen with probability C(2,i) C(14,4-i) / C(16,4) = 0.55,
+  // 0.40, 0.05 (i = 0, 1, 2); the 8 draws from the chosen 64 then miss the rank's 16 i experts
+  // with C(48,8)/C(64,8) = 0.0852542 (i = 1) and C(32,8)/C(64,8) = 0.0023764 (i = 2):
+  //   P(miss) = 0.55 + 0.40 x 0.0852542 + 0.05 x 0.0023764 = 0.5842205 -> 8 x 0.4157795 = 3.326236
+  EXPECT_NEAR(dispatch_fanout(MoeRouting{256, 8, 16, 4}, Group{8, 8}).gpus, 3.326236, 1e-6);
+}
+
+TEST(DeduplicatedAllToAll, NeverMoreDistinctDomainsThanGpus) {
+  // One GPU per domain (the EP group strided across nodes by TP8): domains and GPUs coincide;
+  // and a group spanning several domains (EP128 over 16 nodes of 8, 8 groups of 32 experts).
+  for (const Group& g : {Group{8, 1}, Group{16, 1}, Group{128, 8}, Group{64, 8}, Group{8, 8}}) {
+    const DispatchFanout fo = dispatch_fanout(kDeepSeek, g);
+    EXPECT_LE(fo.domains, fo.gpus + 1e-12) << g.size << "/" << g.local;
+    // at most the domains of the 4 chosen groups (a group spans D/8 domains when D > 8)
+    EXPECT_LE(fo.domains, 4.0 * std::max(1.0, double(g.domains()) / 8.0) + 1e-12);
+  }
+  EXPECT_NEAR(dispatch_fanout(kDeepSeek, Group{8, 1}).domains, dispatch_fanout(kDeepSeek, Group{8, 1}).gpus, 1e-12);
 }
 
 TEST(Collectives, ZeroBytesOrOneRankCostNothing) {
