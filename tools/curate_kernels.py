@@ -55,7 +55,8 @@ OUT = ["id", "source", "model", "kind", "gpu", "precision", "m", "n", "k", "grou
 COLLECTIVES = {"allreduce_busbw": "all_reduce", "allgather_busbw": "all_gather", "reducescatter_busbw": "reduce_scatter"}
 # Scale-out line rate per GPU of the multi-node sweeps, from the node description in gpu_type.
 # p5en.48xlarge: 16 x 200 Gb/s EFA per 8-GPU node, as the sibling row of the same source states.
-NIC_GBPS = {"8x 50 GB/s EFA v4": 400, "16x 200 Gb/s EFA per node": 400, "p5en.48xlarge": 400}
+NIC_GBPS = {"8x 50 GB/s EFA v4": 400, "16x 200 Gb/s EFA per node": 400, "p5en.48xlarge": 400,
+            "400 Gb/s IB per GPU": 400}
 
 
 # calibration.csv gpu_type -> catalog name (None: not in the catalog)
@@ -255,6 +256,10 @@ def main():
                 # may route to; DeepSeek-V3 maps a group to a node, so inside one node to a rank).
                 copies, source = 4, "ep-a2a"
             nbytes = int(tokens * copies * hidden * elem)
+            nic = next((str(v) for k, v in NIC_GBPS.items() if k in x["gpu_type"]), None) if n > 8 else ""
+            if nic is None:
+                drop(x, "multi-node run without a stated NIC rate")
+                continue
             if metric.endswith("_latency"):
                 kind_metric, unit, value = "latency_us", "us", x["value"]
             elif metric.endswith("_bottleneck_bandwidth") or metric.endswith("_rdma_bandwidth"):
@@ -266,7 +271,7 @@ def main():
                 drop(x, "metric not modelled")
                 continue
             emit(dict(common, id=slug(f"{source}-{op}-{gpu}-ep{n}-{kind_metric}"), source=source, kind="all_to_all",
-                      gpu=gpu, num_gpus=n, bytes=nbytes, nic_gbps=400 if n > 8 else "", metric=kind_metric,
+                      gpu=gpu, num_gpus=n, bytes=nbytes, nic_gbps=nic, metric=kind_metric,
                       value=value, unit=unit,
                       derivation=(f"DeepEP {x['model']}: {x['other']}; {x['notes']}; modelled as one all-to-all of "
                                   f"{tokens} tokens x {copies} destinations x hidden {hidden} x {elem:g} B = {nbytes} B "

@@ -180,6 +180,7 @@ Seconds deduplicated_all_to_all(Bytes token_bytes, const MoeRouting& r, const Gr
   // the token (over the network, or as the sender itself) and the other targeted GPUs take one
   // scale-up hop each: gpus (L-1)/L hops per token. A rank forwards as much as it originates.
   const Seconds up(token_bytes.value * fo.gpus * (L - 1.0) / L / within_domain(f.scale_up, g.local).bandwidth.value);
+  // Inside one domain nothing crosses the network (and the NIC rate may be 0).
   const Seconds out(D > 1 ? token_bytes.value * fo.domains * (D - 1.0) / D / f.scale_out.bandwidth.value : 0.0);
   const Seconds lat = g.domains() > 1 ? f.scale_out.latency : f.scale_up.latency;
   return lat + max(up, out);

@@ -107,8 +107,7 @@ FwdBwd layer_cost(const Context& c, const LayerWork& w, double& b_comp) {
       const double dispatch_bytes = c.s.training.precision == Precision::kFp8 ? 1.0 + 4.0 / 128.0 : 2.0;
       const double t16 = deduplicated_all_to_all(Bytes(2.0 * w.ep_token_elems), rt, c.ep, c.fab).value;
       const double td = deduplicated_all_to_all(Bytes(dispatch_bytes * w.ep_token_elems), rt, c.ep, c.fab).value;
-      a2a_f = td + t16;
-      a2a_b = td + t16;
+      a2a_f = a2a_b = td + t16;
     } else {
       a2a_f = a2a_b = w.ep_all_to_alls_fwd * all_to_all(w.ep_bytes, c.ep, c.fab).value;
     }

@@ -63,6 +63,7 @@ ValidationReport run_kernel_validation(const std::string& csv_text) {
       Fabric fab = detail::make_fabric(cl);
       if (r["nvls"] == "off") fab.scale_up.nvls_bandwidth = BytesPerSecond(0);  // NCCL_NVLS_ENABLE=0
       const Bytes b(number(r, "bytes"));
+      const Group grp = place_group(static_cast<long>(n), 1, cl.scale_up_domain);
       if (kind == "p2p") {
         // One transfer inside the scale-up domain (pipeline-parallel activations).
         v.predicted = b.value / p2p(b, false, fab).value / 1e9;
@@ -70,13 +71,11 @@ ValidationReport run_kernel_validation(const std::string& csv_text) {
         // MoE dispatch/combine of `bytes` per rank (DeepEP): its time, or the bytes the model
         // sends over the bottleneck link (the NIC when the group spans domains, else the
         // scale-up link) over that time, as DeepEP reports bandwidth.
-        const Group grp = place_group(static_cast<long>(n), 1, cl.scale_up_domain);
         const Seconds t = all_to_all(b, grp, fab);
         const double k = double(grp.local);
         const double link_bytes = b.value * (grp.domains() > 1 ? (n - k) / n : (k - 1.0) / n);
         v.predicted = r["metric"] == "latency_us" ? t.value * 1e6 : link_bytes / t.value / 1e9;
       } else {
-        const Group grp = place_group(static_cast<long>(n), 1, cl.scale_up_domain);
         const Seconds t = kind == "all_reduce"   ? all_reduce(b, grp, fab)
                           : kind == "all_gather" ? all_gather(b, grp, fab)
                                                  : reduce_scatter(b, grp, fab);
