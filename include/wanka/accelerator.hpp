@@ -11,6 +11,10 @@
 
 namespace wanka {
 
+// Causal calls compute the lower triangle of the score matrix; full (non-causal) calls all of it,
+// e.g. the off-diagonal ring steps of context parallelism. FLOPs are those actually computed.
+enum class AttentionMask { kCausal, kFull };
+
 class Accelerator {
  public:
   // `head_dim`: the query/key head size fused attention runs at (its efficiency depends on it).
@@ -21,11 +25,12 @@ class Accelerator {
   Seconds gemm_grouped(double groups, double m, double n, double k) const;  // one launch, `groups` weights
   Seconds gemm_fwd(const Gemm& g) const;                     // forward, `count` times
   Seconds gemm_bwd(const Gemm& g) const;                     // dgrad + wgrad
-  // Fused causal attention of `f` forward FLOPs whose kernel calls each span `span` keys (the
-  // sequence, or the chunk of one call): f / (P16 e) * (1 + half / span); span = infinity gives
-  // the long-sequence rate.
-  Seconds attention_fwd(Flops f, double span) const;
-  Seconds attention_bwd(Flops fwd_flops, double span) const;  // 2.5x forward FLOPs (FA2 §3.1)
+  // Fused attention of `f` forward FLOPs whose kernel calls each span `span` keys (the
+  // sequence, or the chunk of one call): f / (P16 e) * (1 + half / span), with the mask's own
+  // e and half; span = infinity gives the long-sequence rate.
+  Seconds attention_fwd(Flops f, double span, AttentionMask mask = AttentionMask::kCausal) const;
+  Seconds attention_bwd(Flops fwd_flops, double span,  // 2.5x forward FLOPs (FA2 §3.1)
+                        AttentionMask mask = AttentionMask::kCausal) const;
   double attention_fwd_half_seq() const { return half_fwd_; }
   Seconds memory_bound(Bytes b) const;
   Seconds gemm_flops_time(Flops f) const { return f / (peak16_ * e_mm_); }  // batched bmm at GEMM rate
@@ -43,6 +48,7 @@ class Accelerator {
   double e_mm_;
   double e_attn_fwd_, e_attn_bwd_;
   double half_fwd_, half_bwd_;  // attention sequence-length curve (tokens; 0 = none)
+  double e_full_fwd_, e_full_bwd_, half_full_fwd_, half_full_bwd_;  // non-causal calls
   BytesPerSecond hbm_;
   Seconds t0_;
   double in_bytes_;          // bytes per GEMM input element

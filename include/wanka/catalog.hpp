@@ -34,6 +34,13 @@ struct Calibration {
   // limit). 0 = no curve (the efficiencies hold at any length); fa2 < 0 = the best kernel's.
   double attention_fwd_half_seq = 0, attention_bwd_half_seq = 0;
   double attention_fa2_fwd_half_seq = -1, attention_fa2_bwd_half_seq = -1;
+  // Non-causal (full-mask) calls, e.g. the off-diagonal ring steps of context parallelism
+  // (docs/model.md §4.2, §6.3): their own long-sequence efficiency and half length; < 0 = the
+  // same kernel's causal figures. fa2 < 0 = the best kernel's when that has no FA2 entry.
+  double attention_full_fwd_efficiency = -1, attention_full_bwd_efficiency = -1;
+  double attention_full_fwd_half_seq = -1, attention_full_bwd_half_seq = -1;
+  double attention_fa2_full_fwd_efficiency = -1, attention_fa2_full_bwd_efficiency = -1;
+  double attention_fa2_full_fwd_half_seq = -1, attention_fa2_full_bwd_half_seq = -1;
   // Head dimension (docs/model.md §4.2): the efficiencies above are for head dim 128; at 64 and
   // 256 they are multiplied by these factors (log-linear between, constant beyond); fa2 < 0 =
   // the best kernel's.

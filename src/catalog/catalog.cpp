@@ -284,6 +284,10 @@ void Catalog::apply_calibration(const YAML::Node& root, const std::string& origi
                                "attention_fwd_half_seq", "attention_bwd_half_seq", "attention_fa2_fwd_half_seq",
                                "attention_fa2_bwd_half_seq", "attention_hd64_factor", "attention_hd256_factor",
                                "attention_fa2_hd64_factor", "attention_fa2_hd256_factor",
+                               "attention_full_fwd_efficiency", "attention_full_bwd_efficiency",
+                               "attention_full_fwd_half_seq", "attention_full_bwd_half_seq",
+                               "attention_fa2_full_fwd_efficiency", "attention_fa2_full_bwd_efficiency",
+                               "attention_fa2_full_fwd_half_seq", "attention_fa2_full_bwd_half_seq",
                                "scale_up_half_mib", "scale_up_size_exponent", "scale_up_nvls_efficiency", "scale_up_nvls_latency_us", "scale_up_nvls_min_gpus",
                                "scale_out_half_mib",
                                "scale_out_size_exponent", "inherit"});
@@ -307,6 +311,14 @@ void Catalog::apply_calibration(const YAML::Node& root, const std::string& origi
     yaml::opt(n, "attention_bwd_half_seq", path, c.attention_bwd_half_seq, 0, 1e6);
     yaml::opt(n, "attention_fa2_fwd_half_seq", path, c.attention_fa2_fwd_half_seq, 0, 1e6);
     yaml::opt(n, "attention_fa2_bwd_half_seq", path, c.attention_fa2_bwd_half_seq, 0, 1e6);
+    yaml::opt(n, "attention_full_fwd_efficiency", path, c.attention_full_fwd_efficiency, 0.01, 1.0);
+    yaml::opt(n, "attention_full_bwd_efficiency", path, c.attention_full_bwd_efficiency, 0.01, 1.0);
+    yaml::opt(n, "attention_full_fwd_half_seq", path, c.attention_full_fwd_half_seq, 0, 1e6);
+    yaml::opt(n, "attention_full_bwd_half_seq", path, c.attention_full_bwd_half_seq, 0, 1e6);
+    yaml::opt(n, "attention_fa2_full_fwd_efficiency", path, c.attention_fa2_full_fwd_efficiency, 0.01, 1.0);
+    yaml::opt(n, "attention_fa2_full_bwd_efficiency", path, c.attention_fa2_full_bwd_efficiency, 0.01, 1.0);
+    yaml::opt(n, "attention_fa2_full_fwd_half_seq", path, c.attention_fa2_full_fwd_half_seq, 0, 1e6);
+    yaml::opt(n, "attention_fa2_full_bwd_half_seq", path, c.attention_fa2_full_bwd_half_seq, 0, 1e6);
     yaml::opt(n, "attention_hd64_factor", path, c.attention_hd64_factor, 0.05, 4);
     yaml::opt(n, "attention_hd256_factor", path, c.attention_hd256_factor, 0.05, 4);
     yaml::opt(n, "attention_fa2_hd64_factor", path, c.attention_fa2_hd64_factor, 0.05, 4);

@@ -35,6 +35,14 @@ Accelerator::Accelerator(const GpuSpec& spec, Precision gemm_precision, Attentio
   e_attn_bwd_ = fa2 && c.attention_fa2_bwd_efficiency > 0 ? c.attention_fa2_bwd_efficiency : c.attention_bwd_efficiency;
   half_fwd_ = fa2 && c.attention_fa2_fwd_half_seq >= 0 ? c.attention_fa2_fwd_half_seq : c.attention_fwd_half_seq;
   half_bwd_ = fa2 && c.attention_fa2_bwd_half_seq >= 0 ? c.attention_fa2_bwd_half_seq : c.attention_bwd_half_seq;
+  // Non-causal calls: the same kernel family's full-mask figures, else its causal ones. The FA2
+  // family is used only where the GPU has an FA2 entry (else flash2 equals flash).
+  const bool fa2_family = fa2 && c.attention_fa2_fwd_efficiency > 0;
+  auto full = [](double v, double causal, double cut) { return v >= cut ? v : causal; };
+  e_full_fwd_ = full(fa2_family ? c.attention_fa2_full_fwd_efficiency : c.attention_full_fwd_efficiency, e_attn_fwd_, 0.01);
+  e_full_bwd_ = full(fa2_family ? c.attention_fa2_full_bwd_efficiency : c.attention_full_bwd_efficiency, e_attn_bwd_, 0.01);
+  half_full_fwd_ = full(fa2_family ? c.attention_fa2_full_fwd_half_seq : c.attention_full_fwd_half_seq, half_fwd_, 0.0);
+  half_full_bwd_ = full(fa2_family ? c.attention_fa2_full_bwd_half_seq : c.attention_full_bwd_half_seq, half_bwd_, 0.0);
   // Head dimension (FlashAttention-3 paper series at 64, 128, 256): a smaller head does less
   // matmul work per softmax element, so the non-matmul share (exponentials) grows.
   const double f64 = fa2 && c.attention_fa2_hd64_factor > 0 ? c.attention_fa2_hd64_factor : c.attention_hd64_factor;
@@ -42,6 +50,8 @@ Accelerator::Accelerator(const GpuSpec& spec, Precision gemm_precision, Attentio
   const double hd = head_dim_factor(head_dim, f64, f256);
   e_attn_fwd_ *= hd;
   e_attn_bwd_ *= hd;
+  e_full_fwd_ *= hd;
+  e_full_bwd_ *= hd;
   hbm_ = BytesPerSecond(spec.hbm_bandwidth().value * c.hbm_efficiency);
   t0_ = Seconds(c.gemm_overhead_s);
   in_bytes_ = gemm_precision == Precision::kFp8 ? 1.0 : (gemm_precision == Precision::kFp4 ? 0.5 : 2.0);
@@ -73,13 +83,16 @@ Seconds Accelerator::gemm_bwd(const Gemm& g) const {
 // forward and backward series on H100 (Shah et al. 2024, Figs. 4-6; calibration.yaml) within
 // 0.6-4.6 % (worst point per series) from 512 to 16K tokens: per query block a kernel pays a
 // fixed prologue/epilogue and the partly masked diagonal tile, amortised over the s keys it sweeps.
-Seconds Accelerator::attention_fwd(Flops f, double span) const {
-  return f / (peak16_ * e_attn_fwd_) * (1.0 + half_fwd_ / span);
+// Non-causal calls have their own fit of the same form (the same paper's full-mask series).
+Seconds Accelerator::attention_fwd(Flops f, double span, AttentionMask mask) const {
+  const bool c = mask == AttentionMask::kCausal;
+  return f / (peak16_ * (c ? e_attn_fwd_ : e_full_fwd_)) * (1.0 + (c ? half_fwd_ : half_full_fwd_) / span);
 }
 
-Seconds Accelerator::attention_bwd(Flops fwd, double span) const {
+Seconds Accelerator::attention_bwd(Flops fwd, double span, AttentionMask mask) const {
   // FlashAttention-2 backward: 5 matmuls against 2 in forward (Dao 2023, §3.1.2).
-  return (fwd * 2.5) / (peak16_ * e_attn_bwd_) * (1.0 + half_bwd_ / span);
+  const bool c = mask == AttentionMask::kCausal;
+  return (fwd * 2.5) / (peak16_ * (c ? e_attn_bwd_ : e_full_bwd_)) * (1.0 + (c ? half_bwd_ : half_full_bwd_) / span);
 }
 
 Seconds Accelerator::memory_bound(Bytes b) const { return b / hbm_; }

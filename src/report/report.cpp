@@ -253,6 +253,15 @@ std::string format_gpu(const GpuSpec& g) {
   if (c.attention_fwd_half_seq > 0 || c.attention_bwd_half_seq > 0)
     o += fmt::format("              attention length curve: e * s / (s + half), half {:.0f} tokens forward, {:.0f} backward\n",
                      c.attention_fwd_half_seq, c.attention_bwd_half_seq);
+  if (c.attention_full_fwd_efficiency > 0 || c.attention_full_bwd_efficiency > 0)
+    o += fmt::format("              non-causal attention: fwd {:.3f} bwd {:.3f}{}\n",
+                     c.attention_full_fwd_efficiency > 0 ? c.attention_full_fwd_efficiency : c.attention_fwd_efficiency,
+                     c.attention_full_bwd_efficiency > 0 ? c.attention_full_bwd_efficiency : c.attention_bwd_efficiency,
+                     c.attention_full_fwd_half_seq >= 0 || c.attention_full_bwd_half_seq >= 0
+                         ? fmt::format(", half {:.0f} tokens forward, {:.0f} backward",
+                                       c.attention_full_fwd_half_seq >= 0 ? c.attention_full_fwd_half_seq : c.attention_fwd_half_seq,
+                                       c.attention_full_bwd_half_seq >= 0 ? c.attention_full_bwd_half_seq : c.attention_bwd_half_seq)
+                         : std::string());
   o += fmt::format("              collective size curve: half bandwidth at {:.1f} MiB (scale-up, exponent {:.2f}), "
                    "{:.1f} MiB (scale-out, exponent {:.2f})\n",
                    c.scale_up_half_bytes / kMiB, c.scale_up_size_exponent, c.scale_out_half_bytes / kMiB,

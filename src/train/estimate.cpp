@@ -72,14 +72,25 @@ FwdBwd layer_cost(const Context& c, const LayerWork& w, double& b_comp) {
   // Unfused attention runs its two bmms as GEMMs (non-causal: the mask is applied after QK^T,
   // so twice the causal FLOPs) plus the score traffic; fused attention at its calibrated rate.
   const bool unfused = c.s.training.attention == AttentionKernel::kUnfused;
-  // Each kernel call sweeps the causal span of one context-parallel chunk.
-  const double span = double(c.s.training.seq_len) / p.cp;
+  // Load-balanced context parallelism (Megatron-Core/Transformer Engine: 2cp chunks, rank i holds
+  // chunks i and 2cp-1-i) gives every rank the same work. Ring step 0 is one causal call over
+  // the rank's own s/cp tokens, 1/cp of its attention FLOPs; the cp-1 others are non-causal
+  // calls of equal work: step j on rank i is its s/cp queries against the first s/(2cp) keys of
+  // rank i-j's chunks when j <= i, else its second s/(2cp) queries against all s/cp keys
+  // (Transformer Engine, AttnFuncWithCPAndKVP2P). Every step waits for the slowest rank, and
+  // rank cp-1 sweeps s/(2cp) keys at every step: that is the span of the length term. Without
+  // CP: one causal call over the sequence.
+  const double seq = double(c.s.training.seq_len), cp = double(p.cp);
+  const Flops f_causal = w.attention_fwd / cp, f_full = w.attention_fwd - f_causal;
+  const double span = seq / cp, span_full = seq / (2.0 * cp);
   const double attn_f = unfused ? (c.acc.gemm_flops_time(w.attention_fwd * 2.0) +
                                    c.acc.memory_bound(w.attention_scores_fwd)).value
-                                : c.acc.attention_fwd(w.attention_fwd, span).value;
+                                : (c.acc.attention_fwd(f_causal, span) +
+                                   c.acc.attention_fwd(f_full, span_full, AttentionMask::kFull)).value;
   const double attn_b = unfused ? (c.acc.gemm_flops_time(w.attention_fwd * 4.0) +
                                    c.acc.memory_bound(w.attention_scores_bwd)).value
-                                : c.acc.attention_bwd(w.attention_fwd, span).value;
+                                : (c.acc.attention_bwd(f_causal, span) +
+                                   c.acc.attention_bwd(f_full, span_full, AttentionMask::kFull)).value;
   r.f.comp = gemm_f + attn_f + c.acc.memory_bound(w.elementwise_fwd + w.fp8_cast_fwd).value;
   r.b.comp = gemm_b + attn_b + c.acc.memory_bound(w.elementwise_bwd + w.fp8_cast_bwd).value;
 

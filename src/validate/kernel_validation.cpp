@@ -47,8 +47,9 @@ ValidationReport run_kernel_validation(const std::string& csv_text) {
       // FlashAttention benchmark convention: forward 4 b s^2 H d, halved when causal.
       const Flops fwd(4.0 * number(r, "batch") * s * s * number(r, "heads") * number(r, "head_dim") *
                       (r["causal"] == "true" ? 0.5 : 1.0));
-      v.predicted = kind == "attention_fwd" ? fwd.value / acc.attention_fwd(fwd, s).value / 1e12
-                                            : 2.5 * fwd.value / acc.attention_bwd(fwd, s).value / 1e12;
+      const AttentionMask mask = r["causal"] == "true" ? AttentionMask::kCausal : AttentionMask::kFull;
+      v.predicted = kind == "attention_fwd" ? fwd.value / acc.attention_fwd(fwd, s, mask).value / 1e12
+                                            : 2.5 * fwd.value / acc.attention_bwd(fwd, s, mask).value / 1e12;
     } else if (kind == "hbm") {
       const Accelerator acc(gpu, Precision::kBf16);
       const Bytes b(1e12);
