@@ -36,7 +36,8 @@ struct Calibration {
   double attention_fa2_fwd_half_seq = -1, attention_fa2_bwd_half_seq = -1;
   // Non-causal (full-mask) calls, e.g. the off-diagonal ring steps of context parallelism
   // (docs/model.md §4.2, §6.3): their own long-sequence efficiency and half length; < 0 = the
-  // same kernel's causal figures. fa2 < 0 = the best kernel's when that has no FA2 entry.
+  // same kernel's causal figures. The fa2 ones are used only by a GPU with an FA2 entry
+  // (attention_fa2_fwd_efficiency); without one, flash2 is flash, full-mask figures included.
   double attention_full_fwd_efficiency = -1, attention_full_bwd_efficiency = -1;
   double attention_full_fwd_half_seq = -1, attention_full_bwd_half_seq = -1;
   double attention_fa2_full_fwd_efficiency = -1, attention_fa2_full_bwd_efficiency = -1;

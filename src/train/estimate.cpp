@@ -77,9 +77,10 @@ FwdBwd layer_cost(const Context& c, const LayerWork& w, double& b_comp) {
   // the rank's own s/cp tokens, 1/cp of its attention FLOPs; the cp-1 others are non-causal
   // calls of equal work: step j on rank i is its s/cp queries against the first s/(2cp) keys of
   // rank i-j's chunks when j <= i, else its second s/(2cp) queries against all s/cp keys
-  // (Transformer Engine, AttnFuncWithCPAndKVP2P). Every step waits for the slowest rank, and
-  // rank cp-1 sweeps s/(2cp) keys at every step: that is the span of the length term. Without
-  // CP: one causal call over the sequence.
+  // (Transformer Engine, AttnFuncWithCPAndKVP2P). The slowest rank paces the ring: forward,
+  // rank cp-1 sweeps s/(2cp) keys at every step; backward (kernels loop over key blocks),
+  // rank 0 sweeps s/(2cp) queries. So s/(2cp) is the span of the length term. Without CP:
+  // one causal call over the sequence.
   const double seq = double(c.s.training.seq_len), cp = double(p.cp);
   const Flops f_causal = w.attention_fwd / cp, f_full = w.attention_fwd - f_causal;
   const double span = seq / cp, span_full = seq / (2.0 * cp);

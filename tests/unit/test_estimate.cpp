@@ -261,8 +261,9 @@ TEST(Estimate, Fp32GradientsAddAccumulationTrafficAndDoubleGradientMemory) {
 
 // Context parallelism (docs/model.md §6.3): ring step 0 is a causal call over the rank's s/cp
 // tokens, 1/cp of its attention FLOPs; the other steps are non-causal calls whose length term
-// sweeps s/(2cp) keys. Two layers, h = 1024 in 8 heads of 128, s = 8192, cp = 2 (exchange hidden,
-// no recompute): per rank F = 8 x 8192^2 x 256 / 2 = 68,719,476,736 forward FLOPs per layer, half
+// sweeps s/(2cp) keys. Two layers, h = 1024 in 8 heads of 128, s = 8192, cp = 2 (no recompute;
+// in both runs the K/V exchange, ~47 us a layer, hides behind attention, and the gradient
+// all-reduce over the CP pair behind the last backward): per rank F = 8 x 8192^2 x 256 / 2 = 68,719,476,736 forward FLOPs per layer, half
 // of them non-causal at span 2,048. Against the same H100 with its full-mask figures removed
 // (full calls then run at the causal ones, cuDNN forward 0.570 / 397, backward 0.500 / 672),
 // with the full-mask ones (forward 0.628 / 116, backward 0.551 / 391) the step changes by
