@@ -126,6 +126,10 @@ struct BatchShape {
   // ranks the sequences are assigned to). 0: not given; the cost model then assumes sequences
   // spread evenly, ceil(seqs / tp) on the busiest rank.
   double rank_tokens = 0, rank_pairs = 0, rank_kv = 0, rank_decode_kv = 0, rank_rows = 0;
+  // Of attn_pairs, those against the cached context, q * c: non-causal (every query sees all of
+  // it), costed at the kernel's full-mask rate (docs/model.md §4.2); the rest, q (q + 1) / 2, are
+  // the causal block of the new tokens. 0 = all causal. rank_full_pairs as rank_pairs.
+  double attn_full_pairs = 0, rank_full_pairs = 0;
 };
 
 struct StepBreakdown {
@@ -177,7 +181,7 @@ class InferenceCost {
   double expert_flop_s_per_token_ = 0;  // routed-expert math per token (top-k, sharded)
   double expert_shard_bytes_s_ = 0;     // reading one local expert's weights
   double local_experts_ = 0, expert_pick_ = 0;  // E / ep; k / E
-  double attn_flop_s_per_pair_ = 0, attn_pairs_per_query_ = 0, kv_read_s_per_token_ = 0, kv_write_s_per_token_ = 0, kv_decode_extra_s_per_token_ = 0;
+  double attn_flop_s_per_pair_ = 0, attn_full_flop_s_per_pair_ = 0, attn_pairs_per_query_ = 0, kv_read_s_per_token_ = 0, kv_write_s_per_token_ = 0, kv_decode_extra_s_per_token_ = 0;
   double other_s_per_token_ = 0;
   double moe_act_s_per_token_ = 0;     // routed activations, per token of the batch
   double moe_local_s_per_token_ = 0;   // norms, residuals and shared experts of a MoE layer, per token the GPU serves

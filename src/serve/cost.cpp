@@ -102,8 +102,10 @@ InferenceCost::InferenceCost(const ModelSpec& m, const ClusterConfig& c, int tp,
   }
   // The attention kernel at this model's query/key head size (MLA: its absorbed latent).
   const Accelerator acc_attn(c.gpu, cp, AttentionKernel::kFlash, dqk);
-  attn_flop_s_per_pair_ =
-      acc_attn.attention_fwd(Flops(2.0 * a_loc * (dqk + dv)), std::numeric_limits<double>::infinity()).value;
+  const Flops per_pair(2.0 * a_loc * (dqk + dv));
+  const double inf = std::numeric_limits<double>::infinity();
+  attn_flop_s_per_pair_ = acc_attn.attention_fwd(per_pair, inf).value;
+  attn_full_flop_s_per_pair_ = acc_attn.attention_fwd(per_pair, inf, AttentionMask::kFull).value;
   // The sequence-length curve of the attention kernel (docs/model.md §4.2) as a fixed cost per
   // query token: a causal call over s keys costs s/2 pairs per query at the long-sequence rate
   // times (1 + half/s), i.e. half/2 pairs more.
@@ -223,11 +225,13 @@ StepBreakdown InferenceCost::stage(const BatchShape& b) const {
   // The attention side (attention, norms, dense FFN, shared experts, logits) of one GPU: the
   // whole batch, or with attention DP the busiest rank's part of it (the simulator's rank
   // assignment; when not given, ceil(seqs / tp) of the sequences, an even spread).
-  double Tg = T, pairs = b.attn_pairs, kv = b.kv_tokens, dkv = b.decode_kv_tokens, rows = b.logits_rows;
+  double Tg = T, pairs = b.attn_pairs, full = b.attn_full_pairs, kv = b.kv_tokens, dkv = b.decode_kv_tokens,
+         rows = b.logits_rows;
   if (attention_dp_) {
     if (b.rank_tokens > 0) {
       Tg = b.rank_tokens;
       pairs = b.rank_pairs;
+      full = b.rank_full_pairs;
       kv = b.rank_kv;
       dkv = b.rank_decode_kv;
       rows = b.rank_rows;
@@ -235,6 +239,7 @@ StepBreakdown InferenceCost::stage(const BatchShape& b) const {
       const double f = std::min(1.0, std::ceil(b.seqs / double(tp_) - 1e-9) / b.seqs);
       Tg *= f;
       pairs *= f;
+      full *= f;
       kv *= f;
       dkv *= f;
       rows *= f;
@@ -250,7 +255,9 @@ StepBreakdown InferenceCost::stage(const BatchShape& b) const {
     s.expert_read = Seconds(Lm * touched * expert_shard_bytes_s_);
     s.gemm_compute += Seconds(Lm * (T * expert_flop_s_per_token_ + 2.0 * t0_));
   }
-  s.attention = Seconds(Ls * (pairs + Tg * attn_pairs_per_query_) * attn_flop_s_per_pair_);
+  full = std::min(full, pairs);
+  s.attention = Seconds(Ls * ((pairs - full + Tg * attn_pairs_per_query_) * attn_flop_s_per_pair_ +
+                              full * attn_full_flop_s_per_pair_));
   s.kv_read = Seconds(Ls * (kv * kv_read_s_per_token_ + dkv * kv_decode_extra_s_per_token_ + Tg * kv_write_s_per_token_));
   s.other = Seconds(T * Lm * moe_act_s_per_token_ + Tg * (Ld * other_s_per_token_ + Lm * moe_local_s_per_token_));
   // Logits for the rows that sample a token (charged to the fullest stage).

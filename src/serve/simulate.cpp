@@ -242,6 +242,7 @@ class Instance : public sim::Process {
       b.kv_tokens += c + q;
       if (decoding) b.decode_kv_tokens += c + q;
       b.attn_pairs += pairs;
+      b.attn_full_pairs += q * c;
       if (row) b.logits_rows += 1;
       if constexpr (kDp) {
         BatchShape& x = per_rank_[std::size_t(s.rank)];
@@ -249,6 +250,7 @@ class Instance : public sim::Process {
         x.kv_tokens += c + q;
         if (decoding) x.decode_kv_tokens += c + q;
         x.attn_pairs += pairs;
+        x.attn_full_pairs += q * c;
         if (row) x.logits_rows += 1;
       }
     }
@@ -258,6 +260,7 @@ class Instance : public sim::Process {
         b.rank_kv = std::max(b.rank_kv, x.kv_tokens);
         b.rank_decode_kv = std::max(b.rank_decode_kv, x.decode_kv_tokens);
         b.rank_pairs = std::max(b.rank_pairs, x.attn_pairs);
+        b.rank_full_pairs = std::max(b.rank_full_pairs, x.attn_full_pairs);
         b.rank_rows = std::max(b.rank_rows, x.logits_rows);
       }
     }
@@ -556,6 +559,7 @@ ServeResult simulate_serving(const ServeScenario& s, const std::vector<RequestSp
     const double ctx = (in_tok + out_tok / 2.0) / double(std::max(1L, res.completed));
     const double bsz = std::max(1.0, res.batch_mean);
     BatchShape b{bsz, bsz, bsz, bsz * (ctx + 1), bsz * (ctx + 1)};
+    b.attn_full_pairs = bsz * ctx;      // each new token against its cached context
     b.decode_kv_tokens = b.kv_tokens;  // every sequence decodes (rank_* unset: an even spread with attention DP)
     res.decode_step_s = cost.iteration_time(b).value;
   }

@@ -136,6 +136,25 @@ TEST(ServeCost, ExpertParallelismSameExpectedExpertBytes) {
   EXPECT_EQ(cost_of(ep1).breakdown(b).ep_comm.value, 0);
 }
 
+// Query-key pairs against the cached context are non-causal (each new token sees all of it) and
+// run at the kernel's full-mask rate (H100 cuDNN forward 0.628 against 0.570 causal, long-span
+// limits: docs/model.md §4.2). Llama-3-70B on TP8: 8 query heads per GPU of head dim 128, so
+// 2 x 8 x 256 = 4,096 FLOPs a pair; one decoding sequence with 1,000 cached tokens has 1,001
+// pairs of which 1,000 are non-causal: over 80 layers the attention time changes by
+//   80 x 1000 x 4096 x (1 / (989.4e12 x 0.628) - 1 / (989.4e12 x 0.570)).
+TEST(ServeCost, PairsAgainstTheCachedContextRunAtTheNonCausalRate) {
+  const InferenceCost c = cost_of(scenario(""));
+  BatchShape decode{1, 1, 1, 1001, 1001};
+  const double causal = c.breakdown(decode).attention.value;
+  decode.attn_full_pairs = 1000;
+  const double P = 989.4e12;
+  EXPECT_NEAR(c.breakdown(decode).attention.value - causal, 80.0 * 1000 * 4096 * (1 / (P * 0.628) - 1 / (P * 0.570)),
+              1e-15);
+  decode.attn_full_pairs = 5000;  // never more than all the pairs
+  EXPECT_NEAR(c.breakdown(decode).attention.value - causal,
+              80.0 * 1001 * 4096 * (1 / (P * 0.628) - 1 / (P * 0.570)), 1e-15);
+}
+
 // Decode KV reads: Llama-3-70B on TP8 holds one of the 8 KV heads and 8 of the 64 query heads
 // per GPU. A decode kernel that loads the KV head once per query head (TensorRT-LLM's masked MHA
 // before XQA) reads 8x the KV bytes of decode sequences: 1,000 context tokens of one decoding
@@ -243,7 +262,9 @@ TEST(ServeSim, StaticBatchEqualsSumOfIterations) {
                                            double(B) * in * (in + 1) / 2.0}))) * 1e-9;
   for (long g = 1; g < out; ++g) {
     const double ctx = double(in + g - 1);
-    t += double(to_sim_time(c.iteration_time({double(B), double(B), double(B), double(B) * (ctx + 1), double(B) * (ctx + 1)}))) * 1e-9;
+    BatchShape d{double(B), double(B), double(B), double(B) * (ctx + 1), double(B) * (ctx + 1)};
+    d.attn_full_pairs = double(B) * ctx;  // each new token against its cached context
+    t += double(to_sim_time(c.iteration_time(d))) * 1e-9;
   }
   const ServeResult r = simulate_serving(s);
   EXPECT_EQ(r.completed, B);
