@@ -411,11 +411,12 @@ int main(int argc, char** argv) {
   pl->add_flag("--failures", pl_failures, "Rank by goodput-adjusted objective (expected ETTR of each split's checkpoints)");
 
   auto* cat = app.add_subcommand("catalog", "List built-in GPUs, models and networks, or show one");
-  std::string cat_kind, cat_name;
+  std::string cat_kind, cat_name, cat_file;
   bool cat_json = false;
   cat->add_option("kind", cat_kind, "gpu | model")->check(CLI::IsMember({"gpu", "model"}));
   cat->add_option("name", cat_name, "Entry name or alias");
-  cat->add_flag("--json", cat_json, "JSON output (entry only)");
+  cat->add_flag("--json", cat_json, "JSON output (an entry in the catalog-file schema, or the lists of names)");
+  cat->add_option("--catalog", cat_file, "Extra catalog YAML overriding built-in entries (shows the result)");
 
   auto* val = app.add_subcommand("validate", "Compare predictions with published training runs");
   std::string val_file;
@@ -626,15 +627,18 @@ int main(int argc, char** argv) {
       }
       write_output(srv_out, text);
     } else if (cat->parsed()) {
-      const auto& c = wanka::Catalog::builtin();
+      const wanka::Catalog c = cat_file.empty() ? wanka::Catalog::builtin() : wanka::Catalog::with_overrides(cat_file);
+      auto json = [](const wanka::Json& j) { return j.dump(2) + "\n"; };
       if (cat_kind.empty()) {
-        write_output("", wanka::format_catalog(c));
+        write_output("", cat_json ? json(wanka::catalog_to_json(c)) : wanka::format_catalog(c));
       } else if (cat_name.empty()) {
         throw InputError("catalog", "give a name: wanka catalog " + cat_kind + " NAME");
       } else if (cat_kind == "gpu") {
-        write_output("", wanka::format_gpu(c.gpu(cat_name)));
+        const auto& g = c.gpu(cat_name);
+        write_output("", cat_json ? json(wanka::gpu_to_json(g)) : wanka::format_gpu(g));
       } else {
-        write_output("", wanka::format_model(c.model(cat_name)));
+        const auto& m = c.model(cat_name);
+        write_output("", cat_json ? json(wanka::model_to_json(m)) : wanka::format_model(m));
       }
     } else if (cl.cmd->parsed()) {
       for (const auto& [path, text] : cl.run()) write_output(path, text);

@@ -168,7 +168,12 @@ class Catalog {
   // The built-in catalog (parsed once, thread-safe).
   static const Catalog& builtin();
   // Built-in entries plus (overriding by name) those in a user YAML file of the same schema.
+  // An entry names what it changes: a gpu or model entry with an existing name, or a gpu with
+  // `base: NAME`, starts from that entry (and a new gpu from its base's calibration); a
+  // calibration entry starts from the existing one of its name (else `inherit`, else the
+  // gpu's base, else default). Only the fields given change.
   static Catalog with_overrides(const std::string& yaml_path);
+  static Catalog with_overrides_text(const std::string& yaml_text, const std::string& origin);
 
   const GpuSpec& gpu(const std::string& name) const;      // throws InputError with suggestions
   const ModelSpec& model(const std::string& name) const;  // idem
@@ -194,6 +199,7 @@ class Catalog {
   std::vector<LinkSpec> scale_up_;
   std::vector<LinkSpec> scale_out_;
   std::map<std::string, Calibration> calibration_;  // by gpu name; "default" for the rest
+  std::map<std::string, std::string> calibration_base_;  // gpu name -> its catalog-file base
 };
 
 std::string_view embedded_file(std::string_view name);

@@ -20,6 +20,11 @@ std::string format_estimate(const Scenario& s, const Estimate& e);  // tables fo
 std::string format_gpu(const GpuSpec& g);
 std::string format_model(const ModelSpec& m);
 std::string format_catalog(const Catalog& c);
+// `wanka catalog --json`: one entry in the catalog-file schema (keys as in gpus.yaml, models.yaml
+// and calibration.yaml), or the lists of names.
+Json gpu_to_json(const GpuSpec& g);
+Json model_to_json(const ModelSpec& m);
+Json catalog_to_json(const Catalog& c);
 
 // Planner output. `timing` false writes elapsed_s as null: the JSON is then byte-identical
 // across runs and thread counts.

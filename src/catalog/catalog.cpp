@@ -88,6 +88,27 @@ const T& find_named(const std::vector<T>& items, const std::string& name, const 
   throw InputError("", unknown_name_message(kind, name, known));
 }
 
+// The entry a catalog-file entry starts from: the one its `base` names (which must exist), else
+// the existing entry of its own name (a partial override), else none (a new entry).
+template <class T>
+const T* entry_base(const std::vector<T>& items, const YAML::Node& n, const std::string& path, const char* kind) {
+  if (!n.IsMap()) return nullptr;  // parse_gpu / parse_model report the shape
+  if (auto b = n["base"]) {
+    const std::string name = yaml::as_string(b, join(path, "base"));
+    try {
+      return &find_named(items, name, kind);
+    } catch (const InputError& e) {
+      throw InputError(join(path, "base"), std::string(e.what()) + yaml::where(b));
+    }
+  }
+  if (auto nm = n["name"]; nm && nm.IsScalar()) {
+    for (const auto& it : items) {
+      if (it.name == nm.Scalar()) return &it;
+    }
+  }
+  return nullptr;
+}
+
 template <class T>
 void upsert(std::vector<T>& items, T item) {
   for (auto& it : items) {
@@ -145,7 +166,7 @@ GpuSpec Catalog::parse_gpu(const YAML::Node& n, const std::string& path, const G
 
 ModelSpec Catalog::parse_model(const YAML::Node& n, const std::string& path, const ModelSpec* base) {
   yaml::check_keys(n, path,
-                   {"name", "aliases", "description", "source", "notes", "layers", "hidden", "heads", "kv_heads",
+                   {"name", "base", "aliases", "description", "source", "notes", "layers", "hidden", "heads", "kv_heads",
                     "head_dim", "ffn_hidden", "vocab", "activation", "norm", "position", "max_seq_len",
                     "tied_embeddings", "params_b", "rumored", "moe", "mla", "family"});
   ModelSpec m = base ? *base : ModelSpec{};
@@ -291,7 +312,14 @@ void Catalog::apply_calibration(const YAML::Node& root, const std::string& origi
                                "scale_up_half_mib", "scale_up_size_exponent", "scale_up_nvls_efficiency", "scale_up_nvls_latency_us", "scale_up_nvls_min_gpus",
                                "scale_out_half_mib",
                                "scale_out_size_exponent", "inherit"});
+    // Start from this GPU's existing entry (a partial override), else its catalog-file base's,
+    // else default; `inherit` names the start explicitly.
     Calibration c = calibration_.count("default") ? calibration_["default"] : Calibration{};
+    if (auto it = calibration_.find(name); it != calibration_.end()) {
+      c = it->second;
+    } else if (auto b = calibration_base_.find(name); b != calibration_base_.end() && calibration_.count(b->second)) {
+      c = calibration_[b->second];
+    }
     if (auto inh = n["inherit"]) {
       const std::string from = yaml::as_string(inh, join(path, "inherit"));
       if (!calibration_.count(from)) throw InputError(join(path, "inherit"), "unknown calibration '" + from + "'");
@@ -354,7 +382,13 @@ void Catalog::load(const std::string& gpus_yaml, const std::string& models_yaml,
     if (auto list = root["gpus"]) {
       if (!list.IsSequence()) throw InputError("gpus", "expected a list");
       for (std::size_t i = 0; i < list.size(); ++i) {
-        upsert(gpus_, parse_gpu(list[i], "gpus[" + std::to_string(i) + "]", nullptr));
+        const std::string path = "gpus[" + std::to_string(i) + "]";
+        const GpuSpec* base = entry_base(gpus_, list[i], path, "gpu");
+        GpuSpec g = parse_gpu(list[i], path, base);
+        if (g.name.empty()) throw InputError(join(path, "name"), "a gpu needs a name");
+        if (base && base->name == g.name && !list[i]["aliases"]) g.aliases = base->aliases;
+        if (base && base->name != g.name) calibration_base_[g.name] = base->name;
+        upsert(gpus_, std::move(g));
       }
     }
     apply_calibration(root, origin);
@@ -365,8 +399,10 @@ void Catalog::load(const std::string& gpus_yaml, const std::string& models_yaml,
       if (!list.IsSequence()) throw InputError("models", "expected a list");
       for (std::size_t i = 0; i < list.size(); ++i) {
         const std::string path = "models[" + std::to_string(i) + "]";
-        ModelSpec m = parse_model(list[i], path, nullptr);
+        const ModelSpec* base = entry_base(models_, list[i], path, "model");
+        ModelSpec m = parse_model(list[i], path, base);
         if (m.name.empty()) throw InputError(path + ".name", "a model needs a name");
+        if (base && base->name == m.name && !list[i]["aliases"]) m.aliases = base->aliases;
         finalize_model(m, path);
         upsert(models_, std::move(m));
       }
@@ -396,9 +432,12 @@ void Catalog::load(const std::string& gpus_yaml, const std::string& models_yaml,
     read_links("scale_up", scale_up_);
     read_links("scale_out", scale_out_);
   }
-  // Attach calibrations (specific entry, else "default").
+  // Attach calibrations (specific entry, else its catalog-file base's, else "default").
   for (auto& g : gpus_) {
     auto it = calibration_.find(g.name);
+    if (auto b = calibration_base_.find(g.name); it == calibration_.end() && b != calibration_base_.end()) {
+      it = calibration_.find(b->second);
+    }
     g.calibration = it != calibration_.end() ? it->second : calibration_["default"];
     if (it == calibration_.end() && g.calibration.basis.empty()) g.calibration.basis = "default";
   }
@@ -415,13 +454,14 @@ const Catalog& Catalog::builtin() {
   return c;
 }
 
-Catalog Catalog::with_overrides(const std::string& yaml_path) {
+Catalog Catalog::with_overrides(const std::string& yaml_path) { return with_overrides_text(read_file(yaml_path), yaml_path); }
+
+Catalog Catalog::with_overrides_text(const std::string& text, const std::string& origin) {
   Catalog c = builtin();
-  const std::string text = read_file(yaml_path);
-  auto root = yaml::parse(text, yaml_path);
-  if (!root.IsMap()) throw InputError("", yaml_path + ": a catalog file is a mapping with gpus/models/networks");
+  auto root = yaml::parse(text, origin);
+  if (!root.IsMap()) throw InputError("", origin + ": a catalog file is a mapping with gpus/models/networks");
   yaml::check_keys(root, "", {"gpus", "models", "scale_up", "scale_out", "calibration"});
-  c.load(text, text, text, "", yaml_path);
+  c.load(text, text, text, "", origin);
   return c;
 }
 

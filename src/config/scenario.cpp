@@ -110,7 +110,13 @@ ModelSpec parse_model_section(const YAML::Node& n, const Catalog& cat) {
   }
   yaml::require_map(n, "model");
   const ModelSpec* base = nullptr;
-  if (auto name = n["name"]; name && name.IsScalar()) {
+  if (auto b = n["base"]) {
+    try {
+      base = &cat.model(yaml::as_string(b, "model.base"));
+    } catch (const InputError& e) {
+      throw InputError("model.base", std::string(e.what()) + yaml::where(b));
+    }
+  } else if (auto name = n["name"]; name && name.IsScalar()) {
     const std::string nm = name.Scalar();
     const bool explicit_shape = static_cast<bool>(n["layers"]) && static_cast<bool>(n["hidden"]);
     try {

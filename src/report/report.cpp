@@ -288,6 +288,111 @@ std::string format_model(const ModelSpec& m) {
   return o;
 }
 
+Json gpu_to_json(const GpuSpec& g) {
+  Json j;
+  j["name"] = g.name;
+  j["aliases"] = g.aliases;
+  j["vendor"] = g.vendor;
+  j["description"] = g.description;
+  j["source"] = g.source;
+  if (!g.notes.empty()) j["notes"] = g.notes;
+  Json peak = Json::object();
+  for (const auto& [p, v] : g.peak_tflops) peak[to_string(p)] = v;
+  j["peak_tflops"] = peak;
+  j["hbm_gib"] = g.hbm_gib;
+  j["hbm_tbps"] = g.hbm_tbps;
+  j["scale_up"] = {{"link", g.scale_up_link},
+                   {"gbytes_per_s", g.scale_up_gbytes_per_s},
+                   {"domain", g.scale_up_domain},
+                   {"mesh", g.scale_up_mesh},
+                   {"nvls", g.scale_up_nvls}};
+  j["nic_gbps"] = g.nic_gbps;
+  j["host_gbytes_per_s"] = g.host_gbytes_per_s;
+  j["gpus_per_node"] = g.gpus_per_node;
+  j["tdp_w"] = g.tdp_w;
+  j["price_per_gpu_hour_usd"] = g.price_per_gpu_hour_usd;
+  j["list_price_usd"] = g.list_price_usd;
+  j["price_source"] = g.price_source;
+  j["year"] = g.year;
+  const Calibration& c = g.calibration;
+  Json mm = Json::object();
+  for (const auto& [p, v] : c.matmul_efficiency) mm[to_string(p)] = v;
+  // Unset optional figures (< 0: fall back to another field) are left out, as in the YAML.
+  Json cal = {{"basis", c.basis},
+              {"matmul_efficiency", mm},
+              {"gemm_overhead_us", c.gemm_overhead_s * 1e6},
+              {"hbm_efficiency", c.hbm_efficiency},
+              {"attention_fwd_efficiency", c.attention_fwd_efficiency},
+              {"attention_bwd_efficiency", c.attention_bwd_efficiency},
+              {"attention_fwd_half_seq", c.attention_fwd_half_seq},
+              {"attention_bwd_half_seq", c.attention_bwd_half_seq},
+              {"attention_hd64_factor", c.attention_hd64_factor},
+              {"attention_hd256_factor", c.attention_hd256_factor}};
+  const std::pair<const char*, double> optional[] = {
+      {"attention_fa2_fwd_efficiency", c.attention_fa2_fwd_efficiency},
+      {"attention_fa2_bwd_efficiency", c.attention_fa2_bwd_efficiency},
+      {"attention_fa2_fwd_half_seq", c.attention_fa2_fwd_half_seq},
+      {"attention_fa2_bwd_half_seq", c.attention_fa2_bwd_half_seq},
+      {"attention_fa2_hd64_factor", c.attention_fa2_hd64_factor},
+      {"attention_fa2_hd256_factor", c.attention_fa2_hd256_factor},
+      {"attention_full_fwd_efficiency", c.attention_full_fwd_efficiency},
+      {"attention_full_bwd_efficiency", c.attention_full_bwd_efficiency},
+      {"attention_full_fwd_half_seq", c.attention_full_fwd_half_seq},
+      {"attention_full_bwd_half_seq", c.attention_full_bwd_half_seq},
+      {"attention_fa2_full_fwd_efficiency", c.attention_fa2_full_fwd_efficiency},
+      {"attention_fa2_full_bwd_efficiency", c.attention_fa2_full_bwd_efficiency},
+      {"attention_fa2_full_fwd_half_seq", c.attention_fa2_full_fwd_half_seq},
+      {"attention_fa2_full_bwd_half_seq", c.attention_fa2_full_bwd_half_seq}};
+  for (const auto& [k, v] : optional) {
+    if (v >= 0) cal[k] = v;
+  }
+  cal["scale_up_efficiency"] = c.scale_up_efficiency;
+  cal["scale_out_efficiency"] = c.scale_out_efficiency;
+  cal["scale_up_latency_us"] = c.scale_up_latency_s * 1e6;
+  cal["scale_out_latency_us"] = c.scale_out_latency_s * 1e6;
+  cal["scale_up_half_mib"] = c.scale_up_half_bytes / kMiB;
+  cal["scale_up_size_exponent"] = c.scale_up_size_exponent;
+  cal["scale_up_nvls_efficiency"] = c.scale_up_nvls_efficiency;
+  cal["scale_up_nvls_latency_us"] = c.scale_up_nvls_latency_s * 1e6;
+  cal["scale_up_nvls_min_gpus"] = c.scale_up_nvls_min_gpus;
+  cal["scale_out_half_mib"] = c.scale_out_half_bytes / kMiB;
+  cal["scale_out_size_exponent"] = c.scale_out_size_exponent;
+  j["calibration"] = cal;
+  return j;
+}
+
+Json model_to_json(const ModelSpec& m) {
+  Json j = model_json(m);
+  Json out;
+  out["name"] = m.name;
+  out["aliases"] = m.aliases;
+  out["description"] = m.description;
+  out["source"] = m.source;
+  if (!m.notes.empty()) out["notes"] = m.notes;
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    if (it.key() != "name") out[it.key()] = it.value();
+  }
+  out["max_seq_len"] = m.max_seq_len;
+  out["params_b"] = m.params_b;
+  const ModelCounts mc = count_model(m, 4096);
+  out["params_counted"] = mc.params_total;
+  out["params_active"] = mc.params_active;
+  return out;
+}
+
+Json catalog_to_json(const Catalog& c) {
+  Json j;
+  j["gpus"] = Json::array();
+  for (const auto& g : c.gpus()) j["gpus"].push_back(g.name);
+  j["models"] = Json::array();
+  for (const auto& m : c.models()) j["models"].push_back(m.name);
+  j["scale_up"] = Json::array();
+  for (const auto& l : c.scale_up_links()) j["scale_up"].push_back(l.name);
+  j["scale_out"] = Json::array();
+  for (const auto& l : c.scale_out_links()) j["scale_out"].push_back(l.name);
+  return j;
+}
+
 std::string format_catalog(const Catalog& c) {
   std::string o = "GPUs (wanka catalog gpu NAME):\n";
   for (const auto& g : c.gpus()) {

@@ -17,6 +17,18 @@ expect default-json 0 '"step_time_s"' -- "$W" estimate --json
 expect catalog-list 0 "h100-sxm" -- "$W" catalog
 expect catalog-gpu 0 "datasheet|source" -- "$W" catalog gpu h100-sxm
 expect catalog-alias 0 "llama3-405b" -- "$W" catalog model llama-3.1-405b
+expect catalog-gpu-json 0 '"attention_full_fwd_efficiency": 0.628' -- "$W" catalog gpu h100 --json
+expect catalog-list-json 0 '"mixtral-8x7b"' -- "$W" catalog --json
+# --catalog: an entry changes only the fields it gives (a price here: the default run's cost
+# at 1.90 instead of 2.50 USD per GPU-hour, the step unchanged); a new gpu may start from a base.
+printf 'gpus:\n  - {name: h100-sxm, price_per_gpu_hour_usd: 1.9}\n  - {name: my-h100, base: h100-sxm, hbm_gib: 96}\n' > "$tmp/cat.yaml"
+expect catalog-override-price 0 "at 1.90 USD per GPU-hour" -- "$W" estimate --catalog "$tmp/cat.yaml"
+expect catalog-override-step 0 "step time +4.305 s" -- "$W" estimate --catalog "$tmp/cat.yaml"
+expect catalog-override-base 0 "96 GiB" -- "$W" catalog gpu my-h100 --catalog "$tmp/cat.yaml"
+printf 'gpus:\n  - {name: x, base: h100-sxn}\n' > "$tmp/cat-bad.yaml"
+expect catalog-bad-base 2 "gpus\[0\]\.base: unknown gpu 'h100-sxn' \(closest: h100-sxm" -- "$W" estimate --catalog "$tmp/cat-bad.yaml"
+printf 'calibration:\n  h100-sxm: {hbm_efficiency: 2}\n' > "$tmp/cat-range.yaml"
+expect catalog-bad-range 2 "calibration\.h100-sxm\.hbm_efficiency: value 2 is out of range" -- "$W" plan --catalog "$tmp/cat-range.yaml"
 expect unknown-gpu 2 "closest: .*h100" -- "$W" estimate --gpu h10
 expect unknown-model 2 "unknown model 'llama3-7b'.*closest" -- "$W" estimate --model llama3-7b
 expect tp-heads 2 "parallel.tp: 3 does not divide heads" -- "$W" estimate --set parallel.tp=3 --gpus 768

@@ -1,10 +1,12 @@
-// libFuzzer target for the scenario parser (and, for inputs that parse, the estimator):
+// libFuzzer target for the scenario parser (and, for inputs that parse, the estimator), the
+// serving block, the trace reader and the catalog-file (--catalog) parser:
 // any input must end in a result or an InputError, never a crash, hang or other exception.
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <string>
 
+#include "wanka/catalog.hpp"
 #include "wanka/error.hpp"
 #include "wanka/estimate.hpp"
 #include "wanka/reliability.hpp"
@@ -43,6 +45,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   try {
     (void)wanka::parse_trace(text, "<fuzz>");
+  } catch (const wanka::InputError&) {
+  }
+  // The same bytes as a --catalog file: a catalog that loads must give an estimate of the
+  // default scenario (Llama-3-70B on H100, whose entries it may override) or an InputError.
+  try {
+    const wanka::Catalog cat = wanka::Catalog::with_overrides_text(text, "<fuzz>");
+    (void)wanka::estimate(wanka::parse_scenario(wanka::default_scenario_yaml(), "<default>", {}, cat));
   } catch (const wanka::InputError&) {
   }
   return 0;
