@@ -25,7 +25,7 @@ OUT_COLUMNS = [
     "id", "source", "model", "layers", "hidden", "heads", "kv_heads", "head_dim",
     "ffn_hidden", "vocab", "activation", "moe_experts", "moe_top_k", "moe_ffn_hidden",
     "seq_len", "global_batch", "gpu", "num_gpus", "gpus_per_node", "tp", "pp", "dp",
-    "cp", "ep", "vpp", "mbs", "sequence_parallel", "recompute", "zero", "precision",
+    "cp", "ep", "vpp", "mbs", "sequence_parallel", "recompute", "zero", "reshard_after_forward", "precision",
     "attention", "cross_entropy", "fp32_grads", "overlap_tp", "metric", "value", "unit", "trust", "derivation", "citation",
 ]
 
@@ -494,7 +494,11 @@ def build_mosaicml(cfg, group):
     mp = re.search(r"MP mode (\w+)", other)
     if not (ac and ga and shard and mp):
         return skip(cfg, "FSDP/activation-checkpointing/grad-accum settings not parseable")
-    zero = {"FULL_SHARD": 3, "SHARD_GRAD_OP": 2, "NO_SHARD": 0}.get(shard.group(1))
+    # SHARD_GRAD_OP: parameters sharded outside computation, gathered per FSDP unit before the
+    # forward and kept until after its backward (no backward re-gather); gradients and optimizer
+    # state sharded: ZeRO-3 without resharding after forward (docs/model.md §6.5).
+    zero = {"FULL_SHARD": 3, "SHARD_GRAD_OP": 3, "NO_SHARD": 0}.get(shard.group(1))
+    sgo = shard.group(1) == "SHARD_GRAD_OP"
     if zero is None:
         return skip(cfg, "unknown FSDP sharding strategy %s" % shard.group(1))
     n, s, gbs, mbs = (to_int(cfg[c]) for c in ("num_gpus", "seq_len", "global_batch", "mbs"))
@@ -509,22 +513,26 @@ def build_mosaicml(cfg, group):
     row.update(source="mosaicml", model=cfg["model"])
     row["id"] = "mosaicml-%s-%s-%s-s%d-n%d-mbs%d-gbs%d%s%s%s" % (
         key, gpu, prec, s, n, mbs, gbs, "-ac" if recompute == "full" else "",
-        "-pure" if mp.group(1) == "PURE" else "", "-sgo" if zero == 2 else "")
+        "-pure" if mp.group(1) == "PURE" else "", "-sgo" if sgo else "")
     set_arch(row, l, h, a, None, 4 * h, MPT_VOCAB, "gelu")
     row.update(seq_len=s, global_batch=gbs, gpu=gpu, gpus_per_node=8)
     set_parallel(row, cfg, n, 1, 1, 1, 1, 1, mbs, notes)
+    if sgo:
+        row["reshard_after_forward"] = "false"
     row.update(sequence_parallel="false", recompute=recompute, zero=zero, precision=prec,
                metric="tokens_per_s_per_gpu", value=met["tokens_per_s_per_gpu"]["value"],
                unit="tokens/s/GPU")
     mfu = met.get("mfu")
     row["derivation"] = (
         "tokens/s/GPU as printed (table '%s'); FSDP %s over all GPUs -> tp=pp=cp=ep=1, dp=num_gpus, "
-        "zero=%d; mixed-precision mode %s (%s); activation checkpointing=%s; grad_accum=%d "
+        "zero=%d%s; mixed-precision mode %s (%s); activation checkpointing=%s; grad_accum=%d "
         "(global batch = mbs*grad_accum*GPUs = %d*%d*%d); printed MFU %s%% (MosaicML: 6N + 12*l*s*h "
         "per token); architecture: layers/d_model/heads from the llm-foundry MPT yaml (as in the "
         "source rows), ffn=4*d_model, vocab 50368, GeLU from the MPT yaml (not in the table); "
         "params %sB as printed%s"
-        % (cfg["table_or_section"], shard.group(1), zero, mp.group(1), cfg["precision"], ac.group(1),
+        % (cfg["table_or_section"], shard.group(1), zero,
+           " without resharding after forward (SHARD_GRAD_OP keeps each unit's gathered parameters "
+           "from its forward to its backward)" if sgo else "", mp.group(1), cfg["precision"], ac.group(1),
            ga, mbs, ga, n, mfu["value"] if mfu else "n/a", cfg["params_b"],
            ("; " + gpu_note) if gpu_note else ""))
     if key == "mpt-30b":

@@ -72,6 +72,10 @@ struct ParallelConfig {
   bool sequence_parallel = true;
   Recompute recompute = Recompute::kSelective;
   int zero = 1;
+  // ZeRO-3 (FSDP) only: false keeps each layer's gathered parameters from its forward to its
+  // backward (PyTorch FSDP SHARD_GRAD_OP, FSDP2 reshard_after_forward=False): no backward
+  // re-gather, whole 16-bit weights held (docs/model.md §6.5, §8).
+  bool reshard_after_forward = true;
   bool allow_uneven_stages = false;
   EpDispatcher ep_dispatcher = EpDispatcher::kAllToAll;
   OverlapConfig overlap;

@@ -280,7 +280,8 @@ ScenarioDraft parse_scenario_draft(const std::string& text, const std::string& o
   bool sp_given = false;
   if (auto p = root["parallel"]; p && !p.IsNull()) {
     yaml::check_keys(p, "parallel", {"tp", "pp", "vpp", "cp", "ep", "dp", "micro_batch", "sequence_parallel",
-                                     "recompute", "zero", "allow_uneven_stages", "ep_dispatcher", "overlap"});
+                                     "recompute", "zero", "reshard_after_forward", "allow_uneven_stages",
+                                     "ep_dispatcher", "overlap"});
     for (const auto& kv : p) {
       if (!kv.second.IsNull()) d.parallel_given.push_back(kv.first.Scalar());
     }
@@ -306,6 +307,7 @@ ScenarioDraft parse_scenario_draft(const std::string& text, const std::string& o
       else throw InputError("parallel.recompute", unknown_name_message("recompute mode", rs, {"none", "selective", "full"}));
     }
     yaml::opt(p, "zero", "parallel", pa.zero, 0, 3);
+    yaml::opt_bool(p, "reshard_after_forward", "parallel", pa.reshard_after_forward);
     yaml::opt_bool(p, "allow_uneven_stages", "parallel", pa.allow_uneven_stages);
     if (auto ed = p["ep_dispatcher"]; ed && !ed.IsNull()) {
       const std::string ds = yaml::as_string(ed, "parallel.ep_dispatcher");
@@ -410,6 +412,10 @@ void validate_scenario(const Scenario& s) {
   const auto& c = s.cluster;
   const auto& t = s.training;
   auto str = [](auto v) { return std::to_string(v); };
+  if (!p.reshard_after_forward && p.zero != 3) {
+    throw InputError("parallel.reshard_after_forward", "false applies to ZeRO-3 (FSDP) only, and parallel.zero is " +
+                                                           str(p.zero) + " (ZeRO-2 never gathers parameters per layer)");
+  }
   const long chunks = static_cast<long>(p.pp) * p.vpp;
   switch (check_split(s)) {
     case SplitIssue::kOk: break;

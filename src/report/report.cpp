@@ -94,6 +94,7 @@ Json scenario_to_json(const Scenario& s) {
                    {"sequence_parallel", p.sequence_parallel},
                    {"recompute", to_string(p.recompute)},
                    {"zero", p.zero},
+                   {"reshard_after_forward", p.reshard_after_forward},
                    {"allow_uneven_stages", p.allow_uneven_stages},
                    {"ep_dispatcher", to_string(p.ep_dispatcher)},
                    {"overlap",
@@ -175,10 +176,11 @@ std::string format_estimate(const Scenario& s, const Estimate& e) {
   o += fmt::format("  cluster   {} x {} ({} per node, scale-up domain {} at {:.0f} GB/s, NIC {:.0f} Gb/s{})\n", c.num_gpus,
                    c.gpu.name, c.gpus_per_node, c.scale_up_domain, c.scale_up_gbytes_per_s, c.nic_gbps,
                    c.oversubscription > 1 ? fmt::format(", {:.1f}:1 oversubscribed", c.oversubscription) : "");
-  o += fmt::format("  parallel  TP{} PP{}{} CP{} EP{}{} DP{}, micro-batch {}, {} micro-batches/step, SP {}, recompute {}, ZeRO-{}\n",
+  o += fmt::format("  parallel  TP{} PP{}{} CP{} EP{}{} DP{}, micro-batch {}, {} micro-batches/step, SP {}, recompute {}, ZeRO-{}{}\n",
                    p.tp, p.pp, p.vpp > 1 ? fmt::format(" (VPP{})", p.vpp) : "", p.cp, p.ep,
                    p.ep > 1 && p.ep_dispatcher == EpDispatcher::kDeepEp ? " (deepep)" : "", p.dp, p.micro_batch,
-                   e.micro_batches, p.sequence_parallel ? "on" : "off", to_string(p.recompute), p.zero);
+                   e.micro_batches, p.sequence_parallel ? "on" : "off", to_string(p.recompute), p.zero,
+                   p.zero == 3 && !p.reshard_after_forward ? " (no reshard after forward)" : "");
   const auto& ov = p.overlap;
   auto on = [](bool x) { return x ? "on" : "off"; };
   o += fmt::format("  overlap   dp {}, zero3 {}, tp {}, pp {}, cp {}, ep {} (communication hidden behind compute)\n", on(ov.dp),

@@ -278,9 +278,10 @@ void build_step(const Scenario& s, std::shared_ptr<const LayerCosts> lcp, StepMo
   st.dp_expert = place_group(static_cast<long>(p.dp) * p.cp / p.ep, static_cast<long>(p.tp) * p.ep, domain);
   const bool pp_cross = static_cast<long>(p.tp) * p.cp * p.dp >= domain;
 
-  // ZeRO-3 (FSDP): gather each layer's parameters before forward and again before backward,
-  // and reduce-scatter its gradients after backward (Zhao et al. 2023, PyTorch FSDP §3),
-  // overlapped with that layer's compute (before recomputation) when prefetching.
+  // ZeRO-3 (FSDP): gather each layer's parameters before forward and again before backward
+  // (not again when they are kept from the forward: reshard_after_forward false, FSDP's
+  // SHARD_GRAD_OP), and reduce-scatter its gradients after backward (Zhao et al. 2023, PyTorch
+  // FSDP §3), overlapped with that layer's compute (before recomputation) when prefetching.
   auto zero3 = [&](const LayerWork& w, const FwdBwd& c, double b_comp) {
     FwdBwd z;
     if (p.zero != 3) return z;
@@ -289,7 +290,8 @@ void build_step(const Scenario& s, std::shared_ptr<const LayerCosts> lcp, StepMo
                       all_gather(Bytes(kWeightBytes * w.expert_params), st.dp_expert, fab).value;
     const double rs = ag * grad_bytes(s) / kWeightBytes;
     z.f.dp = p.overlap.zero3 ? std::max(0.0, ag - c.f.comp) : ag;
-    z.b.dp = p.overlap.zero3 ? std::max(0.0, ag + rs - b_comp) : ag + rs;
+    const double bwd = (p.reshard_after_forward ? ag : 0.0) + rs;
+    z.b.dp = p.overlap.zero3 ? std::max(0.0, bwd - b_comp) : bwd;
     return z;
   };
   const FwdBwd z_dense = zero3(lc.dense_w, lc.dense_c, lc.dense_b_comp);
@@ -469,9 +471,10 @@ namespace {
 double rank_temporary(const Scenario& s, const StepModel& st, const RankSummary& rk) {
   double temp = rk.transient + kFrameworkReserveBytes;
   if (s.parallel.zero == 3) {
-    // Two layers' parameters gathered at once (current + prefetched), plus their gradients.
+    // Two layers' parameters gathered at once (current + prefetched), plus their gradients;
+    // without resharding after forward the gathered parameters are counted as weights (§8).
     const double layer = std::max(st.lc->dense_w.params, st.lc->moe_w.params);
-    temp += 2.0 * (kWeightBytes + grad_bytes(s)) * layer;
+    temp += 2.0 * ((s.parallel.reshard_after_forward ? kWeightBytes : 0.0) + grad_bytes(s)) * layer;
   }
   return temp;
 }
@@ -485,7 +488,9 @@ StageMemory rank_memory(const Scenario& s, const StepModel& st, int r, const Act
   sm.stage = r;
   sm.layers = rk.layers;
   sm.params = rk.params;
-  sm.weights = Bytes(rk.weights[z >= 3]);
+  // ZeRO-3 without resharding after forward holds every layer's gathered 16-bit parameters from
+  // its forward to its backward: the whole weights on top of the shard.
+  sm.weights = Bytes(z >= 3 && !s.parallel.reshard_after_forward ? rk.weights[0] + rk.weights[1] : rk.weights[z >= 3]);
   sm.gradients = Bytes(rk.gradients[z >= 2]);
   sm.optimizer = Bytes(rk.optimizer[z >= 1]);
   sm.activations = Bytes(peak.bytes);

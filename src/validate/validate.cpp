@@ -122,6 +122,7 @@ Scenario row_scenario(const std::map<std::string, std::string>& r) {
                 : rc == "selective"                     ? Recompute::kSelective
                                                         : Recompute::kNone;
   p.zero = static_cast<int>(to_long(get("zero"), 1));
+  p.reshard_after_forward = get("reshard_after_forward") != "false";
   p.overlap.tp = get("overlap_tp") == "true";
   p.allow_uneven_stages = true;
 

@@ -326,6 +326,34 @@ TEST(Estimate, Zero3GathersAreExposedByDefaultAndHiddenWhenAsked) {
               exposed.breakdown.dp_comm.value - hidden.breakdown.dp_comm.value, 1e-8);
 }
 
+// ZeRO-3 without resharding after forward (FSDP SHARD_GRAD_OP, FSDP2 reshard_after_forward=False)
+// keeps each layer's gathered weights until its backward: no backward re-gather, so the same
+// two-layer run exposes 2 layers x (ag + rs) instead of 2 x (2 ag + rs), and the GPU holds the
+// whole 16-bit weights (2 B x all parameters) where FULL_SHARD holds an eighth. With ZeRO < 3
+// the option is an input error naming it.
+TEST(Estimate, Zero3WithoutReshardAfterForwardSkipsTheBackwardGather) {
+  const std::vector<Override> eight = {{"cluster.num_gpus", "8"}, {"parallel.dp", "8"}, {"parallel.zero", "3"},
+                                       {"training.global_batch", "8"}};
+  auto keep = eight;
+  keep.push_back({"parallel.reshard_after_forward", "false"});
+  const Scenario full = parse_scenario(kTwoLayerOneGpu, "<t>", eight);
+  const Scenario sgo = parse_scenario(kTwoLayerOneGpu, "<t>", keep);
+  EXPECT_TRUE(full.parallel.reshard_after_forward);
+  ASSERT_FALSE(sgo.parallel.reshard_after_forward);
+  const Seconds ag = all_gather(Bytes(2.0 * 12587008.0), Group{8, 8}, detail::make_fabric(sgo.cluster));
+  const Estimate a = estimate(full), b = estimate(sgo);
+  EXPECT_NEAR(b.breakdown.dp_comm.value, 2.0 * 2.0 * ag.value, 3e-9);
+  EXPECT_NEAR(a.step_time.value - b.step_time.value, 2.0 * ag.value, 3e-9);
+  EXPECT_NEAR(b.memory.per_stage[0].weights.value, 2.0 * b.params_total + 2.0 * b.params_total / 8, 1.0);
+  EXPECT_NEAR(a.memory.per_stage[0].weights.value, 2.0 * a.params_total / 8, 1.0);
+  try {
+    (void)parse_scenario(kTwoLayerOneGpu, "<t>", {{"parallel.reshard_after_forward", "false"}});
+    FAIL() << "reshard_after_forward false accepted with ZeRO-0";
+  } catch (const InputError& e) {
+    EXPECT_EQ(e.field(), "parallel.reshard_after_forward");
+  }
+}
+
 // ZeRO-2 reduce-scatters the gradients after every micro-batch (its sharded gradient buffer
 // cannot accumulate), ZeRO-1 once per step (docs/model.md §9). Two-layer model on one 8-GPU
 // node, 4 micro-batches, overlap.dp off: the difference is 3 reduce-scatters of the 16-bit
