@@ -415,7 +415,7 @@ int main(int argc, char** argv) {
   bool cat_json = false;
   cat->add_option("kind", cat_kind, "gpu | model")->check(CLI::IsMember({"gpu", "model"}));
   cat->add_option("name", cat_name, "Entry name or alias");
-  cat->add_flag("--json", cat_json, "JSON output (an entry in the catalog-file schema, or the lists of names)");
+  cat->add_flag("--json", cat_json, "JSON output: the entry as a catalog file --catalog reads back, or the lists of names");
   cat->add_option("--catalog", cat_file, "Extra catalog YAML overriding built-in entries (shows the result)");
 
   auto* val = app.add_subcommand("validate", "Compare predictions with published training runs");

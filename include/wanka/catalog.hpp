@@ -168,10 +168,11 @@ class Catalog {
   // The built-in catalog (parsed once, thread-safe).
   static const Catalog& builtin();
   // Built-in entries plus (overriding by name) those in a user YAML file of the same schema.
-  // An entry names what it changes: a gpu or model entry with an existing name, or a gpu with
-  // `base: NAME`, starts from that entry (and a new gpu from its base's calibration); a
-  // calibration entry starts from the existing one of its name (else `inherit`, else the
-  // gpu's base, else default). Only the fields given change.
+  // An entry names what it changes: a gpu or model entry with an existing name, or one with
+  // `base: NAME`, starts from that entry (a gpu based on another also takes its calibration;
+  // existing entries keep their aliases); a calibration entry starts from its `inherit`, else
+  // the existing entry of its name, else the gpu's base's, else default. Only the fields given
+  // change; a calibration entry must name a gpu.
   static Catalog with_overrides(const std::string& yaml_path);
   static Catalog with_overrides_text(const std::string& yaml_text, const std::string& origin);
 
@@ -193,6 +194,8 @@ class Catalog {
   void load(const std::string& gpus_yaml, const std::string& models_yaml, const std::string& networks_yaml,
             const std::string& calibration_yaml, const std::string& origin);
   void apply_calibration(const YAML::Node& root, const std::string& origin);
+  // The calibration entry of a gpu: its own, else its catalog-file base's along the chain.
+  const Calibration* calibration_of(const std::string& gpu_name) const;
 
   std::vector<GpuSpec> gpus_;
   std::vector<ModelSpec> models_;

@@ -20,8 +20,8 @@ std::string format_estimate(const Scenario& s, const Estimate& e);  // tables fo
 std::string format_gpu(const GpuSpec& g);
 std::string format_model(const ModelSpec& m);
 std::string format_catalog(const Catalog& c);
-// `wanka catalog --json`: one entry in the catalog-file schema (keys as in gpus.yaml, models.yaml
-// and calibration.yaml), or the lists of names.
+// `wanka catalog --json`: one entry as a catalog file that --catalog reads back (a gpu under
+// `gpus` with its calibration under `calibration`, a model under `models`), or the lists of names.
 Json gpu_to_json(const GpuSpec& g);
 Json model_to_json(const ModelSpec& m);
 Json catalog_to_json(const Catalog& c);

@@ -120,7 +120,7 @@ struct BatchShape {
   double seqs = 0;         // sequences in the batch
   double logits_rows = 0;  // sequences that produce a token this iteration
   double kv_tokens = 0;    // sum over sequences of the KV length attended to (context + new)
-  double attn_pairs = 0;   // sum over sequences of q * (c + (q + 1) / 2): causal query-key pairs
+  double attn_pairs = 0;   // sum over sequences of q * (c + (q + 1) / 2): query-key pairs computed
   double decode_kv_tokens = 0;  // the part of kv_tokens read by sequences decoding one token (q = 1)
   // With attention DP, the busiest rank's part of each quantity above (the maximum over the
   // ranks the sequences are assigned to). 0: not given; the cost model then assumes sequences
@@ -128,7 +128,8 @@ struct BatchShape {
   double rank_tokens = 0, rank_pairs = 0, rank_kv = 0, rank_decode_kv = 0, rank_rows = 0;
   // Of attn_pairs, those against the cached context, q * c: non-causal (every query sees all of
   // it), costed at the kernel's full-mask rate (docs/model.md §4.2); the rest, q (q + 1) / 2, are
-  // the causal block of the new tokens. 0 = all causal. rank_full_pairs as rank_pairs.
+  // the causal block of the new tokens. 0 = all causal. With attention DP rank_full_pairs is the
+  // largest rank's non-causal pairs and rank_pairs that plus the largest rank's causal pairs.
   double attn_full_pairs = 0, rank_full_pairs = 0;
 };
 

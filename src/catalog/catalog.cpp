@@ -2,6 +2,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
@@ -177,9 +178,19 @@ ModelSpec Catalog::parse_model(const YAML::Node& n, const std::string& path, con
   yaml::opt_string(n, "source", path, m.source);
   yaml::opt_string(n, "notes", path, m.notes);
   constexpr double kBig = 1e7;
-  // A base model's derived fields must follow overridden inputs: reset them.
+  // A base model's derived fields must follow overridden inputs: reset them (finalize_model
+  // derives them again; values given in this entry are parsed below and win). A field counts
+  // as derived when the base's value equals what it derives from.
   if (base && (n["hidden"] || n["heads"])) m.head_dim = 0;
-  if (base && n["heads"] && !n["kv_heads"]) m.kv_heads = 0;
+  if (base && n["heads"] && !n["kv_heads"] && base->kv_heads == base->heads) m.kv_heads = 0;  // MHA stays MHA
+  if (base && n["ffn_hidden"]) {
+    if (base->moe.dense_ffn_hidden == base->ffn_hidden) m.moe.dense_ffn_hidden = 0;
+    if (base->moe.ffn_hidden == base->ffn_hidden) m.moe.ffn_hidden = 0;
+  }
+  if (base && base->moe.shared_ffn_hidden == base->moe.ffn_hidden) {
+    const YAML::Node moe_n = n["moe"];
+    if (m.moe.ffn_hidden == 0 || (moe_n && moe_n.IsMap() && moe_n["ffn_hidden"])) m.moe.shared_ffn_hidden = 0;
+  }
   yaml::opt(n, "layers", path, m.layers, 1, 1e5);
   yaml::opt(n, "hidden", path, m.hidden, 1, kBig);
   yaml::opt(n, "heads", path, m.heads, 1, 1e5);
@@ -312,14 +323,10 @@ void Catalog::apply_calibration(const YAML::Node& root, const std::string& origi
                                "scale_up_half_mib", "scale_up_size_exponent", "scale_up_nvls_efficiency", "scale_up_nvls_latency_us", "scale_up_nvls_min_gpus",
                                "scale_out_half_mib",
                                "scale_out_size_exponent", "inherit"});
-    // Start from this GPU's existing entry (a partial override), else its catalog-file base's,
-    // else default; `inherit` names the start explicitly.
+    // Start from `inherit` when given, else this GPU's existing entry (a partial override), else
+    // its catalog-file base's (along the chain of bases), else default.
     Calibration c = calibration_.count("default") ? calibration_["default"] : Calibration{};
-    if (auto it = calibration_.find(name); it != calibration_.end()) {
-      c = it->second;
-    } else if (auto b = calibration_base_.find(name); b != calibration_base_.end() && calibration_.count(b->second)) {
-      c = calibration_[b->second];
-    }
+    if (const Calibration* own = calibration_of(name)) c = *own;
     if (auto inh = n["inherit"]) {
       const std::string from = yaml::as_string(inh, join(path, "inherit"));
       if (!calibration_.count(from)) throw InputError(join(path, "inherit"), "unknown calibration '" + from + "'");
@@ -386,8 +393,15 @@ void Catalog::load(const std::string& gpus_yaml, const std::string& models_yaml,
         const GpuSpec* base = entry_base(gpus_, list[i], path, "gpu");
         GpuSpec g = parse_gpu(list[i], path, base);
         if (g.name.empty()) throw InputError(join(path, "name"), "a gpu needs a name");
-        if (base && base->name == g.name && !list[i]["aliases"]) g.aliases = base->aliases;
-        if (base && base->name != g.name) calibration_base_[g.name] = base->name;
+        // An existing entry keeps its aliases unless the entry gives new ones.
+        for (const auto& old : gpus_) {
+          if (old.name == g.name && !list[i]["aliases"]) g.aliases = old.aliases;
+        }
+        if (base && base->name != g.name) {
+          // A gpu based on another takes that one's calibration (unless this file gives its own).
+          calibration_base_[g.name] = base->name;
+          calibration_.erase(g.name);
+        }
         upsert(gpus_, std::move(g));
       }
     }
@@ -402,7 +416,9 @@ void Catalog::load(const std::string& gpus_yaml, const std::string& models_yaml,
         const ModelSpec* base = entry_base(models_, list[i], path, "model");
         ModelSpec m = parse_model(list[i], path, base);
         if (m.name.empty()) throw InputError(path + ".name", "a model needs a name");
-        if (base && base->name == m.name && !list[i]["aliases"]) m.aliases = base->aliases;
+        for (const auto& old : models_) {
+          if (old.name == m.name && !list[i]["aliases"]) m.aliases = old.aliases;
+        }
         finalize_model(m, path);
         upsert(models_, std::move(m));
       }
@@ -432,15 +448,39 @@ void Catalog::load(const std::string& gpus_yaml, const std::string& models_yaml,
     read_links("scale_up", scale_up_);
     read_links("scale_out", scale_out_);
   }
+  // Every calibration entry names a gpu (or is "default"): a typo or an alias would otherwise
+  // be stored and never used.
+  if (!gpus_.empty()) {
+    for (const auto& [key, cal] : calibration_) {
+      if (key == "default" || std::any_of(gpus_.begin(), gpus_.end(), [&](const GpuSpec& g) { return g.name == key; })) {
+        continue;
+      }
+      std::string msg;
+      try {
+        msg = "'" + key + "' is an alias of '" + find_named(gpus_, key, "gpu").name + "': use the gpu's name";
+      } catch (const InputError& e) {
+        msg = e.what();
+      }
+      throw InputError("calibration." + key, msg);
+    }
+  }
   // Attach calibrations (specific entry, else its catalog-file base's, else "default").
   for (auto& g : gpus_) {
-    auto it = calibration_.find(g.name);
-    if (auto b = calibration_base_.find(g.name); it == calibration_.end() && b != calibration_base_.end()) {
-      it = calibration_.find(b->second);
-    }
-    g.calibration = it != calibration_.end() ? it->second : calibration_["default"];
-    if (it == calibration_.end() && g.calibration.basis.empty()) g.calibration.basis = "default";
+    const Calibration* own = calibration_of(g.name);
+    g.calibration = own ? *own : calibration_["default"];
+    if (!own && g.calibration.basis.empty()) g.calibration.basis = "default";
   }
+}
+
+const Calibration* Catalog::calibration_of(const std::string& gpu_name) const {
+  std::string key = gpu_name;
+  for (std::size_t hops = 0; hops <= calibration_base_.size(); ++hops) {
+    if (auto it = calibration_.find(key); it != calibration_.end()) return &it->second;
+    auto b = calibration_base_.find(key);
+    if (b == calibration_base_.end()) return nullptr;
+    key = b->second;
+  }
+  return nullptr;  // a cycle of bases (cannot arise: a base must exist when its entry is read)
 }
 
 const Catalog& Catalog::builtin() {

@@ -414,7 +414,7 @@ void validate_scenario(const Scenario& s) {
   auto str = [](auto v) { return std::to_string(v); };
   if (!p.reshard_after_forward && p.zero != 3) {
     throw InputError("parallel.reshard_after_forward", "false applies to ZeRO-3 (FSDP) only, and parallel.zero is " +
-                                                           str(p.zero) + " (ZeRO-2 never gathers parameters per layer)");
+                                                           str(p.zero) + " (ZeRO 0-2 keep whole parameters, never gathered per layer)");
   }
   const long chunks = static_cast<long>(p.pp) * p.vpp;
   switch (check_split(s)) {

@@ -64,8 +64,12 @@ CheckpointCost checkpoint_cost(const Scenario& s, const Estimate& e) {
   const auto& k = s.reliability.checkpoint;
   CheckpointCost c;
   c.tier = k.tier;
+  // The persistent state: ZeRO-3 without resharding after forward also holds a transient
+  // gathered copy of the 16-bit weights (2 B per parameter on the GPU), which is not saved.
+  const bool gathered = s.parallel.zero == 3 && !s.parallel.reshard_after_forward;
   for (const auto& st : e.memory.per_stage) {
-    c.bytes_per_gpu = std::max(c.bytes_per_gpu, st.weights.value + st.optimizer.value);
+    const double w = st.weights.value - (gathered ? 2.0 * st.params : 0.0);
+    c.bytes_per_gpu = std::max(c.bytes_per_gpu, w + st.optimizer.value);
   }
   c.bytes_total = kCheckpointBytesPerParam * e.params_total;
   const double gpus = static_cast<double>(s.cluster.num_gpus);

@@ -94,7 +94,7 @@ Json scenario_to_json(const Scenario& s) {
                    {"sequence_parallel", p.sequence_parallel},
                    {"recompute", to_string(p.recompute)},
                    {"zero", p.zero},
-                   {"reshard_after_forward", p.reshard_after_forward},
+                   {"reshard_after_forward", p.reshard_after_forward || p.zero != 3},  // ZeRO-3 only
                    {"allow_uneven_stages", p.allow_uneven_stages},
                    {"ep_dispatcher", to_string(p.ep_dispatcher)},
                    {"overlap",
@@ -290,6 +290,12 @@ std::string format_model(const ModelSpec& m) {
   return o;
 }
 
+namespace {
+// Microseconds and MiB recovered from seconds and bytes, without the float noise of the
+// conversion (25.6 rather than 25.599999999999994).
+double tidy(double x) { return std::stod(fmt::format("{:.12g}", x)); }
+}  // namespace
+
 Json gpu_to_json(const GpuSpec& g) {
   Json j;
   j["name"] = g.name;
@@ -322,7 +328,7 @@ Json gpu_to_json(const GpuSpec& g) {
   // Unset optional figures (< 0: fall back to another field) are left out, as in the YAML.
   Json cal = {{"basis", c.basis},
               {"matmul_efficiency", mm},
-              {"gemm_overhead_us", c.gemm_overhead_s * 1e6},
+              {"gemm_overhead_us", tidy(c.gemm_overhead_s * 1e6)},
               {"hbm_efficiency", c.hbm_efficiency},
               {"attention_fwd_efficiency", c.attention_fwd_efficiency},
               {"attention_bwd_efficiency", c.attention_bwd_efficiency},
@@ -350,17 +356,20 @@ Json gpu_to_json(const GpuSpec& g) {
   }
   cal["scale_up_efficiency"] = c.scale_up_efficiency;
   cal["scale_out_efficiency"] = c.scale_out_efficiency;
-  cal["scale_up_latency_us"] = c.scale_up_latency_s * 1e6;
-  cal["scale_out_latency_us"] = c.scale_out_latency_s * 1e6;
-  cal["scale_up_half_mib"] = c.scale_up_half_bytes / kMiB;
+  cal["scale_up_latency_us"] = tidy(c.scale_up_latency_s * 1e6);
+  cal["scale_out_latency_us"] = tidy(c.scale_out_latency_s * 1e6);
+  cal["scale_up_half_mib"] = tidy(c.scale_up_half_bytes / kMiB);
   cal["scale_up_size_exponent"] = c.scale_up_size_exponent;
   cal["scale_up_nvls_efficiency"] = c.scale_up_nvls_efficiency;
-  cal["scale_up_nvls_latency_us"] = c.scale_up_nvls_latency_s * 1e6;
+  cal["scale_up_nvls_latency_us"] = tidy(c.scale_up_nvls_latency_s * 1e6);
   cal["scale_up_nvls_min_gpus"] = c.scale_up_nvls_min_gpus;
-  cal["scale_out_half_mib"] = c.scale_out_half_bytes / kMiB;
+  cal["scale_out_half_mib"] = tidy(c.scale_out_half_bytes / kMiB);
   cal["scale_out_size_exponent"] = c.scale_out_size_exponent;
-  j["calibration"] = cal;
-  return j;
+  // A catalog file (JSON is YAML): the gpu under `gpus`, its calibration under `calibration`.
+  Json doc;
+  doc["gpus"] = Json::array({j});
+  doc["calibration"] = {{g.name, cal}};
+  return doc;
 }
 
 Json model_to_json(const ModelSpec& m) {
@@ -374,12 +383,12 @@ Json model_to_json(const ModelSpec& m) {
   for (auto it = j.begin(); it != j.end(); ++it) {
     if (it.key() != "name") out[it.key()] = it.value();
   }
-  out["max_seq_len"] = m.max_seq_len;
+  if (m.max_seq_len > 0) out["max_seq_len"] = m.max_seq_len;
   out["params_b"] = m.params_b;
-  const ModelCounts mc = count_model(m, 4096);
-  out["params_counted"] = mc.params_total;
-  out["params_active"] = mc.params_active;
-  return out;
+  out["rumored"] = m.rumored;
+  Json doc;  // a catalog file (JSON is YAML)
+  doc["models"] = Json::array({out});
+  return doc;
 }
 
 Json catalog_to_json(const Catalog& c) {

@@ -255,14 +255,18 @@ class Instance : public sim::Process {
       }
     }
     if constexpr (kDp) {
-      for (const auto& x : per_rank_) {  // the busiest rank, per quantity
+      // The busiest rank, per quantity; the causal and the non-causal pairs separately (their
+      // maxima may come from different ranks: the sum bounds any one rank's attention).
+      double causal = 0;
+      for (const auto& x : per_rank_) {
         b.rank_tokens = std::max(b.rank_tokens, x.tokens);
         b.rank_kv = std::max(b.rank_kv, x.kv_tokens);
         b.rank_decode_kv = std::max(b.rank_decode_kv, x.decode_kv_tokens);
-        b.rank_pairs = std::max(b.rank_pairs, x.attn_pairs);
+        causal = std::max(causal, x.attn_pairs - x.attn_full_pairs);
         b.rank_full_pairs = std::max(b.rank_full_pairs, x.attn_full_pairs);
         b.rank_rows = std::max(b.rank_rows, x.logits_rows);
       }
+      b.rank_pairs = causal + b.rank_full_pairs;
     }
     return b;
   }

@@ -467,6 +467,14 @@ MemoryReport step_memory(const Scenario& s, const StepModel& st) { return step_m
 
 namespace {
 
+// 16-bit weights on a GPU of a rank: whole, or sharded with ZeRO-3; ZeRO-3 without resharding
+// after forward holds every layer's gathered copy from its forward to its backward on top of
+// the shard (docs/model.md §6.5, §8).
+double rank_weights(const Scenario& s, const RankSummary& rk) {
+  const int z = s.parallel.zero;
+  return z >= 3 && !s.parallel.reshard_after_forward ? rk.weights[0] + rk.weights[1] : rk.weights[z >= 3];
+}
+
 // Transient working set of a rank, framework reserve and ZeRO-3's gathered layers (bytes).
 double rank_temporary(const Scenario& s, const StepModel& st, const RankSummary& rk) {
   double temp = rk.transient + kFrameworkReserveBytes;
@@ -488,9 +496,7 @@ StageMemory rank_memory(const Scenario& s, const StepModel& st, int r, const Act
   sm.stage = r;
   sm.layers = rk.layers;
   sm.params = rk.params;
-  // ZeRO-3 without resharding after forward holds every layer's gathered 16-bit parameters from
-  // its forward to its backward: the whole weights on top of the shard.
-  sm.weights = Bytes(z >= 3 && !s.parallel.reshard_after_forward ? rk.weights[0] + rk.weights[1] : rk.weights[z >= 3]);
+  sm.weights = Bytes(rank_weights(s, rk));
   sm.gradients = Bytes(rk.gradients[z >= 2]);
   sm.optimizer = Bytes(rk.optimizer[z >= 1]);
   sm.activations = Bytes(peak.bytes);
@@ -520,7 +526,7 @@ double peak_memory_bytes(const Scenario& s, const StepModel& st, const std::vect
   for (int r = 0; r < s.parallel.pp; ++r) {
     const RankSummary& rk = st.rank[static_cast<std::size_t>(r)];
     const double total =
-        rk.weights[z >= 3] + rk.gradients[z >= 2] + rk.optimizer[z >= 1] + peaks[r].bytes + rank_temporary(s, st, rk);
+        rank_weights(s, rk) + rk.gradients[z >= 2] + rk.optimizer[z >= 1] + peaks[r].bytes + rank_temporary(s, st, rk);
     peak = std::max(peak, total);
   }
   return peak;

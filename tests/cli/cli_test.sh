@@ -25,6 +25,8 @@ printf 'gpus:\n  - {name: h100-sxm, price_per_gpu_hour_usd: 1.9}\n  - {name: my-
 expect catalog-override-price 0 "at 1.90 USD per GPU-hour" -- "$W" estimate --catalog "$tmp/cat.yaml"
 expect catalog-override-step 0 "step time +4.305 s" -- "$W" estimate --catalog "$tmp/cat.yaml"
 expect catalog-override-base 0 "96 GiB" -- "$W" catalog gpu my-h100 --catalog "$tmp/cat.yaml"
+"$W" catalog gpu h100 --json > "$tmp/h100.json"
+expect catalog-json-roundtrip 0 "step time +4.305 s" -- "$W" estimate --catalog "$tmp/h100.json"
 printf 'gpus:\n  - {name: x, base: h100-sxn}\n' > "$tmp/cat-bad.yaml"
 expect catalog-bad-base 2 "gpus\[0\]\.base: unknown gpu 'h100-sxn' \(closest: h100-sxm" -- "$W" estimate --catalog "$tmp/cat-bad.yaml"
 printf 'calibration:\n  h100-sxm: {hbm_efficiency: 2}\n' > "$tmp/cat-range.yaml"

@@ -10,6 +10,7 @@
 #include "wanka/catalog.hpp"
 #include "wanka/error.hpp"
 #include "wanka/estimate.hpp"
+#include "wanka/reliability.hpp"
 #include "wanka/report.hpp"
 #include "wanka/scenario.hpp"
 #include "wanka/collective.hpp"
@@ -346,6 +347,8 @@ TEST(Estimate, Zero3WithoutReshardAfterForwardSkipsTheBackwardGather) {
   EXPECT_NEAR(a.step_time.value - b.step_time.value, 2.0 * ag.value, 3e-9);
   EXPECT_NEAR(b.memory.per_stage[0].weights.value, 2.0 * b.params_total + 2.0 * b.params_total / 8, 1.0);
   EXPECT_NEAR(a.memory.per_stage[0].weights.value, 2.0 * a.params_total / 8, 1.0);
+  // A checkpoint saves the persistent state, not the gathered copy.
+  EXPECT_DOUBLE_EQ(checkpoint_cost(sgo, b).bytes_per_gpu, checkpoint_cost(full, a).bytes_per_gpu);
   try {
     (void)parse_scenario(kTwoLayerOneGpu, "<t>", {{"parallel.reshard_after_forward", "false"}});
     FAIL() << "reshard_after_forward false accepted with ZeRO-0";

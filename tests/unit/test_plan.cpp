@@ -30,6 +30,31 @@ Scenario small() {
 
 std::string json_of(const Scenario& s, const PlanResult& r) { return plan_to_json(s, r, false).dump(); }
 
+// The planner's memory screen and the estimator agree for ZeRO-3 without resharding after
+// forward (whole weights held): every listed plan fits by its own estimate, and the JSON of a
+// plan with ZeRO < 3 carries reshard_after_forward true, a block `wanka estimate` accepts.
+TEST(Plan, ListedPlansFitWithoutReshardAfterForward) {
+  Scenario s = small();
+  s.parallel.reshard_after_forward = false;
+  PlanOptions o;
+  o.threads = 2;
+  const PlanResult r = plan(s, o);
+  ASSERT_FALSE(r.plans.empty());
+  for (const auto& e : r.plans) {
+    EXPECT_TRUE(e.estimate.memory.fits);
+    if (e.scenario.parallel.zero != 3) {
+      EXPECT_TRUE(scenario_to_json(e.scenario)["parallel"]["reshard_after_forward"].get<bool>());
+    }
+  }
+  o.space.zero.only = {3};
+  const PlanResult z3 = plan(s, o);
+  ASSERT_FALSE(z3.plans.empty());
+  for (const auto& e : z3.plans) {
+    EXPECT_TRUE(e.estimate.memory.fits);
+    EXPECT_FALSE(e.scenario.parallel.reshard_after_forward);
+  }
+}
+
 TEST(Plan, PruningNeverChangesTheTopPlansOrTheFront) {
   const Scenario s = small();
   PlanOptions pruned;

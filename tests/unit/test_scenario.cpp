@@ -350,6 +350,48 @@ TEST(CatalogOverrides, ChangeOnlyTheFieldsGiven) {
     EXPECT_NE(std::string(e.what()).find("h100-sxm"), std::string::npos);
   }
   EXPECT_THROW((void)Catalog::with_overrides_text("gpus:\n  - {hbm_gib: 96}\n", "<t>"), InputError);
+
+  // A chain of bases reaches a calibration (y -> x -> h100-sxm), and a calibration entry must
+  // name a gpu: an alias or a typo is an error, not an entry that nothing uses.
+  const Catalog chain =
+      Catalog::with_overrides_text("gpus:\n  - {name: x, base: h100-sxm}\n  - {name: y, base: x}\n", "<t>");
+  EXPECT_DOUBLE_EQ(chain.gpu("y").calibration.hbm_efficiency, h.calibration.hbm_efficiency);
+  EXPECT_EQ(chain.gpu("y").calibration.basis, h.calibration.basis);
+  for (const char* key : {"h100", "h100-sxn"}) {
+    try {
+      (void)Catalog::with_overrides_text(std::string("calibration:\n  ") + key + ": {hbm_efficiency: 0.5}\n", "<t>");
+      FAIL() << key << " accepted";
+    } catch (const InputError& e) {
+      EXPECT_EQ(e.field(), std::string("calibration.") + key);
+      EXPECT_NE(std::string(e.what()).find("h100-sxm"), std::string::npos);
+    }
+  }
+  // Re-basing an existing name keeps its aliases and takes the new base's calibration.
+  const Catalog rebased = Catalog::with_overrides_text("gpus:\n  - {name: h100-sxm, base: h200}\n", "<t>");
+  EXPECT_EQ(rebased.gpu("h100").name, "h100-sxm");
+  EXPECT_DOUBLE_EQ(rebased.gpu("h100-sxm").hbm_gib, b.gpu("h200").hbm_gib);
+  EXPECT_EQ(rebased.gpu("h100-sxm").calibration.basis, b.gpu("h200").calibration.basis);
+}
+
+// Fields a base model derives follow the inputs an entry overrides, unless the entry gives them:
+// Mixtral's experts, shared and dense FFN sizes equal its ffn_hidden, so they follow it; a
+// grouped-query model keeps its KV heads when only the query heads change (an MHA one stays MHA).
+TEST(CatalogOverrides, DerivedModelFieldsFollowTheOverriddenInputs) {
+  const ModelSpec& mix = Catalog::builtin().model("mixtral-8x7b");
+  ASSERT_EQ(mix.moe.ffn_hidden, mix.ffn_hidden);
+  const Catalog small = Catalog::with_overrides_text(
+      "models:\n  - {name: mix-small, base: mixtral-8x7b, ffn_hidden: 7168}\n"
+      "  - {name: mix-big-experts, base: mixtral-8x7b, moe: {ffn_hidden: 28672}}\n"
+      "  - {name: l70-32h, base: llama3-70b, heads: 32}\n  - {name: l2-7b-16h, base: llama2-7b, heads: 16}\n",
+      "<t>");
+  const ModelSpec& m = small.model("mix-small");
+  EXPECT_EQ(m.moe.ffn_hidden, 7168);
+  EXPECT_EQ(m.moe.dense_ffn_hidden, 7168);
+  EXPECT_EQ(small.model("mix-big-experts").moe.ffn_hidden, 28672);
+  EXPECT_EQ(small.model("mix-big-experts").ffn_hidden, mix.ffn_hidden);
+  EXPECT_EQ(small.model("l70-32h").kv_heads, 8);
+  EXPECT_EQ(small.model("l70-32h").head_dim, 256);
+  EXPECT_EQ(small.model("l2-7b-16h").kv_heads, 16);
 }
 
 // A scenario model may name its catalog base explicitly and take a new name.
