@@ -187,6 +187,12 @@ ModelSpec Catalog::parse_model(const YAML::Node& n, const std::string& path, con
     if (base->moe.dense_ffn_hidden == base->ffn_hidden) m.moe.dense_ffn_hidden = 0;
     if (base->moe.ffn_hidden == base->ffn_hidden) m.moe.ffn_hidden = 0;
   }
+  // The base's published parameter count does not describe a reshaped model.
+  if (base && !n["params_b"]) {
+    for (const char* k : {"layers", "hidden", "heads", "kv_heads", "head_dim", "ffn_hidden", "vocab", "moe", "mla"}) {
+      if (n[k]) m.params_b = 0;
+    }
+  }
   if (base && base->moe.shared_ffn_hidden == base->moe.ffn_hidden) {
     const YAML::Node moe_n = n["moe"];
     if (m.moe.ffn_hidden == 0 || (moe_n && moe_n.IsMap() && moe_n["ffn_hidden"])) m.moe.shared_ffn_hidden = 0;
@@ -451,7 +457,8 @@ void Catalog::load(const std::string& gpus_yaml, const std::string& models_yaml,
   // Every calibration entry names a gpu (or is "default"): a typo or an alias would otherwise
   // be stored and never used.
   if (!gpus_.empty()) {
-    for (const auto& [key, cal] : calibration_) {
+    for (const auto& entry : calibration_) {
+      const std::string& key = entry.first;  // a named variable: clang 14 cannot capture a binding
       if (key == "default" || std::any_of(gpus_.begin(), gpus_.end(), [&](const GpuSpec& g) { return g.name == key; })) {
         continue;
       }

@@ -283,8 +283,8 @@ std::string format_model(const ModelSpec& m) {
                      m.moe.top_k, m.moe.ffn_hidden, m.moe.shared, m.moe.dense_layers);
   }
   if (m.mla) o += fmt::format("  MLA         kv_lora_rank {}, q_lora_rank {}\n", m.mla->kv_lora_rank, m.mla->q_lora_rank);
-  o += fmt::format("  parameters  {} counted ({} active per token); published {}B\n", human_count(mc.params_total),
-                   human_count(mc.params_active), m.params_b);
+  o += fmt::format("  parameters  {} counted ({} active per token){}\n", human_count(mc.params_total),
+                   human_count(mc.params_active), m.params_b > 0 ? fmt::format("; published {}B", m.params_b) : "");
   o += fmt::format("  source      {}\n", m.source);
   if (!m.notes.empty()) o += fmt::format("  notes       {}\n", m.notes);
   return o;

@@ -373,7 +373,8 @@ TEST(CatalogOverrides, ChangeOnlyTheFieldsGiven) {
   EXPECT_EQ(rebased.gpu("h100-sxm").calibration.basis, b.gpu("h200").calibration.basis);
 }
 
-// Fields a base model derives follow the inputs an entry overrides, unless the entry gives them:
+// Fields a base model derives follow the inputs an entry overrides, unless the entry gives them
+// (and a reshaped model drops the base's published parameter count):
 // Mixtral's experts, shared and dense FFN sizes equal its ffn_hidden, so they follow it; a
 // grouped-query model keeps its KV heads when only the query heads change (an MHA one stays MHA).
 TEST(CatalogOverrides, DerivedModelFieldsFollowTheOverriddenInputs) {
@@ -392,6 +393,9 @@ TEST(CatalogOverrides, DerivedModelFieldsFollowTheOverriddenInputs) {
   EXPECT_EQ(small.model("l70-32h").kv_heads, 8);
   EXPECT_EQ(small.model("l70-32h").head_dim, 256);
   EXPECT_EQ(small.model("l2-7b-16h").kv_heads, 16);
+  EXPECT_EQ(m.params_b, 0.0);  // the base's published count does not describe a reshaped model
+  EXPECT_EQ(Catalog::with_overrides_text("models:\n  - {name: llama3-70b, description: x}\n", "<t>").model("llama3-70b").params_b,
+            Catalog::builtin().model("llama3-70b").params_b);
 }
 
 // A scenario model may name its catalog base explicitly and take a new name.
