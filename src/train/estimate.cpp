@@ -134,7 +134,10 @@ FwdBwd layer_cost(const Context& c, const LayerWork& w, double& b_comp) {
     r.b.cp += r.f.cp;
     r.b.ep += r.f.ep;
   } else if (p.recompute == Recompute::kSelective) {
+    // Core attention again, and with CP its ring exchange again: the recomputed attention needs
+    // the other ranks' K,V chunks (hidden by that attention as in the forward when overlapped).
     r.b.comp += attn_f;
+    r.b.cp += r.f.cp;
   }
   return r;
 }

@@ -291,6 +291,23 @@ training: {seq_len: 8192, global_batch: 1, precision: bf16}
   EXPECT_NEAR(estimate(s).step_time.value - estimate(causal_only).step_time.value, want, 3e-9);
 }
 
+// Selective recompute re-runs core attention in the backward, and with CP its ring exchange
+// (docs/model.md §6.6). With the exchange exposed (overlap.cp false) a layer's CP traffic is
+// (cp-1) steps forward and 2 (cp-1) backward (K,V and their gradients), plus (cp-1) again for
+// the recomputed attention: 4/3 of the traffic without recompute.
+TEST(Estimate, SelectiveRecomputeRepeatsTheContextParallelExchange) {
+  const std::string y = R"(
+model: {layers: 2, hidden: 1024, heads: 8, ffn_hidden: 4096, vocab: 32000, activation: gelu, norm: layernorm, position: rope}
+cluster: {gpu: h100-sxm, num_gpus: 2}
+parallel: {tp: 1, pp: 1, cp: 2, dp: 1, micro_batch: 1, zero: 0, overlap: {cp: false}}
+training: {seq_len: 8192, global_batch: 1, precision: bf16}
+)";
+  const Estimate none = estimate(parse_scenario(y, "<t>", {{"parallel.recompute", "none"}}));
+  const Estimate sel = estimate(parse_scenario(y, "<t>", {{"parallel.recompute", "selective"}}));
+  ASSERT_GT(none.breakdown.cp_comm.value, 0.0);
+  EXPECT_NEAR(sel.breakdown.cp_comm.value / none.breakdown.cp_comm.value, 4.0 / 3.0, 1e-6);
+}
+
 // training.cross_entropy: unfused moves 36 more bytes per logit (52 against 16, see
 // LogitsWork.UnfusedCrossEntropyMoves52BytesPerLogitAgainst16Fused); on one GPU that is all
 // the difference: T V = 1024 x 32000 = 32768000 logits, 36 x 32768000 = 1179648000 bytes.
