@@ -39,6 +39,12 @@ struct LayerWork {
   double expert_params = 0;      // of which routed-expert parameters (sharded by EP)
   Bytes activations_saved;       // saved for backward per micro-batch, per recompute mode
   Bytes activations_transient;   // largest extra working set while this layer runs backward
+  // Selective recompute (ShardSpec::recompute_modules): forward work repeated in the backward.
+  std::vector<Gemm> recompute_gemms;
+  Bytes recompute_elementwise;   // element-wise and FP8-cast bytes of the recomputed parts
+  bool recompute_attention = false;  // core attention (and, with CP, its ring exchange)
+  bool recompute_tp_ffn = false;     // the FFN block's TP collectives (mlp / moe modules)
+  bool recompute_ep = false;         // MoE dispatch and combine (moe module)
   // Communication per micro-batch (full buffer sizes as the collective APIs take them).
   Bytes tp_bytes;                // attention block: one TP all-gather/reduce-scatter buffer
   Bytes tp_ffn_bytes;            // FFN block: 2*T*h dense; 2*T*k*h (+2*T*h shared) for MoE with expert TP
@@ -66,6 +72,7 @@ struct ShardSpec {
   int tp = 1, cp = 1, ep = 1;
   bool sequence_parallel = true;
   Recompute recompute{};
+  unsigned recompute_modules = 1;  // RecomputeModule bits (scenario.hpp), used when selective
   Precision precision = Precision::kBf16;
   AttentionKernel attention{};
   CrossEntropyKernel cross_entropy{};

@@ -34,6 +34,21 @@ const char* to_string(CrossEntropyKernel c);
 enum class EpDispatcher { kAllToAll, kDeepEp };
 const char* to_string(EpDispatcher d);
 const char* to_string(Recompute r);
+// What selective recompute discards and recomputes: Megatron-Core's --recompute-modules
+// (megatron/training/arguments.py, with --recompute-granularity selective; default core_attn).
+// Bits of ParallelConfig::recompute_modules; docs/model.md §3.6, §6.6.
+enum RecomputeModule : unsigned {
+  kRecomputeCoreAttn = 1u << 0,       // core attention (checkpointed)
+  kRecomputeLayernorm = 1u << 1,      // the two pre-norms (output discarded)
+  kRecomputeMlaUpProj = 1u << 2,      // MLA up-projections and RoPE (output discarded)
+  kRecomputeMoeAct = 1u << 3,         // the experts' activation function (output discarded)
+  kRecomputeMlp = 1u << 4,            // the dense MLP (checkpointed)
+  kRecomputeMoe = 1u << 5,            // the whole MoE block, dispatch and combine included (checkpointed)
+  kRecomputeSharedExperts = 1u << 6,  // the shared experts (checkpointed)
+};
+// Names in Megatron-Core's spelling, in bit order.
+inline constexpr const char* kRecomputeModuleNames[] = {"core_attn", "layernorm", "mla_up_proj", "moe_act",
+                                                        "mlp",       "moe",       "shared_experts"};
 
 struct ClusterConfig {
   GpuSpec gpu;                 // resolved spec (catalog entry plus inline overrides)
@@ -71,6 +86,7 @@ struct ParallelConfig {
   int micro_batch = 1;
   bool sequence_parallel = true;
   Recompute recompute = Recompute::kSelective;
+  unsigned recompute_modules = kRecomputeCoreAttn;  // with recompute: selective only
   int zero = 1;
   // ZeRO-3 (FSDP) only: false keeps each layer's gathered parameters from its forward to its
   // backward (PyTorch FSDP SHARD_GRAD_OP, FSDP2 reshard_after_forward=False): no backward

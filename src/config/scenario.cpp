@@ -280,7 +280,7 @@ ScenarioDraft parse_scenario_draft(const std::string& text, const std::string& o
   bool sp_given = false;
   if (auto p = root["parallel"]; p && !p.IsNull()) {
     yaml::check_keys(p, "parallel", {"tp", "pp", "vpp", "cp", "ep", "dp", "micro_batch", "sequence_parallel",
-                                     "recompute", "zero", "reshard_after_forward", "allow_uneven_stages",
+                                     "recompute", "recompute_modules", "zero", "reshard_after_forward", "allow_uneven_stages",
                                      "ep_dispatcher", "overlap"});
     for (const auto& kv : p) {
       if (!kv.second.IsNull()) d.parallel_given.push_back(kv.first.Scalar());
@@ -305,6 +305,28 @@ ScenarioDraft parse_scenario_draft(const std::string& text, const std::string& o
       else if (rs == "selective") pa.recompute = Recompute::kSelective;
       else if (rs == "full") pa.recompute = Recompute::kFull;
       else throw InputError("parallel.recompute", unknown_name_message("recompute mode", rs, {"none", "selective", "full"}));
+    }
+    if (auto rm = p["recompute_modules"]; rm && !rm.IsNull()) {
+      // A list of Megatron-Core module names (one name alone is a list of one).
+      const std::string path = "parallel.recompute_modules";
+      const std::vector<std::string> names(std::begin(kRecomputeModuleNames), std::end(kRecomputeModuleNames));
+      auto bit_of = [&](const YAML::Node& n) {
+        const std::string name = yaml::as_string(n, path);
+        for (std::size_t i = 0; i < names.size(); ++i) {
+          if (names[i] == name) return 1u << i;
+        }
+        throw InputError(path, unknown_name_message("recompute module", name, names) + yaml::where(n));
+      };
+      if (rm.IsSequence()) {
+        pa.recompute_modules = 0;
+        for (const auto& n : rm) pa.recompute_modules |= bit_of(n);
+      } else if (rm.IsScalar()) {
+        pa.recompute_modules = bit_of(rm);
+      } else {
+        std::string list;
+        for (const auto& n : names) list += (list.empty() ? "" : ", ") + n;
+        throw InputError(path, "expected a list of module names (" + list + ")" + yaml::where(rm));
+      }
     }
     yaml::opt(p, "zero", "parallel", pa.zero, 0, 3);
     yaml::opt_bool(p, "reshard_after_forward", "parallel", pa.reshard_after_forward);
@@ -412,6 +434,21 @@ void validate_scenario(const Scenario& s) {
   const auto& c = s.cluster;
   const auto& t = s.training;
   auto str = [](auto v) { return std::to_string(v); };
+  if (p.recompute_modules != kRecomputeCoreAttn) {
+    const std::string f = "parallel.recompute_modules";
+    if (p.recompute != Recompute::kSelective) {
+      throw InputError(f, std::string("applies to recompute: selective only, and parallel.recompute is ") + to_string(p.recompute));
+    }
+    if ((p.recompute_modules & kRecomputeMlaUpProj) && !m.mla) {
+      throw InputError(f, "mla_up_proj needs a model with multi-head latent attention (model.mla), and " + m.name + " has none");
+    }
+    if ((p.recompute_modules & (kRecomputeMoeAct | kRecomputeMoe | kRecomputeSharedExperts)) && !m.is_moe()) {
+      throw InputError(f, "moe_act, moe and shared_experts apply to MoE models, and " + m.name + " is dense");
+    }
+    if ((p.recompute_modules & kRecomputeSharedExperts) && m.moe.shared == 0) {
+      throw InputError(f, "shared_experts: " + m.name + " has no shared experts");
+    }
+  }
   if (!p.reshard_after_forward && p.zero != 3) {
     throw InputError("parallel.reshard_after_forward", "false applies to ZeRO-3 (FSDP) only, and parallel.zero is " +
                                                            str(p.zero) + " (ZeRO 0-2 keep whole parameters, never gathered per layer)");

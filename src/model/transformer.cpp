@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <string_view>
 
 #include "wanka/model.hpp"
 #include "wanka/scenario.hpp"
@@ -120,55 +121,56 @@ LayerWork layer_work(const ModelSpec& m, const ShardSpec& s, bool moe_layer) {
   w.attention_fwd = Flops(double(s.micro_batch) * a_loc * double(s.seq_len) * double(s.seq_len) *
                           (at.dqk + at.dv) / s.cp);
 
-  // --- FFN
-  double ffn_elems = 0;       // activation-function inputs per token-row, summed
-  double ffn_saved = 0;       // saved FFN activations (elements)
-  double ffn_gemm_in = 0;     // of which inputs of the down projection (FP8-storable)
-  double tokens_routed = 0;
+  // --- FFN: the dense MLP, or the routed and shared experts, each as rows x the width of one
+  // activation-function input on this rank
+  struct FfnPart {
+    double rows = 0, width = 0;
+    double elems() const { return rows * width; }
+  };
+  FfnPart dense, routed, shared;
   if (moe_layer) {
     const double E = m.moe.experts, k = m.moe.top_k, fe = double(m.moe.ffn_hidden);
-    tokens_routed = T * k;  // balanced routing: each rank's experts receive T*k tokens
+    routed.rows = T * k;  // balanced routing: each rank's experts receive T*k tokens
+    routed.width = fe / t;
     w.gemms.push_back({"router", Tr, E, h});
-    const double per_expert = tokens_routed * s.ep / E;
+    const double per_expert = routed.rows * s.ep / E;
     const double local = E / s.ep;
     w.gemms.push_back({"expert_fc1", per_expert, (swiglu ? 2.0 : 1.0) * fe / t, h, local});
     w.gemms.push_back({"expert_fc2", per_expert, h, fe / t, local});
-    ffn_elems += tokens_routed * fe / t;
-    ffn_saved += tokens_routed * h + tokens_routed * (swiglu ? 3.0 : 2.0) * fe / t;
-    ffn_gemm_in += tokens_routed * fe / t;
     if (m.moe.shared > 0) {
       const double fs = double(m.moe.shared) * double(m.moe.shared_ffn_hidden);
+      shared = {T, fs / t};
       w.gemms.push_back({"shared_fc1", T, (swiglu ? 2.0 : 1.0) * fs / t, h});
       w.gemms.push_back({"shared_fc2", T, h, fs / t});
-      ffn_elems += T * fs / t;
-      ffn_saved += T * (swiglu ? 3.0 : 2.0) * fs / t;
-      ffn_gemm_in += T * fs / t;
     }
   } else {
     const double f = m.is_moe() ? double(m.moe.dense_ffn_hidden) : double(m.ffn_hidden);
+    dense = {T, f / t};
     w.gemms.push_back({"fc1", T, (swiglu ? 2.0 : 1.0) * f / t, h});
     w.gemms.push_back({"fc2", T, h, f / t});
-    ffn_elems += T * f / t;
-    ffn_saved += T * (swiglu ? 3.0 : 2.0) * f / t;
-    ffn_gemm_in += T * f / t;
   }
+  const double act_inputs = swiglu ? 2.0 : 1.0;  // activation-function inputs per hidden unit
+  // Activation function: read its input(s), write the output.
+  auto act_bytes = [&](const FfnPart& q) { return (act_inputs + 1.0) * q.elems() * kAct; };
 
   // --- memory-bound element-wise work (bytes moved), forward; backward moves about twice as
   // much (reads saved inputs and incoming gradients, writes gradients).
-  double ew = 0;
-  ew += 2.0 * 2.0 * Tr * h * kAct;                            // two norms: read + write
+  const double norms = 2.0 * 2.0 * Tr * h * kAct;                  // two norms: read + write
+  const double rope = 2.0 * T * (a_loc + kv_loc) * at.rope_dim * kAct;  // rotary on q and k: read + write
+  const double permute = moe_layer ? 2.0 * 2.0 * Tr * double(m.moe.top_k) * h * kAct : 0.0;  // permute + unpermute
+  double ew = norms + rope + permute;
   ew += 2.0 * 3.0 * Tr * h * kAct;                            // two residual adds: 2 reads + 1 write
-  ew += 2.0 * T * (a_loc + kv_loc) * at.rope_dim * kAct;      // rotary on q and k: read + write
-  ew += (swiglu ? 3.0 : 2.0) * ffn_elems * kAct;              // activation: read input(s), write output
-  if (moe_layer) ew += 2.0 * 2.0 * Tr * double(m.moe.top_k) * h * kAct;  // permute + unpermute
+  ew += act_bytes(dense) + act_bytes(routed) + act_bytes(shared);
   w.elementwise_fwd = Bytes(ew);
   w.elementwise_bwd = Bytes(2.0 * ew);
-  if (s.precision == Precision::kFp8) {
-    // Transformer Engine casts each GEMM's activation input (fwd) and output gradient (bwd) to
-    // FP8: read 2 bytes, write 1 byte per element, plus the amax reduction pass (~1 byte).
+  const bool fp8 = s.precision == Precision::kFp8;
+  // Transformer Engine casts each GEMM's activation input (fwd) and output gradient (bwd) to
+  // FP8: read 2 bytes, write 1 byte per element, plus the amax reduction pass (~1 byte).
+  auto cast_fwd = [&](const Gemm& g) { return fp8 ? 4.0 * g.m * g.k * g.count : 0.0; };
+  if (fp8) {
     double fwd = 0, bwd = 0;
     for (const auto& g : w.gemms) {
-      fwd += 4.0 * g.m * g.k * g.count;
+      fwd += cast_fwd(g);
       bwd += 4.0 * g.m * g.n * g.count;
     }
     w.fp8_cast_fwd = Bytes(fwd);
@@ -202,32 +204,101 @@ LayerWork layer_work(const ModelSpec& m, const ShardSpec& s, bool moe_layer) {
   // gated FFNs and MoE; flash attention stores only q, k, v, output and the softmax
   // statistics, so the 5*a*s/h score term of the paper is absent).
   // With FP8 GEMMs, Transformer Engine keeps the FP8 copy (1 byte) of each GEMM input for the
-  // weight-gradient GEMM instead of the 16-bit tensor (TE Linear/LayerNormLinear save_for_backward).
-  const double gin = s.precision == Precision::kFp8 ? 1.0 : 2.0;
+  // weight-gradient GEMM instead of the 16-bit tensor (TE Linear/LayerNormLinear/GroupedLinear
+  // save_for_backward); the MoE router runs in 16 bits or more and keeps its input whole.
+  // Selective recompute drops what its modules rebuild in the backward (Megatron-Core
+  // --recompute-modules; "output-discarding" modules free their outputs after use,
+  // checkpointed ones keep only their inputs).
+  const bool sel = s.recompute == Recompute::kSelective;
+  auto rc = [&](unsigned module) { return sel && (s.recompute_modules & module) != 0; };
+  const double gin = fp8 ? 1.0 : 2.0;
+  // A part's internals: the activation function's input(s) (fc1 output, 16-bit) and output
+  // (fc2 input, a GEMM input).
+  auto internals = [&](const FfnPart& q, bool act_recomputed) {
+    return q.elems() * (kAct * act_inputs + (act_recomputed ? 0.0 : gin));
+  };
+  // A pre-norm's output is a GEMM input: kept as the 16-bit tensor the layernorm module
+  // discards, or as the GEMM's FP8 copy, which it does not.
+  const double norm_out = rc(kRecomputeLayernorm) && !fp8 ? 0.0 : gin * Tr * h;
   double saved = 0;
   saved += 2.0 * Tr * h;                                         // norm-1 input
-  saved += gin * Tr * h;                                         // QKV input (norm-1 output)
+  saved += norm_out;                                             // QKV input (norm-1 output)
   if (m.mla) saved += 2.0 * T * double(m.mla->q_lora_rank + m.mla->kv_lora_rank);  // latents
-  saved += 2.0 * T * (a_loc * at.dqk + kv_loc * (at.dqk + at.dv));  // q, k, v
+  if (!(m.mla && rc(kRecomputeMlaUpProj))) {
+    saved += 2.0 * T * (a_loc * at.dqk + kv_loc * (at.dqk + at.dv));  // q, k, v
+  }
   saved += gin * T * a_loc * at.dv;                              // attention output (proj input)
+  const double lse = 4.0 * double(s.micro_batch) * a_loc * seq;  // fp32 log-sum-exp
   if (s.attention == AttentionKernel::kUnfused) {
-    saved += 5.0 * scores;  // softmax output (2 B), dropout mask (1 B), dropout output (2 B): Korthikanti's 5as/h
+    // Softmax output (2 B), dropout mask (1 B), dropout output (2 B): Korthikanti's 5as/h;
+    // core-attention recompute (Korthikanti §5) keeps only the statistics of the recomputation.
+    saved += rc(kRecomputeCoreAttn) ? lse : 5.0 * scores;
   } else {
-    saved += 4.0 * double(s.micro_batch) * a_loc * seq;          // fp32 log-sum-exp
+    saved += lse;
   }
   saved += 2.0 * Tr * h;                                         // norm-2 input
-  saved += gin * Tr * h;                                         // FFN input (norm-2 output)
-  saved += kAct * ffn_saved - (2.0 - gin) * ffn_gemm_in;         // FFN internals
+  if (moe_layer) {
+    const double k = double(m.moe.top_k);
+    if (rc(kRecomputeMoe)) {
+      saved += kAct * Tr * h;  // the checkpointed block's input
+    } else {
+      if (!rc(kRecomputeLayernorm)) saved += kAct * Tr * h;     // router input (norm-2 output)
+      saved += gin * T * k * h;                                  // permuted tokens (expert fc1 input)
+      saved += internals(routed, rc(kRecomputeMoeAct));
+      saved += kAct * T * k * h;  // expert outputs, which the unpermute keeps to weight them by the router probabilities
+      if (shared.rows > 0 && !rc(kRecomputeSharedExperts)) {
+        if (fp8) saved += gin * Tr * h;                          // the shared fc1's own FP8 copy of its input
+        saved += internals(shared, false);
+      }
+    }
+  } else if (rc(kRecomputeMlp)) {
+    saved += kAct * Tr * h;  // the checkpointed MLP's input
+  } else {
+    saved += norm_out;                                           // FFN input (norm-2 output)
+    saved += internals(dense, false);
+  }
   const double none_bytes = saved;
-  // Selective recompute (Korthikanti §5: core attention) drops the score-sized tensors; with
-  // fused attention there are none, so it stores the same as none. Full recompute stores only
-  // each layer's input.
-  const double selective_bytes =
-      s.attention == AttentionKernel::kUnfused ? none_bytes - 5.0 * scores + 4.0 * double(s.micro_batch) * a_loc * seq : none_bytes;
-  w.activations_saved = Bytes(s.recompute == Recompute::kFull        ? 2.0 * Tr * h
-                              : s.recompute == Recompute::kSelective ? selective_bytes
-                                                                     : none_bytes);
+  w.activations_saved = Bytes(s.recompute == Recompute::kFull ? 2.0 * Tr * h : saved);
   w.activations_transient = Bytes((s.recompute == Recompute::kFull ? none_bytes : 0.0) + 2.0 * 2.0 * T * h);
+
+  // --- what selective recompute repeats in the backward
+  if (sel) {
+    double rew = 0;
+    auto redo = [&](const char* name) {
+      for (const auto& g : w.gemms) {
+        if (std::string_view(g.name) == name) {
+          w.recompute_gemms.push_back(g);
+          rew += cast_fwd(g);
+        }
+      }
+    };
+    w.recompute_attention = rc(kRecomputeCoreAttn);
+    if (rc(kRecomputeLayernorm)) rew += norms;
+    if (m.mla && rc(kRecomputeMlaUpProj)) {
+      redo("q_up");
+      redo("kv_up");
+      rew += rope;
+    }
+    if (moe_layer && rc(kRecomputeMoe)) {
+      for (const char* g : {"router", "expert_fc1", "expert_fc2", "shared_fc1", "shared_fc2"}) redo(g);
+      rew += act_bytes(routed) + act_bytes(shared) + permute;
+      w.recompute_tp_ffn = s.tp > 1;
+      w.recompute_ep = s.ep > 1;
+    } else if (moe_layer) {
+      if (rc(kRecomputeMoeAct)) rew += act_bytes(routed);
+      if (rc(kRecomputeSharedExperts) && shared.rows > 0) {
+        redo("shared_fc1");
+        redo("shared_fc2");
+        rew += act_bytes(shared);
+      }
+    } else if (rc(kRecomputeMlp)) {
+      redo("fc1");
+      redo("fc2");
+      rew += act_bytes(dense);
+      w.recompute_tp_ffn = s.tp > 1;
+    }
+    w.recompute_elementwise = Bytes(rew);
+  }
 
   // --- communication
   if (s.tp > 1) {

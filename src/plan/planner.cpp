@@ -78,7 +78,7 @@ bool same_but_zero(const Candidate& a, const Candidate& b) {
          std::tie(b.tp, b.cp, b.pp, b.vpp, b.ep, b.dp, b.micro_batch, b.recompute, b.sp);
 }
 
-void apply(const Candidate& c, Scenario& s) {
+void apply(const Candidate& c, Scenario& s, unsigned selective_modules) {
   s.parallel.tp = c.tp;
   s.parallel.cp = c.cp;
   s.parallel.pp = c.pp;
@@ -88,6 +88,9 @@ void apply(const Candidate& c, Scenario& s) {
   s.parallel.micro_batch = c.micro_batch;
   s.parallel.zero = c.zero;
   s.parallel.recompute = c.recompute;
+  // Selective recompute takes the scenario's modules (default core attention); the other modes
+  // the default, which is what they accept.
+  s.parallel.recompute_modules = c.recompute == Recompute::kSelective ? selective_modules : unsigned(kRecomputeCoreAttn);
   s.parallel.sequence_parallel = c.sp;
   s.cluster.num_gpus = static_cast<std::int64_t>(c.tp) * c.cp * c.pp * c.dp;
 }
@@ -97,16 +100,17 @@ void apply(const Candidate& c, Scenario& s) {
 class Worker {
  public:
   explicit Worker(const Scenario& base)
-      : s_(base), acc_(base.cluster.gpu, base.training.precision, base.training.attention, attention_head_dim(base.model)) {}
+      : s_(base), modules_(base.parallel.recompute_modules), acc_(base.cluster.gpu, base.training.precision, base.training.attention, attention_head_dim(base.model)) {}
 
   Scenario& scenario() { return s_; }
+  unsigned modules() const { return modules_; }
   const Accelerator& acc() const { return acc_; }
 
   // The full estimate of a candidate split (pipeline simulated). Splits that differ only in
   // what leaves the schedule alone (ZeRO 1 versus 2, which shard the same collectives) have the
   // same pipeline spec: the last few simulations are kept and reused when the spec is equal.
   Estimate estimate(const Candidate& c) {
-    apply(c, s_);
+    apply(c, s_, modules_);
     detail::StepModel st;
     detail::build_step(s_, costs(), st);
     for (const auto& [spec, result] : recent_) {
@@ -152,6 +156,7 @@ class Worker {
   static constexpr std::size_t kRecent = 4;
   std::vector<std::pair<PipelineSpec, PipelineResult>> recent_;
   Scenario s_;
+  unsigned modules_;
   Accelerator acc_;
   std::unordered_map<Key, std::shared_ptr<const detail::LayerCosts>, KeyHash> cache_;
 };
@@ -308,7 +313,7 @@ class Search {
                 c.micro_batch = mb; c.zero = z; c.recompute = rc; c.sp = spv;
                 ++cnt.candidates;
                 if (!checked) {
-                  apply(c, s);
+                  apply(c, s, w.modules());
                   issue = check_split(s);
                   checked = true;
                 }
@@ -642,7 +647,7 @@ PlanResult plan(const Scenario& base, const PlanOptions& opt) {
   auto entry = [&](const Evaluated& e) {
     PlanEntry pe;
     pe.scenario = search.base();
-    apply(fit[e.cand], pe.scenario);
+    apply(fit[e.cand], pe.scenario, pe.scenario.parallel.recompute_modules);
     pe.estimate = e.est;
     pe.objective = e.obj;
     pe.headroom_bytes = e.headroom;

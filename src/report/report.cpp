@@ -1,6 +1,7 @@
 #include "wanka/report.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 
@@ -14,6 +15,17 @@ namespace {
 
 const char* activation_name(Activation a) { return a == Activation::kSwiglu ? "swiglu" : "gelu"; }
 const char* norm_name(Norm n) { return n == Norm::kRmsNorm ? "rmsnorm" : "layernorm"; }
+// The recompute modules as names; with recompute none or full, the default (which every mode
+// accepts), so the JSON reads back unchanged.
+std::vector<std::string> recompute_module_list(const ParallelConfig& p) {
+  const unsigned bits = p.recompute == Recompute::kSelective ? p.recompute_modules : unsigned(kRecomputeCoreAttn);
+  std::vector<std::string> out;
+  for (std::size_t i = 0; i < std::size(kRecomputeModuleNames); ++i) {
+    if (bits & (1u << i)) out.emplace_back(kRecomputeModuleNames[i]);
+  }
+  return out;
+}
+
 const char* position_name(Position p) {
   switch (p) {
     case Position::kRope: return "rope";
@@ -93,6 +105,7 @@ Json scenario_to_json(const Scenario& s) {
                    {"micro_batch", p.micro_batch},
                    {"sequence_parallel", p.sequence_parallel},
                    {"recompute", to_string(p.recompute)},
+                   {"recompute_modules", recompute_module_list(p)},
                    {"zero", p.zero},
                    {"reshard_after_forward", p.reshard_after_forward || p.zero != 3},  // ZeRO-3 only
                    {"allow_uneven_stages", p.allow_uneven_stages},
@@ -179,7 +192,11 @@ std::string format_estimate(const Scenario& s, const Estimate& e) {
   o += fmt::format("  parallel  TP{} PP{}{} CP{} EP{}{} DP{}, micro-batch {}, {} micro-batches/step, SP {}, recompute {}, ZeRO-{}{}\n",
                    p.tp, p.pp, p.vpp > 1 ? fmt::format(" (VPP{})", p.vpp) : "", p.cp, p.ep,
                    p.ep > 1 && p.ep_dispatcher == EpDispatcher::kDeepEp ? " (deepep)" : "", p.dp, p.micro_batch,
-                   e.micro_batches, p.sequence_parallel ? "on" : "off", to_string(p.recompute), p.zero,
+                   e.micro_batches, p.sequence_parallel ? "on" : "off",
+                   p.recompute == Recompute::kSelective && p.recompute_modules != kRecomputeCoreAttn
+                       ? fmt::format("selective ({})", fmt::join(recompute_module_list(p), ", "))
+                       : std::string(to_string(p.recompute)),
+                   p.zero,
                    p.zero == 3 && !p.reshard_after_forward ? " (no reshard after forward)" : "");
   const auto& ov = p.overlap;
   auto on = [](bool x) { return x ? "on" : "off"; };

@@ -134,10 +134,18 @@ FwdBwd layer_cost(const Context& c, const LayerWork& w, double& b_comp) {
     r.b.cp += r.f.cp;
     r.b.ep += r.f.ep;
   } else if (p.recompute == Recompute::kSelective) {
-    // Core attention again, and with CP its ring exchange again: the recomputed attention needs
-    // the other ranks' K,V chunks (hidden by that attention as in the forward when overlapped).
-    r.b.comp += attn_f;
-    r.b.cp += r.f.cp;
+    // What the recompute modules rebuild (docs/model.md §6.6). Core attention again, and with CP
+    // its ring exchange again: the recomputed attention needs the other ranks' K,V chunks
+    // (hidden by that attention as in the forward when overlapped). A recomputed MLP or MoE
+    // block repeats its TP collectives, and the MoE block its dispatch and combine.
+    for (const auto& g : w.recompute_gemms) r.b.comp += c.acc.gemm_fwd(g).value;
+    r.b.comp += c.acc.memory_bound(w.recompute_elementwise).value;
+    if (w.recompute_attention) {
+      r.b.comp += attn_f;
+      r.b.cp += r.f.cp;
+    }
+    if (w.recompute_tp_ffn) r.b.tp += w.tp_collectives_fwd * tp_pair(c, w.tp_ffn_bytes).value;
+    if (w.recompute_ep) r.b.ep += r.f.ep;
   }
   return r;
 }
@@ -179,7 +187,8 @@ LayerCosts layer_costs(const Scenario& s, const Accelerator& acc, const Fabric& 
   // Rank order tp, cp, (ep within dp x cp), dp, pp: Megatron-Core's default "tp-cp-ep-dp-pp".
   const Context c{s, acc, fab, place_group(p.tp, 1, domain), place_group(p.cp, p.tp, domain),
                   place_group(p.ep, p.tp, domain)};
-  const ShardSpec sh{p.micro_batch, tr.seq_len, p.tp, p.cp, p.ep, p.sequence_parallel, p.recompute, tr.precision, tr.attention,
+  const ShardSpec sh{p.micro_batch, tr.seq_len, p.tp, p.cp, p.ep, p.sequence_parallel, p.recompute,
+                     p.recompute_modules, tr.precision, tr.attention,
                      tr.cross_entropy};
   LayerCosts lc;
   lc.dense_w = layer_work(m, sh, false);
@@ -743,10 +752,24 @@ Estimate finish_estimate(const Scenario& s, const Accelerator& acc, const StepMo
     // The recomputed forward covers the transformer layers, not the logits GEMM.
     recompute_extra = (mc.flops_per_token - 6.0 * double(m.vocab) * double(m.hidden)) / 3.0;
   } else if (p.recompute == Recompute::kSelective) {
-    // Forward attention per token, counted like the model FLOPs (whole s x s scores).
+    // Forward attention per token, counted like the model FLOPs (whole s x s scores), when core
+    // attention is recomputed; plus the recomputed GEMMs of each layer kind, per token of the
+    // rank (the layer work is one rank's share of tp x the micro-batch's tokens).
     const double dqk_dv = m.mla ? double(m.mla->qk_nope_head_dim + m.mla->qk_rope_head_dim + m.mla->v_head_dim)
                                 : 2.0 * double(m.head_dim);
-    recompute_extra = 2.0 * double(tr.seq_len) * double(m.heads) * dqk_dv * double(m.layers);
+    if (p.recompute_modules & kRecomputeCoreAttn) {
+      recompute_extra = 2.0 * double(tr.seq_len) * double(m.heads) * dqk_dv * double(m.layers);
+    }
+    const double rank_tokens = double(p.micro_batch) * double(tr.seq_len) / double(p.cp) / double(p.tp);
+    auto gemm_flops = [](const LayerWork& w) {
+      double f = 0;
+      for (const auto& g : w.recompute_gemms) f += g.flops().value;
+      return f;
+    };
+    const long moe_layers = m.is_moe() ? m.layers - m.moe.dense_layers : 0;
+    recompute_extra += (double(m.layers - moe_layers) * gemm_flops(st.lc->dense_w) +
+                        double(moe_layers) * gemm_flops(st.lc->moe_w)) /
+                       rank_tokens;
   }
   e.hardware_flops_per_token = mc.flops_per_token + recompute_extra;
   const double peak = cl.gpu.peak(tr.precision).value;

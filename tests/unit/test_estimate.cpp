@@ -374,6 +374,51 @@ TEST(Estimate, Zero3WithoutReshardAfterForwardSkipsTheBackwardGather) {
   }
 }
 
+// Selective recompute of the whole MoE block (Megatron-Core --recompute-modules moe) repeats
+// its dispatch and combine in the backward: Mixtral at TP2 EP8 without pipeline parallelism,
+// all-to-alls exposed, charges forward + recomputed forward + backward = 3 exchanges where the
+// default core-attention recompute charges 2, so the EP time is 1.5x. The option is read back
+// from --json, and it is refused where it means nothing.
+TEST(Estimate, RecomputeModulesRepeatWhatTheyRebuild) {
+  const std::string y = R"(
+model: {name: mixtral-8x7b}
+cluster: {gpu: h100-sxm, num_gpus: 64}
+parallel: {tp: 2, pp: 1, cp: 1, ep: 8, micro_batch: 1, recompute: selective, zero: 1}
+training: {seq_len: 4096, global_batch: 256, precision: fp8}
+)";
+  const Scenario core = parse_scenario(y, "<t>");
+  const Scenario moe = parse_scenario(y, "<t>", {{"parallel.recompute_modules", "[moe]"}});
+  EXPECT_EQ(core.parallel.recompute_modules, unsigned(kRecomputeCoreAttn));
+  ASSERT_EQ(moe.parallel.recompute_modules, unsigned(kRecomputeMoe));
+  const Estimate a = estimate(core), b = estimate(moe);
+  ASSERT_GT(a.breakdown.ep_comm.value, 0.0);
+  EXPECT_NEAR(b.breakdown.ep_comm.value / a.breakdown.ep_comm.value, 1.5, 1e-6);  // the schedule's time grid
+  EXPECT_LT(b.memory.peak_bytes_per_gpu.value, a.memory.peak_bytes_per_gpu.value);
+  EXPECT_GT(b.hfu, b.mfu);
+  // --json writes the modules; the file reads back to the same scenario.
+  const auto j = estimate_to_json(moe, b);
+  EXPECT_EQ(j["scenario"]["parallel"]["recompute_modules"].dump(), R"(["moe"])");
+  EXPECT_EQ(parse_scenario(j["scenario"].dump(), "<json>").parallel.recompute_modules, unsigned(kRecomputeMoe));
+  // Other modes write the default, which they accept.
+  const Scenario none = parse_scenario(y, "<t>", {{"parallel.recompute", "none"}});
+  EXPECT_EQ(scenario_to_json(none)["parallel"]["recompute_modules"].dump(), R"(["core_attn"])");
+  auto refused = [&](const std::vector<Override>& ov, const std::string& text) {
+    try {
+      (void)parse_scenario(y, "<t>", ov);
+      ADD_FAILURE() << "accepted: " << ov.back().second;
+    } catch (const InputError& e) {
+      EXPECT_EQ(e.field(), "parallel.recompute_modules");
+      EXPECT_NE(std::string(e.what()).find(text), std::string::npos) << e.what();
+    }
+  };
+  refused({{"parallel.recompute_modules", "[moe, mlp_up]"}}, "mlp_up");
+  refused({{"parallel.recompute_modules", "{a: 1}"}}, "expected a list");
+  refused({{"parallel.recompute_modules", "[mla_up_proj]"}}, "multi-head latent attention");
+  refused({{"parallel.recompute_modules", "[shared_experts]"}}, "no shared experts");
+  refused({{"parallel.recompute", "full"}, {"parallel.recompute_modules", "[moe]"}}, "selective only");
+  refused({{"model.name", "llama2-7b"}, {"parallel.ep", "1"}, {"parallel.recompute_modules", "[moe_act]"}}, "dense");
+}
+
 // ZeRO-2 reduce-scatters the gradients after every micro-batch (its sharded gradient buffer
 // cannot accumulate), ZeRO-1 once per step (docs/model.md §9). Two-layer model on one 8-GPU
 // node, 4 micro-batches, overlap.dp off: the difference is 3 reduce-scatters of the 16-bit

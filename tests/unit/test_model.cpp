@@ -269,5 +269,105 @@ TEST(LayerParams, GroupedQueryAttentionSharesKeyAndValueHeads) {
   EXPECT_NEAR(p.other, 16384.0, 1e-9);
 }
 
+// A small MoE model with multi-head latent attention, numbers small enough to add by hand:
+// h = 1024, 8 heads, MLA q_lora 256, kv_lora 128, nope 32 + rope 16 (dqk 48), v 32; 8 experts,
+// top-2, expert and shared-expert ffn 512, one shared expert, SwiGLU; one sequence of 1024
+// tokens, TP1 (T = Tr = 1024).
+ModelSpec tiny_mla_moe() {
+  ModelSpec m = Catalog::builtin().model("llama2-7b");
+  m.name = "tiny";
+  m.hidden = 1024;
+  m.heads = 8;
+  m.kv_heads = 8;
+  m.head_dim = 48;
+  m.mla = MlaSpec{256, 128, 32, 16, 32};
+  m.moe.experts = 8;
+  m.moe.top_k = 2;
+  m.moe.ffn_hidden = 512;
+  m.moe.shared = 1;
+  m.moe.shared_ffn_hidden = 512;
+  return m;
+}
+
+ShardSpec modules(Precision p, unsigned bits) {
+  ShardSpec s = shard(1, false, bits == 0 ? Recompute::kNone : Recompute::kSelective, 1024);
+  s.precision = p;
+  s.recompute_modules = bits;
+  return s;
+}
+
+// MoE layer activations, bf16, no recompute (bytes):
+//   norm-1 input 2Th, its output (the down-projections' input) 2Th   2097152 x 2
+//   latents 2T(256 + 128)                                            786432
+//   q, k, v 2T(8 x 48 + 8 x (48 + 32))                               2097152
+//   attention output 2T x 8 x 32                                     524288
+//   log-sum-exp 4 x 8 x 1024                                         32768
+//   norm-2 input 2Th, router input 2Th                               2097152 x 2
+//   permuted tokens 2Tkh = 2 x 1024 x 2 x 1024                       4194304
+//   expert SwiGLU inputs 2 x 2 x (T k 512) + output 2 x (T k 512)    6291456
+//   expert outputs kept for the probability gradient 2Tkh            4194304
+//   shared expert: SwiGLU inputs and output 6 x T x 512              3145728
+//   total                                                            29655040
+// With FP8 every GEMM input is its 1-byte copy: norm-1 output -1048576, attention output
+// -262144, permuted tokens -2097152, the two SwiGLU outputs -1048576 and -524288; the shared
+// expert's fc1 keeps its own FP8 copy of the router input, +1048576: 25722880. The router
+// input stays 16-bit.
+TEST(LayerWork, MoeActivationsCountRouterInputExpertOutputsAndFp8Copies) {
+  const ModelSpec m = tiny_mla_moe();
+  EXPECT_NEAR(layer_work(m, modules(Precision::kBf16, 0), true).activations_saved.value, 29655040.0, 1e-3);
+  EXPECT_NEAR(layer_work(m, modules(Precision::kFp8, 0), true).activations_saved.value, 25722880.0, 1e-3);
+}
+
+// Megatron-Core --recompute-modules, from the 29655040 bytes above (bf16):
+//   layernorm, mla_up_proj, moe_act (DeepSeek-V3's choices): the norm-1 output, q, k, v, the
+//     router input and the experts' SwiGLU output go, 4 x 2097152: 21266432. Recomputed: the
+//     q_up (1024 x 384 x 256) and kv_up (1024 x 512 x 128) GEMMs; element-wise, the two norms
+//     (2 x 2 x Th x 2 = 8388608), the rotary (2 x T x 16 heads x 16 x 2 = 1048576) and the
+//     experts' SwiGLU (3 x T k 512 x 2 = 6291456): 15728640; no attention.
+//   moe: the whole MoE block goes (router input, permuted tokens, expert internals and outputs,
+//     shared expert: 19922944) but its input stays (2097152): 11829248; its dispatch and
+//     combine run again.
+//   shared_experts: -3145728: 26509312.
+// FP8 with layernorm: the down-projections keep their FP8 copy of the norm output, so only the
+// 16-bit router input goes: 25722880 - 2097152 = 23625728.
+TEST(LayerWork, RecomputeModulesDropWhatTheyRebuild) {
+  const ModelSpec m = tiny_mla_moe();
+  const LayerWork ds =
+      layer_work(m, modules(Precision::kBf16, kRecomputeLayernorm | kRecomputeMlaUpProj | kRecomputeMoeAct), true);
+  EXPECT_NEAR(ds.activations_saved.value, 21266432.0, 1e-3);
+  ASSERT_EQ(ds.recompute_gemms.size(), 2u);
+  EXPECT_NEAR(ds.recompute_gemms[0].flops().value + ds.recompute_gemms[1].flops().value,
+              2.0 * 1024 * (384.0 * 256 + 512.0 * 128), 1e-3);
+  EXPECT_NEAR(ds.recompute_elementwise.value, 15728640.0, 1e-3);
+  EXPECT_FALSE(ds.recompute_attention);
+  EXPECT_FALSE(ds.recompute_ep);
+
+  const LayerWork moe = layer_work(m, modules(Precision::kBf16, kRecomputeMoe), true);
+  EXPECT_NEAR(moe.activations_saved.value, 11829248.0, 1e-3);
+  EXPECT_EQ(moe.recompute_gemms.size(), 5u);  // router, expert fc1/fc2, shared fc1/fc2
+  EXPECT_NEAR(layer_work(m, modules(Precision::kBf16, kRecomputeSharedExperts), true).activations_saved.value,
+              26509312.0, 1e-3);
+  EXPECT_NEAR(layer_work(m, modules(Precision::kFp8, kRecomputeLayernorm), true).activations_saved.value, 23625728.0,
+              1e-3);
+  // Core attention alone (the default) keeps everything with flash attention and recomputes it.
+  const LayerWork core = layer_work(m, modules(Precision::kBf16, kRecomputeCoreAttn), true);
+  EXPECT_NEAR(core.activations_saved.value, 29655040.0, 1e-3);
+  EXPECT_TRUE(core.recompute_attention);
+  EXPECT_TRUE(core.recompute_gemms.empty());
+}
+
+// The dense MLP checkpointed: a GPT-3 layer at TP8 with SP keeps the MLP's input (2 Tr h) in
+// place of the norm-2 output and the FFN internals. Tr = 256, h = 12288: from the
+// 100761600 bytes of the SP test above, the norm-2 output 2 x 256 x 12288 stays as the input,
+// and the GeLU input and output, 2 x 2 x 2048 x 6144 = 50331648, go: 50429952.
+TEST(LayerWork, MlpRecomputeKeepsOnlyTheMlpInput) {
+  ShardSpec s = shard(8, true, Recompute::kSelective);
+  s.recompute_modules = kRecomputeMlp;
+  const LayerWork w = layer_work(gpt3(false), s, false);
+  EXPECT_NEAR(w.activations_saved.value, 50429952.0, 1e-3);
+  EXPECT_TRUE(w.recompute_tp_ffn);
+  EXPECT_EQ(w.recompute_gemms.size(), 2u);
+}
+
 }  // namespace
 }  // namespace wanka
