@@ -53,6 +53,7 @@ struct LayerWork {
   double ep_token_elems = 0;     // the rank's tokens x hidden (deduplicated dispatch, docs/model.md §5.2)
   int ep_all_to_alls_fwd = 0;
   Bytes cp_kv_bytes;             // K and V chunk one CP rank passes per ring step
+  Bytes cp_a2a[4];               // Ulysses: the q, k, v and output buffers one CP rank all-to-alls
 };
 
 // Model-level counts (whole model, unsharded).

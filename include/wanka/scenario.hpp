@@ -33,6 +33,13 @@ const char* to_string(CrossEntropyKernel c);
 // scale-up link on arrival, dispatched in FP8 when training in FP8 (DeepEP; DeepSeek-V3 §3.2.2).
 enum class EpDispatcher { kAllToAll, kDeepEp };
 const char* to_string(EpDispatcher d);
+// How context parallelism exchanges the sequence (Megatron-Core --cp-comm-type; docs/model.md
+// §6.3). p2p: the load-balanced ring that passes K,V chunks (ring attention). a2a: DeepSpeed-
+// Ulysses (Jacobs et al. 2023, arXiv 2309.14509): all-to-alls turn sequence shards into head
+// shards before attention and back after it, so each rank attends over the whole sequence with
+// heads/(tp*cp) heads.
+enum class CpComm { kP2p, kA2a };
+const char* to_string(CpComm c);
 const char* to_string(Recompute r);
 // What selective recompute discards and recomputes: Megatron-Core's --recompute-modules
 // (megatron/training/arguments.py, with --recompute-granularity selective; default core_attn).
@@ -93,6 +100,7 @@ struct ParallelConfig {
   // re-gather, whole 16-bit weights held (docs/model.md §6.5, §8).
   bool reshard_after_forward = true;
   bool allow_uneven_stages = false;
+  CpComm cp_comm_type = CpComm::kP2p;
   EpDispatcher ep_dispatcher = EpDispatcher::kAllToAll;
   OverlapConfig overlap;
 };
@@ -219,7 +227,7 @@ void validate_scenario(const Scenario& s);
 // the first rule the split breaks, in the order validate_scenario reports them.
 enum class SplitIssue {
   kOk, kGpuProduct, kNodeMultiple, kHeads, kKvHeads, kTooManyStages, kUnevenStages, kVppWithoutPp,
-  kCpSeq, kSpSeq, kEpDense, kEpExperts, kEpDp, kBatch, kInterleave, kSimLimit
+  kCpSeq, kCpHeads, kSpSeq, kEpDense, kEpExperts, kEpDp, kBatch, kInterleave, kSimLimit
 };
 SplitIssue check_split(const Scenario& s);
 const char* to_string(SplitIssue i);  // stable kebab-case name, used in plan summaries

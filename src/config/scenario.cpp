@@ -14,6 +14,8 @@ namespace wanka {
 
 using yaml::join;
 
+const char* to_string(CpComm c) { return c == CpComm::kA2a ? "a2a" : "p2p"; }
+
 const char* to_string(Recompute r) {
   switch (r) {
     case Recompute::kNone: return "none";
@@ -280,7 +282,7 @@ ScenarioDraft parse_scenario_draft(const std::string& text, const std::string& o
   bool sp_given = false;
   if (auto p = root["parallel"]; p && !p.IsNull()) {
     yaml::check_keys(p, "parallel", {"tp", "pp", "vpp", "cp", "ep", "dp", "micro_batch", "sequence_parallel",
-                                     "recompute", "recompute_modules", "zero", "reshard_after_forward", "allow_uneven_stages",
+                                     "recompute", "recompute_modules", "zero", "reshard_after_forward", "allow_uneven_stages", "cp_comm_type",
                                      "ep_dispatcher", "overlap"});
     for (const auto& kv : p) {
       if (!kv.second.IsNull()) d.parallel_given.push_back(kv.first.Scalar());
@@ -331,6 +333,12 @@ ScenarioDraft parse_scenario_draft(const std::string& text, const std::string& o
     yaml::opt(p, "zero", "parallel", pa.zero, 0, 3);
     yaml::opt_bool(p, "reshard_after_forward", "parallel", pa.reshard_after_forward);
     yaml::opt_bool(p, "allow_uneven_stages", "parallel", pa.allow_uneven_stages);
+    if (auto cc = p["cp_comm_type"]; cc && !cc.IsNull()) {
+      const std::string cs = yaml::as_string(cc, "parallel.cp_comm_type");
+      if (cs == "p2p") pa.cp_comm_type = CpComm::kP2p;
+      else if (cs == "a2a") pa.cp_comm_type = CpComm::kA2a;
+      else throw InputError("parallel.cp_comm_type", unknown_name_message("context-parallel exchange", cs, {"p2p", "a2a"}));
+    }
     if (auto ed = p["ep_dispatcher"]; ed && !ed.IsNull()) {
       const std::string ds = yaml::as_string(ed, "parallel.ep_dispatcher");
       if (ds == "all_to_all") pa.ep_dispatcher = EpDispatcher::kAllToAll;
@@ -389,6 +397,8 @@ SplitIssue check_split(const Scenario& s) {
   if (m.layers % chunks != 0 && !p.allow_uneven_stages) return SplitIssue::kUnevenStages;
   if (p.vpp > 1 && p.pp == 1) return SplitIssue::kVppWithoutPp;
   if (p.cp > 1 && t.seq_len % (2L * p.cp) != 0) return SplitIssue::kCpSeq;
+  // Ulysses gives each CP rank whole heads.
+  if (p.cp > 1 && p.cp_comm_type == CpComm::kA2a && (m.heads / p.tp) % p.cp != 0) return SplitIssue::kCpHeads;
   if (p.sequence_parallel && (t.seq_len / p.cp) % p.tp != 0) return SplitIssue::kSpSeq;
   if (p.ep > 1) {
     if (!m.is_moe()) return SplitIssue::kEpDense;
@@ -417,6 +427,7 @@ const char* to_string(SplitIssue i) {
     case SplitIssue::kUnevenStages: return "uneven-stages";
     case SplitIssue::kVppWithoutPp: return "vpp-without-pp";
     case SplitIssue::kCpSeq: return "cp-seq-len";
+    case SplitIssue::kCpHeads: return "cp-heads";
     case SplitIssue::kSpSeq: return "sp-seq-len";
     case SplitIssue::kEpDense: return "ep-dense-model";
     case SplitIssue::kEpExperts: return "ep-experts";
@@ -477,6 +488,9 @@ void validate_scenario(const Scenario& s) {
     case SplitIssue::kCpSeq:
       throw InputError("parallel.cp", "2 x cp = " + str(2 * p.cp) + " must divide training.seq_len (" + str(t.seq_len) +
                                           ") for load-balanced causal context parallelism");
+    case SplitIssue::kCpHeads:
+      throw InputError("parallel.cp", "cp = " + str(p.cp) + " must divide the heads per tensor-parallel rank (" +
+                                          str(m.heads / p.tp) + ") with parallel.cp_comm_type a2a (each rank attends with whole heads)");
     case SplitIssue::kSpSeq:
       throw InputError("parallel.sequence_parallel", "tp (" + str(p.tp) + ") must divide the sequence per CP rank (" +
                                                          str(t.seq_len / p.cp) + ")");

@@ -109,6 +109,7 @@ Json scenario_to_json(const Scenario& s) {
                    {"zero", p.zero},
                    {"reshard_after_forward", p.reshard_after_forward || p.zero != 3},  // ZeRO-3 only
                    {"allow_uneven_stages", p.allow_uneven_stages},
+                   {"cp_comm_type", to_string(p.cp_comm_type)},
                    {"ep_dispatcher", to_string(p.ep_dispatcher)},
                    {"overlap",
                     {{"dp", p.overlap.dp},
@@ -189,8 +190,9 @@ std::string format_estimate(const Scenario& s, const Estimate& e) {
   o += fmt::format("  cluster   {} x {} ({} per node, scale-up domain {} at {:.0f} GB/s, NIC {:.0f} Gb/s{})\n", c.num_gpus,
                    c.gpu.name, c.gpus_per_node, c.scale_up_domain, c.scale_up_gbytes_per_s, c.nic_gbps,
                    c.oversubscription > 1 ? fmt::format(", {:.1f}:1 oversubscribed", c.oversubscription) : "");
-  o += fmt::format("  parallel  TP{} PP{}{} CP{} EP{}{} DP{}, micro-batch {}, {} micro-batches/step, SP {}, recompute {}, ZeRO-{}{}\n",
-                   p.tp, p.pp, p.vpp > 1 ? fmt::format(" (VPP{})", p.vpp) : "", p.cp, p.ep,
+  o += fmt::format("  parallel  TP{} PP{}{} CP{}{} EP{}{} DP{}, micro-batch {}, {} micro-batches/step, SP {}, recompute {}, ZeRO-{}{}\n",
+                   p.tp, p.pp, p.vpp > 1 ? fmt::format(" (VPP{})", p.vpp) : "", p.cp,
+                   p.cp > 1 && p.cp_comm_type == CpComm::kA2a ? " (a2a)" : "", p.ep,
                    p.ep > 1 && p.ep_dispatcher == EpDispatcher::kDeepEp ? " (deepep)" : "", p.dp, p.micro_batch,
                    e.micro_batches, p.sequence_parallel ? "on" : "off",
                    p.recompute == Recompute::kSelective && p.recompute_modules != kRecomputeCoreAttn

@@ -81,7 +81,10 @@ FwdBwd layer_cost(const Context& c, const LayerWork& w, double& b_comp) {
   // rank cp-1 sweeps s/(2cp) keys at every step; backward (kernels loop over key blocks),
   // rank 0 sweeps s/(2cp) queries. So s/(2cp) is the span of the length term. Without CP:
   // one causal call over the sequence.
-  const double seq = double(c.s.training.seq_len), cp = double(p.cp);
+  // Ulysses (cp_comm_type a2a) instead: one causal call over the whole sequence with the rank's
+  // heads/cp heads, the same FLOPs.
+  const bool ulysses = p.cp > 1 && p.cp_comm_type == CpComm::kA2a;
+  const double seq = double(c.s.training.seq_len), cp = ulysses ? 1.0 : double(p.cp);
   const Flops f_causal = w.attention_fwd / cp, f_full = w.attention_fwd - f_causal;
   const double span = seq / cp, span_full = seq / (2.0 * cp);
   const double attn_f = unfused ? (c.acc.gemm_flops_time(w.attention_fwd * 2.0) +
@@ -99,7 +102,13 @@ FwdBwd layer_cost(const Context& c, const LayerWork& w, double& b_comp) {
   r.f.tp = p.overlap.tp ? std::max(0.0, tp - gemm_f) : tp;
   r.b.tp = p.overlap.tp ? std::max(0.0, tp - gemm_b) : tp;
 
-  if (p.cp > 1) {
+  if (ulysses) {
+    // Four all-to-alls forward (q, k, v in, the output back), their gradients backward; exposed:
+    // attention needs its heads before it starts, the projection its tokens after it ends.
+    double a2a = 0;
+    for (const Bytes& b : w.cp_a2a) a2a += all_to_all(b, c.cp, c.fab).value;
+    r.f.cp = r.b.cp = a2a;
+  } else if (p.cp > 1) {
     // Ring attention: cp-1 exchanges of the local K,V chunk forward; K,V and their
     // gradients backward (Liu et al. 2023; Megatron-Core context parallelism).
     const Seconds step = p2p(w.cp_kv_bytes, c.cp.domains() > 1, c.fab);

@@ -374,6 +374,39 @@ TEST(Estimate, Zero3WithoutReshardAfterForwardSkipsTheBackwardGather) {
   }
 }
 
+// Ulysses context parallelism (parallel.cp_comm_type a2a): Llama 2 7B, 8K tokens over CP8 in one
+// 8-GPU node, one micro-batch, no recompute. Each rank holds 1,024 tokens of all 32 heads (128
+// wide): the q, k, v and output buffers are 2 x 1024 x 32 x 128 = 8388608 bytes each, four
+// all-to-alls over the 8 ranks forward and four backward in each of the 32 layers: 256 calls,
+// exposed. The rank then attends over the whole sequence with 4 heads, so cp must divide the
+// heads per TP rank: at TP8 (4 heads) CP8 is refused, naming parallel.cp.
+TEST(Estimate, UlyssesContextParallelismChargesFourAllToAllsEachWay) {
+  const std::string y = R"(
+model: {name: llama2-7b}
+cluster: {gpu: h100-sxm, num_gpus: 8}
+parallel: {tp: 1, pp: 1, cp: 8, micro_batch: 1, recompute: none, zero: 1, cp_comm_type: a2a}
+training: {seq_len: 8192, global_batch: 1}
+)";
+  const Scenario s = parse_scenario(y, "<t>");
+  ASSERT_EQ(s.parallel.cp_comm_type, CpComm::kA2a);
+  const Estimate e = estimate(s);
+  const Seconds a2a = all_to_all(Bytes(8388608.0), Group{8, 8}, detail::make_fabric(s.cluster));
+  EXPECT_NEAR(e.breakdown.cp_comm.value, 256.0 * a2a.value, 1e-6 * e.breakdown.cp_comm.value);
+  EXPECT_EQ(estimate_to_json(s, e)["scenario"]["parallel"]["cp_comm_type"], "a2a");
+  try {
+    (void)parse_scenario(y, "<t>", {{"parallel.tp", "8"}, {"cluster.num_gpus", "64"}});
+    ADD_FAILURE() << "CP8 over 4 heads accepted";
+  } catch (const InputError& err) {
+    EXPECT_EQ(err.field(), "parallel.cp");
+  }
+  try {
+    (void)parse_scenario(y, "<t>", {{"parallel.cp_comm_type", "ring"}});
+    ADD_FAILURE() << "cp_comm_type ring accepted";
+  } catch (const InputError& err) {
+    EXPECT_EQ(err.field(), "parallel.cp_comm_type");
+  }
+}
+
 // Selective recompute of the whole MoE block (Megatron-Core --recompute-modules moe) repeats
 // its dispatch and combine in the backward: Mixtral at TP2 EP8 without pipeline parallelism,
 // all-to-alls exposed, charges forward + recomputed forward + backward = 3 exchanges where the
