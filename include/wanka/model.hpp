@@ -43,7 +43,7 @@ struct LayerWork {
   std::vector<Gemm> recompute_gemms;
   Bytes recompute_elementwise;   // element-wise and FP8-cast bytes of the recomputed parts
   bool recompute_attention = false;  // core attention (and, with CP, its ring exchange)
-  bool recompute_tp_ffn = false;     // the FFN block's TP collectives (mlp / moe modules)
+  Bytes recompute_tp_bytes;          // TP collective buffer repeated (mlp / moe / shared_experts)
   bool recompute_ep = false;         // MoE dispatch and combine (moe module)
   // Communication per micro-batch (full buffer sizes as the collective APIs take them).
   Bytes tp_bytes;                // attention block: one TP all-gather/reduce-scatter buffer

@@ -320,6 +320,7 @@ ScenarioDraft parse_scenario_draft(const std::string& text, const std::string& o
         throw InputError(path, unknown_name_message("recompute module", name, names) + yaml::where(n));
       };
       if (rm.IsSequence()) {
+        if (rm.size() == 0) throw InputError(path, "empty: with nothing to recompute, set parallel.recompute: none" + yaml::where(rm));
         pa.recompute_modules = 0;
         for (const auto& n : rm) pa.recompute_modules |= bit_of(n);
       } else if (rm.IsScalar()) {
@@ -445,11 +446,10 @@ void validate_scenario(const Scenario& s) {
   const auto& c = s.cluster;
   const auto& t = s.training;
   auto str = [](auto v) { return std::to_string(v); };
+  // The modules are read with recompute: selective and ignored by the other modes (so that
+  // --recompute none|full overrides a scenario that names them), but they must fit the model.
   if (p.recompute_modules != kRecomputeCoreAttn) {
     const std::string f = "parallel.recompute_modules";
-    if (p.recompute != Recompute::kSelective) {
-      throw InputError(f, std::string("applies to recompute: selective only, and parallel.recompute is ") + to_string(p.recompute));
-    }
     if ((p.recompute_modules & kRecomputeMlaUpProj) && !m.mla) {
       throw InputError(f, "mla_up_proj needs a model with multi-head latent attention (model.mla), and " + m.name + " has none");
     }

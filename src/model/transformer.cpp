@@ -206,7 +206,7 @@ LayerWork layer_work(const ModelSpec& m, const ShardSpec& s, bool moe_layer) {
   // statistics, so the 5*a*s/h score term of the paper is absent).
   // With FP8 GEMMs, Transformer Engine keeps the FP8 copy (1 byte) of each GEMM input for the
   // weight-gradient GEMM instead of the 16-bit tensor (TE Linear/LayerNormLinear/GroupedLinear
-  // save_for_backward); the MoE router runs in 16 bits or more and keeps its input whole.
+  // save_for_backward).
   // Selective recompute drops what its modules rebuild in the backward (Megatron-Core
   // --recompute-modules; "output-discarding" modules free their outputs after use,
   // checkpointed ones keep only their inputs).
@@ -218,12 +218,23 @@ LayerWork layer_work(const ModelSpec& m, const ShardSpec& s, bool moe_layer) {
   auto internals = [&](const FfnPart& q, bool act_recomputed) {
     return q.elems() * (kAct * act_inputs + (act_recomputed ? 0.0 : gin));
   };
-  // A pre-norm's output is a GEMM input: kept as the 16-bit tensor the layernorm module
-  // discards, or as the GEMM's FP8 copy, which it does not.
-  const double norm_out = rc(kRecomputeLayernorm) && !fp8 ? 0.0 : gin * Tr * h;
+  // Pre-norm outputs. Transformer Engine fuses a norm into the one GEMM that consumes it
+  // (LayerNormLinear: the QKV projection, a dense FFN's fc1), which keeps the normalized input
+  // (its FP8 copy with FP8) and which the layernorm module cannot split off. The MLA input norm
+  // (read by q_down and kv_down) and the MoE pre-MLP norm (read by the router, the dispatch
+  // and the shared experts) are separate modules (Megatron-Core layer specs): their outputs
+  // are kept once in 16 bits, and with FP8 each consuming GEMM keeps its own 1-byte copy (the
+  // MoE router stays 16-bit). The layernorm module discards those outputs, FP8 copies included
+  // (the GEMMs then keep a reference to their original input, TE save_original_input).
+  const bool drop_norms = rc(kRecomputeLayernorm);
+  const double separate_norms = (m.mla ? 1.0 : 0.0) + (moe_layer ? 1.0 : 0.0);
   double saved = 0;
   saved += 2.0 * Tr * h;                                         // norm-1 input
-  saved += norm_out;                                             // QKV input (norm-1 output)
+  if (!m.mla) {
+    saved += gin * Tr * h;                                       // QKV input (fused norm-1 output)
+  } else if (!drop_norms) {
+    saved += 2.0 * Tr * h;                                       // norm-1 output: one 16-bit tensor, or q_down's and kv_down's FP8 copies
+  }
   if (m.mla) saved += 2.0 * T * double(m.mla->q_lora_rank + m.mla->kv_lora_rank);  // latents
   if (!(m.mla && rc(kRecomputeMlaUpProj))) {
     saved += 2.0 * T * (a_loc * at.dqk + kv_loc * (at.dqk + at.dv));  // q, k, v
@@ -241,21 +252,24 @@ LayerWork layer_work(const ModelSpec& m, const ShardSpec& s, bool moe_layer) {
   if (moe_layer) {
     const double k = double(m.moe.top_k);
     if (rc(kRecomputeMoe)) {
-      saved += kAct * Tr * h;  // the checkpointed block's input
+      // The checkpointed block keeps its input, the norm-2 output, unless the layernorm module
+      // discards that too.
+      if (!drop_norms) saved += kAct * Tr * h;
     } else {
-      if (!rc(kRecomputeLayernorm)) saved += kAct * Tr * h;     // router input (norm-2 output)
+      if (!drop_norms) saved += kAct * Tr * h;                   // router input (norm-2 output)
       saved += gin * T * k * h;                                  // permuted tokens (expert fc1 input)
       saved += internals(routed, rc(kRecomputeMoeAct));
-      saved += kAct * T * k * h;  // expert outputs, which the unpermute keeps to weight them by the router probabilities
+      // The expert outputs, back on the tokens' own rank (after the TP reduce-scatter and the
+      // return all-to-all), which the unpermute keeps to weight them by the router probabilities.
+      saved += kAct * Tr * k * h;
       if (shared.rows > 0 && !rc(kRecomputeSharedExperts)) {
-        if (fp8) saved += gin * Tr * h;                          // the shared fc1's own FP8 copy of its input
+        if (fp8 && !drop_norms) saved += gin * Tr * h;           // the shared fc1's own FP8 copy of its input
         saved += internals(shared, false);
       }
     }
-  } else if (rc(kRecomputeMlp)) {
-    saved += kAct * Tr * h;  // the checkpointed MLP's input
-  } else {
-    saved += norm_out;                                           // FFN input (norm-2 output)
+  } else if (!rc(kRecomputeMlp)) {
+    // (a checkpointed MLP keeps only its input, the norm-2 input counted above)
+    saved += gin * Tr * h;                                       // FFN input (fused norm-2 output)
     saved += internals(dense, false);
   }
   const double none_bytes = saved;
@@ -273,17 +287,19 @@ LayerWork layer_work(const ModelSpec& m, const ShardSpec& s, bool moe_layer) {
         }
       }
     };
+    const double one_norm = norms / 2.0;
     w.recompute_attention = rc(kRecomputeCoreAttn);
-    if (rc(kRecomputeLayernorm)) rew += norms;
+    if (drop_norms) rew += separate_norms * one_norm;
     if (m.mla && rc(kRecomputeMlaUpProj)) {
       redo("q_up");
       redo("kv_up");
       rew += rope;
     }
+    const double tp_ffn = s.tp > 1 ? kAct * T * h : 0.0;  // one AG + RS (or all-reduce) buffer of T rows
     if (moe_layer && rc(kRecomputeMoe)) {
       for (const char* g : {"router", "expert_fc1", "expert_fc2", "shared_fc1", "shared_fc2"}) redo(g);
       rew += act_bytes(routed) + act_bytes(shared) + permute;
-      w.recompute_tp_ffn = s.tp > 1;
+      w.recompute_tp_bytes = Bytes(tp_ffn * (double(m.moe.top_k) + (shared.rows > 0 ? 1.0 : 0.0)));
       w.recompute_ep = s.ep > 1;
     } else if (moe_layer) {
       if (rc(kRecomputeMoeAct)) rew += act_bytes(routed);
@@ -291,12 +307,13 @@ LayerWork layer_work(const ModelSpec& m, const ShardSpec& s, bool moe_layer) {
         redo("shared_fc1");
         redo("shared_fc2");
         rew += act_bytes(shared);
+        w.recompute_tp_bytes = Bytes(tp_ffn);
       }
     } else if (rc(kRecomputeMlp)) {
       redo("fc1");
       redo("fc2");
-      rew += act_bytes(dense);
-      w.recompute_tp_ffn = s.tp > 1;
+      rew += act_bytes(dense) + one_norm;  // with its fused norm
+      w.recompute_tp_bytes = Bytes(tp_ffn);
     }
     w.recompute_elementwise = Bytes(rew);
   }

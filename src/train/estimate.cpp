@@ -147,13 +147,18 @@ FwdBwd layer_cost(const Context& c, const LayerWork& w, double& b_comp) {
     // its ring exchange again: the recomputed attention needs the other ranks' K,V chunks
     // (hidden by that attention as in the forward when overlapped). A recomputed MLP or MoE
     // block repeats its TP collectives, and the MoE block its dispatch and combine.
-    for (const auto& g : w.recompute_gemms) r.b.comp += c.acc.gemm_fwd(g).value;
-    r.b.comp += c.acc.memory_bound(w.recompute_elementwise).value;
+    double rc_gemm = 0;
+    for (const auto& g : w.recompute_gemms) rc_gemm += c.acc.gemm_fwd(g).value;
+    r.b.comp += rc_gemm + c.acc.memory_bound(w.recompute_elementwise).value;
     if (w.recompute_attention) {
       r.b.comp += attn_f;
       r.b.cp += r.f.cp;
     }
-    if (w.recompute_tp_ffn) r.b.tp += w.tp_collectives_fwd * tp_pair(c, w.tp_ffn_bytes).value;
+    if (w.recompute_tp_bytes.value > 0) {
+      // Hidden behind the recomputed GEMMs when TP overlap is on, as in the forward.
+      const double t = tp_pair(c, w.recompute_tp_bytes).value;
+      r.b.tp += p.overlap.tp ? std::max(0.0, t - rc_gemm) : t;
+    }
     if (w.recompute_ep) r.b.ep += r.f.ep;
   }
   return r;

@@ -411,7 +411,7 @@ training: {seq_len: 8192, global_batch: 1}
 // its dispatch and combine in the backward: Mixtral at TP2 EP8 without pipeline parallelism,
 // all-to-alls exposed, charges forward + recomputed forward + backward = 3 exchanges where the
 // default core-attention recompute charges 2, so the EP time is 1.5x. The option is read back
-// from --json, and it is refused where it means nothing.
+// from --json, and it is refused where it cannot apply.
 TEST(Estimate, RecomputeModulesRepeatWhatTheyRebuild) {
   const std::string y = R"(
 model: {name: mixtral-8x7b}
@@ -448,7 +448,11 @@ training: {seq_len: 4096, global_batch: 256, precision: fp8}
   refused({{"parallel.recompute_modules", "{a: 1}"}}, "expected a list");
   refused({{"parallel.recompute_modules", "[mla_up_proj]"}}, "multi-head latent attention");
   refused({{"parallel.recompute_modules", "[shared_experts]"}}, "no shared experts");
-  refused({{"parallel.recompute", "full"}, {"parallel.recompute_modules", "[moe]"}}, "selective only");
+  refused({{"parallel.recompute_modules", "[]"}}, "recompute: none");
+  // Other modes read no modules: --recompute full overrides a scenario that names them.
+  const Scenario full_moe = parse_scenario(y, "<t>", {{"parallel.recompute", "full"}, {"parallel.recompute_modules", "[moe]"}});
+  const Scenario full = parse_scenario(y, "<t>", {{"parallel.recompute", "full"}});
+  EXPECT_EQ(estimate(full_moe).step_time.value, estimate(full).step_time.value);
   refused({{"model.name", "llama2-7b"}, {"parallel.ep", "1"}, {"parallel.recompute_modules", "[moe_act]"}}, "dense");
 }
 

@@ -296,7 +296,8 @@ ShardSpec modules(Precision p, unsigned bits) {
   return s;
 }
 
-// MoE layer activations, bf16, no recompute (bytes):
+// MoE layer activations, bf16, no recompute (bytes). With MLA and MoE both pre-norms are
+// separate modules (Megatron-Core layer specs), not fused into a GEMM:
 //   norm-1 input 2Th, its output (the down-projections' input) 2Th   2097152 x 2
 //   latents 2T(256 + 128)                                            786432
 //   q, k, v 2T(8 x 48 + 8 x (48 + 32))                               2097152
@@ -305,17 +306,17 @@ ShardSpec modules(Precision p, unsigned bits) {
 //   norm-2 input 2Th, router input 2Th                               2097152 x 2
 //   permuted tokens 2Tkh = 2 x 1024 x 2 x 1024                       4194304
 //   expert SwiGLU inputs 2 x 2 x (T k 512) + output 2 x (T k 512)    6291456
-//   expert outputs kept for the probability gradient 2Tkh            4194304
+//   expert outputs kept for the probability gradient 2 T_r k h       4194304
 //   shared expert: SwiGLU inputs and output 6 x T x 512              3145728
 //   total                                                            29655040
-// With FP8 every GEMM input is its 1-byte copy: norm-1 output -1048576, attention output
-// -262144, permuted tokens -2097152, the two SwiGLU outputs -1048576 and -524288; the shared
-// expert's fc1 keeps its own FP8 copy of the router input, +1048576: 25722880. The router
-// input stays 16-bit.
+// With FP8 every GEMM input is its 1-byte copy: attention output -262144, permuted tokens
+// -2097152, the two SwiGLU outputs -1048576 and -524288; the norm-1 output becomes q_down's and
+// kv_down's two 1-byte copies (the same 2097152), and the shared expert's fc1 keeps its own
+// copy of the router input, +1048576: 26771456. The router input stays 16-bit.
 TEST(LayerWork, MoeActivationsCountRouterInputExpertOutputsAndFp8Copies) {
   const ModelSpec m = tiny_mla_moe();
   EXPECT_NEAR(layer_work(m, modules(Precision::kBf16, 0), true).activations_saved.value, 29655040.0, 1e-3);
-  EXPECT_NEAR(layer_work(m, modules(Precision::kFp8, 0), true).activations_saved.value, 25722880.0, 1e-3);
+  EXPECT_NEAR(layer_work(m, modules(Precision::kFp8, 0), true).activations_saved.value, 26771456.0, 1e-3);
 }
 
 // Megatron-Core --recompute-modules, from the 29655040 bytes above (bf16):
@@ -328,8 +329,9 @@ TEST(LayerWork, MoeActivationsCountRouterInputExpertOutputsAndFp8Copies) {
 //     shared expert: 19922944) but its input stays (2097152): 11829248; its dispatch and
 //     combine run again.
 //   shared_experts: -3145728: 26509312.
-// FP8 with layernorm: the down-projections keep their FP8 copy of the norm output, so only the
-// 16-bit router input goes: 25722880 - 2097152 = 23625728.
+// FP8 with layernorm: the norm outputs go with their FP8 copies (the GEMMs keep a reference to
+// the original input instead, which is discarded): the down-projections' copies 2097152, the
+// router input 2097152 and the shared fc1's copy 1048576: 26771456 - 5242880 = 21528576.
 TEST(LayerWork, RecomputeModulesDropWhatTheyRebuild) {
   const ModelSpec m = tiny_mla_moe();
   const LayerWork ds =
@@ -347,7 +349,7 @@ TEST(LayerWork, RecomputeModulesDropWhatTheyRebuild) {
   EXPECT_EQ(moe.recompute_gemms.size(), 5u);  // router, expert fc1/fc2, shared fc1/fc2
   EXPECT_NEAR(layer_work(m, modules(Precision::kBf16, kRecomputeSharedExperts), true).activations_saved.value,
               26509312.0, 1e-3);
-  EXPECT_NEAR(layer_work(m, modules(Precision::kFp8, kRecomputeLayernorm), true).activations_saved.value, 23625728.0,
+  EXPECT_NEAR(layer_work(m, modules(Precision::kFp8, kRecomputeLayernorm), true).activations_saved.value, 21528576.0,
               1e-3);
   // Core attention alone (the default) keeps everything with flash attention and recomputes it.
   const LayerWork core = layer_work(m, modules(Precision::kBf16, kRecomputeCoreAttn), true);
@@ -356,16 +358,18 @@ TEST(LayerWork, RecomputeModulesDropWhatTheyRebuild) {
   EXPECT_TRUE(core.recompute_gemms.empty());
 }
 
-// The dense MLP checkpointed: a GPT-3 layer at TP8 with SP keeps the MLP's input (2 Tr h) in
-// place of the norm-2 output and the FFN internals. Tr = 256, h = 12288: from the
-// 100761600 bytes of the SP test above, the norm-2 output 2 x 256 x 12288 stays as the input,
-// and the GeLU input and output, 2 x 2 x 2048 x 6144 = 50331648, go: 50429952.
+// The dense MLP checkpointed: its first GEMM carries the fused norm-2 (TE LayerNormLinear), so
+// the checkpoint's input is the norm-2 input, already kept. A GPT-3 layer at TP8 with SP
+// (Tr = 256, T = 2048, h = 12288): from the 100761600 bytes of the SP test above, the fused
+// norm-2 output 2 x 256 x 12288 = 6291456 and the GeLU input and output,
+// 2 x 2 x 2048 x 6144 = 50331648, go: 44138496. The backward repeats the FFN block's
+// all-gather and reduce-scatter of 2 x 2048 x 12288 = 50331648 bytes.
 TEST(LayerWork, MlpRecomputeKeepsOnlyTheMlpInput) {
   ShardSpec s = shard(8, true, Recompute::kSelective);
   s.recompute_modules = kRecomputeMlp;
   const LayerWork w = layer_work(gpt3(false), s, false);
-  EXPECT_NEAR(w.activations_saved.value, 50429952.0, 1e-3);
-  EXPECT_TRUE(w.recompute_tp_ffn);
+  EXPECT_NEAR(w.activations_saved.value, 44138496.0, 1e-3);
+  EXPECT_NEAR(w.recompute_tp_bytes.value, 50331648.0, 1e-3);
   EXPECT_EQ(w.recompute_gemms.size(), 2u);
 }
 
