@@ -398,8 +398,12 @@ SplitIssue check_split(const Scenario& s) {
   if (m.layers % chunks != 0 && !p.allow_uneven_stages) return SplitIssue::kUnevenStages;
   if (p.vpp > 1 && p.pp == 1) return SplitIssue::kVppWithoutPp;
   if (p.cp > 1 && t.seq_len % (2L * p.cp) != 0) return SplitIssue::kCpSeq;
-  // Ulysses gives each CP rank whole heads.
-  if (p.cp > 1 && p.cp_comm_type == CpComm::kA2a && (m.heads / p.tp) % p.cp != 0) return SplitIssue::kCpHeads;
+  // Ulysses gives each CP rank whole query and KV heads (Transformer Engine's all-to-all CP
+  // requires both head counts per rank to be divisible by cp).
+  if (p.cp > 1 && p.cp_comm_type == CpComm::kA2a &&
+      ((m.heads / p.tp) % p.cp != 0 || std::max<long>(1, m.kv_heads / p.tp) % p.cp != 0)) {
+    return SplitIssue::kCpHeads;
+  }
   if (p.sequence_parallel && (t.seq_len / p.cp) % p.tp != 0) return SplitIssue::kSpSeq;
   if (p.ep > 1) {
     if (!m.is_moe()) return SplitIssue::kEpDense;
@@ -489,8 +493,9 @@ void validate_scenario(const Scenario& s) {
       throw InputError("parallel.cp", "2 x cp = " + str(2 * p.cp) + " must divide training.seq_len (" + str(t.seq_len) +
                                           ") for load-balanced causal context parallelism");
     case SplitIssue::kCpHeads:
-      throw InputError("parallel.cp", "cp = " + str(p.cp) + " must divide the heads per tensor-parallel rank (" +
-                                          str(m.heads / p.tp) + ") with parallel.cp_comm_type a2a (each rank attends with whole heads)");
+      throw InputError("parallel.cp", "cp = " + str(p.cp) + " must divide the query and KV heads per tensor-parallel rank (" +
+                                          str(m.heads / p.tp) + " and " + str(std::max<long>(1, m.kv_heads / p.tp)) +
+                                          ") with parallel.cp_comm_type a2a (each rank attends with whole heads)");
     case SplitIssue::kSpSeq:
       throw InputError("parallel.sequence_parallel", "tp (" + str(p.tp) + ") must divide the sequence per CP rank (" +
                                                          str(t.seq_len / p.cp) + ")");

@@ -1,5 +1,4 @@
 #include <algorithm>
-#include <cmath>
 #include <string_view>
 
 #include "wanka/model.hpp"
@@ -335,12 +334,10 @@ LayerWork layer_work(const ModelSpec& m, const ShardSpec& s, bool moe_layer) {
   if (s.cp > 1) {
     w.cp_kv_bytes = Bytes(kAct * T * kv_loc * (at.dqk + at.dv));
     // Ulysses (a2a): the rank's T tokens of every local head go out, whole heads for the whole
-    // sequence come back. KV heads are repeated up to a multiple of cp when each rank would get
-    // less than one (as DeepSpeed-Ulysses does for GQA).
-    const double kv_a2a = std::ceil(kv_loc / s.cp) * s.cp;
+    // sequence come back (cp divides both head counts: check_split).
     w.cp_a2a[0] = Bytes(kAct * T * a_loc * at.dqk);
-    w.cp_a2a[1] = Bytes(kAct * T * kv_a2a * at.dqk);
-    w.cp_a2a[2] = Bytes(kAct * T * kv_a2a * at.dv);
+    w.cp_a2a[1] = Bytes(kAct * T * kv_loc * at.dqk);
+    w.cp_a2a[2] = Bytes(kAct * T * kv_loc * at.dv);
     w.cp_a2a[3] = Bytes(kAct * T * a_loc * at.dv);
   }
   return w;

@@ -379,7 +379,8 @@ TEST(Estimate, Zero3WithoutReshardAfterForwardSkipsTheBackwardGather) {
 // wide): the q, k, v and output buffers are 2 x 1024 x 32 x 128 = 8388608 bytes each, four
 // all-to-alls over the 8 ranks forward and four backward in each of the 32 layers: 256 calls,
 // exposed. The rank then attends over the whole sequence with 4 heads, so cp must divide the
-// heads per TP rank: at TP8 (4 heads) CP8 is refused, naming parallel.cp.
+// query and KV heads per TP rank: at TP8 (4 heads) CP8 is refused, naming parallel.cp, and so is
+// Llama 3 8B (8 KV heads) at TP2 (4 KV heads per rank) with CP8.
 TEST(Estimate, UlyssesContextParallelismChargesFourAllToAllsEachWay) {
   const std::string y = R"(
 model: {name: llama2-7b}
@@ -398,6 +399,13 @@ training: {seq_len: 8192, global_batch: 1}
     ADD_FAILURE() << "CP8 over 4 heads accepted";
   } catch (const InputError& err) {
     EXPECT_EQ(err.field(), "parallel.cp");
+    EXPECT_NE(std::string(err.what()).find("heads"), std::string::npos) << err.what();
+  }
+  try {
+    (void)parse_scenario(y, "<t>", {{"model.name", "llama3-8b"}, {"parallel.tp", "2"}, {"cluster.num_gpus", "16"}});
+    ADD_FAILURE() << "CP8 over 4 KV heads accepted";
+  } catch (const InputError& err) {
+    EXPECT_NE(std::string(err.what()).find("KV heads"), std::string::npos) << err.what();
   }
   try {
     (void)parse_scenario(y, "<t>", {{"parallel.cp_comm_type", "ring"}});
