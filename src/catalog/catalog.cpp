@@ -110,10 +110,15 @@ const T* entry_base(const std::vector<T>& items, const YAML::Node& n, const std:
   return nullptr;
 }
 
+// Inserts, or replaces the entry of the same name; a replacement (gpu, model) whose file entry
+// gives no aliases keeps the old entry's.
 template <class T>
-void upsert(std::vector<T>& items, T item) {
+void upsert(std::vector<T>& items, T item, bool aliases_given = true) {
   for (auto& it : items) {
     if (it.name == item.name) {
+      if constexpr (requires { item.aliases; }) {
+        if (!aliases_given) item.aliases = std::move(it.aliases);
+      }
       it = std::move(item);
       return;
     }
@@ -399,16 +404,12 @@ void Catalog::load(const std::string& gpus_yaml, const std::string& models_yaml,
         const GpuSpec* base = entry_base(gpus_, list[i], path, "gpu");
         GpuSpec g = parse_gpu(list[i], path, base);
         if (g.name.empty()) throw InputError(join(path, "name"), "a gpu needs a name");
-        // An existing entry keeps its aliases unless the entry gives new ones.
-        for (const auto& old : gpus_) {
-          if (old.name == g.name && !list[i]["aliases"]) g.aliases = old.aliases;
-        }
         if (base && base->name != g.name) {
           // A gpu based on another takes that one's calibration (unless this file gives its own).
           calibration_base_[g.name] = base->name;
           calibration_.erase(g.name);
         }
-        upsert(gpus_, std::move(g));
+        upsert(gpus_, std::move(g), bool(list[i]["aliases"]));
       }
     }
     apply_calibration(root, origin);
@@ -422,11 +423,8 @@ void Catalog::load(const std::string& gpus_yaml, const std::string& models_yaml,
         const ModelSpec* base = entry_base(models_, list[i], path, "model");
         ModelSpec m = parse_model(list[i], path, base);
         if (m.name.empty()) throw InputError(path + ".name", "a model needs a name");
-        for (const auto& old : models_) {
-          if (old.name == m.name && !list[i]["aliases"]) m.aliases = old.aliases;
-        }
         finalize_model(m, path);
-        upsert(models_, std::move(m));
+        upsert(models_, std::move(m), bool(list[i]["aliases"]));
       }
     }
   }

@@ -13,7 +13,7 @@ Json parallel_json(const Scenario& s) { return scenario_to_json(s)["parallel"]; 
 std::string split_label(const ParallelConfig& p) {
   std::string s = fmt::format("TP{}{} PP{}", p.tp, p.sequence_parallel ? "+SP" : "", p.pp);
   if (p.vpp > 1) s += fmt::format("x{}", p.vpp);
-  if (p.cp > 1) s += fmt::format(" CP{}", p.cp);
+  if (p.cp > 1) s += fmt::format(" CP{}{}", p.cp, p.cp_comm_type == CpComm::kA2a ? "(a2a)" : "");
   if (p.ep > 1) s += fmt::format(" EP{}", p.ep);
   s += fmt::format(" DP{}", p.dp);
   return s;

@@ -203,7 +203,8 @@ std::string format_estimate(const Scenario& s, const Estimate& e) {
   const auto& ov = p.overlap;
   auto on = [](bool x) { return x ? "on" : "off"; };
   o += fmt::format("  overlap   dp {}, zero3 {}, tp {}, pp {}, cp {}, ep {} (communication hidden behind compute)\n", on(ov.dp),
-                   on(ov.zero3), on(ov.tp), on(ov.pp), on(ov.cp), on(ov.ep));
+                   on(ov.zero3), on(ov.tp), on(ov.pp),
+                   p.cp > 1 && p.cp_comm_type == CpComm::kA2a ? "off (a2a: always exposed)" : on(ov.cp), on(ov.ep));
   o += fmt::format("  training  seq {}, global batch {} ({:.2f}M tokens), {}\n\n", t.seq_len, t.global_batch,
                    e.tokens_per_step / 1e6, to_string(t.precision));
 
