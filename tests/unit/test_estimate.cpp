@@ -149,6 +149,44 @@ TEST(Examples, DeepSeekV3On2048H800WithDeduplicatedDispatch) {
   EXPECT_NEAR(e.run.gpu_hours, 2.664e6, 0.25 * 2.664e6);
 }
 
+// Hardware TFLOP/s per GPU under Megatron's formula (Narayanan et al. 2021 eq. 3), which counts
+// the recompute forward of full activation checkpointing: wanka's HFU numerator is the same
+// count (docs/model.md §10), so it is HFU x peak.
+double megatron_tflops(const Estimate& e, double peak_tflops) { return e.hfu * peak_tflops; }
+
+// BLOOM-176B (the example's comment): 156 TFLOP/s per GPU published for the 384-A100 run
+// (Megatron-DeepSpeed, TP4 PP12 DP8, 2022-era kernels). wanka is 176 (+13 %); the check is
+// 0-20 % above, the range of the Megatron-era sources (Narayanan 2021 within -8 ... +8 %,
+// docs/validation.md), widened for the recalled figure and the unmodelled DeepSpeed pipeline.
+// The published run fitted, so must the estimate.
+TEST(Examples, Bloom176BOn384A100NearThePublished156Tflops) {
+  const Estimate e = run("bloom-176b-384-a100.yaml");
+  EXPECT_TRUE(e.memory.fits);
+  EXPECT_GT(megatron_tflops(e, 312.0), 156.0);
+  EXPECT_LT(megatron_tflops(e, 312.0), 1.2 * 156.0);
+}
+
+// MT-NLG 530B (the example's comment): 126 / 121 / 113 TFLOP/s per GPU on 2,240 / 2,800 / 3,360
+// A100 (batch 1,920: fewer micro-batches per pipeline as data parallelism grows, so a larger
+// bubble). wanka reproduces the decline and is 27-33 % fast: the same shape on Megatron-LM's
+// own pipeline (a validation row) is within 5 %, so the gap is the production system, which
+// wanka does not model. The check pins both: monotone decline, 1.2-1.4x the published figure.
+TEST(Examples, MtNlg530BOnSeleneDeclinesWithNodesAsPublished) {
+  const double published[3] = {126.0, 121.0, 113.0};
+  double last = 1e9;
+  for (int i = 0; i < 3; ++i) {
+    const int dp = 8 + 2 * i;
+    const Estimate e = run("mt-nlg-530b-2240-a100.yaml",
+                           {{"cluster.num_gpus", std::to_string(280 * dp)}, {"parallel.dp", std::to_string(dp)}});
+    EXPECT_TRUE(e.memory.fits);
+    const double tf = megatron_tflops(e, 312.0);
+    EXPECT_GT(tf, 1.2 * published[i]) << dp;
+    EXPECT_LT(tf, 1.4 * published[i]) << dp;
+    EXPECT_LT(tf, last);
+    last = tf;
+  }
+}
+
 TEST(Estimate, BreakdownAddsUpToStepTime) {
   const Scenario s = parse_scenario(default_scenario_yaml(), "<default>");
   const Estimate e = estimate(s);
