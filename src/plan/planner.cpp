@@ -65,6 +65,7 @@ double cluster_power_w(const Scenario& s, double busy_frac) {
 struct Candidate {
   std::uint64_t order = 0;  // enumeration index: the deterministic tie-break
   int tp = 1, cp = 1, pp = 1, vpp = 1, ep = 1, micro_batch = 1, zero = 0;
+  unsigned modules = kRecomputeCoreAttn;  // recompute_modules (selective); here it fills the padding before dp
   std::int64_t dp = 1;
   Recompute recompute = Recompute::kNone;
   bool sp = false;
@@ -74,11 +75,11 @@ struct Candidate {
 };
 
 bool same_but_zero(const Candidate& a, const Candidate& b) {
-  return std::tie(a.tp, a.cp, a.pp, a.vpp, a.ep, a.dp, a.micro_batch, a.recompute, a.sp) ==
-         std::tie(b.tp, b.cp, b.pp, b.vpp, b.ep, b.dp, b.micro_batch, b.recompute, b.sp);
+  return std::tie(a.tp, a.cp, a.pp, a.vpp, a.ep, a.dp, a.micro_batch, a.recompute, a.modules, a.sp) ==
+         std::tie(b.tp, b.cp, b.pp, b.vpp, b.ep, b.dp, b.micro_batch, b.recompute, b.modules, b.sp);
 }
 
-void apply(const Candidate& c, Scenario& s, unsigned selective_modules) {
+void apply(const Candidate& c, Scenario& s) {
   s.parallel.tp = c.tp;
   s.parallel.cp = c.cp;
   s.parallel.pp = c.pp;
@@ -88,9 +89,7 @@ void apply(const Candidate& c, Scenario& s, unsigned selective_modules) {
   s.parallel.micro_batch = c.micro_batch;
   s.parallel.zero = c.zero;
   s.parallel.recompute = c.recompute;
-  // Selective recompute takes the scenario's modules (default core attention); the other modes
-  // the default, which is what they accept.
-  s.parallel.recompute_modules = c.recompute == Recompute::kSelective ? selective_modules : unsigned(kRecomputeCoreAttn);
+  s.parallel.recompute_modules = c.modules;
   s.parallel.sequence_parallel = c.sp;
   s.cluster.num_gpus = static_cast<std::int64_t>(c.tp) * c.cp * c.pp * c.dp;
 }
@@ -100,17 +99,16 @@ void apply(const Candidate& c, Scenario& s, unsigned selective_modules) {
 class Worker {
  public:
   explicit Worker(const Scenario& base)
-      : s_(base), modules_(base.parallel.recompute_modules), acc_(base.cluster.gpu, base.training.precision, base.training.attention, attention_head_dim(base.model)) {}
+      : s_(base), acc_(base.cluster.gpu, base.training.precision, base.training.attention, attention_head_dim(base.model)) {}
 
   Scenario& scenario() { return s_; }
-  unsigned modules() const { return modules_; }
   const Accelerator& acc() const { return acc_; }
 
   // The full estimate of a candidate split (pipeline simulated). Splits that differ only in
   // what leaves the schedule alone (ZeRO 1 versus 2, which shard the same collectives) have the
   // same pipeline spec: the last few simulations are kept and reused when the spec is equal.
   Estimate estimate(const Candidate& c) {
-    apply(c, s_, modules_);
+    apply(c, s_);
     detail::StepModel st;
     detail::build_step(s_, costs(), st);
     for (const auto& [spec, result] : recent_) {
@@ -125,7 +123,8 @@ class Worker {
 
   std::shared_ptr<const detail::LayerCosts> costs() {
     const auto& p = s_.parallel;
-    const Key k{p.tp, p.cp, p.ep, p.micro_batch, static_cast<int>(p.recompute), p.sequence_parallel};
+    const Key k{p.tp, p.cp, p.ep, p.micro_batch, static_cast<int>(p.recompute) | static_cast<int>(p.recompute_modules << 2),
+                p.sequence_parallel};
     auto it = cache_.find(k);
     if (it != cache_.end()) return it->second;
     auto lc = std::make_shared<const detail::LayerCosts>(detail::layer_costs(s_, acc_, detail::make_fabric(s_.cluster)));
@@ -156,7 +155,6 @@ class Worker {
   static constexpr std::size_t kRecent = 4;
   std::vector<std::pair<PipelineSpec, PipelineResult>> recent_;
   Scenario s_;
-  unsigned modules_;
   Accelerator acc_;
   std::unordered_map<Key, std::shared_ptr<const detail::LayerCosts>, KeyHash> cache_;
 };
@@ -220,7 +218,22 @@ class Search {
       eps_ = {1};
     }
     eps_ = allowed(sp.ep, eps_);
-    rcs_ = allowed(sp.recompute, {Recompute::kNone, Recompute::kSelective, Recompute::kFull});
+    // Recompute choices: none, full, and selective with the scenario's modules (default core
+    // attention). Unless the scenario names modules, MoE and MLA models also get the memory-
+    // saving set of Megatron-Core's MoE recipes and DeepSeek-V3 (norms, MLA up-projections,
+    // expert activations: docs/model.md §3.6, §14).
+    for (Recompute r : allowed(sp.recompute, {Recompute::kNone, Recompute::kSelective, Recompute::kFull})) {
+      if (r != Recompute::kSelective) {
+        rcs_.push_back({r, kRecomputeCoreAttn});
+        continue;
+      }
+      const unsigned given = base_.parallel.recompute_modules;
+      rcs_.push_back({r, given});
+      if (given == kRecomputeCoreAttn && (m.is_moe() || m.mla)) {
+        rcs_.push_back({r, kRecomputeLayernorm | (m.mla ? unsigned(kRecomputeMlaUpProj) : 0u) |
+                               (m.is_moe() ? unsigned(kRecomputeMoeAct) : 0u)});
+      }
+    }
   }
 
   // Largest data-parallel size for the layout that divides the global batch, fills whole nodes
@@ -289,7 +302,8 @@ class Search {
     for (int ep : eps_) {
       for (int v : vpps) {
         for (bool spv : sps) {
-          for (Recompute rc : rcs_) {
+          for (const RecomputeChoice& rch : rcs_) {
+            const Recompute rc = rch.recompute;
             // Memory grows with the micro-batch (activations and transients scale with it; the
             // live count falls no faster than 1/mb: see docs/model.md), so once a ZeRO stage is
             // out of memory it stays so for every larger micro-batch: those are counted without
@@ -310,10 +324,10 @@ class Search {
                 Candidate c;
                 c.order = base_order + k++;
                 c.tp = l.tp; c.cp = l.cp; c.pp = l.pp; c.vpp = v; c.ep = ep; c.dp = dp;
-                c.micro_batch = mb; c.zero = z; c.recompute = rc; c.sp = spv;
+                c.micro_batch = mb; c.zero = z; c.recompute = rc; c.modules = rch.modules; c.sp = spv;
                 ++cnt.candidates;
                 if (!checked) {
-                  apply(c, s, w.modules());
+                  apply(c, s);
                   issue = check_split(s);
                   checked = true;
                 }
@@ -413,7 +427,11 @@ class Search {
   double capacity_;
   std::vector<Layout> layouts_;
   std::vector<int> eps_;
-  std::vector<Recompute> rcs_;
+  struct RecomputeChoice {
+    Recompute recompute;
+    unsigned modules;
+  };
+  std::vector<RecomputeChoice> rcs_;
   static thread_local detail::StepModel step_, step3_;
 };
 
@@ -647,7 +665,7 @@ PlanResult plan(const Scenario& base, const PlanOptions& opt) {
   auto entry = [&](const Evaluated& e) {
     PlanEntry pe;
     pe.scenario = search.base();
-    apply(fit[e.cand], pe.scenario, pe.scenario.parallel.recompute_modules);
+    apply(fit[e.cand], pe.scenario);
     pe.estimate = e.est;
     pe.objective = e.obj;
     pe.headroom_bytes = e.headroom;

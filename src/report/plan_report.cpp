@@ -1,6 +1,8 @@
 // Presentation of planner results: JSON (issue 3 contract) and terminal tables.
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "wanka/report.hpp"
 
 namespace wanka {
@@ -20,6 +22,19 @@ std::string split_label(const ParallelConfig& p) {
 }
 
 double gib(double b) { return b / kGiB; }
+
+// none, full, selective, or for selective with other modules than core attention, the modules
+// in short: "sel:ln+mla+act" (names in scenario.hpp's order).
+std::string recompute_label(const ParallelConfig& p) {
+  if (p.recompute != Recompute::kSelective || p.recompute_modules == kRecomputeCoreAttn) return to_string(p.recompute);
+  static constexpr const char* kShort[] = {"ca", "ln", "mla", "act", "mlp", "moe", "sh"};
+  static_assert(std::size(kShort) == std::size(kRecomputeModuleNames));
+  std::string s = "sel:";
+  for (std::size_t i = 0; i < std::size(kShort); ++i) {
+    if (p.recompute_modules & (1u << i)) s += std::string(s.size() > 4 ? "+" : "") + kShort[i];
+  }
+  return s;
+}
 
 }  // namespace
 
@@ -89,8 +104,11 @@ std::string format_plan(const Scenario& base, const PlanResult& r) {
   if (r.plans.empty()) {
     o += "  no split fits in memory.\n";
   } else {
-    o += fmt::format("  {:>3}  {:<26} {:>3} {:>4} {:>9} {:>8} {:>6} {:>8} {:>8} {:>7} {:>6} {:>6} {:>6}", "#",
-                     "split", "mb", "ZeRO", "recompute", "step s", "MFU", "tok/s/GPU", "mem GiB", "free", "bubble",
+    std::size_t rcw = 9;  // the recompute column fits its longest label
+    for (const auto& e : r.plans) rcw = std::max(rcw, recompute_label(e.scenario.parallel).size());
+    for (const auto& e : r.pareto) rcw = std::max(rcw, recompute_label(e.scenario.parallel).size());
+    o += fmt::format("  {:>3}  {:<26} {:>3} {:>4} {:>{}} {:>8} {:>6} {:>8} {:>8} {:>7} {:>6} {:>6} {:>6}", "#",
+                     "split", "mb", "ZeRO", "recompute", rcw, "step s", "MFU", "tok/s/GPU", "mem GiB", "free", "bubble",
                      "comm", "idle");
     const bool days = r.plans.front().estimate.run.defined;
     const bool goodput = r.plans.front().expected_ettr > 0;
@@ -102,8 +120,8 @@ std::string format_plan(const Scenario& base, const PlanResult& r) {
       const auto& b = e.estimate.breakdown;
       const double st = e.estimate.step_time.value;
       const double comm = (b.tp_comm + b.cp_comm + b.ep_comm + b.pp_comm + b.dp_comm).value;
-      o += fmt::format("  {:>3}  {:<26} {:>3} {:>4} {:>9} {:>8.3f} {:>5.1f}% {:>8.0f} {:>8.1f} {:>7.1f} {:>5.1f}% {:>5.1f}% {:>6}",
-                       ++i, split_label(p), p.micro_batch, p.zero, to_string(p.recompute), st,
+      o += fmt::format("  {:>3}  {:<26} {:>3} {:>4} {:>{}} {:>8.3f} {:>5.1f}% {:>8.0f} {:>8.1f} {:>7.1f} {:>5.1f}% {:>5.1f}% {:>6}",
+                       ++i, split_label(p), p.micro_batch, p.zero, recompute_label(p), rcw, st,
                        100 * e.estimate.mfu, e.estimate.tokens_per_s_per_gpu,
                        gib(e.estimate.memory.peak_bytes_per_gpu.value), gib(e.headroom_bytes),
                        100 * b.pp_bubble.value / st, 100 * comm / st, e.gpus_idle);
@@ -114,8 +132,8 @@ std::string format_plan(const Scenario& base, const PlanResult& r) {
     o += "\n  Pareto front, step time vs memory headroom (fastest first):\n";
     for (const auto& e : r.pareto) {
       const auto& p = e.scenario.parallel;
-      o += fmt::format("    {:<26} mb {:<3} ZeRO-{} {:<9} {:>8.3f} s  {:>6.1f} GiB free\n", split_label(p), p.micro_batch,
-                       p.zero, to_string(p.recompute), e.estimate.step_time.value, gib(e.headroom_bytes));
+      o += fmt::format("    {:<26} mb {:<3} ZeRO-{} {:<{}} {:>8.3f} s  {:>6.1f} GiB free\n", split_label(p), p.micro_batch,
+                       p.zero, recompute_label(p), rcw, e.estimate.step_time.value, gib(e.headroom_bytes));
     }
   }
   o += fmt::format("\n  searched {} splits: {} invalid, {} out of memory, {} fit; {} simulated, {} pruned by bound\n",
@@ -200,7 +218,7 @@ std::string scale_to_csv(const ScaleResult& r) {
     const Shares s = shares(e);
     o += fmt::format("{},{},true,{},{},{},{},{},{},{},{},{},{},{:.6g},{:.6g},{:.6g},{:.6g},{},{},{},{:.4f},{:.4f},{:.4f},{:.4f},{:.4f},{:.4f},{:.4f},{:.4f}\n",
                      p.num_gpus, p.global_batch, q.tp, q.sequence_parallel, q.pp, q.vpp, q.cp, q.ep, q.dp, q.micro_batch,
-                     q.zero, to_string(q.recompute), e.step_time.value, e.mfu, e.tokens_per_s_per_gpu,
+                     q.zero, recompute_label(q), e.step_time.value, e.mfu, e.tokens_per_s_per_gpu,
                      p.scaling_efficiency, e.run.defined ? fmt::format("{:.6g}", e.run.days) : "",
                      e.run.defined ? fmt::format("{:.6g}", e.run.cost_usd) : "",
                      e.run.defined ? fmt::format("{:.6g}", e.run.energy_mwh) : "", s.compute, s.tp, s.cp, s.ep, s.pp,

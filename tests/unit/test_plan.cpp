@@ -143,6 +143,43 @@ TEST(Plan, TinyPinnedSpaceIsCountedByHand) {
   EXPECT_EQ(r.invalid, 0u);
 }
 
+// MoE models get a fourth recompute choice, selective with the memory-saving modules (norms and
+// expert activations; MLA up-projections too where there is MLA), unless the scenario names its
+// own modules. Mixtral on 64 H100 with tp = pp = cp = 1 (dp 64, 4 sequences per replica:
+// micro-batches 1, 2, 4), EP 8, ZeRO 1: 3 micro-batches x 4 recompute choices = 12 splits; with
+// modules given, 3 x 3 = 9, and every selective plan carries the given ones.
+TEST(Plan, MoeModelsAlsoTryTheMemorySavingRecomputeModules) {
+  Scenario s = base("model: mixtral-8x7b\ncluster: {gpu: h100-sxm, num_gpus: 64}\n"
+                    "training: {seq_len: 4096, global_batch: 256, precision: fp8}\n");
+  PlanOptions o;
+  o.top = 100;
+  o.space.tp.only = {1};
+  o.space.pp.only = {1};
+  o.space.cp.only = {1};
+  o.space.ep.only = {8};
+  o.space.zero.only = {1};
+  const PlanResult r = plan(s, o);
+  EXPECT_EQ(r.candidates, 12u);
+  const unsigned preset = kRecomputeLayernorm | kRecomputeMoeAct;
+  bool seen = false;
+  for (const auto& e : r.plans) {
+    const auto& p = e.scenario.parallel;
+    if (p.recompute == Recompute::kSelective && p.recompute_modules == preset) seen = true;
+    if (p.recompute != Recompute::kSelective) {
+      EXPECT_EQ(p.recompute_modules, unsigned(kRecomputeCoreAttn));
+    }
+  }
+  EXPECT_TRUE(seen);
+  s.parallel.recompute_modules = kRecomputeMoe;
+  const PlanResult given = plan(s, o);
+  EXPECT_EQ(given.candidates, 9u);
+  for (const auto& e : given.plans) {
+    if (e.scenario.parallel.recompute == Recompute::kSelective) {
+      EXPECT_EQ(e.scenario.parallel.recompute_modules, unsigned(kRecomputeMoe));
+    }
+  }
+}
+
 TEST(Plan, PinsThatLeaveNothingValidAreAnError) {
   const Scenario s = small();
   PlanOptions o;
