@@ -79,6 +79,14 @@ struct ScenarioFlags {
     field("--network", "cluster.network", "Scale-out network name (catalog)");
     field("--price", "cluster.price_per_gpu_hour_usd", "Price per GPU-hour, USD");
     if (parallel_flags) add_parallel(cmd, field);
+    // Not searched by the planner, so plan and scale take them too.
+    cmd->add_option_function<std::string>(
+        "--recompute-modules",
+        [this](const std::string& v) {
+          overrides.emplace_back("parallel.recompute_modules", !v.empty() && v.front() == '[' ? v : "[" + v + "]");
+        },
+        "With selective recompute: core_attn,layernorm,mla_up_proj,moe_act,mlp,moe,shared_experts");
+    field("--cp-comm", "parallel.cp_comm_type", "Context-parallel exchange: p2p (ring) | a2a (Ulysses)");
     field("--seq-len", "training.seq_len", "Sequence length");
     field("--global-batch", "training.global_batch", "Global batch (sequences)");
     field("--precision", "training.precision", "bf16|fp16|fp8");

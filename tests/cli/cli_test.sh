@@ -43,6 +43,12 @@ expect bad-dispatcher 2 "parallel.ep_dispatcher: unknown EP dispatcher 'nccl'" -
 expect bad-moe-groups 2 "model.moe.groups: must divide experts" -- "$W" estimate --model mixtral-8x7b --set model.moe.groups=3 --set model.moe.topk_groups=1
 expect unknown-key 2 "parallel.tpp: unknown key 'tpp' \(closest: .*tp" -- "$W" estimate --set parallel.tpp=2
 expect bad-recompute 2 "parallel.recompute" -- "$W" estimate --recompute sometimes
+expect recompute-modules 0 "recompute selective \(layernorm, mla_up_proj, moe_act\)" -- "$W" estimate --model deepseek-v3 --gpus 2048 --tp 1 --pp 16 --vpp 1 --ep 64 --set parallel.allow_uneven_stages=true --recompute-modules moe_act,layernorm,mla_up_proj
+expect bad-recompute-module 2 "parallel.recompute_modules: unknown recompute module 'attn' \(closest" -- "$W" estimate --recompute-modules attn
+expect mla-module-dense 2 "parallel.recompute_modules: mla_up_proj needs a model with multi-head latent attention" -- "$W" estimate --recompute-modules mla_up_proj
+expect cp-comm-a2a 0 "CP8 \(a2a\)" -- "$W" estimate --model llama2-7b --gpus 64 --tp 1 --pp 1 --vpp 1 --cp 8 --seq-len 32768 --global-batch 8 --cp-comm a2a
+expect cp-comm-heads 2 "parallel.cp: cp = 16 must divide the query and KV heads" -- "$W" estimate --model llama2-7b --gpus 128 --tp 4 --pp 1 --vpp 1 --cp 16 --seq-len 32768 --global-batch 8 --cp-comm a2a
+expect bad-cp-comm 2 "parallel.cp_comm_type: unknown context-parallel exchange 'ring'" -- "$W" estimate --cp-comm ring
 expect missing-file 2 "cannot read" -- "$W" estimate "$tmp/nope.yaml"
 printf 'model: {name: llama3-70b\ncluster: [1,\n' > "$tmp/bad.yaml"
 expect malformed-yaml 2 "bad.yaml:[0-9]+:[0-9]+: malformed YAML" -- "$W" estimate "$tmp/bad.yaml"
