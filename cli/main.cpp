@@ -61,6 +61,31 @@ struct ScenarioFlags {
   std::vector<std::string> sets;
   std::vector<wanka::Override> overrides;
 
+  // "a, b" or "[a,b]" as a YAML list of quoted names: the scenario parser checks the names (an
+  // empty one included), so that every error is its InputError (flag callbacks run inside
+  // CLI11's parse, which must not throw it).
+  static std::string module_list_yaml(std::string v) {
+    auto trim = [](std::string x) {
+      const auto b = x.find_first_not_of(" \t"), e = x.find_last_not_of(" \t");
+      return b == std::string::npos ? std::string() : x.substr(b, e - b + 1);
+    };
+    v = trim(v);
+    if (v.size() >= 2 && v.front() == '[' && v.back() == ']') v = trim(v.substr(1, v.size() - 2));
+    if (v.empty()) return "[]";
+    std::string out;
+    std::size_t start = 0;
+    while (true) {
+      const std::size_t comma = v.find(',', start);
+      const std::string name = trim(v.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
+      std::string quoted = "'";
+      for (char ch : name) quoted += ch == '\'' ? std::string("''") : std::string(1, ch);
+      out += (out.empty() ? "" : ", ") + quoted + "'";
+      if (comma == std::string::npos) break;
+      start = comma + 1;
+    }
+    return "[" + out + "]";
+  }
+
   // A flag that sets one scenario field: --gpus 16384 is cluster.num_gpus=16384.
   void add_field(CLI::App* cmd, const char* flag, const char* path, const char* help) {
     cmd->add_option_function<std::string>(flag, [this, path](const std::string& v) { overrides.emplace_back(path, v); },
@@ -82,9 +107,7 @@ struct ScenarioFlags {
     // Not searched by the planner, so plan and scale take them too.
     cmd->add_option_function<std::string>(
         "--recompute-modules",
-        [this](const std::string& v) {
-          overrides.emplace_back("parallel.recompute_modules", !v.empty() && v.front() == '[' ? v : "[" + v + "]");
-        },
+        [this](const std::string& v) { overrides.emplace_back("parallel.recompute_modules", module_list_yaml(v)); },
         "With selective recompute: core_attn,layernorm,mla_up_proj,moe_act,mlp,moe,shared_experts");
     field("--cp-comm", "parallel.cp_comm_type", "Context-parallel exchange: p2p (ring) | a2a (Ulysses)");
     field("--seq-len", "training.seq_len", "Sequence length");
@@ -272,6 +295,7 @@ struct SpaceFlags {
       else if (k == "micro_batch") sp_.micro_batch.only = {p.micro_batch};
       else if (k == "zero") sp_.zero.only = {p.zero};
       else if (k == "recompute") sp_.recompute.only = {p.recompute};
+      else if (k == "recompute_modules") sp_.recompute_modules_given = true;
       else if (k == "sequence_parallel") sp_.sequence_parallel.only = {p.sequence_parallel};
       else if (k == "allow_uneven_stages") sp_.even_stages = !p.allow_uneven_stages;
       else if (k == "dp") throw InputError("parallel.dp", "the planner derives dp; remove it to plan");

@@ -33,6 +33,9 @@ struct PlanSpace {
   Dim<Recompute> recompute;
   Dim<bool> sequence_parallel;
   bool even_stages = false;  // require pp x vpp to divide the layers (Megatron without uneven stages)
+  // The input named parallel.recompute_modules: selective recompute tries only those (otherwise
+  // MoE and MLA models also try the memory-saving set, docs/model.md §14).
+  bool recompute_modules_given = false;
 };
 
 struct PlanOptions {

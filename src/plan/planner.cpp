@@ -219,9 +219,10 @@ class Search {
     }
     eps_ = allowed(sp.ep, eps_);
     // Recompute choices: none, full, and selective with the scenario's modules (default core
-    // attention). Unless the scenario names modules, MoE and MLA models also get the memory-
-    // saving set of Megatron-Core's MoE recipes and DeepSeek-V3 (norms, MLA up-projections,
-    // expert activations: docs/model.md §3.6, §14).
+    // attention). Unless the input names modules (PlanSpace::recompute_modules_given, or modules
+    // other than the default), MoE and MLA models also get the memory-saving set of
+    // Megatron-Core's MoE recipes and DeepSeek-V3 (norms, MLA up-projections, expert
+    // activations: docs/model.md §3.6, §14).
     for (Recompute r : allowed(sp.recompute, {Recompute::kNone, Recompute::kSelective, Recompute::kFull})) {
       if (r != Recompute::kSelective) {
         rcs_.push_back({r, kRecomputeCoreAttn});
@@ -229,7 +230,7 @@ class Search {
       }
       const unsigned given = base_.parallel.recompute_modules;
       rcs_.push_back({r, given});
-      if (given == kRecomputeCoreAttn && (m.is_moe() || m.mla)) {
+      if (!sp.recompute_modules_given && given == kRecomputeCoreAttn && (m.is_moe() || m.mla)) {
         rcs_.push_back({r, kRecomputeLayernorm | (m.mla ? unsigned(kRecomputeMlaUpProj) : 0u) |
                                (m.is_moe() ? unsigned(kRecomputeMoeAct) : 0u)});
       }

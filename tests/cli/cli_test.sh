@@ -44,6 +44,8 @@ expect bad-moe-groups 2 "model.moe.groups: must divide experts" -- "$W" estimate
 expect unknown-key 2 "parallel.tpp: unknown key 'tpp' \(closest: .*tp" -- "$W" estimate --set parallel.tpp=2
 expect bad-recompute 2 "parallel.recompute" -- "$W" estimate --recompute sometimes
 expect recompute-modules 0 "recompute selective \(layernorm, mla_up_proj, moe_act\)" -- "$W" estimate --model deepseek-v3 --gpus 2048 --tp 1 --pp 16 --vpp 1 --ep 64 --set parallel.allow_uneven_stages=true --recompute-modules moe_act,layernorm,mla_up_proj
+expect recompute-modules-brackets 0 "recompute selective \(moe\)" -- "$W" estimate --model mixtral-8x7b --gpus 64 --tp 2 --pp 1 --vpp 1 --ep 8 --recompute-modules " [moe] "
+expect recompute-modules-empty-item 2 "parallel.recompute_modules: unknown recompute module ''" -- "$W" estimate --model mixtral-8x7b --gpus 64 --tp 2 --pp 1 --vpp 1 --ep 8 --recompute-modules "moe,,moe_act"
 expect bad-recompute-module 2 "parallel.recompute_modules: unknown recompute module 'attn' \(closest" -- "$W" estimate --recompute-modules attn
 expect mla-module-dense 2 "parallel.recompute_modules: mla_up_proj needs a model with multi-head latent attention" -- "$W" estimate --recompute-modules mla_up_proj
 expect cp-comm-a2a 0 "CP8 \(a2a\)" -- "$W" estimate --model llama2-7b --gpus 64 --tp 1 --pp 1 --vpp 1 --cp 8 --seq-len 32768 --global-batch 8 --cp-comm a2a

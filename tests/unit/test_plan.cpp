@@ -147,7 +147,8 @@ TEST(Plan, TinyPinnedSpaceIsCountedByHand) {
 // expert activations; MLA up-projections too where there is MLA), unless the scenario names its
 // own modules. Mixtral on 64 H100 with tp = pp = cp = 1 (dp 64, 4 sequences per replica:
 // micro-batches 1, 2, 4), EP 8, ZeRO 1: 3 micro-batches x 4 recompute choices = 12 splits; with
-// modules given, 3 x 3 = 9, and every selective plan carries the given ones.
+// modules given, 3 x 3 = 9, and every selective plan carries the given ones; naming the default
+// (core_attn) also counts as given.
 TEST(Plan, MoeModelsAlsoTryTheMemorySavingRecomputeModules) {
   Scenario s = base("model: mixtral-8x7b\ncluster: {gpu: h100-sxm, num_gpus: 64}\n"
                     "training: {seq_len: 4096, global_batch: 256, precision: fp8}\n");
@@ -170,6 +171,9 @@ TEST(Plan, MoeModelsAlsoTryTheMemorySavingRecomputeModules) {
     }
   }
   EXPECT_TRUE(seen);
+  PlanOptions named = o;
+  named.space.recompute_modules_given = true;
+  EXPECT_EQ(plan(s, named).candidates, 9u);
   s.parallel.recompute_modules = kRecomputeMoe;
   const PlanResult given = plan(s, o);
   EXPECT_EQ(given.candidates, 9u);
