@@ -9,7 +9,9 @@
 #include <string>
 #include <vector>
 
+#include "wanka/catalog.hpp"
 #include "wanka/estimate.hpp"
+#include "wanka/model.hpp"
 #include "wanka/report.hpp"
 #include "wanka/scenario.hpp"
 
@@ -143,6 +145,43 @@ RC_GTEST_PROP(EstimateProperties, FullRecomputeNeverStoresMoreActivationsThanNon
   RC_ASSERT(none.memory.per_stage.size() == full.memory.per_stage.size());
   for (std::size_t i = 0; i < none.memory.per_stage.size(); ++i) {
     RC_ASSERT(full.memory.per_stage[i].activations.value <= none.memory.per_stage[i].activations.value);
+  }
+}
+
+// Any set of recompute modules that applies to the model stores no more than no recompute and
+// no less than full recompute (each module only drops what it rebuilds; docs/model.md §3.6), on
+// dense, GQA, MoE and MLA+MoE layers, in bf16 and FP8, with and without SP.
+RC_GTEST_PROP(LayerProperties, RecomputeModulesStoreBetweenFullAndNone, ()) {
+  const std::string name = *rc::gen::element(std::string("gpt3-175b"), std::string("llama3-8b"),
+                                              std::string("mixtral-8x7b"), std::string("deepseek-v3"));
+  const ModelSpec& m = Catalog::builtin().model(name);
+  ShardSpec sh;
+  sh.micro_batch = *rc::gen::inRange(1L, 4L);
+  sh.seq_len = *rc::gen::element(1024L, 4096L);
+  sh.tp = *rc::gen::element(1, 2, 4, 8);
+  sh.sequence_parallel = sh.tp > 1 && *rc::gen::arbitrary<bool>();
+  sh.precision = *rc::gen::element(Precision::kBf16, Precision::kFp8);
+  unsigned modules = *rc::gen::inRange(1u, 128u);
+  if (!m.mla) modules &= ~unsigned(kRecomputeMlaUpProj);
+  if (!m.is_moe()) modules &= ~unsigned(kRecomputeMoeAct | kRecomputeMoe | kRecomputeSharedExperts);
+  if (m.moe.shared == 0) modules &= ~unsigned(kRecomputeSharedExperts);
+  if (modules == 0) modules = kRecomputeCoreAttn;
+  sh.recompute_modules = modules;
+  const bool moe_layer = m.is_moe() && *rc::gen::arbitrary<bool>();
+  RC_LOG() << name << " tp " << sh.tp << " sp " << sh.sequence_parallel << " modules " << modules << " moe layer "
+           << moe_layer << "\n";
+  sh.recompute = Recompute::kNone;
+  const double none = layer_work(m, sh, moe_layer).activations_saved.value;
+  sh.recompute = Recompute::kFull;
+  const double full = layer_work(m, sh, moe_layer).activations_saved.value;
+  sh.recompute = Recompute::kSelective;
+  const LayerWork sel = layer_work(m, sh, moe_layer);
+  RC_ASSERT(sel.activations_saved.value <= none);
+  RC_ASSERT(sel.activations_saved.value >= full);
+  RC_ASSERT(sel.recompute_elementwise.value >= 0.0);
+  // What is dropped is rebuilt: a selective layer that stores less than none recomputes work.
+  if (sel.activations_saved.value < none) {
+    RC_ASSERT(!sel.recompute_gemms.empty() || sel.recompute_elementwise.value > 0.0);
   }
 }
 
