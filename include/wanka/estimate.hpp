@@ -28,6 +28,9 @@ struct StageMemory {
   long layers = 0;                  // transformer layers held (all virtual chunks)
   double params = 0;                // parameters held by one GPU of this stage (unsharded by ZeRO)
   Bytes weights, gradients, optimizer, activations, temporary, total;
+  // Of the weights, what persists between steps (what a checkpoint saves): all but the gathered
+  // copy that ZeRO-3 without resharding after forward holds during the step.
+  Bytes persistent_weights;
   int peak_in_flight = 0;           // micro-batch chunks alive at the activation peak
 };
 

@@ -64,12 +64,9 @@ CheckpointCost checkpoint_cost(const Scenario& s, const Estimate& e) {
   const auto& k = s.reliability.checkpoint;
   CheckpointCost c;
   c.tier = k.tier;
-  // The persistent state: ZeRO-3 without resharding after forward also holds a transient
-  // gathered copy of the 16-bit weights (2 B per parameter on the GPU), which is not saved.
-  const bool gathered = s.parallel.zero == 3 && !s.parallel.reshard_after_forward;
+  // The persistent state (not ZeRO-3's gathered copy of the weights).
   for (const auto& st : e.memory.per_stage) {
-    const double w = st.weights.value - (gathered ? 2.0 * st.params : 0.0);
-    c.bytes_per_gpu = std::max(c.bytes_per_gpu, w + st.optimizer.value);
+    c.bytes_per_gpu = std::max(c.bytes_per_gpu, st.persistent_weights.value + st.optimizer.value);
   }
   c.bytes_total = kCheckpointBytesPerParam * e.params_total;
   const double gpus = static_cast<double>(s.cluster.num_gpus);

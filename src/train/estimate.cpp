@@ -523,6 +523,7 @@ StageMemory rank_memory(const Scenario& s, const StepModel& st, int r, const Act
   sm.layers = rk.layers;
   sm.params = rk.params;
   sm.weights = Bytes(rank_weights(s, rk));
+  sm.persistent_weights = Bytes(rk.weights[z >= 3]);
   sm.gradients = Bytes(rk.gradients[z >= 2]);
   sm.optimizer = Bytes(rk.optimizer[z >= 1]);
   sm.activations = Bytes(peak.bytes);
