@@ -275,48 +275,6 @@ LayerWork layer_work(const ModelSpec& m, const ShardSpec& s, bool moe_layer) {
   w.activations_saved = Bytes(s.recompute == Recompute::kFull ? 2.0 * Tr * h : saved);
   w.activations_transient = Bytes((s.recompute == Recompute::kFull ? none_bytes : 0.0) + 2.0 * 2.0 * T * h);
 
-  // --- what selective recompute repeats in the backward
-  if (sel) {
-    double rew = 0;
-    auto redo = [&](const char* name) {
-      for (const auto& g : w.gemms) {
-        if (std::string_view(g.name) == name) {
-          w.recompute_gemms.push_back(g);
-          rew += cast_fwd(g);
-        }
-      }
-    };
-    const double one_norm = norms / 2.0;
-    w.recompute_attention = rc(kRecomputeCoreAttn);
-    if (drop_norms) rew += separate_norms * one_norm;
-    if (m.mla && rc(kRecomputeMlaUpProj)) {
-      redo("q_up");
-      redo("kv_up");
-      rew += rope;
-    }
-    const double tp_ffn = s.tp > 1 ? kAct * T * h : 0.0;  // one AG + RS (or all-reduce) buffer of T rows
-    if (moe_layer && rc(kRecomputeMoe)) {
-      for (const char* g : {"router", "expert_fc1", "expert_fc2", "shared_fc1", "shared_fc2"}) redo(g);
-      rew += act_bytes(routed) + act_bytes(shared) + permute;
-      w.recompute_tp_bytes = Bytes(tp_ffn * (double(m.moe.top_k) + (shared.rows > 0 ? 1.0 : 0.0)));
-      w.recompute_ep = s.ep > 1;
-    } else if (moe_layer) {
-      if (rc(kRecomputeMoeAct)) rew += act_bytes(routed);
-      if (rc(kRecomputeSharedExperts) && shared.rows > 0) {
-        redo("shared_fc1");
-        redo("shared_fc2");
-        rew += act_bytes(shared);
-        w.recompute_tp_bytes = Bytes(tp_ffn);
-      }
-    } else if (rc(kRecomputeMlp)) {
-      redo("fc1");
-      redo("fc2");
-      rew += act_bytes(dense) + one_norm;  // with its fused norm
-      w.recompute_tp_bytes = Bytes(tp_ffn);
-    }
-    w.recompute_elementwise = Bytes(rew);
-  }
-
   // --- communication
   if (s.tp > 1) {
     w.tp_bytes = Bytes(kAct * T * h);
@@ -339,6 +297,47 @@ LayerWork layer_work(const ModelSpec& m, const ShardSpec& s, bool moe_layer) {
     w.cp_a2a[1] = Bytes(kAct * T * kv_loc * at.dqk);
     w.cp_a2a[2] = Bytes(kAct * T * kv_loc * at.dv);
     w.cp_a2a[3] = Bytes(kAct * T * a_loc * at.dv);
+  }
+
+  // --- what selective recompute repeats in the backward (its TP buffers are the forward's)
+  if (sel) {
+    double rew = 0;
+    auto redo = [&](const char* name) {
+      for (const auto& g : w.gemms) {
+        if (std::string_view(g.name) == name) {
+          w.recompute_gemms.push_back(g);
+          rew += cast_fwd(g);
+        }
+      }
+    };
+    const double one_norm = norms / 2.0;
+    w.recompute_attention = rc(kRecomputeCoreAttn);
+    if (drop_norms) rew += separate_norms * one_norm;
+    if (m.mla && rc(kRecomputeMlaUpProj)) {
+      redo("q_up");
+      redo("kv_up");
+      rew += rope;
+    }
+    if (moe_layer && rc(kRecomputeMoe)) {
+      for (const char* g : {"router", "expert_fc1", "expert_fc2", "shared_fc1", "shared_fc2"}) redo(g);
+      rew += act_bytes(routed) + act_bytes(shared) + permute;
+      w.recompute_tp_bytes = w.tp_ffn_bytes;
+      w.recompute_ep = s.ep > 1;
+    } else if (moe_layer) {
+      if (rc(kRecomputeMoeAct)) rew += act_bytes(routed);
+      if (rc(kRecomputeSharedExperts) && shared.rows > 0) {
+        redo("shared_fc1");
+        redo("shared_fc2");
+        rew += act_bytes(shared);
+        w.recompute_tp_bytes = w.tp_bytes;  // the shared experts' T rows: one block buffer
+      }
+    } else if (rc(kRecomputeMlp)) {
+      redo("fc1");
+      redo("fc2");
+      rew += act_bytes(dense) + one_norm;  // with its fused norm
+      w.recompute_tp_bytes = w.tp_ffn_bytes;
+    }
+    w.recompute_elementwise = Bytes(rew);
   }
   return w;
 }

@@ -412,6 +412,18 @@ TEST(Estimate, Zero3WithoutReshardAfterForwardSkipsTheBackwardGather) {
   }
 }
 
+// Parsing `yaml` with `ov` is an input error naming `field`, whose message contains `text`.
+void expect_refused(const std::string& yaml, const std::vector<Override>& ov, const std::string& field,
+                    const std::string& text) {
+  try {
+    (void)parse_scenario(yaml, "<t>", ov);
+    ADD_FAILURE() << "accepted: " << ov.back().first << "=" << ov.back().second;
+  } catch (const InputError& e) {
+    EXPECT_EQ(e.field(), field);
+    EXPECT_NE(std::string(e.what()).find(text), std::string::npos) << e.what();
+  }
+}
+
 // Ulysses context parallelism (parallel.cp_comm_type a2a): Llama 2 7B, 8K tokens over CP8 in one
 // 8-GPU node, one micro-batch, no recompute. Each rank holds 1,024 tokens of all 32 heads (128
 // wide): the q, k, v and output buffers are 2 x 1024 x 32 x 128 = 8388608 bytes each, four
@@ -432,25 +444,10 @@ training: {seq_len: 8192, global_batch: 1}
   const Seconds a2a = all_to_all(Bytes(8388608.0), Group{8, 8}, detail::make_fabric(s.cluster));
   EXPECT_NEAR(e.breakdown.cp_comm.value, 256.0 * a2a.value, 1e-6 * e.breakdown.cp_comm.value);
   EXPECT_EQ(estimate_to_json(s, e)["scenario"]["parallel"]["cp_comm_type"], "a2a");
-  try {
-    (void)parse_scenario(y, "<t>", {{"parallel.tp", "8"}, {"cluster.num_gpus", "64"}});
-    ADD_FAILURE() << "CP8 over 4 heads accepted";
-  } catch (const InputError& err) {
-    EXPECT_EQ(err.field(), "parallel.cp");
-    EXPECT_NE(std::string(err.what()).find("heads"), std::string::npos) << err.what();
-  }
-  try {
-    (void)parse_scenario(y, "<t>", {{"model.name", "llama3-8b"}, {"parallel.tp", "2"}, {"cluster.num_gpus", "16"}});
-    ADD_FAILURE() << "CP8 over 4 KV heads accepted";
-  } catch (const InputError& err) {
-    EXPECT_NE(std::string(err.what()).find("KV heads"), std::string::npos) << err.what();
-  }
-  try {
-    (void)parse_scenario(y, "<t>", {{"parallel.cp_comm_type", "ring"}});
-    ADD_FAILURE() << "cp_comm_type ring accepted";
-  } catch (const InputError& err) {
-    EXPECT_EQ(err.field(), "parallel.cp_comm_type");
-  }
+  expect_refused(y, {{"parallel.tp", "8"}, {"cluster.num_gpus", "64"}}, "parallel.cp", "heads");
+  expect_refused(y, {{"model.name", "llama3-8b"}, {"parallel.tp", "2"}, {"cluster.num_gpus", "16"}}, "parallel.cp",
+                 "KV heads");
+  expect_refused(y, {{"parallel.cp_comm_type", "ring"}}, "parallel.cp_comm_type", "ring");
 }
 
 // Selective recompute of the whole MoE block (Megatron-Core --recompute-modules moe) repeats
@@ -482,13 +479,7 @@ training: {seq_len: 4096, global_batch: 256, precision: fp8}
   const Scenario none = parse_scenario(y, "<t>", {{"parallel.recompute", "none"}});
   EXPECT_EQ(scenario_to_json(none)["parallel"]["recompute_modules"].dump(), R"(["core_attn"])");
   auto refused = [&](const std::vector<Override>& ov, const std::string& text) {
-    try {
-      (void)parse_scenario(y, "<t>", ov);
-      ADD_FAILURE() << "accepted: " << ov.back().second;
-    } catch (const InputError& e) {
-      EXPECT_EQ(e.field(), "parallel.recompute_modules");
-      EXPECT_NE(std::string(e.what()).find(text), std::string::npos) << e.what();
-    }
+    expect_refused(y, ov, "parallel.recompute_modules", text);
   };
   refused({{"parallel.recompute_modules", "[moe, mlp_up]"}}, "mlp_up");
   refused({{"parallel.recompute_modules", "{a: 1}"}}, "expected a list");
