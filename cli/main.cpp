@@ -10,6 +10,7 @@
 #include <iostream>
 #include <optional>
 #include <sstream>
+#include <string_view>
 #include <chrono>
 #include <cmath>
 #include <unistd.h>
@@ -520,6 +521,17 @@ int main(int argc, char** argv) {
 
   ClusterCommand cl;
   cl.add(app);
+
+  // CLI11 reads `--flag=` (an empty value) as `--flag` and takes the next argument as its
+  // value, so `--tp= --pp 4` would set tp to "--pp". No option takes an empty value: refuse it.
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view a = argv[i];
+    if (a == "--") break;
+    if (a.size() > 3 && a.starts_with("--") && a.back() == '=' && a.find('=') == a.size() - 1) {
+      fmt::print(stderr, "wanka: error: {}: empty value\n", a.substr(0, a.size() - 1));
+      return 2;
+    }
+  }
 
   try {
     app.parse(argc, argv);

@@ -39,6 +39,7 @@ expect zero-gpus 2 "cluster.num_gpus" -- "$W" estimate --gpus 0
 expect absurd-gpus 2 "cluster.num_gpus.*out of range" -- "$W" estimate --gpus 1e30
 expect negative-seq 2 "training.seq_len" -- "$W" estimate --seq-len -5
 expect not-number 2 "parallel.tp.*not a number" -- "$W" estimate --tp eight
+expect empty-flag-value 2 "^wanka: error: --tp: empty value" -- "$W" estimate --tp= --pp 4
 expect bad-dispatcher 2 "parallel.ep_dispatcher: unknown EP dispatcher 'nccl'" -- "$W" estimate --set parallel.ep_dispatcher=nccl
 expect bad-moe-groups 2 "model.moe.groups: must divide experts" -- "$W" estimate --model mixtral-8x7b --set model.moe.groups=3 --set model.moe.topk_groups=1
 expect unknown-key 2 "parallel.tpp: unknown key 'tpp' \(closest: .*tp" -- "$W" estimate --set parallel.tpp=2
