@@ -1,7 +1,9 @@
 // wanka command line. Holds no model logic: it parses flags, calls the library and prints.
 // Exit codes (DESIGN.md): 0 success, 2 bad input, 1 internal error.
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <array>
+#include <initializer_list>
 #include <fmt/format.h>
 
 #include <cstdio>
@@ -110,7 +112,6 @@ struct ScenarioFlags {
         "--recompute-modules",
         [this](const std::string& v) { overrides.emplace_back("parallel.recompute_modules", module_list_yaml(v)); },
         "With selective recompute: core_attn,layernorm,mla_up_proj,moe_act,mlp,moe,shared_experts");
-    field("--cp-comm", "parallel.cp_comm_type", "Context-parallel exchange: p2p (ring) | a2a (Ulysses)");
     field("--seq-len", "training.seq_len", "Sequence length");
     field("--global-batch", "training.global_batch", "Global batch (sequences)");
     field("--precision", "training.precision", "bf16|fp16|fp8");
@@ -124,6 +125,7 @@ struct ScenarioFlags {
     field("--pp", "parallel.pp", "Pipeline parallel size");
     field("--vpp", "parallel.vpp", "Virtual pipeline stages per rank");
     field("--cp", "parallel.cp", "Context parallel size");
+    field("--cp-comm", "parallel.cp_comm_type", "Context-parallel exchange: p2p (ring) | a2a (Ulysses)");
     field("--ep", "parallel.ep", "Expert parallel size");
     field("--dp", "parallel.dp", "Data parallel size (derived when omitted)");
     field("--micro-batch", "parallel.micro_batch", "Micro-batch size (sequences)");
@@ -217,17 +219,34 @@ std::vector<int> parse_int_list(const std::string& flag, const std::string& v, i
   return out;
 }
 
-std::vector<wanka::Recompute> parse_recompute_list(const std::string& flag, const std::string& v) {
-  std::vector<wanka::Recompute> out;
+// A comma-separated list of names, each one of `names` (what: the kind, for the error).
+template <class T>
+std::vector<T> parse_name_list(const std::string& flag, const std::string& v, const char* what,
+                               std::initializer_list<std::pair<const char*, T>> names) {
+  std::vector<T> out;
   std::stringstream ss(v);
   for (std::string item; std::getline(ss, item, ',');) {
-    if (item == "none") out.push_back(wanka::Recompute::kNone);
-    else if (item == "selective") out.push_back(wanka::Recompute::kSelective);
-    else if (item == "full") out.push_back(wanka::Recompute::kFull);
-    else throw InputError(flag, wanka::unknown_name_message("recompute mode", item, {"none", "selective", "full"}));
+    const auto it = std::find_if(names.begin(), names.end(), [&](const auto& n) { return item == n.first; });
+    if (it == names.end()) {
+      std::vector<std::string> known;
+      for (const auto& n : names) known.emplace_back(n.first);
+      throw InputError(flag, wanka::unknown_name_message(what, item, known));
+    }
+    out.push_back(it->second);
   }
   if (out.empty()) throw InputError(flag, "no values given");
   return out;
+}
+
+std::vector<wanka::Recompute> parse_recompute_list(const std::string& flag, const std::string& v) {
+  return parse_name_list<wanka::Recompute>(flag, v, "recompute mode",
+                                           {{"none", wanka::Recompute::kNone},
+                                            {"selective", wanka::Recompute::kSelective},
+                                            {"full", wanka::Recompute::kFull}});
+}
+
+std::vector<wanka::CpComm> parse_cp_comm_list(const std::string& flag, const std::string& v) {
+  return parse_name_list<wanka::CpComm>(flag, v, "CP exchange", {{"p2p", wanka::CpComm::kP2p}, {"a2a", wanka::CpComm::kA2a}});
 }
 
 std::vector<bool> parse_bool_list(const std::string& flag, const std::string& v) {
@@ -244,7 +263,7 @@ std::vector<bool> parse_bool_list(const std::string& flag, const std::string& v)
 
 // Search-space flags shared by plan and scale: --tp 8, --pp 1..32, --zero 1, --exclude recompute=none.
 struct SpaceFlags {
-  std::string tp, pp, vpp, cp, ep, mb, zero, recompute, sp;
+  std::string tp, pp, vpp, cp, ep, mb, zero, recompute, sp, cp_comm;
   std::vector<std::string> exclude;
   bool even_stages = false;
   double max_idle = 0.05;
@@ -258,6 +277,7 @@ struct SpaceFlags {
     cmd->add_option("--pp", pp, "Pin pipeline parallel (e.g. 1..32)");
     cmd->add_option("--vpp", vpp, "Pin virtual stages per rank");
     cmd->add_option("--cp", cp, "Pin context parallel");
+    cmd->add_option("--cp-comm", cp_comm, "CP exchanges to search: p2p (the default), a2a or p2p,a2a (Ulysses where cp divides the heads)");
     cmd->add_option("--ep", ep, "Pin expert parallel");
     cmd->add_option("--micro-batch", mb, "Pin micro-batch size");
     cmd->add_option("--zero", zero, "Pin ZeRO stage(s) 0..3");
@@ -292,6 +312,7 @@ struct SpaceFlags {
       else if (k == "pp") sp_.pp.only = {p.pp};
       else if (k == "vpp") sp_.vpp.only = {p.vpp};
       else if (k == "cp") sp_.cp.only = {p.cp};
+      else if (k == "cp_comm_type") sp_.cp_comm.only = {p.cp_comm_type};
       else if (k == "ep") sp_.ep.only = {p.ep};
       else if (k == "micro_batch") sp_.micro_batch.only = {p.micro_batch};
       else if (k == "zero") sp_.zero.only = {p.zero};
@@ -306,6 +327,7 @@ struct SpaceFlags {
     if (!vpp.empty()) sp_.vpp.only = parse_int_list("--vpp", vpp, 1, 10000);
     if (!cp.empty()) sp_.cp.only = parse_int_list("--cp", cp, 1, 100000);
     if (!ep.empty()) sp_.ep.only = parse_int_list("--ep", ep, 1, 100000);
+    if (!cp_comm.empty()) sp_.cp_comm.only = parse_cp_comm_list("--cp-comm", cp_comm);
     if (!mb.empty()) sp_.micro_batch.only = parse_int_list("--micro-batch", mb, 1, 1000000);
     if (!zero.empty()) sp_.zero.only = parse_int_list("--zero", zero, 0, 3);
     if (!recompute.empty()) sp_.recompute.only = parse_recompute_list("--recompute", recompute);
@@ -323,7 +345,8 @@ struct SpaceFlags {
       else if (k == "zero") sp_.zero.except = parse_int_list("--exclude zero", v, 0, 3);
       else if (k == "recompute") sp_.recompute.except = parse_recompute_list("--exclude recompute", v);
       else if (k == "sp") sp_.sequence_parallel.except = parse_bool_list("--exclude sp", v);
-      else throw InputError("--exclude", wanka::unknown_name_message("dimension", k, {"tp", "pp", "vpp", "cp", "ep", "micro_batch", "zero", "recompute", "sp"}));
+      else if (k == "cp_comm") sp_.cp_comm.except = parse_cp_comm_list("--exclude cp_comm", v);
+      else throw InputError("--exclude", wanka::unknown_name_message("dimension", k, {"tp", "pp", "vpp", "cp", "cp_comm", "ep", "micro_batch", "zero", "recompute", "sp"}));
     }
     if (!(max_idle >= 0 && max_idle < 1)) throw InputError("--max-idle", "must be in [0, 1)");
     return o;

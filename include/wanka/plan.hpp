@@ -32,6 +32,10 @@ struct PlanSpace {
   Dim<int> tp, pp, vpp, cp, ep, micro_batch, zero;
   Dim<Recompute> recompute;
   Dim<bool> sequence_parallel;
+  // The CP exchange (cp > 1 only; a2a where cp divides the heads per TP rank). Empty (neither
+  // only nor except): the base scenario's exchange alone, p2p by default. Searching both adds
+  // an a2a twin to every ring split with CP, priced from the ring split's bound (docs/model.md §14).
+  Dim<CpComm> cp_comm;
   bool even_stages = false;  // require pp x vpp to divide the layers (Megatron without uneven stages)
   // The input named parallel.recompute_modules: selective recompute tries only those (otherwise
   // MoE and MLA models also try the memory-saving set, docs/model.md §14).
@@ -67,6 +71,8 @@ struct PlanResult {
   std::uint64_t invalid = 0;
   std::map<std::string, std::uint64_t> invalid_by_reason;  // SplitIssue name or "idle-gpus"
   std::uint64_t oom = 0;
+  std::uint64_t dominated = 0;     // valid Ulysses (cp_comm_type a2a) splits whose layers are no faster than
+                                   // their ring twin's, forward and backward: not built (same memory, slower or equal)
   std::uint64_t bounded = 0;       // fitting, not simulated: provably outside the top k and the front
   std::vector<PlanEntry> plans;    // best first
   std::vector<PlanEntry> pareto;   // step time vs memory headroom, fastest first: splits within 1.5x

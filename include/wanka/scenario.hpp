@@ -231,5 +231,8 @@ enum class SplitIssue {
 };
 SplitIssue check_split(const Scenario& s);
 const char* to_string(SplitIssue i);  // stable kebab-case name, used in plan summaries
+// Ulysses context parallelism (cp_comm_type a2a) gives each CP rank whole query and KV heads:
+// Transformer Engine requires cp to divide both head counts per TP rank.
+bool ulysses_heads_divide(const ModelSpec& m, int tp, int cp);
 
 }  // namespace wanka

@@ -16,6 +16,10 @@ using yaml::join;
 
 const char* to_string(CpComm c) { return c == CpComm::kA2a ? "a2a" : "p2p"; }
 
+bool ulysses_heads_divide(const ModelSpec& m, int tp, int cp) {
+  return (m.heads / tp) % cp == 0 && std::max<long>(1, m.kv_heads / tp) % cp == 0;
+}
+
 const char* to_string(Recompute r) {
   switch (r) {
     case Recompute::kNone: return "none";
@@ -400,8 +404,7 @@ SplitIssue check_split(const Scenario& s) {
   if (p.cp > 1 && t.seq_len % (2L * p.cp) != 0) return SplitIssue::kCpSeq;
   // Ulysses gives each CP rank whole query and KV heads (Transformer Engine's all-to-all CP
   // requires both head counts per rank to be divisible by cp).
-  if (p.cp > 1 && p.cp_comm_type == CpComm::kA2a &&
-      ((m.heads / p.tp) % p.cp != 0 || std::max<long>(1, m.kv_heads / p.tp) % p.cp != 0)) {
+  if (p.cp > 1 && p.cp_comm_type == CpComm::kA2a && !ulysses_heads_divide(m, p.tp, p.cp)) {
     return SplitIssue::kCpHeads;
   }
   if (p.sequence_parallel && (t.seq_len / p.cp) % p.tp != 0) return SplitIssue::kSpSeq;

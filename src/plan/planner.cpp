@@ -69,19 +69,23 @@ struct Candidate {
   std::int64_t dp = 1;
   Recompute recompute = Recompute::kNone;
   bool sp = false;
+  CpComm cp_comm = CpComm::kP2p;
+  bool rough = false;     // lb_time is a share of the ring twin's (an a2a twin): refined before simulating
+  float twin_rho = -1;    // a ring split with an a2a twin not listed yet: the twin's bound share (>= 0)
   double peak_bytes = 0;  // lower bound on the peak memory per GPU (exact when near capacity)
   double lb_time = 0;  // lower bound on the step time
   double lb_obj = 0;   // lower bound on the objective
 };
 
 bool same_but_zero(const Candidate& a, const Candidate& b) {
-  return std::tie(a.tp, a.cp, a.pp, a.vpp, a.ep, a.dp, a.micro_batch, a.recompute, a.modules, a.sp) ==
-         std::tie(b.tp, b.cp, b.pp, b.vpp, b.ep, b.dp, b.micro_batch, b.recompute, b.modules, b.sp);
+  return std::tie(a.tp, a.cp, a.pp, a.vpp, a.ep, a.dp, a.micro_batch, a.recompute, a.modules, a.sp, a.cp_comm) ==
+         std::tie(b.tp, b.cp, b.pp, b.vpp, b.ep, b.dp, b.micro_batch, b.recompute, b.modules, b.sp, b.cp_comm);
 }
 
 void apply(const Candidate& c, Scenario& s) {
   s.parallel.tp = c.tp;
   s.parallel.cp = c.cp;
+  s.parallel.cp_comm_type = c.cp_comm;
   s.parallel.pp = c.pp;
   s.parallel.vpp = c.vpp;
   s.parallel.ep = c.ep;
@@ -123,7 +127,8 @@ class Worker {
 
   std::shared_ptr<const detail::LayerCosts> costs() {
     const auto& p = s_.parallel;
-    const Key k{p.tp, p.cp, p.ep, p.micro_batch, static_cast<int>(p.recompute) | static_cast<int>(p.recompute_modules << 2),
+    const Key k{p.tp, p.cp * 2 + (p.cp_comm_type == CpComm::kA2a ? 1 : 0), p.ep, p.micro_batch,
+                static_cast<int>(p.recompute) | static_cast<int>(p.recompute_modules << 2),
                 p.sequence_parallel};
     auto it = cache_.find(k);
     if (it != cache_.end()) return it->second;
@@ -177,9 +182,11 @@ std::vector<T> allowed(const Dim<T>& d, std::vector<T> all) {
   return out;
 }
 
-// The (tp, cp, pp) triples: the outer unit of parallel work.
+// The (tp, cp, pp) triples: the outer unit of parallel work. With cp > 1, `ring` and `ulysses`
+// say which CP exchanges are searched (p2p, and a2a where cp divides the heads per TP rank).
 struct Layout {
   int tp, cp, pp;
+  bool ring = true, ulysses = false;
 };
 
 class Search {
@@ -200,6 +207,12 @@ class Search {
       if (t.seq_len % (2 * c) == 0) cps.push_back(static_cast<int>(c));
     }
     cps = allowed(sp.cp, cps);
+    // The CP exchange: the base scenario's unless the space names some (PlanSpace::cp_comm);
+    // a2a only where cp divides the heads per TP rank. Without CP there is no exchange (one
+    // layout, whatever the pin).
+    const std::vector<CpComm> comms = sp.cp_comm.only.empty() && sp.cp_comm.except.empty()
+                                          ? std::vector<CpComm>{base_.parallel.cp_comm_type}
+                                          : allowed(sp.cp_comm, {CpComm::kP2p, CpComm::kA2a});
     for (int tp : tps) {
       for (int cp : cps) {
         const double tc = double(tp) * double(cp);
@@ -207,8 +220,12 @@ class Search {
         std::vector<int> pps;
         for (long pp = 1; pp <= m.layers && double(pp) * tc <= double(n); ++pp) pps.push_back(static_cast<int>(pp));
         pps = allowed(sp.pp, pps);
+        const auto has = [&](CpComm cc) { return std::find(comms.begin(), comms.end(), cc) != comms.end(); };
+        const bool ring = cp == 1 || has(CpComm::kP2p);
+        const bool ulysses = cp > 1 && has(CpComm::kA2a) && ulysses_heads_divide(m, tp, cp);
+        if (!ring && !ulysses) continue;
         for (int pp : pps) {
-          if (double(pp) * tc <= double(n)) layouts_.push_back({tp, cp, pp});
+          if (double(pp) * tc <= double(n)) layouts_.push_back({tp, cp, pp, ring, ulysses});
         }
       }
     }
@@ -256,7 +273,8 @@ class Search {
   // Phase 1 for one layout: enumerate its splits, check them, compute exact memory and the
   // bounds. Appends fitting candidates to `out` and counts the rest.
   struct Counts {
-    std::uint64_t candidates = 0, invalid = 0, oom = 0;
+    std::uint64_t candidates = 0, invalid = 0, oom = 0, dominated = 0;
+    std::uint64_t twins = 0;  // fitting a2a twins carried by their ring split (Candidate::twin_rho)
     std::map<std::string, std::uint64_t> by_reason;
     // Per SplitIssue while enumerating (a string-keyed map per invalid split is too slow);
     // folded into by_reason at the end.
@@ -290,7 +308,11 @@ class Search {
     const std::int64_t per_dp = dp > 0 ? base_.training.global_batch / dp : base_.training.global_batch;
     std::vector<int> mbs = allowed(sp.micro_batch, divisors(per_dp, per_dp));
     std::sort(mbs.begin(), mbs.end());
-    const std::uint64_t inner = std::uint64_t(eps_.size()) * vpps.size() * sps.size() * rcs_.size() * mbs.size() * zeros.size();
+    // Each split is built with the ring exchange; with `ulysses` its a2a twin shares that
+    // validity, memory and (scaled) bound (ulysses_ratio).
+    const std::uint64_t per_split = (l.ring ? 1 : 0) + (l.ulysses ? 1 : 0);
+    const std::uint64_t inner =
+        std::uint64_t(eps_.size()) * vpps.size() * sps.size() * rcs_.size() * mbs.size() * zeros.size() * per_split;
     if (dp == 0) {
       cnt.candidates += inner;
       cnt.invalid += inner;
@@ -300,17 +322,24 @@ class Search {
     Scenario& s = w.scenario();
     std::uint64_t k = 0;
     const std::uint64_t base_order = std::uint64_t(li) << 32;
+    // a2a/ring ratios (ulysses_ratio) per (sp, recompute, micro-batch, ZeRO-3 hidden) of one ep:
+    // they do not depend on the virtual stages. Negative: not computed yet.
+    std::vector<double> rho_cache;
     for (int ep : eps_) {
+      if (l.ulysses) rho_cache.assign(sps.size() * rcs_.size() * mbs.size() * 2, -1.0);
       for (int v : vpps) {
-        for (bool spv : sps) {
-          for (const RecomputeChoice& rch : rcs_) {
+        for (std::size_t spi = 0; spi < sps.size(); ++spi) {
+          const bool spv = sps[spi];
+          for (std::size_t rci = 0; rci < rcs_.size(); ++rci) {
+            const RecomputeChoice& rch = rcs_[rci];
             const Recompute rc = rch.recompute;
             // Memory grows with the micro-batch (activations and transients scale with it; the
             // live count falls no faster than 1/mb: see docs/model.md), so once a ZeRO stage is
             // out of memory it stays so for every larger micro-batch: those are counted without
             // being built.
             bool oom_from[4] = {false, false, false, false};
-            for (int mb : mbs) {
+            for (std::size_t mbi = 0; mbi < mbs.size(); ++mbi) {
+              const int mb = mbs[mbi];
               // ZeRO changes neither validity nor activations, and stages 0-2 not even the
               // stage times: build once for them (and again for ZeRO-3's per-layer gathers).
               bool built = false, built3 = false;
@@ -323,23 +352,38 @@ class Search {
               for (int z : zeros) {
                 if (stop && stop->load(std::memory_order_relaxed)) return;
                 Candidate c;
-                c.order = base_order + k++;
+                c.order = base_order + k;
+                k += 2;
                 c.tp = l.tp; c.cp = l.cp; c.pp = l.pp; c.vpp = v; c.ep = ep; c.dp = dp;
                 c.micro_batch = mb; c.zero = z; c.recompute = rc; c.modules = rch.modules; c.sp = spv;
-                ++cnt.candidates;
+                cnt.candidates += per_split;
                 if (!checked) {
                   apply(c, s);
                   issue = check_split(s);
                   checked = true;
                 }
                 if (issue != SplitIssue::kOk) {
-                  ++cnt.invalid;
-                  ++cnt.by_issue[static_cast<std::size_t>(issue)];
+                  cnt.invalid += per_split;
+                  cnt.by_issue[static_cast<std::size_t>(issue)] += per_split;
                   continue;
                 }
                 s.parallel.zero = z;
+                // The a2a twin: skipped when provably no faster than the ring split (rho >= 1);
+                // out of memory with it.
+                double rho = -1;
+                bool skip_twin = false;
+                if (l.ulysses) {
+                  const bool zero3_hidden = z == 3 && base_.parallel.overlap.zero3;
+                  double& r = rho_cache[((spi * rcs_.size() + rci) * mbs.size() + mbi) * 2 + (zero3_hidden ? 1 : 0)];
+                  if (r < 0) r = ulysses_ratio(w, zero3_hidden);
+                  if (r >= 1.0 && opt_.objective != Objective::kEnergy) {
+                    skip_twin = true;
+                  } else {
+                    rho = std::min(r, 1.0);
+                  }
+                }
                 if (oom_from[z]) {
-                  ++cnt.oom;
+                  cnt.oom += per_split;
                   continue;
                 }
                 detail::StepModel& st = z == 3 ? step3_ : step_;
@@ -350,10 +394,10 @@ class Search {
                     lo.resize(static_cast<std::size_t>(l.pp));
                     hi.resize(static_cast<std::size_t>(l.pp));
                     for (int r = 0; r < l.pp; ++r) {
-                      const long live = peak_live_chunks(l.pp, v, st.micro, r);
+                      const long live_chunks = peak_live_chunks(l.pp, v, st.micro, r);
                       const auto& rk = st.rank[static_cast<std::size_t>(r)];
-                      lo[r] = ActivationPeak{double(live) * rk.act_min, static_cast<int>(live)};
-                      hi[r] = ActivationPeak{double(live) * rk.act_max, static_cast<int>(live)};
+                      lo[r] = ActivationPeak{double(live_chunks) * rk.act_min, static_cast<int>(live_chunks)};
+                      hi[r] = ActivationPeak{double(live_chunks) * rk.act_max, static_cast<int>(live_chunks)};
                     }
                   }
                   ready = true;
@@ -370,7 +414,7 @@ class Search {
                   c.peak_bytes = detail::peak_memory_bytes(s, st, exact);
                 }
                 if (c.peak_bytes > capacity_) {
-                  ++cnt.oom;
+                  cnt.oom += per_split;
                   oom_from[z] = true;
                   continue;
                 }
@@ -383,7 +427,18 @@ class Search {
                   }
                   c.lb_obj = objective_lower_bound(s, c.lb_time);
                 }
-                out.push_back(c);
+                if (skip_twin) ++cnt.dominated;
+                if (memory_only || rho < 0) {
+                  if (l.ring) out.push_back(c);
+                } else if (l.ring) {
+                  // The twin is listed in phase 2, and only if its bound can matter (a_twin).
+                  c.twin_rho = static_cast<float>(rho);
+                  if (double(c.twin_rho) > rho) c.twin_rho = std::nextafter(c.twin_rho, 0.0f);
+                  ++cnt.twins;
+                  out.push_back(c);
+                } else {
+                  out.push_back(a_twin(c, rho));
+                }
               }
             }
           }
@@ -391,6 +446,64 @@ class Search {
       }
     }
   }
+
+  // A Ulysses (a2a) split differs from its ring (p2p) twin only in its layers' attention and CP
+  // exchange: the same validity (cp dividing the heads is checked per layout), memory, pipeline
+  // transfers, data-parallel collectives and optimizer. Returns rho with a2a's step time >= rho x
+  // the ring split's (and so rho x its lower bound), rho >= 1 meaning a2a is no faster:
+  // - pipeline tasks last their layers' totals (sums of per-layer totals and fixed edge, transfer
+  //   and ZeRO-3 terms), the fixed-order schedule's makespan and the bound (lower_bounds) are
+  //   non-decreasing in the task durations once the data-parallel tail is counted with the
+  //   backward it overlaps, and scaling every duration by rho <= 1 scales them by at least rho
+  //   (the tails only grow): rho is the smallest ratio of a2a to ring layer totals, forward and
+  //   backward, dense and MoE;
+  // - with ZeRO-3 gathers hidden behind compute (`zero3_hidden`) a task lasts its communication
+  //   plus max(compute, gathers), so every component's ratio counts (compute, each exchange,
+  //   and the backward compute before recomputation).
+  // The energy objective also reads the compute share, so there rho >= 1 does not skip the twin.
+  static double ulysses_ratio(Worker& w, bool zero3_hidden) {
+    Scenario& s = w.scenario();
+    s.parallel.cp_comm_type = CpComm::kA2a;
+    const std::shared_ptr<const detail::LayerCosts> a2a = w.costs();
+    s.parallel.cp_comm_type = CpComm::kP2p;
+    const std::shared_ptr<const detail::LayerCosts> ring = w.costs();
+    double rho = std::numeric_limits<double>::infinity();
+    auto ratio = [&](double x, double y) {
+      if (y > 0) rho = std::min(rho, x / y);
+      else if (x < y) rho = 0;  // cannot happen for non-negative costs; keeps the bound safe
+    };
+    auto phase = [&](const detail::Cost& x, const detail::Cost& y) {
+      if (!zero3_hidden) return ratio(x.total(), y.total());
+      ratio(x.comp, y.comp);
+      ratio(x.tp, y.tp);
+      ratio(x.cp, y.cp);
+      ratio(x.ep, y.ep);
+      ratio(x.dp, y.dp);
+    };
+    phase(a2a->dense_c.f, ring->dense_c.f);
+    phase(a2a->dense_c.b, ring->dense_c.b);
+    phase(a2a->moe_c.f, ring->moe_c.f);
+    phase(a2a->moe_c.b, ring->moe_c.b);
+    if (zero3_hidden) {
+      ratio(a2a->dense_b_comp, ring->dense_b_comp);
+      ratio(a2a->moe_b_comp, ring->moe_b_comp);
+    }
+    return rho;
+  }
+
+  // The a2a twin of a ring split: the same split with the Ulysses exchange, bounded by the ring
+  // split's bound times rho.
+  Candidate a_twin(const Candidate& ring, double rho) const {
+    Candidate t = ring;
+    t.order = ring.order + 1;
+    t.cp_comm = CpComm::kA2a;
+    t.twin_rho = -1;
+    t.rough = rho < 1.0;
+    t.lb_time = rho * ring.lb_time;
+    t.lb_obj = ring.lb_time > 0 ? ring.lb_obj * (t.lb_time / ring.lb_time) : 0.0;  // objectives are linear in the time bound
+    return t;
+  }
+  Candidate a_twin(const Candidate& ring) const { return a_twin(ring, double(ring.twin_rho)); }
 
   double objective_lower_bound(const Scenario& s, double t) const {
     switch (opt_.objective) {
@@ -411,7 +524,7 @@ class Search {
       const std::int64_t dp = data_parallel(l);
       const std::uint64_t vpps = l.pp == 1 ? 1 : std::uint64_t(base_.model.layers / l.pp);
       const std::uint64_t mbs = dp > 0 ? divisors(base_.training.global_batch / dp, base_.training.global_batch / dp).size() : 0;
-      w[i] = {vpps * mbs, i};
+      w[i] = {vpps * mbs * ((l.ring ? 1 : 0) + (l.ulysses ? 1 : 0)), i};
     }
     std::stable_sort(w.begin(), w.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
     std::vector<std::size_t> order(w.size());
@@ -512,6 +625,8 @@ Phase1 run_phase1(const Search& search, int threads, bool memory_only, const std
     r.counts.candidates += c.candidates;
     r.counts.invalid += c.invalid;
     r.counts.oom += c.oom;
+    r.counts.dominated += c.dominated;
+    r.counts.twins += c.twins;
     for (const auto& [k, v] : c.by_reason) r.counts.by_reason[k] += v;
   }
   return r;
@@ -554,7 +669,8 @@ PlanResult plan(const Scenario& base, const PlanOptions& opt) {
   res.invalid = p1.counts.invalid;
   res.invalid_by_reason = p1.counts.by_reason;
   res.oom = p1.counts.oom;
-  res.fitting = p1.fitting.size();
+  res.dominated = p1.counts.dominated;
+  res.fitting = p1.fitting.size() + p1.counts.twins;
   if (res.candidates == res.invalid) {
     throw InputError("parallel", "no valid split of " + base.model.name + " on " + std::to_string(base.cluster.num_gpus) +
                                      " GPUs within the pinned dimensions (" + std::to_string(res.candidates) +
@@ -564,7 +680,7 @@ PlanResult plan(const Scenario& base, const PlanOptions& opt) {
   // Phase 2: simulate in order of the objective's lower bound, in fixed-size batches; skip a
   // split when k simulated splits already beat its bound and a simulated split is both faster
   // than its time bound and has at least its memory headroom (so it is on neither list).
-  const auto& fit = p1.fitting;
+  std::vector<Candidate>& fit = p1.fitting;
   const double capacity = base.cluster.gpu.hbm_capacity().value;
   const double front_step = kFrontStep * capacity;
   std::vector<Evaluated> done;
@@ -585,9 +701,37 @@ PlanResult plan(const Scenario& base, const PlanOptions& opt) {
   auto by_bound = [&](std::size_t a, std::size_t b) {
     return std::tie(fit[a].lb_obj, fit[a].order) < std::tie(fit[b].lb_obj, fit[b].order);
   };
+  // The (time, best headroom so far) staircase of the simulated splits.
+  auto rebuild_front = [&] {
+    std::vector<std::pair<double, double>> pts;
+    pts.reserve(done.size());
+    for (const auto& e : done) pts.emplace_back(e.est.step_time.value, e.headroom);
+    std::sort(pts.begin(), pts.end());
+    double best = -std::numeric_limits<double>::infinity();
+    for (auto& p : pts) {
+      best = std::max(best, p.second);
+      p.second = best;
+    }
+    front_time = std::move(pts);
+  };
   std::vector<std::size_t> order(fit.size());
   for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
-  if (!opt.exhaustive && order.size() > 4 * kBatch) {
+  // The a2a twins carried by ring splits (Candidate::twin_rho), appended to `fit` and `order`
+  // when `keep` accepts them, else counted as bounded.
+  auto list_twins = [&](auto keep) {
+    std::vector<Candidate> twins;
+    for (std::size_t i : order) {
+      if (fit[i].twin_rho < 0) continue;
+      Candidate t = search.a_twin(fit[i]);
+      if (keep(t)) twins.push_back(t);
+      else ++res.bounded;
+    }
+    for (Candidate& t : twins) {
+      order.push_back(fit.size());
+      fit.push_back(t);
+    }
+  };
+  if (!opt.exhaustive && order.size() + p1.counts.twins > 4 * kBatch) {
     // Before sorting everything: simulate the k splits with the smallest bounds. The k-th of
     // them bounds the final k-th best from above and their fastest bounds the best time, so
     // a split whose bounds exceed both can be neither listed nor on the front: drop it now.
@@ -602,30 +746,59 @@ PlanResult plan(const Scenario& base, const PlanOptions& opt) {
       best_t = std::min(best_t, e.est.step_time.value);
     }
     const double window_ub = kFrontWindow * best_t;
+    auto may_matter = [&](const Candidate& c) {
+      return c.lb_obj * (1 - kBoundSlack) <= kth_ub || c.lb_time * (1 - kBoundSlack) <= window_ub;
+    };
+    list_twins(may_matter);
+    // The seeds count as simulated: the first batch is then pruned against them.
     std::vector<std::size_t> kept;
-    for (std::size_t i : order) {
-      const Candidate& c = fit[i];
-      if (c.lb_obj * (1 - kBoundSlack) <= kth_ub || c.lb_time * (1 - kBoundSlack) <= window_ub) kept.push_back(i);
+    for (std::size_t j = 0; j < order.size(); ++j) {
+      if (j < seeds) continue;
+      if (may_matter(fit[order[j]])) kept.push_back(order[j]);
       else ++res.bounded;
     }
     order = std::move(kept);
+    for (auto& e : seed) {
+      objs.insert(std::upper_bound(objs.begin(), objs.end(), e.obj), e.obj);
+      done.push_back(std::move(e));
+    }
+    rebuild_front();
+  } else {
+    list_twins([](const Candidate&) { return true; });
   }
   std::sort(order.begin(), order.end(), by_bound);
+  detail::StepModel refine_step;
   std::size_t pos = 0;
   while (pos < order.size()) {
     const double kth = objs.size() >= k ? objs[k - 1] : std::numeric_limits<double>::infinity();
     const double window = front_time.empty() ? std::numeric_limits<double>::infinity() : kFrontWindow * front_time.front().first;
     std::vector<std::size_t> batch;
+    // Whether a split with these bounds can be neither listed nor on the front.
+    auto outside = [&](const Candidate& c, double lb_obj, double lb_time) {
+      if (opt.exhaustive || lb_obj * (1 - kBoundSlack) <= kth) return false;
+      const double headroom = capacity - c.peak_bytes;
+      const double t = lb_time * (1 - kBoundSlack);
+      // Largest headroom among simulated splits with time <= t. A split with no more headroom
+      // than some faster split is on no front, and neither is anything it would have beaten
+      // (dominance is transitive; a tolerance here would not be, so none is used).
+      auto it = std::upper_bound(front_time.begin(), front_time.end(), std::make_pair(t, std::numeric_limits<double>::infinity()));
+      return t > window || (it != front_time.begin() && std::prev(it)->second >= headroom);
+    };
     for (; pos < order.size() && batch.size() < kBatch; ++pos) {
       const Candidate& c = fit[order[pos]];
-      if (!opt.exhaustive && c.lb_obj * (1 - kBoundSlack) > kth) {
-        const double headroom = capacity - c.peak_bytes;
-        const double t = c.lb_time * (1 - kBoundSlack);
-        // Largest headroom among simulated splits with time <= t. A split with no more headroom
-        // than some faster split is on no front, and neither is anything it would have beaten
-        // (dominance is transitive; a tolerance here would not be, so none is used).
-        auto it = std::upper_bound(front_time.begin(), front_time.end(), std::make_pair(t, std::numeric_limits<double>::infinity()));
-        if (t > window || (it != front_time.begin() && std::prev(it)->second >= headroom)) {
+      if (outside(c, c.lb_obj, c.lb_time)) {
+        ++res.bounded;
+        continue;
+      }
+      if (c.rough && !opt.exhaustive) {
+        // An a2a twin's bound is a share of its ring twin's: its own (built here, on the calling
+        // thread's worker while no batch runs) may settle it without simulating.
+        Worker& w = *workers[0];
+        Scenario& s = w.scenario();
+        apply(c, s);
+        detail::build_step(s, w.costs(), refine_step, /*full=*/false);
+        const double t = detail::step_time_lower_bound(s, w.acc(), refine_step);
+        if (outside(c, search.objective_lower_bound(s, t), t)) {
           ++res.bounded;
           continue;
         }
@@ -648,17 +821,7 @@ PlanResult plan(const Scenario& base, const PlanOptions& opt) {
       objs.insert(std::upper_bound(objs.begin(), objs.end(), e.obj), e.obj);
       done.push_back(std::move(e));
     }
-    // Rebuild the (time, best headroom so far) staircase.
-    std::vector<std::pair<double, double>> pts;
-    pts.reserve(done.size());
-    for (const auto& e : done) pts.emplace_back(e.est.step_time.value, e.headroom);
-    std::sort(pts.begin(), pts.end());
-    double best = -std::numeric_limits<double>::infinity();
-    for (auto& p : pts) {
-      best = std::max(best, p.second);
-      p.second = best;
-    }
-    front_time = std::move(pts);
+    rebuild_front();
     if (opt.progress) opt.progress(0.7 + 0.3 * double(pos) / double(std::max<std::size_t>(order.size(), 1)));
   }
   res.evaluated = done.size();

@@ -72,7 +72,8 @@ Json plan_to_json(const Scenario& base, const PlanResult& r, bool timing) {
   j["fitting"] = r.fitting;
   Json reasons = Json::object();
   for (const auto& [k, v] : r.invalid_by_reason) reasons[k] = v;
-  j["pruned"] = {{"invalid", r.invalid}, {"invalid_by_reason", reasons}, {"oom", r.oom}, {"bound", r.bounded}};
+  j["pruned"] = {{"invalid", r.invalid}, {"invalid_by_reason", reasons}, {"oom", r.oom}, {"bound", r.bounded},
+                {"a2a_no_faster", r.dominated}};
   j["elapsed_s"] = timing ? Json(r.elapsed_s) : Json(nullptr);
   Json plans = Json::array();
   for (const auto& e : r.plans) plans.push_back(plan_entry_to_json(e));
@@ -138,6 +139,9 @@ std::string format_plan(const Scenario& base, const PlanResult& r) {
   }
   o += fmt::format("\n  searched {} splits: {} invalid, {} out of memory, {} fit; {} simulated, {} pruned by bound\n",
                    r.candidates, r.invalid, r.oom, r.fitting, r.evaluated, r.bounded);
+  if (r.dominated > 0) {
+    o += fmt::format("  {} Ulysses (a2a) splits not built: their layers are no faster than their ring twins'\n", r.dominated);
+  }
   if (!r.invalid_by_reason.empty()) {
     o += "  invalid:";
     for (const auto& [k, v] : r.invalid_by_reason) o += fmt::format(" {} {},", k, v);

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <map>
 
 #include "train/step_model.hpp"
 #include "wanka/error.hpp"
@@ -182,6 +183,106 @@ TEST(Plan, MoeModelsAlsoTryTheMemorySavingRecomputeModules) {
       EXPECT_EQ(e.scenario.parallel.recompute_modules, unsigned(kRecomputeMoe));
     }
   }
+}
+
+// Llama-3-8B on 64 H100 at 8K with both CP exchanges searched (pp <= 2 keeps it small): some
+// Ulysses (a2a) splits are among the ten fastest, others are skipped as no faster than their
+// ring twins, and the rest are bounded from their ring twin's bound (docs/model.md §14).
+Scenario small_8k() {
+  return base("model: llama3-8b\ncluster: {gpu: h100-sxm, num_gpus: 64}\n"
+              "training: {seq_len: 8192, global_batch: 256, tokens: 1e12}\n");
+}
+PlanOptions both_exchanges() {
+  PlanOptions o;
+  o.threads = 2;
+  o.space.pp.only = {1, 2};
+  o.space.cp_comm.only = {CpComm::kP2p, CpComm::kA2a};
+  return o;
+}
+
+TEST(Plan, UlyssesTwinsChangeNeitherTheTopPlansNorTheFront) {
+  for (const bool zero3_hidden : {false, true}) {
+    Scenario s = small_8k();
+    s.parallel.overlap.zero3 = zero3_hidden;  // the twin's bound then reads every cost component
+    const PlanOptions pruned = both_exchanges();
+    PlanOptions full = pruned;
+    full.exhaustive = true;
+    const PlanResult a = plan(s, pruned), b = plan(s, full);
+    EXPECT_EQ(a.candidates, a.invalid + a.oom + a.fitting + a.dominated);
+    EXPECT_EQ(a.fitting, a.evaluated + a.bounded);
+    EXPECT_EQ(b.evaluated, b.fitting);
+    EXPECT_GT(a.dominated, 0u);
+    EXPECT_LT(a.evaluated, b.evaluated);
+    ASSERT_EQ(a.plans.size(), b.plans.size());
+    int ulysses = 0;
+    for (std::size_t i = 0; i < a.plans.size(); ++i) {
+      EXPECT_EQ(plan_entry_to_json(a.plans[i]).dump(), plan_entry_to_json(b.plans[i]).dump()) << "rank " << i;
+      const auto& p = a.plans[i].scenario.parallel;
+      ulysses += p.cp > 1 && p.cp_comm_type == CpComm::kA2a ? 1 : 0;
+    }
+    if (!zero3_hidden) {
+      EXPECT_GT(ulysses, 0);
+    }
+    ASSERT_EQ(a.pareto.size(), b.pareto.size());
+    for (std::size_t i = 0; i < a.pareto.size(); ++i) {
+      EXPECT_EQ(a.pareto[i].estimate.step_time.value, b.pareto[i].estimate.step_time.value);
+      EXPECT_EQ(a.pareto[i].headroom_bytes, b.pareto[i].headroom_bytes);
+    }
+    PlanOptions one = pruned;
+    one.threads = 1;
+    EXPECT_EQ(json_of(s, a), json_of(s, plan(s, one)));
+  }
+}
+
+// The energy objective skips no twin, so its exhaustive list holds every fitting a2a split with
+// its ring twin; the time objective's exhaustive list leaves out the skipped ones, and each of
+// those is indeed no faster than its twin.
+TEST(Plan, SkippedUlyssesSplitsAreNoFasterThanTheirRingTwins) {
+  const Scenario s = small_8k();
+  PlanOptions o = both_exchanges();
+  o.exhaustive = true;
+  o.top = 1000000;
+  PlanOptions e = o;
+  e.objective = Objective::kEnergy;
+  const PlanResult by_time = plan(s, o), by_energy = plan(s, e);
+  EXPECT_EQ(by_energy.dominated, 0u);
+  EXPECT_EQ(by_energy.fitting, by_time.fitting + by_time.dominated);
+  auto key = [](const Scenario& x, CpComm c) {
+    auto j = scenario_to_json(x)["parallel"];
+    j["cp_comm_type"] = to_string(c);
+    return j.dump();
+  };
+  std::map<std::string, double> listed, all;
+  for (const auto& p : by_time.plans) listed[key(p.scenario, p.scenario.parallel.cp_comm_type)] = p.estimate.step_time.value;
+  for (const auto& p : by_energy.plans) all[key(p.scenario, p.scenario.parallel.cp_comm_type)] = p.estimate.step_time.value;
+  std::uint64_t skipped = 0;
+  for (const auto& p : by_energy.plans) {
+    const auto& q = p.scenario.parallel;
+    if (q.cp == 1 || q.cp_comm_type != CpComm::kA2a || listed.count(key(p.scenario, CpComm::kA2a))) continue;
+    ++skipped;
+    const auto ring = all.find(key(p.scenario, CpComm::kP2p));
+    ASSERT_NE(ring, all.end());
+    EXPECT_GE(p.estimate.step_time.value, ring->second * (1 - 1e-9));
+  }
+  EXPECT_EQ(skipped, by_time.dominated);
+}
+
+// Without a CP exchange in the space the planner keeps the scenario's (ring by default): no
+// twins, the same search as before the exchange was a dimension.
+TEST(Plan, CpExchangeDefaultsToTheScenarios) {
+  Scenario s = small_8k();
+  PlanOptions o;
+  o.space.pp.only = {1, 2};
+  const PlanResult ring = plan(s, o);
+  EXPECT_EQ(ring.dominated, 0u);
+  for (const auto& p : ring.plans) EXPECT_EQ(p.scenario.parallel.cp_comm_type, CpComm::kP2p);
+  o.space.cp_comm.only = {CpComm::kP2p};
+  EXPECT_EQ(json_of(s, ring), json_of(s, plan(s, o)));
+  s.parallel.cp_comm_type = CpComm::kA2a;
+  PlanOptions d;
+  d.space.pp.only = {1, 2};
+  const PlanResult a2a = plan(s, d);
+  for (const auto& p : a2a.plans) EXPECT_TRUE(p.scenario.parallel.cp == 1 || p.scenario.parallel.cp_comm_type == CpComm::kA2a);
 }
 
 TEST(Plan, PinsThatLeaveNothingValidAreAnError) {
