@@ -210,18 +210,18 @@ Json scale_to_json(const Scenario& base, const ScaleResult& r, bool timing) {
 
 std::string scale_to_csv(const ScaleResult& r) {
   std::string o =
-      "num_gpus,global_batch,feasible,tp,sp,pp,vpp,cp,ep,dp,micro_batch,zero,recompute,step_time_s,mfu,tokens_per_s_per_gpu,"
+      "num_gpus,global_batch,feasible,tp,sp,pp,vpp,cp,cp_exchange,ep,dp,micro_batch,zero,recompute,step_time_s,mfu,tokens_per_s_per_gpu,"
       "scaling_efficiency,days,cost_usd,energy_mwh,compute,tp_comm,cp_comm,ep_comm,pp_comm,pp_bubble,dp_comm,optimizer\n";
   for (const auto& p : r.points) {
     if (!p.feasible) {
-      o += fmt::format("{},{},false,,,,,,,,,,,,,,,,,,,,,,,,,\n", p.num_gpus, p.global_batch);
+      o += fmt::format("{},{},false,,,,,,,,,,,,,,,,,,,,,,,,,,\n", p.num_gpus, p.global_batch);
       continue;
     }
     const auto& e = p.best.estimate;
     const auto& q = p.best.scenario.parallel;
     const Shares s = shares(e);
-    o += fmt::format("{},{},true,{},{},{},{},{},{},{},{},{},{},{:.6g},{:.6g},{:.6g},{:.6g},{},{},{},{:.4f},{:.4f},{:.4f},{:.4f},{:.4f},{:.4f},{:.4f},{:.4f}\n",
-                     p.num_gpus, p.global_batch, q.tp, q.sequence_parallel, q.pp, q.vpp, q.cp, q.ep, q.dp, q.micro_batch,
+    o += fmt::format("{},{},true,{},{},{},{},{},{},{},{},{},{},{},{:.6g},{:.6g},{:.6g},{:.6g},{},{},{},{:.4f},{:.4f},{:.4f},{:.4f},{:.4f},{:.4f},{:.4f},{:.4f}\n",
+                     p.num_gpus, p.global_batch, q.tp, q.sequence_parallel, q.pp, q.vpp, q.cp, to_string(q.cp_comm_type), q.ep, q.dp, q.micro_batch,
                      q.zero, recompute_label(q), e.step_time.value, e.mfu, e.tokens_per_s_per_gpu,
                      p.scaling_efficiency, e.run.defined ? fmt::format("{:.6g}", e.run.days) : "",
                      e.run.defined ? fmt::format("{:.6g}", e.run.cost_usd) : "",

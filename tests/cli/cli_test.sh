@@ -88,7 +88,7 @@ expect plan-no-fit 2 "smallest cluster on which it fits is [0-9]+ GPUs" -- "$W" 
 expect plan-deadline-impossible 2 "\-\-days" -- "$W" plan --model llama3-8b --gpus 8 --global-batch 16 --tokens 1.5e13 --days 1
 expect plan-deadline-no-tokens 2 "training.tokens" -- "$W" plan --model llama3-8b --gpus 8 --set training.tokens=0 --days 30
 expect plan-deadline 0 "deadline 30 days" -- "$W" plan --model llama3-8b --gpu h100-sxm --tokens 1.5e12 --days 30 --top 1
-expect scale-csv 0 "^num_gpus,global_batch" -- "$W" scale --counts 64,128 --model llama3-8b --format csv
+expect scale-csv 0 "^num_gpus,global_batch,feasible,tp,sp,pp,vpp,cp,cp_exchange,ep," -- "$W" scale --counts 64,128 --model llama3-8b --format csv
 expect scale-json 0 '"points"' -- "$W" scale --counts 64..256 --model llama3-8b --json
 expect scale-bad-counts 2 "\-\-counts" -- "$W" scale --counts 0..4
 # the plan is byte-identical whatever the thread count
