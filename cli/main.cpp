@@ -277,7 +277,7 @@ struct SpaceFlags {
     cmd->add_option("--pp", pp, "Pin pipeline parallel (e.g. 1..32)");
     cmd->add_option("--vpp", vpp, "Pin virtual stages per rank");
     cmd->add_option("--cp", cp, "Pin context parallel");
-    cmd->add_option("--cp-comm", cp_comm, "CP exchanges to search: p2p (the default), a2a or p2p,a2a (Ulysses where cp divides the heads)");
+    cmd->add_option("--cp-comm", cp_comm, "CP exchanges to search: p2p, a2a or p2p,a2a (default: the scenario's, p2p unless it says a2a)");
     cmd->add_option("--ep", ep, "Pin expert parallel");
     cmd->add_option("--micro-batch", mb, "Pin micro-batch size");
     cmd->add_option("--zero", zero, "Pin ZeRO stage(s) 0..3");

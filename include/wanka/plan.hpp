@@ -71,12 +71,17 @@ struct PlanResult {
   std::uint64_t invalid = 0;
   std::map<std::string, std::uint64_t> invalid_by_reason;  // SplitIssue name or "idle-gpus"
   std::uint64_t oom = 0;
-  std::uint64_t dominated = 0;     // valid Ulysses (cp_comm_type a2a) splits whose layers are no faster than
-                                   // their ring twin's, forward and backward: not built (same memory, slower or equal)
+  std::uint64_t dominated = 0;     // fitting Ulysses (a2a) splits proved no faster than their ring twin
+                                   // (layers no faster, data-parallel tail hidden): not built
   std::uint64_t bounded = 0;       // fitting, not simulated: provably outside the top k and the front
   std::vector<PlanEntry> plans;    // best first
   std::vector<PlanEntry> pareto;   // step time vs memory headroom, fastest first: splits within 1.5x
                                    // of the best time, each freeing >= 1 % of HBM more than any faster one
+  // Step time vs cost per step (the GPUs a split uses, at the cluster's price; GPU-hours without
+  // one), fastest first: splits within 1.5x of the best time, each >= 1 % cheaper than any faster
+  // one. With one GPU type the cost differs only through the GPUs a split leaves idle, so this
+  // has more than one entry only when splits use different GPU counts.
+  std::vector<PlanEntry> cost_front;
   double elapsed_s = 0;
   int threads = 1;
 };

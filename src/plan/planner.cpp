@@ -183,7 +183,7 @@ std::vector<T> allowed(const Dim<T>& d, std::vector<T> all) {
 }
 
 // The (tp, cp, pp) triples: the outer unit of parallel work. With cp > 1, `ring` and `ulysses`
-// say which CP exchanges are searched (p2p, and a2a where cp divides the heads per TP rank).
+// say which CP exchanges are searched: p2p, a2a, or both (the a2a split as the ring split's twin).
 struct Layout {
   int tp, cp, pp;
   bool ring = true, ulysses = false;
@@ -222,7 +222,9 @@ class Search {
         pps = allowed(sp.pp, pps);
         const auto has = [&](CpComm cc) { return std::find(comms.begin(), comms.end(), cc) != comms.end(); };
         const bool ring = cp == 1 || has(CpComm::kP2p);
-        const bool ulysses = cp > 1 && has(CpComm::kA2a) && ulysses_heads_divide(m, tp, cp);
+        // Searched alone, a2a layouts whose heads cp does not divide are enumerated (and counted
+        // invalid, cp-heads); beside the ring they are left out.
+        const bool ulysses = cp > 1 && has(CpComm::kA2a) && (!ring || ulysses_heads_divide(m, tp, cp));
         if (!ring && !ulysses) continue;
         for (int pp : pps) {
           if (double(pp) * tc <= double(n)) layouts_.push_back({tp, cp, pp, ring, ulysses});
@@ -308,9 +310,11 @@ class Search {
     const std::int64_t per_dp = dp > 0 ? base_.training.global_batch / dp : base_.training.global_batch;
     std::vector<int> mbs = allowed(sp.micro_batch, divisors(per_dp, per_dp));
     std::sort(mbs.begin(), mbs.end());
-    // Each split is built with the ring exchange; with `ulysses` its a2a twin shares that
-    // validity, memory and (scaled) bound (ulysses_ratio).
-    const std::uint64_t per_split = (l.ring ? 1 : 0) + (l.ulysses ? 1 : 0);
+    // Each split is built with its own exchange (the ring when both are searched); with both, its
+    // a2a twin shares that validity, memory and (scaled) bound (ulysses_ratio).
+    const bool twins = l.ring && l.ulysses;
+    const std::uint64_t per_split = twins ? 2 : 1;
+    const CpComm own = l.cp == 1 ? base_.parallel.cp_comm_type : l.ring ? CpComm::kP2p : CpComm::kA2a;
     const std::uint64_t inner =
         std::uint64_t(eps_.size()) * vpps.size() * sps.size() * rcs_.size() * mbs.size() * zeros.size() * per_split;
     if (dp == 0) {
@@ -355,6 +359,7 @@ class Search {
                 c.order = base_order + k;
                 k += 2;
                 c.tp = l.tp; c.cp = l.cp; c.pp = l.pp; c.vpp = v; c.ep = ep; c.dp = dp;
+                c.cp_comm = own;  // without CP: the scenario's label
                 c.micro_batch = mb; c.zero = z; c.recompute = rc; c.modules = rch.modules; c.sp = spv;
                 cnt.candidates += per_split;
                 if (!checked) {
@@ -368,20 +373,6 @@ class Search {
                   continue;
                 }
                 s.parallel.zero = z;
-                // The a2a twin: skipped when provably no faster than the ring split (rho >= 1);
-                // out of memory with it.
-                double rho = -1;
-                bool skip_twin = false;
-                if (l.ulysses) {
-                  const bool zero3_hidden = z == 3 && base_.parallel.overlap.zero3;
-                  double& r = rho_cache[((spi * rcs_.size() + rci) * mbs.size() + mbi) * 2 + (zero3_hidden ? 1 : 0)];
-                  if (r < 0) r = ulysses_ratio(w, zero3_hidden);
-                  if (r >= 1.0 && opt_.objective != Objective::kEnergy) {
-                    skip_twin = true;
-                  } else {
-                    rho = std::min(r, 1.0);
-                  }
-                }
                 if (oom_from[z]) {
                   cnt.oom += per_split;
                   continue;
@@ -427,18 +418,21 @@ class Search {
                   }
                   c.lb_obj = objective_lower_bound(s, c.lb_time);
                 }
-                if (skip_twin) ++cnt.dominated;
-                if (memory_only || rho < 0) {
-                  if (l.ring) out.push_back(c);
-                } else if (l.ring) {
-                  // The twin is listed in phase 2, and only if its bound can matter (a_twin).
-                  c.twin_rho = static_cast<float>(rho);
-                  if (double(c.twin_rho) > rho) c.twin_rho = std::nextafter(c.twin_rho, 0.0f);
-                  ++cnt.twins;
-                  out.push_back(c);
-                } else {
-                  out.push_back(a_twin(c, rho));
+                if (twins && !memory_only) {
+                  // The a2a twin (same memory): skipped when provably no faster than the ring
+                  // split, else bounded by rho x its bound (ulysses_ratio).
+                  const bool zero3_hidden = z == 3 && base_.parallel.overlap.zero3;
+                  double& r = rho_cache[((spi * rcs_.size() + rci) * mbs.size() + mbi) * 2 + (zero3_hidden ? 1 : 0)];
+                  if (r < 0) r = ulysses_ratio(w, zero3_hidden);
+                  if (r >= 1.0 && ulysses_skip_sound(s, st, z)) {
+                    ++cnt.dominated;
+                  } else {
+                    c.twin_rho = static_cast<float>(std::min(r, 1.0));
+                    if (double(c.twin_rho) > std::min(r, 1.0)) c.twin_rho = std::nextafter(c.twin_rho, 0.0f);
+                    ++cnt.twins;
+                  }
                 }
+                out.push_back(c);
               }
             }
           }
@@ -452,15 +446,26 @@ class Search {
   // transfers, data-parallel collectives and optimizer. Returns rho with a2a's step time >= rho x
   // the ring split's (and so rho x its lower bound), rho >= 1 meaning a2a is no faster:
   // - pipeline tasks last their layers' totals (sums of per-layer totals and fixed edge, transfer
-  //   and ZeRO-3 terms), the fixed-order schedule's makespan and the bound (lower_bounds) are
-  //   non-decreasing in the task durations once the data-parallel tail is counted with the
-  //   backward it overlaps, and scaling every duration by rho <= 1 scales them by at least rho
-  //   (the tails only grow): rho is the smallest ratio of a2a to ring layer totals, forward and
-  //   backward, dense and MoE;
+  //   and ZeRO-3 terms), so every a2a task lasts at least rho times its ring task, rho being the
+  //   smallest ratio of a2a to ring layer totals (forward and backward, dense and MoE); the
+  //   bound (lower_bounds) does not decrease when tasks lengthen (a rank's busy time grows by m
+  //   times what its tails can lose) and scaling every task by rho <= 1 scales it by at least rho
+  //   (the tails only grow), so rho x the ring bound <= the a2a bound <= the a2a step time;
   // - with ZeRO-3 gathers hidden behind compute (`zero3_hidden`) a task lasts its communication
   //   plus max(compute, gathers), so every component's ratio counts (compute, each exchange,
   //   and the backward compute before recomputation).
-  // The energy objective also reads the compute share, so there rho >= 1 does not skip the twin.
+  // Skipping the twin when rho >= 1 needs more: ulysses_skip_sound.
+  // rho >= 1 makes the a2a split no faster than its ring twin when its step time cannot fall as
+  // its tasks lengthen: not with the energy objective (it reads the compute share), not with
+  // ZeRO-3 gathers hidden behind compute, and, with the data-parallel reduction overlapped, only
+  // if the ring split hides it entirely on every rank (then so does the longer a2a split): an
+  // exposed tail shrinks as the backward it overlaps grows, which can outpace the makespan's
+  // growth (ZeRO-2's m reductions, interleaved chunks whose last backwards are not back to back).
+  bool ulysses_skip_sound(const Scenario& s, const detail::StepModel& st, int zero) const {
+    if (opt_.objective == Objective::kEnergy || (zero == 3 && base_.parallel.overlap.zero3)) return false;
+    return !s.parallel.overlap.dp || detail::dp_tail_hidden(s, st);
+  }
+
   static double ulysses_ratio(Worker& w, bool zero3_hidden) {
     Scenario& s = w.scenario();
     s.parallel.cp_comm_type = CpComm::kA2a;
@@ -485,25 +490,28 @@ class Search {
     phase(a2a->moe_c.f, ring->moe_c.f);
     phase(a2a->moe_c.b, ring->moe_c.b);
     if (zero3_hidden) {
+      // A backward lasts recomputation + communication + max(compute before recomputation, gathers).
       ratio(a2a->dense_b_comp, ring->dense_b_comp);
       ratio(a2a->moe_b_comp, ring->moe_b_comp);
+      ratio(a2a->dense_c.b.comp - a2a->dense_b_comp, ring->dense_c.b.comp - ring->dense_b_comp);
+      ratio(a2a->moe_c.b.comp - a2a->moe_b_comp, ring->moe_c.b.comp - ring->moe_b_comp);
     }
     return rho;
   }
 
-  // The a2a twin of a ring split: the same split with the Ulysses exchange, bounded by the ring
-  // split's bound times rho.
-  Candidate a_twin(const Candidate& ring, double rho) const {
+  // The a2a twin a ring split carries: the same split with the Ulysses exchange, bounded by the
+  // ring split's bound times rho (its own bound is computed before it is simulated).
+  static Candidate a_twin(const Candidate& ring) {
     Candidate t = ring;
+    const double rho = double(ring.twin_rho);
     t.order = ring.order + 1;
     t.cp_comm = CpComm::kA2a;
     t.twin_rho = -1;
-    t.rough = rho < 1.0;
+    t.rough = true;
     t.lb_time = rho * ring.lb_time;
-    t.lb_obj = ring.lb_time > 0 ? ring.lb_obj * (t.lb_time / ring.lb_time) : 0.0;  // objectives are linear in the time bound
+    t.lb_obj = rho * ring.lb_obj;  // objectives are linear in the time bound
     return t;
   }
-  Candidate a_twin(const Candidate& ring) const { return a_twin(ring, double(ring.twin_rho)); }
 
   double objective_lower_bound(const Scenario& s, double t) const {
     switch (opt_.objective) {
@@ -524,7 +532,7 @@ class Search {
       const std::int64_t dp = data_parallel(l);
       const std::uint64_t vpps = l.pp == 1 ? 1 : std::uint64_t(base_.model.layers / l.pp);
       const std::uint64_t mbs = dp > 0 ? divisors(base_.training.global_batch / dp, base_.training.global_batch / dp).size() : 0;
-      w[i] = {vpps * mbs * ((l.ring ? 1 : 0) + (l.ulysses ? 1 : 0)), i};
+      w[i] = {vpps * mbs * (l.ring && l.ulysses ? 2 : 1), i};
     }
     std::stable_sort(w.begin(), w.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
     std::vector<std::size_t> order(w.size());
@@ -637,6 +645,7 @@ struct Evaluated {
   Estimate est;
   double obj = 0;
   double headroom = 0;
+  double cost = 0;  // USD (or GPU-hours without a price) per step
 };
 
 }  // namespace
@@ -686,6 +695,10 @@ PlanResult plan(const Scenario& base, const PlanOptions& opt) {
   std::vector<Evaluated> done;
   std::vector<double> objs;                            // simulated objective values, sorted
   std::vector<std::pair<double, double>> front_time;   // (time, prefix max headroom), sorted by time
+  std::vector<std::pair<double, double>> front_cost;   // (time, prefix min cost per step), sorted by time
+  // Cost per step of a split's GPUs (idle ones are not charged) over t seconds.
+  const double usd_per_gpu_s = price_or_one(base.cluster) / 3600.0;
+  auto cost_of = [&](const Candidate& c, double t) { return t * double(std::int64_t(c.tp) * c.cp * c.pp * c.dp) * usd_per_gpu_s; };
   std::vector<std::unique_ptr<Worker>> workers;
   for (int t = 0; t < threads; ++t) workers.push_back(std::make_unique<Worker>(search.base()));
   const std::size_t k = static_cast<std::size_t>(opt.top);
@@ -696,23 +709,34 @@ PlanResult plan(const Scenario& base, const PlanOptions& opt) {
     e.est = w.estimate(fit[ci]);
     e.obj = objective_value(opt.objective, w.scenario(), e.est);
     e.headroom = capacity - e.est.memory.peak_bytes_per_gpu.value;
+    e.cost = cost_of(fit[ci], e.est.step_time.value);
     return e;
   };
   auto by_bound = [&](std::size_t a, std::size_t b) {
     return std::tie(fit[a].lb_obj, fit[a].order) < std::tie(fit[b].lb_obj, fit[b].order);
   };
-  // The (time, best headroom so far) staircase of the simulated splits.
+  // The (time, most headroom so far) and (time, least cost so far) staircases of the simulated splits.
   auto rebuild_front = [&] {
-    std::vector<std::pair<double, double>> pts;
+    std::vector<std::pair<double, double>> pts, costs;
     pts.reserve(done.size());
-    for (const auto& e : done) pts.emplace_back(e.est.step_time.value, e.headroom);
+    costs.reserve(done.size());
+    for (const auto& e : done) {
+      pts.emplace_back(e.est.step_time.value, e.headroom);
+      costs.emplace_back(e.est.step_time.value, e.cost);
+    }
     std::sort(pts.begin(), pts.end());
-    double best = -std::numeric_limits<double>::infinity();
+    std::sort(costs.begin(), costs.end());
+    double best = -std::numeric_limits<double>::infinity(), least = std::numeric_limits<double>::infinity();
     for (auto& p : pts) {
       best = std::max(best, p.second);
       p.second = best;
     }
+    for (auto& p : costs) {
+      least = std::min(least, p.second);
+      p.second = least;
+    }
     front_time = std::move(pts);
+    front_cost = std::move(costs);
   };
   std::vector<std::size_t> order(fit.size());
   for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
@@ -778,11 +802,16 @@ PlanResult plan(const Scenario& base, const PlanOptions& opt) {
       if (opt.exhaustive || lb_obj * (1 - kBoundSlack) <= kth) return false;
       const double headroom = capacity - c.peak_bytes;
       const double t = lb_time * (1 - kBoundSlack);
-      // Largest headroom among simulated splits with time <= t. A split with no more headroom
-      // than some faster split is on no front, and neither is anything it would have beaten
-      // (dominance is transitive; a tolerance here would not be, so none is used).
-      auto it = std::upper_bound(front_time.begin(), front_time.end(), std::make_pair(t, std::numeric_limits<double>::infinity()));
-      return t > window || (it != front_time.begin() && std::prev(it)->second >= headroom);
+      // Largest headroom and least cost among simulated splits with time <= t. A split with no
+      // more headroom than some faster split and costing no less than some faster split is on
+      // neither front, and neither is anything it would have beaten (dominance is transitive; a
+      // tolerance here would not be, so none is used).
+      if (t > window) return true;
+      const auto key = std::make_pair(t, std::numeric_limits<double>::infinity());
+      auto it = std::upper_bound(front_time.begin(), front_time.end(), key);
+      if (it == front_time.begin() || std::prev(it)->second < headroom) return false;
+      auto ic = std::upper_bound(front_cost.begin(), front_cost.end(), key);
+      return ic != front_cost.begin() && std::prev(ic)->second <= cost_of(c, t);
     };
     for (; pos < order.size() && batch.size() < kBatch; ++pos) {
       const Candidate& c = fit[order[pos]];
@@ -856,6 +885,18 @@ PlanResult plan(const Scenario& base, const PlanOptions& opt) {
     if (done[i].est.step_time.value > kFrontWindow * done[rank.front()].est.step_time.value) break;
     if (done[i].headroom > best + front_step) res.pareto.push_back(entry(done[i]));
     best = std::max(best, done[i].headroom);
+  }
+  // Time/cost front: fastest first, each at least kFrontStep cheaper than every faster split
+  // (exact for the same reason: a skipped split has a simulated faster one at most its cost).
+  std::sort(rank.begin(), rank.end(), [&](std::size_t a, std::size_t b) {
+    return std::make_tuple(done[a].est.step_time.value, done[a].cost, fit[done[a].cand].order) <
+           std::make_tuple(done[b].est.step_time.value, done[b].cost, fit[done[b].cand].order);
+  });
+  double least = std::numeric_limits<double>::infinity();
+  for (std::size_t i : rank) {
+    if (done[i].est.step_time.value > kFrontWindow * done[rank.front()].est.step_time.value) break;
+    if (done[i].cost < least * (1 - kFrontStep)) res.cost_front.push_back(entry(done[i]));
+    least = std::min(least, done[i].cost);
   }
   res.elapsed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return res;
@@ -1024,9 +1065,15 @@ SplitRank rank_split(const Scenario& split, double top_fraction, const PlanOptio
   const double bar = out.step_time * (1 - kRankTolerance);
   const Search search(split, opt);
   const int threads = thread_count(opt);
-  const Phase1 p1 = run_phase1(search, threads, false, {}, 1.0);
-  const auto& fit = p1.fitting;
-  out.fitting = fit.size();
+  Phase1 p1 = run_phase1(search, threads, false, {}, 1.0);
+  // With both CP exchanges searched: the a2a twins (bounded from their ring split) and the ones
+  // skipped as no faster than it (fitting, never faster) count too.
+  std::vector<Candidate>& fit = p1.fitting;
+  const std::size_t carried = fit.size();
+  for (std::size_t i = 0; i < carried; ++i) {
+    if (fit[i].twin_rho >= 0) fit.push_back(Search::a_twin(fit[i]));
+  }
+  out.fitting = fit.size() + p1.counts.dominated;
   std::vector<std::size_t> order;
   for (std::size_t i = 0; i < fit.size(); ++i) {
     if (fit[i].lb_time * (1 - kBoundSlack) < bar) order.push_back(i);

@@ -87,6 +87,15 @@ Json plan_to_json(const Scenario& base, const PlanResult& r, bool timing) {
                      {"peak_bytes_per_gpu", e.estimate.memory.peak_bytes_per_gpu.value}});
   }
   j["pareto"] = front;
+  Json cost_front = Json::array();
+  for (const auto& e : r.cost_front) {
+    cost_front.push_back({{"parallel", parallel_json(e.scenario)},
+                          {"step_time_s", e.estimate.step_time.value},
+                          {"gpus_used", e.scenario.cluster.num_gpus},
+                          {"cost_usd_per_step", e.estimate.step_time.value * double(e.scenario.cluster.num_gpus) *
+                                                    e.scenario.cluster.price_per_gpu_hour_usd / 3600.0}});
+  }
+  j["cost_front"] = cost_front;
   j["scenario"] = scenario_to_json(base);
   j["scenario"].erase("parallel");
   return j;
@@ -136,11 +145,23 @@ std::string format_plan(const Scenario& base, const PlanResult& r) {
       o += fmt::format("    {:<26} mb {:<3} ZeRO-{} {:<{}} {:>8.3f} s  {:>6.1f} GiB free\n", split_label(p), p.micro_batch,
                        p.zero, recompute_label(p), rcw, e.estimate.step_time.value, gib(e.headroom_bytes));
     }
+    if (r.cost_front.size() > 1) {
+      const bool priced = c.price_per_gpu_hour_usd > 0;
+      o += fmt::format("\n  Pareto front, step time vs {} per step (fastest first; idle GPUs are not charged):\n",
+                       priced ? "cost" : "GPU-hours");
+      for (const auto& e : r.cost_front) {
+        const auto& p = e.scenario.parallel;
+        const double gpu_h = e.estimate.step_time.value * double(e.scenario.cluster.num_gpus) / 3600.0;
+        o += fmt::format("    {:<26} mb {:<3} ZeRO-{} {:<{}} {:>8.3f} s  {:>7} GPUs  {}\n", split_label(p), p.micro_batch, p.zero,
+                         recompute_label(p), rcw, e.estimate.step_time.value, e.scenario.cluster.num_gpus,
+                         priced ? fmt::format("{:.2f} USD", gpu_h * c.price_per_gpu_hour_usd) : fmt::format("{:.2f} GPU-h", gpu_h));
+      }
+    }
   }
   o += fmt::format("\n  searched {} splits: {} invalid, {} out of memory, {} fit; {} simulated, {} pruned by bound\n",
                    r.candidates, r.invalid, r.oom, r.fitting, r.evaluated, r.bounded);
   if (r.dominated > 0) {
-    o += fmt::format("  {} Ulysses (a2a) splits not built: their layers are no faster than their ring twins'\n", r.dominated);
+    o += fmt::format("  {} Ulysses (a2a) splits not built: proved no faster than their ring twins\n", r.dominated);
   }
   if (!r.invalid_by_reason.empty()) {
     o += "  invalid:";

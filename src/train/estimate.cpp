@@ -675,6 +675,14 @@ void lower_bounds(const Scenario& s, const Accelerator& acc, const StepModel& st
 }
 }  // namespace
 
+bool dp_tail_hidden(const Scenario& s, const StepModel& st) {
+  for (int r = 0; r < s.parallel.pp; ++r) {
+    const RankSummary& rk = st.rank[static_cast<std::size_t>(r)];
+    if (exposed_dp(s, st, r, from_sim_time(rk.bwd).value, from_sim_time(rk.fwd).value) > 0) return false;
+  }
+  return true;
+}
+
 double step_time_lower_bound(const Scenario& s, const Accelerator& acc, const StepModel& st) {
   double own = 0, alt = 0;
   lower_bounds(s, acc, st, 0, own, alt);

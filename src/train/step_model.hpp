@@ -124,6 +124,9 @@ double peak_memory_bytes(const Scenario& s, const StepModel& st, const std::vect
 // A lower bound on estimate(s).step_time, without simulating (docs/model.md, planner): the
 // busiest rank's compute plus the fill and drain it cannot avoid, plus the optimizer step.
 double step_time_lower_bound(const Scenario& s, const Accelerator& acc, const StepModel& st);
+// Whether every rank's data-parallel collectives hide entirely behind the backwards and forwards
+// they overlap (exposed_dp is 0 on every rank): the planner's test for skipping Ulysses twins.
+bool dp_tail_hidden(const Scenario& s, const StepModel& st);
 // The bounds of a ZeRO-1 split and of its ZeRO-2 twin in one pass (`s.parallel.zero` must be 1):
 // they share the pipeline and the collectives, ZeRO-2 reducing the gradients m times.
 std::pair<double, double> step_time_lower_bounds_zero12(const Scenario& s, const Accelerator& acc, const StepModel& st);

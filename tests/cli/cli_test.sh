@@ -81,6 +81,8 @@ expect plan-pinned-empty 2 "parallel: no valid split" -- "$W" plan --tp 3
 expect plan-bad-range 2 "\-\-pp: empty range" -- "$W" plan --pp 8..2
 expect plan-cp-comm-both 0 "Ulysses \(a2a\) splits not built" -- "$W" plan --model llama3-8b --gpus 64 --seq-len 8192 --global-batch 256 --pp 1,2 --cp-comm p2p,a2a
 expect plan-cp-comm-bad 2 "^wanka: error: --cp-comm: unknown CP exchange .ring." -- "$W" plan --cp-comm ring
+expect plan-cost-front 0 "step time vs cost per step" -- "$W" plan --model llama3-8b --gpus 96 --max-idle 0.5 --price 2 --pp 1,3 --tp 1
+expect plan-cost-front-json 0 "\"cost_front\": \[" -- "$W" plan --model llama3-8b --gpus 96 --max-idle 0.5 --pp 1,3 --tp 1 --json
 expect plan-exclude-cp-comm 0 "CP[0-9]+\(a2a\)" -- "$W" plan --model llama3-8b --gpus 64 --seq-len 8192 --global-batch 256 --pp 1 --cp 4 --tp 1 --exclude cp_comm=p2p
 expect plan-bad-objective 2 "objective" -- "$W" plan --objective speed
 expect plan-bad-exclude 2 "\-\-exclude" -- "$W" plan --exclude foo=1

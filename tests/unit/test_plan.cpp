@@ -76,6 +76,40 @@ TEST(Plan, PruningNeverChangesTheTopPlansOrTheFront) {
   }
 }
 
+// On 96 GPUs with up to half of them idle, splits use different GPU counts (PP3 uses all 96,
+// PP1 64), so a slower split can be cheaper per step (idle GPUs are not charged): the time/cost
+// front has several entries, each at least 1 % cheaper than every faster split, and the pruned
+// search lists the same front as the exhaustive one.
+TEST(Plan, TimeCostFrontIsExactAndTradesTimeForCost) {
+  const Scenario s = base("model: llama3-8b\ncluster: {gpu: h100-sxm, num_gpus: 96, price_per_gpu_hour_usd: 2}\n"
+                          "training: {seq_len: 8192, global_batch: 512, tokens: 1e12}\n");
+  PlanOptions pruned;
+  pruned.threads = 2;
+  pruned.max_idle_fraction = 0.5;
+  pruned.space.tp.only = {1, 2};
+  pruned.space.pp.only = {1, 3};
+  PlanOptions full = pruned;
+  full.exhaustive = true;
+  const PlanResult a = plan(s, pruned), b = plan(s, full);
+  EXPECT_LT(a.evaluated, b.evaluated);
+  ASSERT_GT(a.cost_front.size(), 1u);
+  ASSERT_EQ(a.cost_front.size(), b.cost_front.size());
+  auto cost = [](const PlanEntry& e) {
+    return e.estimate.step_time.value * double(e.scenario.cluster.num_gpus) * e.scenario.cluster.price_per_gpu_hour_usd / 3600;
+  };
+  EXPECT_EQ(a.cost_front.front().estimate.step_time.value, a.plans.front().estimate.step_time.value);
+  for (std::size_t i = 0; i < a.cost_front.size(); ++i) {
+    EXPECT_EQ(plan_entry_to_json(a.cost_front[i]).dump(), plan_entry_to_json(b.cost_front[i]).dump()) << "entry " << i;
+    if (i > 0) {
+      EXPECT_GT(a.cost_front[i].estimate.step_time.value, a.cost_front[i - 1].estimate.step_time.value);
+      EXPECT_LT(cost(a.cost_front[i]), 0.99 * cost(a.cost_front[i - 1]));
+      EXPECT_LT(a.cost_front[i].scenario.cluster.num_gpus, a.cost_front[i - 1].scenario.cluster.num_gpus);
+    }
+  }
+  // With every split on all 64 GPUs the cost is proportional to the time: one entry.
+  EXPECT_EQ(plan(small(), PlanOptions{}).cost_front.size(), 1u);
+}
+
 TEST(Plan, ResultDoesNotDependOnTheThreadCount) {
   const Scenario s = small();
   PlanOptions one, two, four;
@@ -265,6 +299,58 @@ TEST(Plan, SkippedUlyssesSplitsAreNoFasterThanTheirRingTwins) {
     EXPECT_GE(p.estimate.step_time.value, ring->second * (1 - 1e-9));
   }
   EXPECT_EQ(skipped, by_time.dominated);
+}
+
+// Ulysses searched alone: its splits are built as themselves (none is skipped for lack of a
+// ring twin), the ones whose heads cp does not divide are counted invalid (cp-heads), and the
+// smallest-fitting search sees them fit.
+TEST(Plan, UlyssesAloneIsSearchedAndCounted) {
+  Scenario s = small_8k();
+  PlanOptions o;
+  o.space.pp.only = {1, 2};
+  o.space.cp.only = {2, 16};
+  o.space.cp_comm.only = {CpComm::kA2a};
+  const PlanResult r = plan(s, o);
+  ASSERT_FALSE(r.plans.empty());
+  EXPECT_EQ(r.dominated, 0u);
+  EXPECT_GT(r.invalid_by_reason.at("cp-heads"), 0u);  // cp 16 > 8 KV heads
+  for (const auto& p : r.plans) {
+    EXPECT_EQ(p.scenario.parallel.cp, 2);
+    EXPECT_EQ(p.scenario.parallel.cp_comm_type, CpComm::kA2a);
+  }
+  s.cluster.num_gpus = 8;
+  s.parallel.cp_comm_type = CpComm::kA2a;
+  PlanOptions cp2;
+  cp2.space.cp.only = {2};
+  const auto a2a = smallest_fitting_gpus(s, cp2);
+  s.parallel.cp_comm_type = CpComm::kP2p;
+  EXPECT_TRUE(a2a.has_value());
+  EXPECT_EQ(a2a, smallest_fitting_gpus(s, cp2));
+}
+
+// A slower a2a layer does not make a slower split when the exposed data-parallel tail shrinks
+// faster than the makespan grows: ZeRO-2's reduction after every micro-batch, interleaved
+// stages, a 10 Gb/s network (a second reader's case). There the a2a split wins by 0.04 % and
+// the planner must not skip it.
+TEST(Plan, UlyssesTwinIsNotSkippedWhenTheDataParallelTailCanShrink) {
+  const Scenario s = base("model: mixtral-8x22b\ncluster: {gpu: a100-80g, num_gpus: 256, nic_gbps: 10}\n"
+                          "training: {seq_len: 32768, global_batch: 512, fp32_grads: true}\n");
+  PlanOptions o;
+  o.space.tp.only = {4};
+  o.space.cp.only = {2};
+  o.space.pp.only = {16};
+  o.space.vpp.only = {2};
+  o.space.ep.only = {1, 2};
+  o.space.zero.only = {2};
+  o.space.sequence_parallel.only = {false};
+  o.space.cp_comm.only = {CpComm::kP2p, CpComm::kA2a};
+  const PlanResult r = plan(s, o);
+  ASSERT_GE(r.plans.size(), 2u);
+  const auto& best = r.plans[0].scenario.parallel;
+  EXPECT_EQ(best.cp_comm_type, CpComm::kA2a);
+  Scenario ring = r.plans[0].scenario;
+  ring.parallel.cp_comm_type = CpComm::kP2p;
+  EXPECT_LT(r.plans[0].estimate.step_time.value, estimate(ring).step_time.value);
 }
 
 // Without a CP exchange in the space the planner keeps the scenario's (ring by default): no
