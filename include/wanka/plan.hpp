@@ -73,7 +73,7 @@ struct PlanResult {
   std::uint64_t oom = 0;
   std::uint64_t dominated = 0;     // fitting Ulysses (a2a) splits proved no faster than their ring twin
                                    // (layers no faster, data-parallel tail hidden): not built
-  std::uint64_t bounded = 0;       // fitting, not simulated: provably outside the top k and the front
+  std::uint64_t bounded = 0;       // fitting, not simulated: provably outside the top k and both fronts
   std::vector<PlanEntry> plans;    // best first
   std::vector<PlanEntry> pareto;   // step time vs memory headroom, fastest first: splits within 1.5x
                                    // of the best time, each freeing >= 1 % of HBM more than any faster one

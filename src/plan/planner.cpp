@@ -71,7 +71,7 @@ struct Candidate {
   bool sp = false;
   CpComm cp_comm = CpComm::kP2p;
   bool rough = false;     // lb_time is a share of the ring twin's (an a2a twin): refined before simulating
-  float twin_rho = -1;    // a ring split with an a2a twin not listed yet: the twin's bound share (>= 0)
+  float twin_share = -1;  // a ring split with an a2a twin not listed yet: the twin's bound / this bound (>= 0)
   double peak_bytes = 0;  // lower bound on the peak memory per GPU (exact when near capacity)
   double lb_time = 0;  // lower bound on the step time
   double lb_obj = 0;   // lower bound on the objective
@@ -191,8 +191,10 @@ struct Layout {
 
 class Search {
  public:
-  Search(const Scenario& base, const PlanOptions& opt)
-      : base_(base), opt_(opt), capacity_(base.cluster.gpu.hbm_capacity().value) {
+  // skip_no_faster_twins: leave out a2a twins proved no faster than their ring split (the planner;
+  // rank_split keeps them: no faster than the ring split, they may still beat a given split).
+  Search(const Scenario& base, const PlanOptions& opt, bool skip_no_faster_twins = true)
+      : base_(base), opt_(opt), capacity_(base.cluster.gpu.hbm_capacity().value), skip_no_faster_twins_(skip_no_faster_twins) {
     base_.parallel.allow_uneven_stages = !opt.space.even_stages;
     const auto& m = base_.model;
     const auto& t = base_.training;
@@ -276,7 +278,7 @@ class Search {
   // bounds. Appends fitting candidates to `out` and counts the rest.
   struct Counts {
     std::uint64_t candidates = 0, invalid = 0, oom = 0, dominated = 0;
-    std::uint64_t twins = 0;  // fitting a2a twins carried by their ring split (Candidate::twin_rho)
+    std::uint64_t twins = 0;  // fitting a2a twins carried by their ring split (Candidate::twin_share)
     std::map<std::string, std::uint64_t> by_reason;
     // Per SplitIssue while enumerating (a string-keyed map per invalid split is too slow);
     // folded into by_reason at the end.
@@ -347,7 +349,7 @@ class Search {
               // ZeRO changes neither validity nor activations, and stages 0-2 not even the
               // stage times: build once for them (and again for ZeRO-3's per-layer gathers).
               bool built = false, built3 = false;
-              double lb_time_2 = -1;  // ZeRO-2's bound, computed with ZeRO-1's
+              detail::StepBound bound_2{-1, -1};  // ZeRO-2's bound, computed with ZeRO-1's
               std::vector<ActivationPeak> lo, hi, exact;
               // Validity does not depend on the ZeRO stage (check_split never reads it): one
               // check for all of them.
@@ -409,13 +411,15 @@ class Search {
                   oom_from[z] = true;
                   continue;
                 }
+                detail::StepBound bound;
                 if (!memory_only) {
                   // ZeRO 1 and 2 share the pipeline and the collectives: both bounds in one pass.
                   if (z == 1) {
-                    std::tie(c.lb_time, lb_time_2) = detail::step_time_lower_bounds_zero12(s, w.acc(), st);
+                    std::tie(bound, bound_2) = detail::step_time_bounds_zero12(s, w.acc(), st);
                   } else {
-                    c.lb_time = z == 2 && lb_time_2 >= 0 ? lb_time_2 : detail::step_time_lower_bound(s, w.acc(), st);
+                    bound = z == 2 && bound_2.time >= 0 ? bound_2 : detail::step_time_bound(s, w.acc(), st);
                   }
+                  c.lb_time = bound.time;
                   c.lb_obj = objective_lower_bound(s, c.lb_time);
                 }
                 if (twins && !memory_only) {
@@ -424,11 +428,14 @@ class Search {
                   const bool zero3_hidden = z == 3 && base_.parallel.overlap.zero3;
                   double& r = rho_cache[((spi * rcs_.size() + rci) * mbs.size() + mbi) * 2 + (zero3_hidden ? 1 : 0)];
                   if (r < 0) r = ulysses_ratio(w, zero3_hidden);
-                  if (r >= 1.0 && ulysses_skip_sound(s, st, z)) {
+                  if (r >= 1.0 && ulysses_skip_sound(s, st, z) && skip_no_faster_twins_) {
                     ++cnt.dominated;
                   } else {
-                    c.twin_rho = static_cast<float>(std::min(r, 1.0));
-                    if (double(c.twin_rho) > std::min(r, 1.0)) c.twin_rho = std::nextafter(c.twin_rho, 0.0f);
+                    // The twin's bound: rho x the monotone part of this one (ulysses_ratio), kept
+                    // as a share of this bound, rounded down.
+                    const double share = c.lb_time > 0 ? std::min(r, 1.0) * bound.monotone / c.lb_time : 0.0;
+                    c.twin_share = static_cast<float>(share);
+                    if (double(c.twin_share) > share) c.twin_share = std::nextafter(c.twin_share, 0.0f);
                     ++cnt.twins;
                   }
                 }
@@ -448,9 +455,11 @@ class Search {
   // - pipeline tasks last their layers' totals (sums of per-layer totals and fixed edge, transfer
   //   and ZeRO-3 terms), so every a2a task lasts at least rho times its ring task, rho being the
   //   smallest ratio of a2a to ring layer totals (forward and backward, dense and MoE); the
-  //   bound (lower_bounds) does not decrease when tasks lengthen (a rank's busy time grows by m
-  //   times what its tails can lose) and scaling every task by rho <= 1 scales it by at least rho
-  //   (the tails only grow), so rho x the ring bound <= the a2a bound <= the a2a step time;
+  //   bound's monotone part (every rank's own chain and tail, StepBound) does not decrease when
+  //   tasks lengthen (a rank's busy time grows by m times what its tails can lose) and scaling
+  //   every task by rho <= 1 scales it by at least rho (the tails only grow), so rho x the ring
+  //   split's monotone part <= the a2a bound <= the a2a step time (the rank-0 drain term can
+  //   fall when tasks lengthen, its tail shrinking while another rank sets the drain);
   // - with ZeRO-3 gathers hidden behind compute (`zero3_hidden`) a task lasts its communication
   //   plus max(compute, gathers), so every component's ratio counts (compute, each exchange,
   //   and the backward compute before recomputation).
@@ -499,17 +508,17 @@ class Search {
     return rho;
   }
 
-  // The a2a twin a ring split carries: the same split with the Ulysses exchange, bounded by the
-  // ring split's bound times rho (its own bound is computed before it is simulated).
+  // The a2a twin a ring split carries: the same split with the Ulysses exchange, bounded by its
+  // share of the ring split's bound (its own bound is computed before it is simulated).
   static Candidate a_twin(const Candidate& ring) {
     Candidate t = ring;
-    const double rho = double(ring.twin_rho);
+    const double share = double(ring.twin_share);
     t.order = ring.order + 1;
     t.cp_comm = CpComm::kA2a;
-    t.twin_rho = -1;
+    t.twin_share = -1;
     t.rough = true;
-    t.lb_time = rho * ring.lb_time;
-    t.lb_obj = rho * ring.lb_obj;  // objectives are linear in the time bound
+    t.lb_time = share * ring.lb_time;
+    t.lb_obj = share * ring.lb_obj;  // objectives are linear in the time bound
     return t;
   }
 
@@ -547,6 +556,7 @@ class Search {
   Scenario base_;
   const PlanOptions& opt_;
   double capacity_;
+  bool skip_no_faster_twins_;
   std::vector<Layout> layouts_;
   std::vector<int> eps_;
   struct RecomputeChoice {
@@ -687,8 +697,9 @@ PlanResult plan(const Scenario& base, const PlanOptions& opt) {
   }
 
   // Phase 2: simulate in order of the objective's lower bound, in fixed-size batches; skip a
-  // split when k simulated splits already beat its bound and a simulated split is both faster
-  // than its time bound and has at least its memory headroom (so it is on neither list).
+  // split when k simulated splits already beat its bound and, for each front, a simulated split
+  // faster than its time bound has at least its memory headroom and one costs at most its cost
+  // bound (so it is on no list).
   std::vector<Candidate>& fit = p1.fitting;
   const double capacity = base.cluster.gpu.hbm_capacity().value;
   const double front_step = kFrontStep * capacity;
@@ -740,12 +751,12 @@ PlanResult plan(const Scenario& base, const PlanOptions& opt) {
   };
   std::vector<std::size_t> order(fit.size());
   for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
-  // The a2a twins carried by ring splits (Candidate::twin_rho), appended to `fit` and `order`
+  // The a2a twins carried by ring splits (Candidate::twin_share), appended to `fit` and `order`
   // when `keep` accepts them, else counted as bounded.
   auto list_twins = [&](auto keep) {
     std::vector<Candidate> twins;
     for (std::size_t i : order) {
-      if (fit[i].twin_rho < 0) continue;
+      if (fit[i].twin_share < 0) continue;
       Candidate t = search.a_twin(fit[i]);
       if (keep(t)) twins.push_back(t);
       else ++res.bounded;
@@ -1063,17 +1074,16 @@ SplitRank rank_split(const Scenario& split, double top_fraction, const PlanOptio
   // "Faster" means faster by more than kRankTolerance: closer than that is a tie at the
   // resolution of the model.
   const double bar = out.step_time * (1 - kRankTolerance);
-  const Search search(split, opt);
+  const Search search(split, opt, /*skip_no_faster_twins=*/false);
   const int threads = thread_count(opt);
   Phase1 p1 = run_phase1(search, threads, false, {}, 1.0);
-  // With both CP exchanges searched: the a2a twins (bounded from their ring split) and the ones
-  // skipped as no faster than it (fitting, never faster) count too.
+  // With both CP exchanges searched, the a2a twins (bounded from their ring split) count too.
   std::vector<Candidate>& fit = p1.fitting;
   const std::size_t carried = fit.size();
   for (std::size_t i = 0; i < carried; ++i) {
-    if (fit[i].twin_rho >= 0) fit.push_back(Search::a_twin(fit[i]));
+    if (fit[i].twin_share >= 0) fit.push_back(Search::a_twin(fit[i]));
   }
-  out.fitting = fit.size() + p1.counts.dominated;
+  out.fitting = fit.size();
   std::vector<std::size_t> order;
   for (std::size_t i = 0; i < fit.size(); ++i) {
     if (fit[i].lb_time * (1 - kBoundSlack) < bar) order.push_back(i);

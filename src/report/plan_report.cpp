@@ -89,11 +89,13 @@ Json plan_to_json(const Scenario& base, const PlanResult& r, bool timing) {
   j["pareto"] = front;
   Json cost_front = Json::array();
   for (const auto& e : r.cost_front) {
+    const double gpu_h = e.estimate.step_time.value * double(e.scenario.cluster.num_gpus) / 3600.0;
+    const double price = e.scenario.cluster.price_per_gpu_hour_usd;
     cost_front.push_back({{"parallel", parallel_json(e.scenario)},
                           {"step_time_s", e.estimate.step_time.value},
                           {"gpus_used", e.scenario.cluster.num_gpus},
-                          {"cost_usd_per_step", e.estimate.step_time.value * double(e.scenario.cluster.num_gpus) *
-                                                    e.scenario.cluster.price_per_gpu_hour_usd / 3600.0}});
+                          {"gpu_hours_per_step", gpu_h},
+                          {"cost_usd_per_step", price > 0 ? Json(gpu_h * price) : Json(nullptr)}});
   }
   j["cost_front"] = cost_front;
   j["scenario"] = scenario_to_json(base);
@@ -154,7 +156,7 @@ std::string format_plan(const Scenario& base, const PlanResult& r) {
         const double gpu_h = e.estimate.step_time.value * double(e.scenario.cluster.num_gpus) / 3600.0;
         o += fmt::format("    {:<26} mb {:<3} ZeRO-{} {:<{}} {:>8.3f} s  {:>7} GPUs  {}\n", split_label(p), p.micro_batch, p.zero,
                          recompute_label(p), rcw, e.estimate.step_time.value, e.scenario.cluster.num_gpus,
-                         priced ? fmt::format("{:.2f} USD", gpu_h * c.price_per_gpu_hour_usd) : fmt::format("{:.2f} GPU-h", gpu_h));
+                         priced ? fmt::format("{:.4g} USD", gpu_h * c.price_per_gpu_hour_usd) : fmt::format("{:.4g} GPU-h", gpu_h));
       }
     }
   }

@@ -633,7 +633,7 @@ double exposed_dp(const Scenario& s, const StepModel& st, int r, double last_bwd
 // with that many gradient reductions per step (`alt`): ZeRO-2 (m) against ZeRO-1 (1) share the
 // pipeline and the collectives, so one pass bounds both.
 void lower_bounds(const Scenario& s, const Accelerator& acc, const StepModel& st, double alt_reductions, double& own,
-                  double& alt) {
+                  double& alt, double* own_mono = nullptr, double* alt_mono = nullptr) {
   // Rank r cannot start before global stages 0..r-1 have run the first micro-batch's forward;
   // it then has m x (its chunks' forward + backward) of work; and its last task is chunk 0's
   // backward of the last micro-batch, after which stages r-1..0 still run that backward (true
@@ -672,6 +672,10 @@ void lower_bounds(const Scenario& s, const Accelerator& acc, const StepModel& st
   }
   own = std::max(best, rank0 * 1e-9 + tail0);
   alt = alt_reductions > 0 ? std::max(best_alt, rank0 * 1e-9 + tail0_alt) : own;
+  // Each rank's own term never decreases when tasks lengthen (its busy time grows by m times
+  // what its tails can lose); the rank-0 drain term can, when another rank sets the drain.
+  if (own_mono) *own_mono = best;
+  if (alt_mono) *alt_mono = alt_reductions > 0 ? best_alt : best;
 }
 }  // namespace
 
@@ -692,6 +696,19 @@ double step_time_lower_bound(const Scenario& s, const Accelerator& acc, const St
 std::pair<double, double> step_time_lower_bounds_zero12(const Scenario& s, const Accelerator& acc, const StepModel& st) {
   double z1 = 0, z2 = 0;
   lower_bounds(s, acc, st, double(st.micro), z1, z2);
+  return {z1, z2};
+}
+
+StepBound step_time_bound(const Scenario& s, const Accelerator& acc, const StepModel& st) {
+  StepBound b;
+  double alt = 0;
+  lower_bounds(s, acc, st, 0, b.time, alt, &b.monotone);
+  return b;
+}
+
+std::pair<StepBound, StepBound> step_time_bounds_zero12(const Scenario& s, const Accelerator& acc, const StepModel& st) {
+  StepBound z1, z2;
+  lower_bounds(s, acc, st, double(st.micro), z1.time, z2.time, &z1.monotone, &z2.monotone);
   return {z1, z2};
 }
 

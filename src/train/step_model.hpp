@@ -124,6 +124,14 @@ double peak_memory_bytes(const Scenario& s, const StepModel& st, const std::vect
 // A lower bound on estimate(s).step_time, without simulating (docs/model.md, planner): the
 // busiest rank's compute plus the fill and drain it cannot avoid, plus the optimizer step.
 double step_time_lower_bound(const Scenario& s, const Accelerator& acc, const StepModel& st);
+// The bound with its part that never decreases when pipeline tasks lengthen (every rank's own
+// chain and tail, without the rank-0 drain term): the planner scales the latter to bound a split
+// whose tasks are all at least rho times as long (Ulysses twins, docs/model.md §14).
+struct StepBound {
+  double time = 0, monotone = 0;
+};
+StepBound step_time_bound(const Scenario& s, const Accelerator& acc, const StepModel& st);
+std::pair<StepBound, StepBound> step_time_bounds_zero12(const Scenario& s, const Accelerator& acc, const StepModel& st);
 // Whether every rank's data-parallel collectives hide entirely behind the backwards and forwards
 // they overlap (exposed_dp is 0 on every rank): the planner's test for skipping Ulysses twins.
 bool dp_tail_hidden(const Scenario& s, const StepModel& st);

@@ -3,6 +3,7 @@
 // smallest-fitting search return sizes that do what they claim.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <fstream>
 #include <map>
 
@@ -299,6 +300,38 @@ TEST(Plan, SkippedUlyssesSplitsAreNoFasterThanTheirRingTwins) {
     EXPECT_GE(p.estimate.step_time.value, ring->second * (1 - 1e-9));
   }
   EXPECT_EQ(skipped, by_time.dominated);
+}
+
+// rank_split with both exchanges counts every a2a split, including those the planner leaves out
+// as no faster than their ring twin (they may still beat the split being ranked): against the
+// energy objective's exhaustive list (which skips none), the same fitting count and, with the
+// whole space settled, the same number of faster splits.
+TEST(Plan, RankSplitCountsEveryUlyssesSplit) {
+  const Scenario s = small_8k();
+  PlanOptions all = both_exchanges();
+  all.exhaustive = true;
+  all.top = 1000000;
+  all.objective = Objective::kEnergy;
+  const PlanResult r = plan(s, all);
+  std::vector<double> times;
+  for (const auto& p : r.plans) times.push_back(p.estimate.step_time.value);
+  std::sort(times.begin(), times.end());
+  // A ring split near the 10th percentile by time.
+  const PlanEntry* given = nullptr;
+  for (const auto& p : r.plans) {
+    if (p.scenario.parallel.cp_comm_type == CpComm::kP2p && p.estimate.step_time.value >= times[times.size() / 10]) {
+      if (!given || p.estimate.step_time.value < given->estimate.step_time.value) given = &p;
+    }
+  }
+  ASSERT_NE(given, nullptr);
+  const double bar = given->estimate.step_time.value * (1 - 0.01);
+  const auto faster = std::uint64_t(std::lower_bound(times.begin(), times.end(), bar) - times.begin());
+  // A top fraction just above the true count keeps rank_split simulating to the end.
+  const SplitRank k = rank_split(given->scenario, (double(faster) + 0.5) / double(r.fitting), both_exchanges());
+  EXPECT_EQ(k.fitting, r.fitting);
+  EXPECT_TRUE(k.exact);
+  EXPECT_EQ(k.faster, faster);
+  EXPECT_GE(k.faster_bound, faster);
 }
 
 // Ulysses searched alone: its splits are built as themselves (none is skipped for lack of a
