@@ -83,6 +83,7 @@ expect plan-cp-comm-both 0 "Ulysses \(a2a\) splits not built" -- "$W" plan --mod
 expect plan-cp-comm-bad 2 "^wanka: error: --cp-comm: unknown CP exchange .ring." -- "$W" plan --cp-comm ring
 expect plan-cost-front 0 "step time vs cost per step" -- "$W" plan --model llama3-8b --gpus 96 --max-idle 0.5 --price 2 --pp 1,3 --tp 1
 expect plan-cost-front-json 0 "\"cost_front\": \[" -- "$W" plan --model llama3-8b --gpus 96 --max-idle 0.5 --pp 1,3 --tp 1 --json
+expect plan-prime-batch-no-hang 2 "does not fit on 8 x h100-sxm in any allowed split" -- timeout 60 "$W" plan --model llama3-8b --gpus 8 --global-batch 999999937
 expect plan-exclude-cp-comm 0 "CP[0-9]+\(a2a\)" -- "$W" plan --model llama3-8b --gpus 64 --seq-len 8192 --global-batch 256 --pp 1 --cp 4 --tp 1 --exclude cp_comm=p2p
 expect plan-bad-objective 2 "objective" -- "$W" plan --objective speed
 expect plan-bad-exclude 2 "\-\-exclude" -- "$W" plan --exclude foo=1
