@@ -450,13 +450,27 @@ ServeResult simulate_serving(const ServeScenario& s, const std::vector<RequestSp
     throw InputError("parallel", fit_message(s, cost));
   }
   long longest = 0;
-  double tokens = 0;
+  double tokens = 0, inputs = 0, outputs = 0;
   for (const auto& r : requests) {
     longest = std::max(longest, r.input + r.output);
-    tokens += double(r.input + r.output);
+    inputs += double(r.input);
+    outputs += double(r.output);
   }
+  tokens = inputs + outputs;
   // Bounds that keep every run finite in time and memory (a bad input must not hang).
   if (tokens > 1e11) throw InputError("serving.requests", fmt::format("{:.3g} tokens in all requests: more than the 1e11 a simulation handles", tokens));
+  // Scheduler iterations: each decodes at most max_batch sequences and prefills at most
+  // max_batch_tokens per scheduler (per rank with attention DP). About 0.1 us each on this
+  // machine (10,000 requests of 4,096 tokens at max_batch 1: 4.1e7 iterations in 5 s), so 2e8
+  // is half a minute: beyond, the run would look hung.
+  const double schedulers = double(s.replicas()) * double(p.pp) * (sv.attention_dp ? double(p.tp) : 1.0);
+  const double iterations = std::max(outputs / double(sv.max_batch), inputs / double(sv.max_batch_tokens)) / schedulers;
+  if (iterations > 2e8) {
+    throw InputError(outputs / double(sv.max_batch) >= inputs / double(sv.max_batch_tokens) ? "serving.max_batch" : "serving.max_batch_tokens",
+                     fmt::format("these requests need at least {:.3g} scheduler iterations, more than the 2e8 a simulation handles: "
+                                 "raise the limit or simulate fewer requests",
+                                 iterations));
+  }
   if (!requests.empty() && requests.back().arrival_s > 1e9) {
     throw InputError("serving.arrival_rate_per_s", fmt::format("the requests arrive over {:.3g} s, more than 1e9 s", requests.back().arrival_s));
   }

@@ -138,6 +138,7 @@ if [ "$rc" = 0 ] && [ "$n" = 2 ]; then pass=$((pass+1)); else echo "FAIL plan-fa
 expect serve-default 0 "TTFT" -- "$W" serve
 expect serve-json 0 '"output_tokens_per_s_per_gpu"' -- "$W" serve --json --requests 200
 expect serve-offline 0 "50 \(offline\), 50 completed" -- "$W" serve --offline --requests 50
+expect serve-iteration-limit 2 "^wanka: error: serving.max_batch: these requests need at least 4.1e\+10 scheduler iterations" -- timeout 60 "$W" serve --set serving.requests=10000000 --set serving.max_batch=1 --set serving.output_len=4096
 expect serve-rate 0 "Poisson 2/s" -- "$W" serve --rate 2 --requests 50
 expect serve-bad-rate 2 "serving.arrival_rate_per_s" -- "$W" serve --rate -1
 expect serve-bad-kv-pool 2 "serving.kv_pool: unknown KV pool rule 'sglang'" -- "$W" serve --set serving.kv_pool=sglang
