@@ -126,6 +126,10 @@ struct SimOptions {
   // cluster proportional to its GPU-seconds in the workload.
   std::map<std::string, double> quota_gpus;
   int series_points = 200;          // time-series buckets
+  // Jobs the passes of a queue-scanning policy may list over the replay (Policy::scans_queue):
+  // a pass costs 10-35 ns per listed job, so a backlog makes the replay quadratic; past this
+  // (about half a minute) it stops with an error naming --trace.
+  double max_scanned_jobs = 1e9;
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -171,6 +175,9 @@ class Policy {
   virtual ~Policy() = default;
   virtual std::string name() const = 0;
   virtual void schedule(Context& ctx) = 0;
+  // Whether a pass may look at every waiting and running job (priority and backfilling policies):
+  // the replay then bounds the jobs its passes scan (simulate). Strict FIFO stops at the head.
+  virtual bool scans_queue() const { return true; }
 };
 
 // Helpers for preemptive priority policies. Walking the active jobs (waiting and running) best

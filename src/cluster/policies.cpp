@@ -35,6 +35,7 @@ class Fifo final : public Policy {
  public:
   std::string name() const override { return "fifo"; }
   void schedule(Context& ctx) override { start_in_order(ctx, ctx.waiting(), true); }
+  bool scans_queue() const override { return false; }
 };
 
 // Shortest job first with oracle durations, non-preemptive; a job that does not fit is passed over.

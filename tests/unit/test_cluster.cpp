@@ -64,6 +64,28 @@ TEST(Cluster, SrtfPreemptsWithRestartCost) {
   EXPECT_EQ(r.preemptions, 1u);
 }
 
+// A backlog makes a queue-scanning policy's replay quadratic, so the jobs its passes list are
+// bounded (SimOptions::max_scanned_jobs). Five 1-GPU jobs at t = 0 on one GPU, srtf runs E, D,
+// C, B, A in turn: the passes list 5 jobs at t = 0, then 4, 3, 2, 1 at the completions (the
+// finished job has left the lists and nothing else runs), 15 in all. A bound of 14 stops srtf
+// with an error naming --trace; 15 does not; FIFO, which stops at the head of the queue, is not
+// bounded.
+TEST(Cluster, QueueScanningPassesAreBounded) {
+  const Workload w = csv("A,0,1,5,\nB,0,1,4,\nC,0,1,3,\nD,0,1,2,\nE,0,1,1,\n");
+  SimOptions o;
+  o.max_scanned_jobs = 14;
+  try {
+    run("srtf", w, cluster(1, 1), o);
+    ADD_FAILURE() << "expected the scan bound";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("--trace: the srtf policy's passes would scan more than"), std::string::npos) << e.what();
+  }
+  o.max_scanned_jobs = 15;
+  EXPECT_EQ(run("srtf", w, cluster(1, 1), o).jct_s.size(), 5u);
+  o.max_scanned_jobs = 1;
+  EXPECT_EQ(run("fifo", w, cluster(1, 1), o).jct_s.size(), 5u);
+}
+
 // 4 GPUs; at t = 0 in order: A 2 GPUs 10 s, B 4 GPUs 5 s, C 2 GPUs 8 s, D 2 GPUs 20 s.
 // FIFO: A 0-10; B blocks until 10 (10-15); C 15-23 and D 15-35: JCT 10, 15, 23, 35, mean 20.75.
 // EASY: B's reservation is at 10 (A's end) with no spare GPU; C ends at 8 <= 10 and backfills
