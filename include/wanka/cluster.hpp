@@ -126,10 +126,10 @@ struct SimOptions {
   // cluster proportional to its GPU-seconds in the workload.
   std::map<std::string, double> quota_gpus;
   int series_points = 200;          // time-series buckets
-  // Jobs the passes of a queue-scanning policy may list over the replay (Policy::scans_queue):
-  // a pass costs 10-35 ns per listed job, so a backlog makes the replay quadratic; past this
-  // (about half a minute) it stops with an error naming --trace.
-  double max_scanned_jobs = 1e9;
+  // Jobs the replay may go over in its lists (list updates, and the lists a queue-scanning
+  // policy asks for: Policy::scans_queue). 2-5 ns each, so a backlog makes a replay quadratic;
+  // past this (at most about half a minute) it stops with an error naming --trace.
+  double max_scanned_jobs = 6e9;
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -175,8 +175,9 @@ class Policy {
   virtual ~Policy() = default;
   virtual std::string name() const = 0;
   virtual void schedule(Context& ctx) = 0;
-  // Whether a pass may look at every waiting and running job (priority and backfilling policies):
-  // the replay then bounds the jobs its passes scan (simulate). Strict FIFO stops at the head.
+  // Whether a pass may look at every waiting and running job (priority and backfilling
+  // policies; strict FIFO stops at the head): the lists it asks for count towards
+  // SimOptions::max_scanned_jobs.
   virtual bool scans_queue() const { return true; }
 };
 
@@ -222,6 +223,7 @@ struct PolicyResult {
   double fragmentation = 0;           // idle GPU-seconds while a job waits / (GPUs x makespan)
   double makespan_s = 0;              // first arrival -> last finish
   std::uint64_t preemptions = 0, failures = 0, events = 0;
+  double scanned_jobs = 0;            // jobs gone over in the lists (SimOptions::max_scanned_jobs)
   double elapsed_s = 0;               // wall clock of the replay
   std::vector<SizeStats> by_size;
   std::vector<SeriesPoint> series;

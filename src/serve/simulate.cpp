@@ -44,6 +44,14 @@ struct Seq {
   std::int32_t rank = 0;    // attention-DP rank holding its KV cache (0 without attention DP)
 };
 
+// Limits on the simulator's work, so that no input runs for more than about a minute on a
+// 2-core machine: an iteration costs about 0.1 us at batch 1 (10,000 requests of 4,096 output
+// tokens at max_batch 1: 4.1e7 iterations in 5 s) and a sequence-step about 10 ns (100,000
+// requests of 4,096 tokens at the default batch: 4.1e8 in 3.8 s), both measured while another
+// build ran (docs/model.md §17.2).
+constexpr double kMaxIterations = 2e8;
+constexpr double kMaxSequenceSteps = 3e9;
+
 struct Tracker {  // per-request timestamps (ns)
   std::vector<SimTime> arrival, first, finish, admitted;
 };
@@ -289,6 +297,12 @@ class Instance : public sim::Process {
     peak_blocks_ = std::max(peak_blocks_, used);
     ++sh_.iterations;
     sh_.batch_sum += b.seqs;
+    if (double(sh_.iterations) > kMaxIterations || sh_.batch_sum > kMaxSequenceSteps) {
+      throw InputError("serving.requests",
+                       fmt::format("the simulation passed {:.0e} iterations or {:.0e} sequence-steps (a batch held small "
+                                   "by the KV cache or preemptions?): simulate fewer requests, or give the KV cache more room",
+                                   kMaxIterations, kMaxSequenceSteps));
+    }
     in_iteration_ = true;
     busy_ = true;
     e.schedule(e.now() + step, id_, 0);
@@ -459,17 +473,25 @@ ServeResult simulate_serving(const ServeScenario& s, const std::vector<RequestSp
   tokens = inputs + outputs;
   // Bounds that keep every run finite in time and memory (a bad input must not hang).
   if (tokens > 1e11) throw InputError("serving.requests", fmt::format("{:.3g} tokens in all requests: more than the 1e11 a simulation handles", tokens));
-  // Scheduler iterations: each decodes at most max_batch sequences and prefills at most
-  // max_batch_tokens per scheduler (per rank with attention DP). About 0.1 us each on this
-  // machine (10,000 requests of 4,096 tokens at max_batch 1: 4.1e7 iterations in 5 s), so 2e8
-  // is half a minute: beyond, the run would look hung.
-  const double schedulers = double(s.replicas()) * double(p.pp) * (sv.attention_dp ? double(p.tp) : 1.0);
-  const double iterations = std::max(outputs / double(sv.max_batch), inputs / double(sv.max_batch_tokens)) / schedulers;
-  if (iterations > 2e8) {
-    throw InputError(outputs / double(sv.max_batch) >= inputs / double(sv.max_batch_tokens) ? "serving.max_batch" : "serving.max_batch_tokens",
-                     fmt::format("these requests need at least {:.3g} scheduler iterations, more than the 2e8 a simulation handles: "
-                                 "raise the limit or simulate fewer requests",
-                                 iterations));
+  // The simulator's work: iterations summed over its instances (replicas and pp streams each
+  // iterate on their own share), and sequence-steps (every sequence of every iteration; each
+  // output token is one). An instance's iteration decodes at most max_batch sequences and
+  // prefills at most max_batch_tokens per scheduler (per rank with attention DP), so it needs at
+  // least max(outputs / max_batch, inputs / max_batch_tokens) / ranks iterations. Refused up
+  // front when those lower bounds pass the limits (kMaxIterations, kMaxSequenceSteps), and
+  // stopped at run time when the counts do (a batch held small by the KV cache, preemptions).
+  const double ranks = sv.attention_dp ? double(p.tp) : 1.0;
+  const double by_batch = outputs / double(sv.max_batch) / ranks, by_tokens = inputs / double(sv.max_batch_tokens) / ranks;
+  if (std::max(by_batch, by_tokens) > kMaxIterations) {
+    throw InputError(by_batch >= by_tokens ? "serving.max_batch" : "serving.max_batch_tokens",
+                     fmt::format("these requests need at least {:.3g} scheduler iterations, more than the {:.0e} a simulation "
+                                 "handles: raise the limit or simulate fewer requests",
+                                 std::max(by_batch, by_tokens), kMaxIterations));
+  }
+  if (outputs > kMaxSequenceSteps) {
+    throw InputError("serving.requests", fmt::format("{:.3g} output tokens: more than the {:.0e} sequence-steps a simulation "
+                                                     "handles; simulate fewer requests",
+                                                     outputs, kMaxSequenceSteps));
   }
   if (!requests.empty() && requests.back().arrival_s > 1e9) {
     throw InputError("serving.arrival_rate_per_s", fmt::format("the requests arrive over {:.3g} s, more than 1e9 s", requests.back().arrival_s));
