@@ -1050,6 +1050,11 @@ ScaleResult scale_curve(const Scenario& base, const std::vector<std::int64_t>& c
     pt.num_gpus = counts[i];
     pt.global_batch = s.training.global_batch;
     try {
+      // The scaled batch keeps the scenario's bound on training.global_batch.
+      if (s.training.global_batch > 1'000'000'000) {
+        throw InputError("training.global_batch", fmt::format("{} sequences at this size (scaled with the GPUs): more than 1e9",
+                                                              s.training.global_batch));
+      }
       const PlanResult r = plan(s, o);
       pt.evaluated = r.evaluated;
       pt.candidates = r.candidates;
