@@ -430,7 +430,7 @@ class Search {
                 }
                 if (twins && !memory_only) {
                   // The a2a twin (same memory): skipped when provably no faster than the ring
-                  // split, else bounded by rho x its bound (ulysses_ratio).
+                  // split, else bounded by rho x this split's monotone bound (ulysses_ratio).
                   const bool zero3_hidden = z == 3 && base_.parallel.overlap.zero3;
                   double& r = rho_cache[((spi * rcs_.size() + rci) * mbs.size() + mbi) * 2 + (zero3_hidden ? 1 : 0)];
                   if (r < 0) r = ulysses_ratio(w, zero3_hidden);
@@ -454,33 +454,32 @@ class Search {
     }
   }
 
-  // A Ulysses (a2a) split differs from its ring (p2p) twin only in its layers' attention and CP
-  // exchange: the same validity (cp dividing the heads is checked per layout), memory, pipeline
-  // transfers, data-parallel collectives and optimizer. Returns rho with a2a's step time >= rho x
-  // the ring split's (and so rho x its lower bound), rho >= 1 meaning a2a is no faster:
-  // - pipeline tasks last their layers' totals (sums of per-layer totals and fixed edge, transfer
-  //   and ZeRO-3 terms), so every a2a task lasts at least rho times its ring task, rho being the
-  //   smallest ratio of a2a to ring layer totals (forward and backward, dense and MoE); the
-  //   bound's monotone part (every rank's own chain and tail, StepBound) does not decrease when
-  //   tasks lengthen (a rank's busy time grows by m times what its tails can lose) and scaling
-  //   every task by rho <= 1 scales it by at least rho (the tails only grow), so rho x the ring
-  //   split's monotone part <= the a2a bound <= the a2a step time (the rank-0 drain term can
-  //   fall when tasks lengthen, its tail shrinking while another rank sets the drain);
-  // - with ZeRO-3 gathers hidden behind compute (`zero3_hidden`) a task lasts its communication
-  //   plus max(compute, gathers), so every component's ratio counts (compute, each exchange,
-  //   and the backward compute before recomputation).
-  // Skipping the twin when rho >= 1 needs more: ulysses_skip_sound.
-  // rho >= 1 makes the a2a split no faster than its ring twin when its step time cannot fall as
-  // its tasks lengthen: not with the energy objective (it reads the compute share), not with
-  // ZeRO-3 gathers hidden behind compute, and, with the data-parallel reduction overlapped, only
-  // if the ring split hides it entirely on every rank (then so does the longer a2a split): an
-  // exposed tail shrinks as the backward it overlaps grows, which can outpace the makespan's
-  // growth (ZeRO-2's m reductions, interleaved chunks whose last backwards are not back to back).
+  // rho >= 1 (ulysses_ratio) makes the a2a split no faster than its ring twin when its step time
+  // cannot fall as its tasks lengthen: not with the energy objective (it reads the compute
+  // share), not with ZeRO-3 gathers hidden behind compute, and, with the data-parallel reduction
+  // overlapped, only if the ring split hides it entirely on every rank (then so does the longer
+  // a2a split): an exposed tail shrinks as the backward it overlaps grows, which can outpace the
+  // makespan's growth (ZeRO-2's m reductions, interleaved chunks whose last backwards are not
+  // back to back).
   bool ulysses_skip_sound(const Scenario& s, const detail::StepModel& st, int zero) const {
     if (opt_.objective == Objective::kEnergy || (zero == 3 && base_.parallel.overlap.zero3)) return false;
     return !s.parallel.overlap.dp || detail::dp_tail_hidden(s, st);
   }
 
+  // A Ulysses (a2a) split differs from its ring (p2p) twin only in its layers' attention and CP
+  // exchange: the same validity (cp dividing the heads is checked per layout), memory, pipeline
+  // transfers, data-parallel collectives and optimizer. Returns rho, the smallest ratio of an a2a
+  // to a ring pipeline task, so that rho x the ring split's monotone bound is a bound for the a2a
+  // split (docs/model.md §14):
+  // - pipeline tasks last their layers' totals plus fixed edge, transfer and ZeRO-3 terms, so rho
+  //   is the smallest ratio of a2a to ring layer totals (forward and backward, dense and MoE);
+  //   the bound's monotone part (every rank's own chain and tail, StepBound) does not decrease
+  //   when tasks lengthen (a rank's busy time grows by m times what its tails can lose) and
+  //   scaling every task by rho <= 1 scales it by at least rho (the tails only grow), so rho x
+  //   the ring split's monotone part <= the a2a bound <= the a2a step time (the rank-0 drain term
+  //   can fall when tasks lengthen, its tail shrinking while another rank sets the drain);
+  // - with ZeRO-3 gathers hidden behind compute (`zero3_hidden`) a task lasts its communication
+  //   plus max(compute, gathers) plus its recomputation, so every component's ratio counts.
   static double ulysses_ratio(Worker& w, bool zero3_hidden) {
     Scenario& s = w.scenario();
     s.parallel.cp_comm_type = CpComm::kA2a;
@@ -488,9 +487,8 @@ class Search {
     s.parallel.cp_comm_type = CpComm::kP2p;
     const std::shared_ptr<const detail::LayerCosts> ring = w.costs();
     double rho = std::numeric_limits<double>::infinity();
-    auto ratio = [&](double x, double y) {
+    auto ratio = [&](double x, double y) {  // y = 0: x >= rho x y holds for any rho (costs are >= 0)
       if (y > 0) rho = std::min(rho, x / y);
-      else if (x < y) rho = 0;  // cannot happen for non-negative costs; keeps the bound safe
     };
     auto phase = [&](const detail::Cost& x, const detail::Cost& y) {
       if (!zero3_hidden) return ratio(x.total(), y.total());

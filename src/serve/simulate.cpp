@@ -44,11 +44,11 @@ struct Seq {
   std::int32_t rank = 0;    // attention-DP rank holding its KV cache (0 without attention DP)
 };
 
-// Limits on the simulator's work, so that no input runs for more than about a minute on a
-// 2-core machine: an iteration costs about 0.1 us at batch 1 (10,000 requests of 4,096 output
-// tokens at max_batch 1: 4.1e7 iterations in 5 s) and a sequence-step about 10 ns (100,000
-// requests of 4,096 tokens at the default batch: 4.1e8 in 3.8 s), both measured while another
-// build ran (docs/model.md §17.2).
+// Limits on the simulator's work, so that no input runs for more than about half a minute on a
+// 2-core machine: an iteration costs about 0.13 us at batch 1 (10,000 requests of 4,096 output
+// tokens at max_batch 1: 4.1e7 iterations in 5.2 s) and a sequence-step about 9 ns (100,000
+// requests of 4,096 tokens at the default batch: 4.1e8 in 3.7 s), measured on the idle
+// machine (docs/model.md §17.2).
 constexpr double kMaxIterations = 2e8;
 constexpr double kMaxSequenceSteps = 3e9;
 
@@ -464,13 +464,13 @@ ServeResult simulate_serving(const ServeScenario& s, const std::vector<RequestSp
     throw InputError("parallel", fit_message(s, cost));
   }
   long longest = 0;
-  double tokens = 0, inputs = 0, outputs = 0;
+  double inputs = 0, outputs = 0;
   for (const auto& r : requests) {
     longest = std::max(longest, r.input + r.output);
     inputs += double(r.input);
     outputs += double(r.output);
   }
-  tokens = inputs + outputs;
+  const double tokens = inputs + outputs;
   // Bounds that keep every run finite in time and memory (a bad input must not hang).
   if (tokens > 1e11) throw InputError("serving.requests", fmt::format("{:.3g} tokens in all requests: more than the 1e11 a simulation handles", tokens));
   // The simulator's work: iterations summed over its instances (replicas and pp streams each
