@@ -21,6 +21,9 @@ namespace wanka::cluster {
 namespace {
 
 constexpr double kNsPerS = 1e9;
+
+// Thrown by a replay that compare() cancelled: never reported (an earlier policy's error is).
+struct Cancelled {};
 // Simulated times saturate at kMaxTime (~63 years) so that no input (a huge duration, a tiny
 // speed) can overflow the clock: the sum of two saturated times still fits in 64 bits, and the
 // replay stops before kMaxTime (a job that would end later is reported as not finishing).
@@ -93,8 +96,11 @@ const char* size_bucket(int gpus, std::size_t* index) {
 
 class Simulator final : public Context, public sim::Process {
  public:
-  Simulator(const Workload& w, const ClusterSpec& c, Policy& p, const SimOptions& o)
-      : w_(w), c_(c), policy_(p), opt_(o), rng_{o.seed ^ 0xC1A5u} {
+  // `cancel`, when given and set, stops the replay at its next pass (Cancelled): compare() sets
+  // it once a policy listed before this one has failed, whose error is then the one reported.
+  Simulator(const Workload& w, const ClusterSpec& c, Policy& p, const SimOptions& o,
+            const std::atomic<bool>* cancel = nullptr)
+      : w_(w), c_(c), policy_(p), opt_(o), cancel_(cancel), rng_{o.seed ^ 0xC1A5u} {
     build_cluster();
     charge_reads_ = p.scans_queue();
     round_ = to_ns(o.round_s);
@@ -175,6 +181,7 @@ class Simulator final : public Context, public sim::Process {
   const ClusterSpec& c_;
   Policy& policy_;
   const SimOptions& opt_;
+  const std::atomic<bool>* cancel_;
   sim::Engine engine_;
   sim::Rng rng_;
   std::uint32_t self_ = 0;
@@ -506,6 +513,7 @@ void Simulator::sync_lists() {
 
 void Simulator::pass() {
   pass_pending_ = false;
+  if (cancel_ && cancel_->load(std::memory_order_relaxed)) throw Cancelled{};
   sync_lists();  // completions, and jobs a failure sent back to waiting
   policy_.schedule(*this);
   sync_lists();
@@ -881,10 +889,19 @@ void resolve_pools(ClusterSpec& c) {
   }
 }
 
-PolicyResult simulate(const Workload& w, const ClusterSpec& c, Policy& policy, const SimOptions& opt) {
+namespace {
+
+PolicyResult replay(const Workload& w, const ClusterSpec& c, Policy& policy, const SimOptions& opt,
+                    const std::atomic<bool>* cancel) {
   if (w.jobs.size() >= 0xFFFFFFFFu) throw InputError("--trace", "too many jobs");
-  Simulator s(w, c, policy, opt);
+  Simulator s(w, c, policy, opt, cancel);
   return s.run();
+}
+
+}  // namespace
+
+PolicyResult simulate(const Workload& w, const ClusterSpec& c, Policy& policy, const SimOptions& opt) {
+  return replay(w, c, policy, opt, nullptr);
 }
 
 std::vector<PolicyResult> compare(const Workload& w, const ClusterSpec& c, const std::vector<std::string>& names,
@@ -895,13 +912,19 @@ std::vector<PolicyResult> compare(const Workload& w, const ClusterSpec& c, const
   const std::size_t n = threads > 0 ? static_cast<std::size_t>(threads)
                                     : std::max<std::size_t>(1, std::thread::hardware_concurrency());
   std::vector<std::exception_ptr> errors(names.size());
+  // The error reported is that of the first failing policy in list order, whatever the thread
+  // timing: a failure cancels only the policies listed after it (their outcome cannot change
+  // what is reported), so every policy before the first failing one runs to its end.
+  const auto cancel = std::make_unique<std::atomic<bool>[]>(names.size());
   std::atomic<std::size_t> next{0};
   auto work = [&] {
     for (std::size_t i; (i = next++) < names.size();) {
       try {
-        out[i] = simulate(w, c, *policies[i], opt);
+        out[i] = replay(w, c, *policies[i], opt, &cancel[i]);
+      } catch (const Cancelled&) {
       } catch (...) {
         errors[i] = std::current_exception();
+        for (std::size_t j = i + 1; j < names.size(); ++j) cancel[j].store(true, std::memory_order_relaxed);
       }
     }
   };

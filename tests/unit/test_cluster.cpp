@@ -91,6 +91,34 @@ TEST(Cluster, ReplaysGoOverBoundedListsOfJobs) {
   }
 }
 
+// Comparing policies reports the error of the first failing policy in list order, whatever the
+// threads: a failure cancels only the policies after it. fifo goes over 20 jobs here and srtf
+// more, so a bound of 19 stops both (fifo reported when listed first) and a bound of 20 srtf.
+TEST(Cluster, ComparedPoliciesReportTheFirstFailureInListOrder) {
+  const Workload w = csv("A,0,1,5,\nB,0,1,4,\nC,0,1,3,\nD,0,1,2,\nE,0,1,1,\n");
+  const auto first_error = [&](const std::vector<std::string>& names, double bound, int threads) -> std::string {
+    SimOptions o;
+    o.max_scanned_jobs = bound;
+    try {
+      compare(w, cluster(1, 1), names, o, threads);
+    } catch (const InputError& e) {
+      return e.what();
+    }
+    return "";
+  };
+  for (int threads : {1, 2}) {
+    for (const auto& [names, bound, failing] :
+         {std::tuple<std::vector<std::string>, double, std::string>{{"fifo", "srtf"}, 19, "fifo"},
+          {{"srtf", "fifo"}, 19, "srtf"},
+          {{"fifo", "srtf"}, 20, "srtf"},
+          {{"fifo", "srtf", "fifo"}, 20, "srtf"}}) {
+      EXPECT_NE(first_error(names, bound, threads).find("the " + failing + " policy's passes"), std::string::npos)
+          << names.front() << " first, bound " << bound << ", " << threads << " threads";
+    }
+    EXPECT_EQ(first_error({"fifo", "fifo"}, 20, threads), "");
+  }
+}
+
 // 4 GPUs; at t = 0 in order: A 2 GPUs 10 s, B 4 GPUs 5 s, C 2 GPUs 8 s, D 2 GPUs 20 s.
 // FIFO: A 0-10; B blocks until 10 (10-15); C 15-23 and D 15-35: JCT 10, 15, 23, 35, mean 20.75.
 // EASY: B's reservation is at 10 (A's end) with no spare GPU; C ends at 8 <= 10 and backfills
