@@ -267,7 +267,8 @@ void fill_stage_arrays(StepModel& st, long limit, bool with_cost) {
   put(d.plus_first, d.plus_first + d.plus_count, 1);
   put(G - 1, G, 3);
   put(0, 1, 2);
-  std::fill(ps.p2p.begin(), ps.p2p.begin() + std::min(G, limit), d.p2p);
+  const long pp = static_cast<long>(st.hop.size());
+  for (long g = 0; g < std::min(G, limit); ++g) ps.p2p[static_cast<std::size_t>(g)] = st.hop[static_cast<std::size_t>(g % pp)];
   if (limit >= G) ps.p2p[static_cast<std::size_t>(G - 1)] = 0;
   st.filled = std::min(G, limit);
 }
@@ -302,7 +303,6 @@ void build_step(const Scenario& s, std::shared_ptr<const LayerCosts> lcp, StepMo
   const long domain = std::max(1, cl.scale_up_domain);
   st.dp_dense = place_group(static_cast<long>(p.dp) * p.cp, p.tp, domain);
   st.dp_expert = place_group(static_cast<long>(p.dp) * p.cp / p.ep, static_cast<long>(p.tp) * p.ep, domain);
-  const bool pp_cross = static_cast<long>(p.tp) * p.cp * p.dp >= domain;
 
   // ZeRO-3 (FSDP): gather each layer's parameters before forward and again before backward
   // (not again when they are kept from the forward: reshard_after_forward false, FSDP's
@@ -352,7 +352,25 @@ void build_step(const Scenario& s, std::shared_ptr<const LayerCosts> lcp, StepMo
   const double t_loc = double(p.micro_batch) * double(tr.seq_len) / p.cp;
   // Megatron sends the SP-sharded activation between stages (scatter-gather optimisation).
   const Bytes act_msg(2.0 * t_loc * double(m.hidden) / (p.sequence_parallel ? p.tp : 1));
-  const SimTime p2p_ns = p.pp > 1 ? to_sim_time(wanka::p2p(act_msg, pp_cross, fab)) : 0;
+  // The transfer out of each pipeline rank r (to r + 1; from the last rank to rank 0, the next
+  // virtual chunk). Ranks are laid out tp, cp, ep, dp, pp from fastest to slowest (Megatron's
+  // order), so rank r holds GPUs [r S, (r + 1) S) with S = tp cp dp, and each GPU x sends to
+  // x + (r' - r) S. A hop is as slow as its slowest pair: it leaves the scale-up domain when
+  // some pair straddles a domain boundary (a multiple of the domain size).
+  st.hop.assign(static_cast<std::size_t>(p.pp), 0);
+  if (p.pp > 1) {
+    const long S = static_cast<long>(p.tp) * p.cp * p.dp;
+    SimTime inside = -1, across = -1;
+    for (int r = 0; r < p.pp; ++r) {
+      const long next = (r + 1) % p.pp;
+      const long lo = std::min<long>(r, next) * S, shift = std::labs(next - r) * S;
+      // Some x in [lo, lo + S) has x < kD <= x + shift.
+      const bool cross = (lo + S - 1 + shift) / domain > lo / domain;
+      SimTime& t = cross ? across : inside;
+      if (t < 0) t = to_sim_time(wanka::p2p(act_msg, cross, fab));
+      st.hop[static_cast<std::size_t>(r)] = t;
+    }
+  }
 
   // One global stage of nd dense and nm MoE layers, with the embedding and/or the logits.
   struct Stage {
@@ -401,7 +419,6 @@ void build_step(const Scenario& s, std::shared_ptr<const LayerCosts> lcp, StepMo
     d.valid = true;
     d.plus_first = a;
     d.plus_count = rem;
-    d.p2p = p2p_ns;
     const Stage shapes[4] = {make_stage(q, 0, false, false), make_stage(q + 1, 0, false, false),
                              make_stage(layers_of(0), 0, true, G == 1), make_stage(layers_of(G - 1), 0, G == 1, true)};
     for (int i = 0; i < 4; ++i) {
@@ -456,7 +473,7 @@ void build_step(const Scenario& s, std::shared_ptr<const LayerCosts> lcp, StepMo
         if (full) st.stage_cost[g] = x.cost;
         ps.fwd[g] = x.fwd;
         ps.bwd[g] = x.bwd;
-        ps.p2p[g] = g + 1 < G ? p2p_ns : 0;
+        ps.p2p[g] = g + 1 < G ? st.hop[static_cast<std::size_t>(r)] : 0;
         ps.activation_bytes[g] = x.act;
         RankSummary& rs = st.rank[static_cast<std::size_t>(r)];
         rs.params += x.params;

@@ -64,7 +64,7 @@ struct RankSummary {
 struct DenseStages {
   bool valid = false;
   long plus_first = 0, plus_count = 0;
-  SimTime fwd[4] = {}, bwd[4] = {}, p2p = 0;
+  SimTime fwd[4] = {}, bwd[4] = {};
   double act[4] = {};
   FwdBwd cost[4];
 };
@@ -91,6 +91,7 @@ struct StepModel {
   std::int64_t micro = 0;
   std::vector<FwdBwd> stage_cost;       // per global stage, per micro-batch
   std::vector<RankSummary> rank;        // per pipeline rank
+  std::vector<SimTime> hop;             // per pipeline rank: its activation transfer to the next
   DenseStages dense;
   long filled = 0;                      // leading global stages whose ps arrays are set
   PipelineSpec ps;

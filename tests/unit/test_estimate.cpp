@@ -412,6 +412,39 @@ TEST(Estimate, Zero3WithoutReshardAfterForwardSkipsTheBackwardGather) {
   }
 }
 
+// Pipeline transfers cross nodes where the ranks straddle a node boundary, not only when one
+// pipeline rank fills a node. Ranks are laid out tp, cp, dp, pp (fastest first): at TP2 DP1 each
+// pipeline rank holds 2 GPUs, so on 8-GPU nodes ranks 0-3 share node 0 and 4-7 node 1, and only
+// the hop from rank 3 to rank 4 (GPUs 6, 7 -> 8, 9) leaves the node (before: every hop was
+// priced on NVLink because tp x dp < 8). The wrap from rank 7 to rank 0 (the next virtual chunk)
+// crosses too; on 8 GPUs (PP4) nothing does. At 1 Gb/s per NIC the crossing hop dominates the step.
+TEST(Estimate, PipelineHopsLeaveTheNodeWhereRanksStraddleIt) {
+  const std::string yaml =
+      "model: llama2-13b\ncluster: {gpu: h100-sxm, num_gpus: 16}\n"
+      "parallel: {tp: 2, pp: 8, dp: 1, micro_batch: 1}\ntraining: {seq_len: 4096, global_batch: 16}\n";
+  const Scenario s = parse_scenario(yaml, "<t>");
+  ASSERT_EQ(s.cluster.gpus_per_node, 8);
+  const Accelerator acc(s.cluster.gpu, s.training.precision);
+  const Fabric fab = detail::make_fabric(s.cluster);
+  detail::StepModel st;
+  detail::build_step(s, std::make_shared<const detail::LayerCosts>(detail::layer_costs(s, acc, fab)), st);
+  const Bytes msg(2.0 * 4096 * 5120 / 2);  // the SP-sharded activation of one micro-batch
+  const SimTime inside = to_sim_time(p2p(msg, false, fab)), across = to_sim_time(p2p(msg, true, fab));
+  ASSERT_LT(inside, across);
+  ASSERT_EQ(st.hop.size(), 8u);
+  for (int r = 0; r < 8; ++r) EXPECT_EQ(st.hop[r], r == 3 || r == 7 ? across : inside) << "rank " << r;
+  EXPECT_EQ(st.ps.p2p[3], across);
+  EXPECT_EQ(st.ps.p2p[7], 0);  // the last stage sends nothing
+  const Scenario eight = parse_scenario(yaml, "<t>", {{"cluster.num_gpus", "8"}, {"parallel.pp", "4"},
+                                                       {"parallel.vpp", "2"}});
+  detail::build_step(eight, std::make_shared<const detail::LayerCosts>(detail::layer_costs(eight, acc, fab)), st);
+  for (int r = 0; r < 4; ++r) EXPECT_EQ(st.hop[r], inside) << "rank " << r;
+  const auto slow_nic = [&](const std::string& gbps) {
+    return estimate(parse_scenario(yaml, "<t>", {{"cluster.nic_gbps", gbps}, {"parallel.overlap.pp", "false"}}));
+  };
+  EXPECT_GT(slow_nic("1").step_time.value, slow_nic("400").step_time.value + 0.05);
+}
+
 // Parsing `yaml` with `ov` is an input error naming `field`, whose message contains `text`.
 void expect_refused(const std::string& yaml, const std::vector<Override>& ov, const std::string& field,
                     const std::string& text) {
