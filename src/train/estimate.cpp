@@ -320,6 +320,20 @@ void build_step(const Scenario& s, std::shared_ptr<const LayerCosts> lcp, StepMo
     z.b.dp = p.overlap.zero3 ? std::max(0.0, bwd - b_comp) : bwd;
     return z;
   };
+  // The embedding, final norm and output layer sit in FSDP's root unit, which is not resharded
+  // after forward (FSDP1 `_post_forward_reshard` keeps the root's parameters; FSDP2 sets the
+  // root's reshard_after_forward to False, "since its parameters would typically be immediately
+  // all-gathered for backward"): one gather per micro-batch in forward, one gradient
+  // reduce-scatter after backward, whatever reshard_after_forward says for the layers. Both are
+  // exposed even with overlap.zero3: the root's gather precedes the embedding, the first
+  // operation, and its reduce-scatter follows the embedding's backward, the last.
+  auto zero3_edge = [&](double params) {
+    FwdBwd z;
+    if (p.zero != 3 || params <= 0) return z;
+    z.f.dp = all_gather(Bytes(kWeightBytes * params), st.dp_dense, fab).value;
+    z.b.dp = z.f.dp * grad_bytes(s) / kWeightBytes;
+    return z;
+  };
   const FwdBwd z_dense = zero3(lc.dense_w, lc.dense_c, lc.dense_b_comp);
   const FwdBwd z_moe = m.is_moe() ? zero3(lc.moe_w, lc.moe_c, lc.moe_b_comp) : z_dense;
   FwdBwd dense_layer = lc.dense_c, moe_layer = lc.moe_c;  // one layer, ZeRO-3 gathers included
@@ -377,6 +391,7 @@ void build_step(const Scenario& s, std::shared_ptr<const LayerCosts> lcp, StepMo
     FwdBwd cost;
     SimTime fwd = 0, bwd = 0;
     double act = 0, params = 0, expert_params = 0, transient = 0;
+    double edge_params = 0;  // embedding and output layer (FSDP's root unit)
   };
   auto make_stage = [&](long nd, long nm, bool with_emb, bool with_lg) {
     Stage x;
@@ -393,7 +408,7 @@ void build_step(const Scenario& s, std::shared_ptr<const LayerCosts> lcp, StepMo
     if (with_emb) {
       x.cost.f += lc.emb_c.f;
       x.cost.b += lc.emb_c.b;
-      x.params += lc.emb.params;
+      x.edge_params += lc.emb.params;
     }
     if (with_lg) {
       x.cost.f += lc.lg_c.f;
@@ -401,7 +416,13 @@ void build_step(const Scenario& s, std::shared_ptr<const LayerCosts> lcp, StepMo
       x.act += lc.lg.activations_saved.value;
       // A tied output layer shares the embedding only when both sit on the same GPU.
       const bool shares = m.tied_embeddings && G == 1;
-      x.params += shares ? lc.lg.params - double(m.vocab) * double(m.hidden) / p.tp : lc.lg.params;
+      x.edge_params += shares ? lc.lg.params - double(m.vocab) * double(m.hidden) / p.tp : lc.lg.params;
+    }
+    if (x.edge_params > 0) {
+      const FwdBwd z = zero3_edge(x.edge_params);
+      x.cost.f += z.f;
+      x.cost.b += z.b;
+      x.params += x.edge_params;
     }
     x.fwd = to_sim_time(Seconds(x.cost.f.total()));
     x.bwd = to_sim_time(Seconds(x.cost.b.total()));
@@ -446,6 +467,7 @@ void build_step(const Scenario& s, std::shared_ptr<const LayerCosts> lcp, StepMo
       auto add = [&](const Stage& x, long count, long layers) {
         if (count <= 0) return;
         rs.params += double(count) * x.params;
+        rs.edge_params += double(count) * x.edge_params;
         rs.transient = std::max(rs.transient, x.transient);
         rs.layers += count * layers;
         rs.fwd += count * x.fwd;
@@ -478,6 +500,7 @@ void build_step(const Scenario& s, std::shared_ptr<const LayerCosts> lcp, StepMo
         RankSummary& rs = st.rank[static_cast<std::size_t>(r)];
         rs.params += x.params;
         rs.expert_params += x.expert_params;
+        rs.edge_params += x.edge_params;
         rs.transient = std::max(rs.transient, x.transient);
         rs.layers += n;
         rs.fwd += x.fwd;
@@ -524,8 +547,11 @@ double rank_temporary(const Scenario& s, const StepModel& st, const RankSummary&
   if (s.parallel.zero == 3) {
     // Two layers' parameters gathered at once (current + prefetched), plus their gradients;
     // without resharding after forward the gathered parameters are counted as weights (§8).
+    // The root unit's (embedding, output layer) stay gathered from forward to backward, and the
+    // output layer's whole gradient lives from the first backward to the root's reduce-scatter.
     const double layer = std::max(st.lc->dense_w.params, st.lc->moe_w.params);
     temp += 2.0 * ((s.parallel.reshard_after_forward ? kWeightBytes : 0.0) + grad_bytes(s)) * layer;
+    temp += ((s.parallel.reshard_after_forward ? kWeightBytes : 0.0) + grad_bytes(s)) * rk.edge_params;
   }
   return temp;
 }

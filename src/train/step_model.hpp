@@ -49,6 +49,7 @@ struct LayerCosts {
 // data-parallel tail are O(pp), not O(pp * vpp), per ZeRO stage the planner tries.
 struct RankSummary {
   double params = 0, expert_params = 0;  // parameters held (all chunks); of which routed experts
+  double edge_params = 0;                // of which embedding and output layer
   double transient = 0;                  // largest per-layer working set of its chunks (bytes)
   long layers = 0;
   SimTime fwd = 0, bwd = 0;              // one micro-batch's forwards / backwards, all chunks

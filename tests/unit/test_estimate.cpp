@@ -373,7 +373,13 @@ TEST(Estimate, Zero3GathersAreExposedByDefaultAndHiddenWhenAsked) {
   EXPECT_FALSE(s.parallel.overlap.zero3);
   const Seconds ag = all_gather(Bytes(2.0 * 12587008.0), Group{8, 8}, detail::make_fabric(s.cluster));
   const Estimate exposed = estimate(s);
-  EXPECT_NEAR(exposed.breakdown.dp_comm.value, 2.0 * 3.0 * ag.value, 3e-9);  // stage times are whole ns
+  // FSDP's root unit (embedding, final norm, output layer: the parameters outside the two
+  // layers) is gathered once per micro-batch and its gradient reduce-scattered, exposed even
+  // with overlap.zero3 (nothing precedes the embedding or follows its backward).
+  const double root = exposed.params_total - 2.0 * 12587008.0;
+  EXPECT_DOUBLE_EQ(root, 2.0 * 32000 * 1024 + 2.0 * 1024);  // untied V h each, final LayerNorm 2h
+  const Seconds ag_root = all_gather(Bytes(2.0 * root), Group{8, 8}, detail::make_fabric(s.cluster));
+  EXPECT_NEAR(exposed.breakdown.dp_comm.value, 2.0 * 3.0 * ag.value + 2.0 * ag_root.value, 4e-9);  // stage times are whole ns
   auto with_overlap = eight;
   with_overlap.push_back({"parallel.overlap.zero3", "true"});
   const Estimate hidden = estimate(parse_scenario(kTwoLayerOneGpu, "<t>", with_overlap));
@@ -398,10 +404,16 @@ TEST(Estimate, Zero3WithoutReshardAfterForwardSkipsTheBackwardGather) {
   ASSERT_FALSE(sgo.parallel.reshard_after_forward);
   const Seconds ag = all_gather(Bytes(2.0 * 12587008.0), Group{8, 8}, detail::make_fabric(sgo.cluster));
   const Estimate a = estimate(full), b = estimate(sgo);
-  EXPECT_NEAR(b.breakdown.dp_comm.value, 2.0 * 2.0 * ag.value, 3e-9);
+  const double root = b.params_total - 2.0 * 12587008.0;  // FSDP's root unit, never resharded
+  const Seconds ag_root = all_gather(Bytes(2.0 * root), Group{8, 8}, detail::make_fabric(sgo.cluster));
+  EXPECT_NEAR(b.breakdown.dp_comm.value, 2.0 * 2.0 * ag.value + 2.0 * ag_root.value, 4e-9);
   EXPECT_NEAR(a.step_time.value - b.step_time.value, 2.0 * ag.value, 3e-9);
   EXPECT_NEAR(b.memory.per_stage[0].weights.value, 2.0 * b.params_total + 2.0 * b.params_total / 8, 1.0);
   EXPECT_NEAR(a.memory.per_stage[0].weights.value, 2.0 * a.params_total / 8, 1.0);
+  // FULL_SHARD's working set holds two gathered layers and the root's gathered weights (2 B each)
+  // on top of what both hold (the gradients of two layers and the root's, 2 B each).
+  EXPECT_NEAR(a.memory.per_stage[0].temporary.value - b.memory.per_stage[0].temporary.value,
+              2.0 * 2.0 * 12587008.0 + 2.0 * root, 1.0);
   // A checkpoint saves the persistent state, not the gathered copy.
   EXPECT_DOUBLE_EQ(checkpoint_cost(sgo, b).bytes_per_gpu, checkpoint_cost(full, a).bytes_per_gpu);
   try {
