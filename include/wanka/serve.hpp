@@ -159,8 +159,8 @@ class InferenceCost {
   int gpus() const { return tp_ * pp_; }
 
   // Time of one iteration of one batch stream. With pp > 1 the replica runs pp streams
-  // (vLLM's virtual engines), each iteration passing every stage in turn: pp x slowest stage
-  // plus the stage-to-stage transfers.
+  // (vLLM's virtual engines), each iteration passing every stage in turn: pp x the fullest
+  // stage's layers, the logits once (last stage) and the stage-to-stage transfers.
   Seconds iteration_time(const BatchShape& b) const;
   StepBreakdown breakdown(const BatchShape& b) const;
   // Time to move `tokens` tokens of KV cache from a prefill to a decode replica.
@@ -170,7 +170,9 @@ class InferenceCost {
   struct Linear {  // a + b * T seconds
     double a = 0, b = 0;
   };
+  // The fullest stage's layers (without the logits) and the logits, of one batch.
   StepBreakdown stage(const BatchShape& b) const;
+  Seconds logits(const BatchShape& b) const;
 
   int tp_, pp_, ep_;
   bool attention_dp_ = false;
@@ -183,6 +185,9 @@ class InferenceCost {
   double expert_shard_bytes_s_ = 0;     // reading one local expert's weights
   double local_experts_ = 0, expert_pick_ = 0;  // E / ep; k / E
   double attn_flop_s_per_pair_ = 0, attn_full_flop_s_per_pair_ = 0, attn_pairs_per_query_ = 0, kv_read_s_per_token_ = 0, kv_write_s_per_token_ = 0, kv_decode_extra_s_per_token_ = 0;
+  // Pairs of prefill queries (causal and against a cached prefix): MLA prefills in its
+  // decompressed (MHA) form; equal to the rates above for every other attention.
+  double prefill_flop_s_per_pair_ = 0, prefill_full_flop_s_per_pair_ = 0;
   double other_s_per_token_ = 0;
   double moe_act_s_per_token_ = 0;     // routed activations, per token of the batch
   double moe_local_s_per_token_ = 0;   // norms, residuals and shared experts of a MoE layer, per token the GPU serves
@@ -191,7 +196,7 @@ class InferenceCost {
   double t0_ = 0;
   double tp_bytes_per_token_ = 0, ep_bytes_per_token_ = 0, pp_bytes_per_token_ = 0;
   long tp_group_domain_ = 8;
-  bool pp_cross_ = false;
+  long pp_cross_hops_ = 0;  // of the pp - 1 stage-to-stage hops, those leaving the scale-up domain
   Fabric fabric_{};
   double kv_token_model_ = 0, kv_token_gpu_ = 0, kv_token_transfer_ = 0;
   double weight_gpu_ = 0, workspace_gpu_ = 0, kv_cap_gpu_ = 0;

@@ -73,6 +73,7 @@ InferenceCost::InferenceCost(const ModelSpec& m, const ClusterConfig& c, int tp,
   Linear attn;
   double attn_w = 0;
   double dqk = 0, dv = 0, kv_layer = 0, kv_layer_transfer = 0, kv_loc_heads = 0;
+  double dqk_prefill = 0, dv_prefill = 0;  // query/key and value widths of prefill attention
   if (m.mla) {
     // MLA (DeepSeek-V2, arXiv 2405.04434 §2.1) with the up-projections absorbed for attention
     // (as FlashMLA and SGLang run decode): each head attends over the shared latent of
@@ -87,6 +88,14 @@ InferenceCost::InferenceCost(const ModelSpec& m, const ClusterConfig& c, int tp,
     gemm(attn, attn_w, h, a_loc * double(l.v_head_dim));
     dqk = double(l.kv_lora_rank + l.qk_rope_head_dim);
     dv = double(l.kv_lora_rank);
+    // Prefill runs in the decompressed (MHA) form: the latents go through the up-projection
+    // and each head attends with qk_nope + rope query/key and v_head_dim value widths, 3.4x
+    // fewer FLOPs per pair than the absorbed form for DeepSeek-V3 ((192 + 128) against
+    // (576 + 512)): vLLM's MLA backends (MLACommonImpl prefill), SGLang (forward_normal for
+    // extend) and TensorRT-LLM's context phase. The up-projection of the new tokens is the
+    // per-token GEMM above; a cached prefix's latents are not re-projected here (not modelled).
+    dqk_prefill = double(l.qk_nope_head_dim + l.qk_rope_head_dim);
+    dv_prefill = double(l.v_head_dim);
     kv_layer = dqk * kvb;
     kv_layer_transfer = kv_layer;
     kv_loc_heads = 1;
@@ -96,7 +105,7 @@ InferenceCost::InferenceCost(const ModelSpec& m, const ClusterConfig& c, int tp,
     kv_loc_heads = std::max(1.0, double(m.kv_heads) / ta);
     gemm(attn, attn_w, (a_loc + 2.0 * kv_loc_heads) * d, h);
     gemm(attn, attn_w, h, a_loc * d);
-    dqk = dv = d;
+    dqk = dv = dqk_prefill = dv_prefill = d;
     kv_layer = 2.0 * kv_loc_heads * d * kvb;
     kv_layer_transfer = 2.0 * double(m.kv_heads) * d * kvb / ta;
   }
@@ -106,6 +115,15 @@ InferenceCost::InferenceCost(const ModelSpec& m, const ClusterConfig& c, int tp,
   const double inf = std::numeric_limits<double>::infinity();
   attn_flop_s_per_pair_ = acc_attn.attention_fwd(per_pair, inf).value;
   attn_full_flop_s_per_pair_ = acc_attn.attention_fwd(per_pair, inf, AttentionMask::kFull).value;
+  if (m.mla) {
+    const Accelerator acc_prefill(c.gpu, cp, AttentionKernel::kFlash, dqk_prefill);
+    const Flops prefill_pair(2.0 * a_loc * (dqk_prefill + dv_prefill));
+    prefill_flop_s_per_pair_ = acc_prefill.attention_fwd(prefill_pair, inf).value;
+    prefill_full_flop_s_per_pair_ = acc_prefill.attention_fwd(prefill_pair, inf, AttentionMask::kFull).value;
+  } else {
+    prefill_flop_s_per_pair_ = attn_flop_s_per_pair_;
+    prefill_full_flop_s_per_pair_ = attn_full_flop_s_per_pair_;
+  }
   // The sequence-length curve of the attention kernel (docs/model.md §4.2) as a fixed cost per
   // query token: a causal call over s keys costs s/2 pairs per query at the long-sequence rate
   // times (1 + half/s), i.e. half/2 pairs more.
@@ -171,7 +189,13 @@ InferenceCost::InferenceCost(const ModelSpec& m, const ClusterConfig& c, int tp,
   tp_bytes_per_token_ = h * 2.0;
   ep_bytes_per_token_ = m.is_moe() ? double(m.moe.top_k) * h * 2.0 / ep : 0.0;
   pp_bytes_per_token_ = h * 2.0;
-  pp_cross_ = long(tp) * pp > tp_group_domain_;
+  // Stage r holds GPUs [r tp, (r + 1) tp) of the replica: its hop to stage r + 1 leaves the
+  // scale-up domain when some GPU pair x -> x + tp straddles a multiple of the domain size
+  // (the training pipeline's rule, docs/model.md §3.7).
+  for (long r = 0; r + 1 < pp; ++r) {
+    const long lo = r * tp;
+    if ((lo + 2L * tp - 1) / tp_group_domain_ > lo / tp_group_domain_) ++pp_cross_hops_;
+  }
 
   // Layers on the fullest stage; MoE models with leading dense layers put those first.
   const long L = m.layers;
@@ -202,10 +226,10 @@ InferenceCost::InferenceCost(const ModelSpec& m, const ClusterConfig& c, int tp,
   w += pp == 1 ? 2.0 * embed : embed;  // input embedding and lm_head (one of them per edge stage)
   weight_gpu_ = w;
   const double f_act = std::max(f_dense, m.is_moe() ? double(m.moe.ffn_hidden) * m.moe.top_k / t : 0.0);
-  // With attention DP one rank may hold a whole max_batch_tokens chunk, but only its share of
-  // the max_batch sequences' fp32 logits.
-  workspace_gpu_ = double(sv.max_batch_tokens) * (4.0 * h + 3.0 * f_act) * 2.0 +
-                   double(sv.max_batch) / (attention_dp_ ? t : 1.0) * V / ta * 4.0;
+  // With attention DP one rank may hold a whole max_batch_tokens chunk and the fp32 logits of
+  // its max_batch sequences.
+  // max_batch caps the sequences of each scheduler, each rank's with attention DP (serving.max_batch).
+  workspace_gpu_ = double(sv.max_batch_tokens) * (4.0 * h + 3.0 * f_act) * 2.0 + double(sv.max_batch) * V / ta * 4.0;
   const double hbm_bytes = c.gpu.hbm_capacity().value;
   kv_cap_gpu_ = sv.kv_pool == ServingConfig::KvPoolRule::kVllm
                     ? sv.gpu_memory_utilization * hbm_bytes - weight_gpu_ - workspace_gpu_
@@ -225,8 +249,7 @@ StepBreakdown InferenceCost::stage(const BatchShape& b) const {
   // The attention side (attention, norms, dense FFN, shared experts, logits) of one GPU: the
   // whole batch, or with attention DP the busiest rank's part of it (the simulator's rank
   // assignment; when not given, ceil(seqs / tp) of the sequences, an even spread).
-  double Tg = T, pairs = b.attn_pairs, full = b.attn_full_pairs, kv = b.kv_tokens, dkv = b.decode_kv_tokens,
-         rows = b.logits_rows;
+  double Tg = T, pairs = b.attn_pairs, full = b.attn_full_pairs, kv = b.kv_tokens, dkv = b.decode_kv_tokens;
   if (attention_dp_) {
     if (b.rank_tokens > 0) {
       Tg = b.rank_tokens;
@@ -234,7 +257,6 @@ StepBreakdown InferenceCost::stage(const BatchShape& b) const {
       full = b.rank_full_pairs;
       kv = b.rank_kv;
       dkv = b.rank_decode_kv;
-      rows = b.rank_rows;
     } else if (b.seqs > 0) {
       const double f = std::min(1.0, std::ceil(b.seqs / double(tp_) - 1e-9) / b.seqs);
       Tg *= f;
@@ -242,7 +264,6 @@ StepBreakdown InferenceCost::stage(const BatchShape& b) const {
       full *= f;
       kv *= f;
       dkv *= f;
-      rows *= f;
     }
   }
   // Weight GEMMs: fixed part (weights + t0) and per-token part.
@@ -255,13 +276,16 @@ StepBreakdown InferenceCost::stage(const BatchShape& b) const {
     s.expert_read = Seconds(Lm * touched * expert_shard_bytes_s_);
     s.gemm_compute += Seconds(Lm * (T * expert_flop_s_per_token_ + 2.0 * t0_));
   }
+  // Decoding sequences' pairs (their kv tokens, all but one against the cached context) at the
+  // decode rates, the prefill chunks' at the prefill rates (the same but for MLA).
   full = std::min(full, pairs);
-  s.attention = Seconds(Ls * ((pairs - full + Tg * attn_pairs_per_query_) * attn_flop_s_per_pair_ +
-                              full * attn_full_flop_s_per_pair_));
+  const double dec = std::min(dkv, pairs), dec_full = std::min(full, dec);
+  s.attention = Seconds(Ls * ((dec - dec_full + Tg * attn_pairs_per_query_) * attn_flop_s_per_pair_ +
+                              dec_full * attn_full_flop_s_per_pair_ +
+                              (pairs - dec - (full - dec_full)) * prefill_flop_s_per_pair_ +
+                              (full - dec_full) * prefill_full_flop_s_per_pair_));
   s.kv_read = Seconds(Ls * (kv * kv_read_s_per_token_ + dkv * kv_decode_extra_s_per_token_ + Tg * kv_write_s_per_token_));
   s.other = Seconds(T * Lm * moe_act_s_per_token_ + Tg * (Ld * other_s_per_token_ + Lm * moe_local_s_per_token_));
-  // Logits for the rows that sample a token (charged to the fullest stage).
-  if (b.logits_rows > 0) s.other += Seconds(logits_.a + rows * logits_.b);
   if (attention_dp_) {
     // Each rank dispatches its tokens to their k experts and combines the results: two
     // all-to-alls per MoE layer, sized by the busiest rank's Tg tokens x k h x 2 B (T k h x 2 B
@@ -288,11 +312,25 @@ StepBreakdown InferenceCost::stage(const BatchShape& b) const {
   return s;
 }
 
+Seconds InferenceCost::logits(const BatchShape& b) const {
+  // The rows that sample a token (the busiest rank's with attention DP), once per iteration on
+  // the last stage.
+  if (b.tokens <= 0 || b.logits_rows <= 0) return Seconds(0);
+  double rows = b.logits_rows;
+  if (attention_dp_) {
+    if (b.rank_tokens > 0) rows = b.rank_rows;
+    else if (b.seqs > 0) rows *= std::min(1.0, std::ceil(b.seqs / double(tp_) - 1e-9) / b.seqs);
+  }
+  return Seconds(logits_.a + rows * logits_.b);
+}
+
 StepBreakdown InferenceCost::breakdown(const BatchShape& b) const {
   StepBreakdown s = stage(b);
+  const Seconds lg = logits(b);
   if (pp_ > 1 && b.tokens > 0) {
     const double k = pp_;
-    s.pp_comm = p2p(Bytes(b.tokens * pp_bytes_per_token_), pp_cross_, fabric_) * (k - 1.0);
+    const Bytes msg(b.tokens * pp_bytes_per_token_);
+    s.pp_comm = p2p(msg, false, fabric_) * double(pp_ - 1 - pp_cross_hops_) + p2p(msg, true, fabric_) * double(pp_cross_hops_);
     s.gemm_compute = s.gemm_compute * k;
     s.weight_read = s.weight_read * k;
     s.expert_read = s.expert_read * k;
@@ -303,6 +341,8 @@ StepBreakdown InferenceCost::breakdown(const BatchShape& b) const {
     s.ep_comm = s.ep_comm * k;
     s.total = s.total * k + s.pp_comm;
   }
+  s.other += lg;
+  s.total += lg;
   return s;
 }
 

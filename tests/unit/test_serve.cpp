@@ -6,7 +6,11 @@
 #include <rapidcheck/gtest.h>
 
 #include <cmath>
+#include <limits>
 
+#include "train/step_model.hpp"
+#include "wanka/accelerator.hpp"
+#include "wanka/collective.hpp"
 #include "wanka/error.hpp"
 #include "wanka/model.hpp"
 #include "wanka/serve.hpp"
@@ -47,6 +51,35 @@ TEST(ServeCost, KvBytesPerTokenMla) {
   const auto s = scenario("weight_precision: fp8", "deepseek-v3", 16, 16);
   EXPECT_DOUBLE_EQ(cost_of(s).kv_bytes_per_token(), 61.0 * 576 * 2);
   EXPECT_DOUBLE_EQ(cost_of(s).kv_bytes_per_token_per_gpu(), 61.0 * 576 * 2);
+}
+
+// MLA prefills in its decompressed (MHA) form and decodes in the absorbed one. DeepSeek-V3 at
+// tp 8 on H200 (FP8 GEMMs): 16 heads per GPU; a prefill pair costs 2 x 16 x (128 + 64 + 128) =
+// 10,240 FLOPs at the kernel's rate for 192-wide heads, a decode pair 2 x 16 x (512 + 64 + 512)
+// = 34,816 at the rate for the 576-wide latent. One 4,096-token prompt with no cached context
+// has 4096 x 4097 / 2 causal pairs; the per-query term of the length curve (half-saturation
+// span / 2 pairs per query token) stays at the absorbed rate. 61 layers on the one stage.
+TEST(ServeCost, MlaPrefillsDecompressedAndDecodesAbsorbed) {
+  const auto s = parse_serve_scenario("model: {name: deepseek-v3}\ncluster: {gpu: h200, num_gpus: 8}\n"
+                                      "parallel: {tp: 8}\nserving: {weight_precision: fp8}\n", "<t>");
+  const InferenceCost c = cost_of(s);
+  const GpuSpec& g = s.base.cluster.gpu;
+  const double inf = std::numeric_limits<double>::infinity();
+  const Accelerator mha(g, Precision::kFp8, AttentionKernel::kFlash, 192), absorbed(g, Precision::kFp8, AttentionKernel::kFlash, 576);
+  const double r_p = mha.attention_fwd(Flops(2.0 * 16 * 320), inf).value;
+  const double r_a = absorbed.attention_fwd(Flops(2.0 * 16 * 1088), inf).value;
+  const double r_af = absorbed.attention_fwd(Flops(2.0 * 16 * 1088), inf, AttentionMask::kFull).value;
+  const double q = 4096, pairs = q * (q + 1) / 2;
+  BatchShape prefill{q, 1, 1, q, pairs};
+  EXPECT_NEAR(c.breakdown(prefill).attention.value, 61.0 * (pairs * r_p + q * absorbed.attention_fwd_half_seq() / 2 * r_a),
+              1e-12);
+  // 64 sequences decoding one token over 4,095 cached ones: 4,095 non-causal pairs and 1 causal each.
+  BatchShape decode{64, 64, 64, 64 * 4096.0, 64 * 4096.0};
+  decode.attn_full_pairs = 64 * 4095.0;
+  decode.decode_kv_tokens = 64 * 4096.0;
+  EXPECT_NEAR(c.breakdown(decode).attention.value,
+              61.0 * ((64.0 + 64 * absorbed.attention_fwd_half_seq() / 2) * r_a + 64 * 4095.0 * r_af), 1e-12);
+  EXPECT_GT(r_a / r_p, 2.0);  // the absorbed form costs 3.4x the FLOPs per pair
 }
 
 // Decode of Llama-3-70B bf16 on 8 H100 at batch 1 is bound by reading the weights:
@@ -122,6 +155,15 @@ TEST(ServeCost, PipelineStagesShareTheLayers) {
   EXPECT_DOUBLE_EQ(c2.kv_bytes_per_token_per_gpu(), c1.kv_bytes_per_token_per_gpu() / 2);
   EXPECT_GT(c2.breakdown(b).pp_comm.value, 0);
   EXPECT_LT(c2.weight_bytes_per_gpu(), 0.55 * c1.weight_bytes_per_gpu());
+  // Every per-layer cost is linear in the layers, so the iteration is pp 1's plus the transfer:
+  // the logits run once, on the last stage (they were charged on every stage).
+  EXPECT_NEAR(c2.breakdown(b).total.value - c2.breakdown(b).pp_comm.value, c1.breakdown(b).total.value, 1e-12);
+  const Fabric fab = detail::make_fabric(two.base.cluster);
+  const Bytes msg(64 * 8192 * 2.0);  // 64 tokens x h x 2 B
+  EXPECT_NEAR(c2.breakdown(b).pp_comm.value, p2p(msg, false, fab).value, 1e-15);  // both stages in the node
+  // tp 4 x pp 4 on two 8-GPU nodes: stages 0-1 on node 0, 2-3 on node 1; only the hop 1 -> 2 crosses.
+  auto four = parse_serve_scenario("model: {name: llama3-70b}\ncluster: {gpu: h100-sxm, num_gpus: 16}\nparallel: {tp: 4, pp: 4}\n", "<t>");
+  EXPECT_NEAR(cost_of(four).breakdown(b).pp_comm.value, 2.0 * p2p(msg, false, fab).value + p2p(msg, true, fab).value, 1e-15);
 }
 
 // Expert parallelism changes where experts live, not how many bytes a batch reads on average:
