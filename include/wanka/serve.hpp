@@ -217,6 +217,8 @@ std::vector<RequestSpec> parse_trace(const std::string& text, const std::string&
 
 struct LatencyPercentiles {
   double p50 = 0, p90 = 0, p99 = 0, mean = 0;
+  // The reported percentile an SLO at percentile q (50, 90 or 99) is checked against.
+  double at(double q) const { return q <= 50 ? p50 : q <= 90 ? p90 : p99; }
 };
 
 struct ServeResult {
@@ -254,6 +256,10 @@ struct ReplicaOption {
   double max_rate_per_s = 0;   // highest Poisson rate per replica meeting the SLO
   ServeResult at_max;          // the simulation at that rate
   bool attention_dp = false;   // attention DP (MoE; max_batch is then per rank)
+  // GPUs the replica occupies: tp x pp, or, when tp does not divide the scale-up domain, pp x the
+  // domain's GPUs per TP group it holds (D / floor(D / tp)): a TP group stays inside one domain
+  // and the GPUs left over (one per 8-GPU node at tp 7) serve no other group.
+  double footprint_gpus = 0;
 };
 
 struct CapacityResult {

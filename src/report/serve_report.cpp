@@ -137,7 +137,8 @@ Json capacity_to_json(const ServeScenario& s, const CapacityResult& c) {
   Json opts = Json::array();
   for (const auto& o : c.options) {
     opts.push_back({{"tp", o.tp}, {"pp", o.pp}, {"ep", o.ep}, {"attention_dp", o.attention_dp}, {"max_batch", o.max_batch},
-                    {"max_rate_per_s", o.max_rate_per_s}, {"requests_per_s_per_gpu", o.max_rate_per_s / (o.tp * o.pp)}});
+                    {"max_rate_per_s", o.max_rate_per_s}, {"footprint_gpus", o.footprint_gpus},
+                    {"requests_per_s_per_gpu", o.max_rate_per_s / o.footprint_gpus}});
   }
   const auto& b = c.best;
   Json j;
@@ -152,6 +153,7 @@ Json capacity_to_json(const ServeScenario& s, const CapacityResult& c) {
                   {"ep", b.ep},
                   {"attention_dp", b.attention_dp},
                   {"gpus", b.tp * b.pp},
+                  {"footprint_gpus", b.footprint_gpus},
                   {"max_batch", b.max_batch},
                   {"max_rate_per_s", b.max_rate_per_s},
                   {"latency_s_at_max_rate",
@@ -185,15 +187,18 @@ std::string format_capacity(const ServeScenario& s, const CapacityResult& c) {
   o += fmt::format("wanka serve --plan: {} on {}, input {:.0f} / output {:.0f} tokens (mean), SLO TTFT {} / TPOT {} at p{:g}\n",
                    s.base.model.name, s.base.cluster.gpu.name, sv.input_len.mean, sv.output_len.mean,
                    sv.slo.ttft_s > 0 ? ms(sv.slo.ttft_s) : "-", sv.slo.tpot_s > 0 ? ms(sv.slo.tpot_s) : "-", sv.slo.percentile);
-  o += fmt::format("  best replica    tp {} x pp {}{} = {} GPUs, max_batch {}{}: {:.3f} req/s within the SLO ({:.0f} output tok/s)\n", b.tp,
-                   b.pp, (b.ep > 1 ? fmt::format(" (ep {})", b.ep) : "") + (b.attention_dp ? " attention DP" : ""), b.tp * b.pp, b.max_batch,
-                   b.attention_dp ? " per rank" : "", b.max_rate_per_s,
-                   b.at_max.output_tokens_per_s);
+  const bool stranded = b.footprint_gpus > b.tp * b.pp;
+  o += fmt::format("  best replica    tp {} x pp {}{} = {} GPUs{}, max_batch {}{}: {:.3f} req/s within the SLO ({:.0f} output tok/s)\n", b.tp,
+                   b.pp, (b.ep > 1 ? fmt::format(" (ep {})", b.ep) : "") + (b.attention_dp ? " attention DP" : ""), b.tp * b.pp,
+                   stranded ? fmt::format(" (occupying {:g}: a TP group per {}-GPU domain, the rest idle)", b.footprint_gpus,
+                                          s.base.cluster.scale_up_domain)
+                            : "",
+                   b.max_batch, b.attention_dp ? " per rank" : "", b.max_rate_per_s, b.at_max.output_tokens_per_s);
   o += fmt::format("                  at that rate: TTFT p{0:g} {1}, TPOT p{0:g} {2}\n", sv.slo.percentile,
-                   ms(sv.slo.percentile >= 99 ? b.at_max.ttft_s.p99 : sv.slo.percentile >= 90 ? b.at_max.ttft_s.p90 : b.at_max.ttft_s.p50),
-                   ms(sv.slo.percentile >= 99 ? b.at_max.tpot_s.p99 : sv.slo.percentile >= 90 ? b.at_max.tpot_s.p90 : b.at_max.tpot_s.p50));
+                   ms(b.at_max.ttft_s.at(sv.slo.percentile)), ms(b.at_max.tpot_s.at(sv.slo.percentile)));
   if (cap.fleet_gpus > 0) {
-    o += fmt::format("  fleet           {} GPUs = {} replicas: {:.1f} req/s\n", c.gpus, c.replicas, double(c.replicas) * b.max_rate_per_s);
+    o += fmt::format("  fleet           {} GPUs = {} replicas: {:.1f} req/s{}\n", c.gpus, c.replicas, double(c.replicas) * b.max_rate_per_s,
+                     c.gpus < cap.fleet_gpus ? fmt::format(" ({} of the {} GPUs idle, paid for)", cap.fleet_gpus - c.gpus, cap.fleet_gpus) : "");
     o += fmt::format("  rate limit      {:.2f} requests per user per hour for {:.0f} users ({:.1f} per 3 hours)\n",
                      c.max_requests_per_user_per_hour, cap.users, 3 * c.max_requests_per_user_per_hour);
     if (cap.requests_per_user_per_hour > 0) {
@@ -202,7 +207,7 @@ std::string format_capacity(const ServeScenario& s, const CapacityResult& c) {
   } else {
     o += fmt::format("  demand          {:.0f} users x {:g} req/h x peak/mean {:g} = {:.2f} req/s\n", cap.users,
                      cap.requests_per_user_per_hour, cap.peak_to_mean, c.demand_per_s);
-    o += fmt::format("  fleet           {} replicas x {} GPUs = {} GPUs\n", c.replicas, b.tp * b.pp, c.gpus);
+    o += fmt::format("  fleet           {} replicas x {:g} GPUs = {} GPUs\n", c.replicas, b.footprint_gpus, c.gpus);
   }
   o += fmt::format("  cost            ${:.0f}/hour, ${:.3g}/month; ${:.3f} per million output tokens, ${:.3f} per million tokens\n",
                    c.cost_per_hour_usd, c.cost_per_month_usd, c.cost_per_million_output_tokens_usd, c.cost_per_million_tokens_usd);
@@ -211,7 +216,7 @@ std::string format_capacity(const ServeScenario& s, const CapacityResult& c) {
   for (const auto& x : c.options) {
     if (++shown > 5) break;
     o += fmt::format("    tp {} pp {} ep {}{} max_batch {:>4}: {:.4f} req/s per GPU\n", x.tp, x.pp, x.ep,
-                     x.attention_dp ? " attention DP" : "", x.max_batch, x.max_rate_per_s / (x.tp * x.pp));
+                     x.attention_dp ? " attention DP" : "", x.max_batch, x.max_rate_per_s / x.footprint_gpus);
   }
   return o;
 }

@@ -429,12 +429,6 @@ LatencyPercentiles percentiles(std::vector<double>& v) {
   return p;
 }
 
-double pick(const LatencyPercentiles& p, double q) {
-  if (q <= 50) return p.p50;
-  if (q <= 90) return p.p90;
-  return p.p99;
-}
-
 }  // namespace
 
 std::string fit_message(const ServeScenario& s, const InferenceCost& cost) {
@@ -584,8 +578,8 @@ ServeResult simulate_serving(const ServeScenario& s, const std::vector<RequestSp
   res.queue_s = percentiles(queue);
   res.slo_attainment = n > 0 ? double(attained) / double(n) : 1.0;
   res.goodput_requests_per_s = double(attained) / res.makespan_s;
-  res.slo_met = (sv.slo.ttft_s <= 0 || pick(res.ttft_s, sv.slo.percentile) <= sv.slo.ttft_s) &&
-                (sv.slo.tpot_s <= 0 || tpot.empty() || pick(res.tpot_s, sv.slo.percentile) <= sv.slo.tpot_s);
+  res.slo_met = (sv.slo.ttft_s <= 0 || res.ttft_s.at(sv.slo.percentile) <= sv.slo.ttft_s) &&
+                (sv.slo.tpot_s <= 0 || tpot.empty() || res.tpot_s.at(sv.slo.percentile) <= sv.slo.tpot_s);
   double used = 0, peak = 0;
   for (const auto& x : inst) {
     used += x->used_block_seconds() / double(x->total_blocks());

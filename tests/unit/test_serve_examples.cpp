@@ -26,9 +26,10 @@ ServeScenario load(const std::string& name) {
 // T = 2 and 88 % at T = 16. At 1.69 TB/s (2.039 x 0.83) that is ~10 ms per stage at T = 2 and
 // ~34 ms at T = 16, so TPOT <= 100 ms over 8 stages allows only ~2 sequences per stream:
 // with 8 streams and ~30 s per message the replica serves ~16 / 30 ~ 0.5 messages/s.
-// 30,720 / 56 = 548 replicas then serve ~270 messages/s = ~1M messages/hour: about one message
-// per user per hour for 1M users (range [0.5, 2]), and 25 per 3 hours (8.33/h) for ~120k
-// users (range [60k, 240k]). The limit is set by expert weights streamed per token, not by
+// A TP group of 7 keeps to one 8-GPU node, so a 56-GPU replica occupies 64: 30,720 / 64 = 480
+// replicas then serve ~240 messages/s = ~0.9M messages/hour: about one message per user per
+// hour for 1M users (range [0.5, 2]), and 25 per 3 hours (8.33/h) for ~100k users (range
+// [60k, 240k]). The limit is set by expert weights streamed per token, not by
 // FLOPs: at these rates the fleet's A100s are nearly idle in compute.
 TEST(ServeExamples, Gpt4RateLimitOnThirtyThousandA100) {
   const ServeScenario s = load("serve-gpt4-25-messages-per-3h.yaml");
@@ -42,6 +43,12 @@ TEST(ServeExamples, Gpt4RateLimitOnThirtyThousandA100) {
   EXPECT_GT(c.max_users, 60000);
   EXPECT_LT(c.max_users, 240000);
   EXPECT_LE(c.gpus, 30720);
+  // A TP group never straddles an 8-GPU node: a replica occupies pp x 8 / floor(8 / tp) GPUs.
+  const int tp = c.best.tp, pp = c.best.pp;
+  EXPECT_DOUBLE_EQ(c.best.footprint_gpus, tp <= 8 && 8 % tp != 0 ? double(pp) * 8 / (8 / tp) : double(tp) * pp);
+  EXPECT_LE(double(c.replicas) * c.best.footprint_gpus, 30720.0);
+  // The answer's rate was checked on a 10,000-request run.
+  EXPECT_EQ(c.best.at_max.requests, 10000);
   // 25 messages per 3 hours for 1M users would need max_users / 1M of today's fleet: 4-17x more.
   EXPECT_NEAR(c.max_users / 1e6 * 8.333, c.max_requests_per_user_per_hour, 1e-3 * c.max_requests_per_user_per_hour);
 }
