@@ -58,7 +58,7 @@ void ClusterCommand::add(CLI::App& app) {
   cmd->add_option("--failures", failures, "Node failures (reliability model rates): none|interrupt|kill");
   cmd->add_option("--failure-rate-scale", rate_scale, "Multiply the failure rates");
   cmd->add_option("--repair-hours", repair_hours, "Hours a failed node is out");
-  cmd->add_option("--seed", seed, "Random seed (failures, synthetic workloads)");
+  cmd->add_option("--seed", seed, "Random seed (failures, synthetic workloads)")->check(CLI::NonNegativeNumber);
   cmd->add_option("--las-thresholds", las_thresholds, "Tiresias queue thresholds, GPU-seconds, ascending (default 57600)");
   cmd->add_option("--las-promote-knob", las_knob, "Tiresias starvation knob (0 = off)");
   cmd->add_option("--quota", quota, "Quota policy: VC=GPUs,... (default: share of the workload's GPU-time)");
@@ -74,7 +74,7 @@ void ClusterCommand::add(CLI::App& app) {
   cmd->add_option("-o,--output", out, "Write the result to a file (all or nothing)");
 }
 
-std::vector<std::pair<std::string, std::string>> ClusterCommand::run() const {
+std::vector<OutputFile> ClusterCommand::run() const {
   cl::ClusterSpec c;
   if (pools.empty()) c.pools.push_back(cl::GpuPool{gpu, nodes, gpus_per_node, 0});
   else c.pools = cl::parse_pools(pools);
@@ -85,9 +85,11 @@ std::vector<std::pair<std::string, std::string>> ClusterCommand::run() const {
   cl::resolve_pools(c);
 
   cl::SimOptions o;
-  if (!(restart_s >= 0)) throw InputError("--restart-s", "must be >= 0");
+  // Every number finite and bounded: an infinite failure rate or restart cost would schedule
+  // events at or past the clock's end.
+  if (!(restart_s >= 0 && restart_s <= 1e9)) throw InputError("--restart-s", "must be in [0, 1e9]");
   o.restart_s = restart_s;
-  if (!(startup_s >= 0)) throw InputError("--startup-s", "must be >= 0");
+  if (!(startup_s >= 0 && startup_s <= 1e9)) throw InputError("--startup-s", "must be in [0, 1e9]");
   o.startup_s = startup_s;
   if (!(round_s >= 0) || round_s > 1e7) throw InputError("--round-s", "must be in [0, 1e7]");
   o.round_s = round_s;
@@ -95,25 +97,26 @@ std::vector<std::pair<std::string, std::string>> ClusterCommand::run() const {
   else if (oversize == "refuse") o.oversize = cl::Oversize::kRefuse;
   else throw InputError("--oversize", wanka::unknown_name_message("oversize action", oversize, {"skip", "refuse"}));
   o.failures = cl::parse_failure_mode(failures);
-  if (!(rate_scale >= 0)) throw InputError("--failure-rate-scale", "must be >= 0");
+  if (!(rate_scale >= 0 && rate_scale <= 1e6)) throw InputError("--failure-rate-scale", "must be in [0, 1e6]");
   o.failure_rate_scale = rate_scale;
-  if (!(repair_hours >= 0)) throw InputError("--repair-hours", "must be >= 0");
+  if (!(repair_hours >= 0 && repair_hours <= 1e6)) throw InputError("--repair-hours", "must be in [0, 1e6]");
   o.repair_s = repair_hours * 3600;
   o.seed = seed;
   if (!las_thresholds.empty()) {
     o.las_thresholds_gpu_s.clear();
     for (const auto& t : split(las_thresholds)) {
       o.las_thresholds_gpu_s.push_back(number("--las-thresholds", t));
-      if (o.las_thresholds_gpu_s.back() < 0) throw InputError("--las-thresholds", "thresholds must be >= 0");
+      if (!(o.las_thresholds_gpu_s.back() >= 0 && o.las_thresholds_gpu_s.back() <= 1e15))
+        throw InputError("--las-thresholds", "thresholds must be in [0, 1e15]");
     }
   }
-  if (!(las_knob >= 0)) throw InputError("--las-promote-knob", "must be >= 0");
+  if (!(las_knob >= 0 && las_knob <= 1e9)) throw InputError("--las-promote-knob", "must be in [0, 1e9]");
   o.las_promote_knob = las_knob;
   for (const auto& q : split(quota)) {
     const auto eq = q.find('=');
     if (eq == std::string::npos || eq == 0) throw InputError("--quota", "expected VC=GPUs, got '" + q + "'");
     const double g = number("--quota", q.substr(eq + 1));
-    if (g < 0) throw InputError("--quota", "a quota must be >= 0");
+    if (!(g >= 0 && g <= 1e9)) throw InputError("--quota", "a quota must be in [0, 1e9]");
     o.quota_gpus[q.substr(0, eq)] = g;
   }
   o.series_points = series_points;
@@ -137,11 +140,11 @@ std::vector<std::pair<std::string, std::string>> ClusterCommand::run() const {
   if (results.front().skipped_jobs > 0)
     std::fprintf(stderr, "wanka: note: %zu jobs larger than the cluster were skipped\n", results.front().skipped_jobs);
   const cl::RunInfo info{w.source, format, w.jobs.size()};
-  std::vector<std::pair<std::string, std::string>> files;
-  if (json) files.emplace_back(out, cl::results_json(info, c, o, results, !no_timing));
-  else if (csv) files.emplace_back(out, cl::results_csv(results, !no_timing));
-  else files.emplace_back(out, cl::results_table(info, c, results));
-  if (!series.empty()) files.emplace_back(series, cl::series_csv(c, results));
-  if (!jobs_out.empty()) files.emplace_back(jobs_out, cl::jobs_csv(w, results));
+  std::vector<OutputFile> files;
+  if (json) files.push_back({"--output", out, cl::results_json(info, c, o, results, !no_timing)});
+  else if (csv) files.push_back({"--output", out, cl::results_csv(results, !no_timing)});
+  else files.push_back({"--output", out, cl::results_table(info, c, results)});
+  if (!series.empty()) files.push_back({"--series", series, cl::series_csv(c, results)});
+  if (!jobs_out.empty()) files.push_back({"--jobs", jobs_out, cl::jobs_csv(w, results)});
   return files;
 }

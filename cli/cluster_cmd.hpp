@@ -7,6 +7,12 @@
 #include <utility>
 #include <vector>
 
+// One output of a command: the flag that names it (for errors), its path ("" or "-": stdout)
+// and its text.
+struct OutputFile {
+  std::string flag, path, text;
+};
+
 struct ClusterCommand {
   CLI::App* cmd = nullptr;
   std::string trace, format = "csv", pools, gpu = "v100", policies = "fifo", placement = "consolidate", oversize = "skip",
@@ -20,5 +26,5 @@ struct ClusterCommand {
   void add(CLI::App& app);
   // Runs the replay. Returns the outputs to write, in order: (path, text); path "" is stdout.
   // Nothing is returned (and nothing should be written) when the run fails.
-  std::vector<std::pair<std::string, std::string>> run() const;
+  std::vector<OutputFile> run() const;
 };

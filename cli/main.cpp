@@ -21,6 +21,7 @@
 #include "wanka/catalog.hpp"
 #include "wanka/error.hpp"
 #include "wanka/estimate.hpp"
+#include "wanka/io.hpp"
 #include "wanka/plan.hpp"
 #include "wanka/reliability.hpp"
 #include "wanka/report.hpp"
@@ -32,30 +33,70 @@ namespace {
 
 using wanka::InputError;
 
-// Writes the whole text or nothing: a temporary file renamed over the target.
-void write_output(const std::string& path, const std::string& text) {
-  if (path.empty() || path == "-") {
-    std::fwrite(text.data(), 1, text.size(), stdout);
-    return;
+// Writes every output or none. Each file target gets its text in a temporary file beside it
+// (unique per process); only when all are written does stdout get its part and are the
+// temporaries renamed over their targets. A symlink is written through (its target replaced,
+// the link kept); a FIFO or device (/dev/null) is written to directly, never replaced; a
+// directory is refused.
+void write_outputs(const std::vector<OutputFile>& files) {
+  namespace fs = std::filesystem;
+  struct Pending {
+    const OutputFile* file;
+    fs::path target, tmp;  // tmp empty: written directly
+  };
+  std::vector<Pending> pending;
+  const auto fail = [&](const OutputFile& f, const std::string& why) {
+    for (const auto& p : pending) {
+      std::error_code ec;
+      if (!p.tmp.empty()) fs::remove(p.tmp, ec);
+    }
+    throw InputError(f.flag, "cannot write '" + f.path + "'" + why);
+  };
+  for (const auto& f : files) {
+    if (f.path.empty() || f.path == "-") continue;
+    std::error_code ec;
+    fs::path target = f.path;
+    if (fs::is_symlink(fs::symlink_status(target, ec))) {
+      target = fs::weakly_canonical(target, ec);
+      if (ec) fail(f, ": cannot follow the link");
+    }
+    const fs::file_status st = fs::status(target, ec);
+    if (fs::is_directory(st) || f.path.back() == '/') fail(f, ": it is a directory");
+    Pending p{&f, target, {}};
+    if (!fs::exists(st) || fs::is_regular_file(st)) {
+      p.tmp = target;
+      p.tmp += ".wanka-tmp-" + std::to_string(::getpid());
+    }
+    pending.push_back(p);
+    if (p.tmp.empty()) continue;
+    std::ofstream out(p.tmp, std::ios::binary | std::ios::trunc);
+    if (!out) fail(f, "");
+    out << f.text;
+    if (!out.flush()) fail(f, "");
   }
-  const std::string tmp = path + ".wanka-tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) throw InputError("--output", "cannot write '" + path + "'");
-    out << text;
-    if (!out.flush()) {
-      std::filesystem::remove(tmp);
-      throw InputError("--output", "cannot write '" + path + "'");
+  for (const auto& f : files) {
+    if (f.path.empty() || f.path == "-") std::fwrite(f.text.data(), 1, f.text.size(), stdout);
+  }
+  for (const auto& p : pending) {
+    if (p.tmp.empty()) {
+      std::ofstream out(p.target, std::ios::binary);
+      out << p.file->text;
+      if (!out.flush()) throw InputError(p.file->flag, "cannot write '" + p.file->path + "'");
+      continue;
+    }
+    std::error_code ec;
+    fs::rename(p.tmp, p.target, ec);
+    if (ec) {
+      fs::remove(p.tmp, ec);
+      throw InputError(p.file->flag, "cannot write '" + p.file->path + "'");
     }
   }
-  std::filesystem::rename(tmp, path);
 }
 
-// The whole file, or InputError naming `field`: "cannot read [what ]'path'".
+void write_output(const std::string& path, const std::string& text) { write_outputs({{"--output", path, text}}); }
+
 std::string read_file(const std::string& path, const std::string& field, const std::string& what) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw InputError(field, "cannot read " + (what.empty() ? "" : what + " ") + "'" + path + "'");
-  return std::string((std::istreambuf_iterator<char>(in)), {});
+  return wanka::read_text_file(path, field, what);
 }
 
 struct ScenarioFlags {
@@ -708,7 +749,7 @@ int main(int argc, char** argv) {
         write_output("", cat_json ? json(wanka::model_to_json(m)) : wanka::format_model(m));
       }
     } else if (cl.cmd->parsed()) {
-      for (const auto& [path, text] : cl.run()) write_output(path, text);
+      write_outputs(cl.run());
     } else if (val->parsed()) {
       std::string csv;
       if (!val_file.empty()) csv = read_file(val_file, "--file", "");

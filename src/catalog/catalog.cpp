@@ -8,6 +8,7 @@
 
 #include "config/yaml_util.hpp"
 #include "wanka/error.hpp"
+#include "wanka/io.hpp"
 
 namespace wanka {
 
@@ -66,13 +67,7 @@ void parse_dtype_map(const YAML::Node& n, const std::string& path, std::map<Prec
   }
 }
 
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw InputError("", "cannot read '" + path + "'");
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+std::string read_file(const std::string& path) { return read_text_file(path, ""); }
 
 template <class T>
 const T& find_named(const std::vector<T>& items, const std::string& name, const char* kind) {

@@ -842,7 +842,7 @@ std::vector<GpuPool> parse_pools(const std::string& spec) {
       if (c2 != std::string::npos) {
         std::size_t used = 0;
         p.speed = std::stod(rest.substr(c2 + 1), &used);
-        if (used != rest.size() - c2 - 1 || !(p.speed > 0)) throw bad();
+        if (used != rest.size() - c2 - 1 || !(p.speed > 0 && p.speed <= 1e6)) throw bad();
         rest = rest.substr(0, c2);
       }
       const auto x = rest.find('x');

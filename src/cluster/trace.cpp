@@ -13,16 +13,13 @@
 #include "sim/rng.hpp"
 #include "wanka/cluster.hpp"
 #include "wanka/error.hpp"
+#include "wanka/io.hpp"
 
 namespace wanka::cluster {
 
 namespace {
 
-std::string slurp(const std::string& path, const std::string& field) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw InputError(field, "cannot read '" + path + "'");
-  return std::string((std::istreambuf_iterator<char>(in)), {});
-}
+std::string slurp(const std::string& path, const std::string& field) { return read_text_file(path, field); }
 
 // A comma-separated table with a header line. No quoting: none of the traces needs it. It keeps
 // views into `text`, which must outlive it.

@@ -9,6 +9,7 @@
 #include "config/reliability_config.hpp"
 #include "config/yaml_util.hpp"
 #include "wanka/error.hpp"
+#include "wanka/io.hpp"
 
 namespace wanka {
 
@@ -524,11 +525,7 @@ void validate_scenario(const Scenario& s) {
 }
 
 Scenario load_scenario_file(const std::string& path, const std::vector<Override>& overrides, const Catalog& catalog) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw InputError("", "cannot read scenario file '" + path + "'");
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return parse_scenario(ss.str(), path, overrides, catalog);
+  return parse_scenario(read_text_file(path, "", "scenario file"), path, overrides, catalog);
 }
 
 }  // namespace wanka

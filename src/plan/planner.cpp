@@ -77,6 +77,18 @@ struct Candidate {
   double lb_obj = 0;   // lower bound on the objective
 };
 
+// ": reason count, ..." for the three most frequent reasons a split was invalid.
+std::string invalid_reasons(const std::map<std::string, std::uint64_t>& by_reason) {
+  std::vector<std::pair<std::uint64_t, std::string>> v;
+  for (const auto& [why, n] : by_reason) {
+    if (n > 0) v.emplace_back(n, why);
+  }
+  std::sort(v.begin(), v.end(), [](const auto& a, const auto& b) { return a.first != b.first ? a.first > b.first : a.second < b.second; });
+  std::string out;
+  for (std::size_t i = 0; i < v.size() && i < 3; ++i) out += (i ? ", " : ": ") + v[i].second + " " + std::to_string(v[i].first);
+  return out;
+}
+
 bool same_but_zero(const Candidate& a, const Candidate& b) {
   return std::tie(a.tp, a.cp, a.pp, a.vpp, a.ep, a.dp, a.micro_batch, a.recompute, a.modules, a.sp, a.cp_comm) ==
          std::tie(b.tp, b.cp, b.pp, b.vpp, b.ep, b.dp, b.micro_batch, b.recompute, b.modules, b.sp, b.cp_comm);
@@ -179,13 +191,45 @@ std::vector<int> divisors(std::int64_t n, std::int64_t cap) {
 }
 
 template <class T>
-std::vector<T> allowed(const Dim<T>& d, std::vector<T> all) {
-  if (!d.only.empty()) all = d.only;
+bool contains(const std::vector<T>& sorted, const T& v) {
+  if constexpr (std::is_same_v<T, bool>) return std::find(sorted.begin(), sorted.end(), v) != sorted.end();
+  else return std::binary_search(sorted.begin(), sorted.end(), v);
+}
+
+// The values of `all` (the structurally possible ones of a dimension, in enumeration order)
+// that `only` lists (all of them when it is empty), less `except`. A pinned value outside `all`
+// could never be valid: leaving it out keeps a huge pinned range (--micro-batch 1..100000) from
+// being enumerated one invalid split at a time. `only` and `except` are sorted (Search's copy).
+template <class T>
+std::vector<T> allowed(const Dim<T>& d, const std::vector<T>& all) {
   std::vector<T> out;
   for (const T& v : all) {
-    if (std::find(d.except.begin(), d.except.end(), v) == d.except.end()) out.push_back(v);
+    if ((d.only.empty() || contains(d.only, v)) && !contains(d.except, v)) out.push_back(v);
   }
   return out;
+}
+
+template <class T>
+void sort_dim(Dim<T>& d) {
+  if constexpr (!std::is_same_v<T, bool>) {
+    std::sort(d.only.begin(), d.only.end());
+    std::sort(d.except.begin(), d.except.end());
+  }
+}
+
+// The search space with its value lists sorted (allowed() searches them).
+PlanSpace sorted_space(PlanSpace sp) {
+  sort_dim(sp.tp); sort_dim(sp.pp); sort_dim(sp.vpp); sort_dim(sp.cp); sort_dim(sp.ep);
+  sort_dim(sp.micro_batch); sort_dim(sp.zero); sort_dim(sp.recompute); sort_dim(sp.cp_comm);
+  return sp;
+}
+
+// A pinned global dimension none of whose allowed values is possible: the error names it.
+template <class T>
+void require_some(const std::vector<T>& values, const Dim<T>& d, const char* field, const std::string& rule) {
+  if (values.empty() && !(d.only.empty() && d.except.empty())) {
+    throw InputError(field, "the pins and --exclude leave no possible value (" + rule + ")");
+  }
 }
 
 // The (tp, cp, pp) triples: the outer unit of parallel work. With cp > 1, `ring` and `ulysses`
@@ -200,21 +244,26 @@ class Search {
   // skip_no_faster_twins: leave out a2a twins proved no faster than their ring split (the planner;
   // rank_split keeps them: no faster than the ring split, they may still beat a given split).
   Search(const Scenario& base, const PlanOptions& opt, bool skip_no_faster_twins = true)
-      : base_(base), opt_(opt), capacity_(base.cluster.gpu.hbm_capacity().value), skip_no_faster_twins_(skip_no_faster_twins) {
+      : base_(base), opt_(opt), space_(sorted_space(opt.space)), capacity_(base.cluster.gpu.hbm_capacity().value),
+        skip_no_faster_twins_(skip_no_faster_twins) {
     base_.parallel.allow_uneven_stages = !opt.space.even_stages;
     const auto& m = base_.model;
     const auto& t = base_.training;
     const std::int64_t n = base_.cluster.num_gpus;
-    const auto& sp = opt.space;
+    const auto& sp = space_;
     // tp: divisors of the heads (Megatron splits heads), up to the cluster.
     std::vector<int> tps;
     for (int d : divisors(m.heads, n)) tps.push_back(d);
     tps = allowed(sp.tp, tps);
+    require_some(tps, sp.tp, "parallel.tp",
+                 fmt::format("tp divides the {} heads of {} and is at most the {} GPUs", m.heads, m.name, n));
     std::vector<int> cps{1};
     for (std::int64_t c = 2; c <= n && 2 * c <= t.seq_len; ++c) {
       if (t.seq_len % (2 * c) == 0) cps.push_back(static_cast<int>(c));
     }
     cps = allowed(sp.cp, cps);
+    require_some(cps, sp.cp, "parallel.cp",
+                 fmt::format("cp is 1 or divides half the {}-token sequence, at most the {} GPUs", t.seq_len, n));
     // The CP exchange: the base scenario's unless the space names some (PlanSpace::cp_comm);
     // a2a only where cp divides the heads per TP rank. Without CP there is no exchange (one
     // layout, whatever the pin).
@@ -245,6 +294,9 @@ class Search {
       eps_ = {1};
     }
     eps_ = allowed(sp.ep, eps_);
+    require_some(eps_, sp.ep, "parallel.ep",
+                 m.is_moe() ? fmt::format("ep divides the {} experts of {}", m.moe.experts, m.name)
+                            : m.name + " is dense: ep is 1");
     // Recompute choices: none, full, and selective with the scenario's modules (default core
     // attention). Unless the input names modules (PlanSpace::recompute_modules_given, or modules
     // other than the default), MoE and MLA models also get the memory-saving set of
@@ -301,7 +353,7 @@ class Search {
                  const std::atomic<bool>* stop) const {
     const Layout& l = layouts_[li];
     const auto& m = base_.model;
-    const auto& sp = opt_.space;
+    const auto& sp = space_;
     const std::int64_t dp = data_parallel(l);
     std::vector<int> vpps;
     if (l.pp == 1) {
@@ -559,6 +611,7 @@ class Search {
  private:
   Scenario base_;
   const PlanOptions& opt_;
+  PlanSpace space_;  // opt_.space with its value lists sorted
   double capacity_;
   bool skip_no_faster_twins_;
   std::vector<Layout> layouts_;
@@ -694,10 +747,17 @@ PlanResult plan(const Scenario& base, const PlanOptions& opt) {
   res.oom = p1.counts.oom;
   res.dominated = p1.counts.dominated;
   res.fitting = p1.fitting.size() + p1.counts.twins;
+  if (res.candidates == 0) {
+    throw InputError("parallel", "the pins and --exclude leave no split of " + base.model.name + " on " +
+                                     std::to_string(base.cluster.num_gpus) +
+                                     " GPUs to try (a pinned micro-batch must divide the sequences per data-parallel group, "
+                                     "pp x vpp stay within the layers, ZeRO > 0 needs data parallelism)");
+  }
   if (res.candidates == res.invalid) {
     throw InputError("parallel", "no valid split of " + base.model.name + " on " + std::to_string(base.cluster.num_gpus) +
                                      " GPUs within the pinned dimensions (" + std::to_string(res.candidates) +
-                                     " combinations tried, all invalid); relax the pins or --max-idle");
+                                     " combinations tried, all invalid" + invalid_reasons(res.invalid_by_reason) +
+                                     "); relax the pins, --exclude or --max-idle");
   }
 
   // Phase 2: simulate in order of the objective's lower bound, in fixed-size batches; skip a

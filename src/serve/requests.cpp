@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "wanka/error.hpp"
+#include "wanka/io.hpp"
 #include "wanka/serve.hpp"
 
 namespace wanka {
@@ -181,9 +182,7 @@ std::vector<RequestSpec> parse_trace(const std::string& text, const std::string&
 
 std::vector<RequestSpec> make_requests(const ServingConfig& sv) {
   if (!sv.trace.empty()) {
-    std::ifstream in(sv.trace, std::ios::binary);
-    if (!in) throw InputError("serving.trace", "cannot read trace file '" + sv.trace + "'");
-    std::vector<RequestSpec> out = parse_trace(std::string((std::istreambuf_iterator<char>(in)), {}), sv.trace);
+    std::vector<RequestSpec> out = parse_trace(read_text_file(sv.trace, "serving.trace", "trace file"), sv.trace);
     for (auto& r : out) r.arrival_s *= sv.trace_time_scale;
     return out;
   }

@@ -77,7 +77,11 @@ done
 # planner
 expect plan-default 0 "Pareto front" -- "$W" plan --top 3
 expect plan-json 0 '"plans"' -- "$W" plan --json --top 2 --tp 8
-expect plan-pinned-empty 2 "parallel: no valid split" -- "$W" plan --tp 3
+expect plan-pinned-empty 2 "parallel.tp: the pins and --exclude leave no possible value .tp divides the 64 heads" -- "$W" plan --tp 3
+expect plan-pinned-invalid 2 "parallel: no valid split of llama3-70b on 1024 GPUs within the pinned dimensions .[0-9]+ combinations tried, all invalid: " -- "$W" plan --pp 7
+expect plan-pinned-nothing 2 "parallel: the pins and --exclude leave no split" -- "$W" plan --micro-batch 3
+# Huge pinned ranges keep only their possible values (they were enumerated one invalid split at a time: over 15 minutes).
+expect plan-huge-pinned-ranges 0 "searched" -- timeout 60 "$W" plan --model llama3-8b --gpus 64 --vpp 1..10000 --micro-batch 1..100000 --top 1
 expect plan-bad-range 2 "\-\-pp: empty range" -- "$W" plan --pp 8..2
 expect plan-cp-comm-both 0 "Ulysses \(a2a\) splits not built" -- "$W" plan --model llama3-8b --gpus 64 --seq-len 8192 --global-batch 256 --pp 1,2 --cp-comm p2p,a2a
 expect plan-cp-comm-bad 2 "^wanka: error: --cp-comm: unknown CP exchange .ring." -- "$W" plan --cp-comm ring
@@ -197,5 +201,18 @@ if [ -d "$TR" ]; then
   expect cluster-tiresias 0 "tiresias +60 " -- "$W" cluster --trace "$TR/tiresias-sample/60_job.csv" --format tiresias --nodes 4 --gpus-per-node 4 --policy fifo,tiresias
   expect cluster-pollux 0 '"name": "tiresias"' -- "$W" cluster --trace "$TR/pollux-workloads/workloads/workload-1.csv" --format pollux --nodes 16 --gpus-per-node 4 --policy fifo,tiresias --json
 fi
+# Files: a directory is no input and no output (it crashed: "internal error"); a symlinked
+# output is written through, the link kept; several outputs are written all or none.
+expect input-directory 2 "cannot read scenario file '.*': it is a directory" -- "$W" estimate "$tmp"
+mkdir -p "$tmp/outdir"
+expect output-directory 2 "^wanka: error: --output: cannot write '.*outdir': it is a directory" -- "$W" estimate -o "$tmp/outdir"
+[ -z "$(ls -A "$tmp/outdir")" ] && pass=$((pass+1)) || { echo "FAIL output-directory-left-files"; fail=$((fail+1)); }
+echo old > "$tmp/target.txt"; ln -s "$tmp/target.txt" "$tmp/link.txt"
+"$W" estimate -o "$tmp/link.txt" && [ -L "$tmp/link.txt" ] && grep -q "step time" "$tmp/target.txt" && pass=$((pass+1)) || { echo "FAIL output-symlink"; fail=$((fail+1)); }
+printf 'id,submit_s,gpus,duration_s\nA,0,1,10\nB,0,1,4\n' > "$tmp/jobs.csv"
+expect cluster-series-unwritable 2 "^wanka: error: --series: cannot write" -- "$W" cluster --trace "$tmp/jobs.csv" --format csv --nodes 1 --gpus-per-node 1 --gpu h100-sxm --series "$tmp/no/such/dir/s.csv" -o "$tmp/cluster-main.txt"
+[ ! -e "$tmp/cluster-main.txt" ] && pass=$((pass+1)) || { echo "FAIL cluster-series-unwritable-half-written"; fail=$((fail+1)); }
+expect cluster-infinite-failure-rate 2 "failure-rate-scale: must be in" -- "$W" cluster --trace "$tmp/jobs.csv" --format csv --nodes 1 --gpus-per-node 1 --gpu h100-sxm --failures interrupt --failure-rate-scale inf
+expect cluster-negative-seed 2 "seed" -- "$W" cluster --trace "$tmp/jobs.csv" --format csv --nodes 1 --gpus-per-node 1 --gpu h100-sxm --seed -1
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
