@@ -138,7 +138,7 @@ struct ScenarioFlags {
 
   void add(CLI::App* cmd, bool parallel_flags = true) {
     cmd->add_option("scenario", file, "Scenario file (YAML or JSON); the built-in default when omitted");
-    cmd->add_option("--catalog", catalog, "Extra catalog YAML (gpus/models/networks) overriding built-in entries");
+    cmd->add_option("--catalog", catalog, "Extra catalog YAML (keys gpus, models, scale_up, scale_out, calibration) overriding built-in entries");
     cmd->add_option("--set", sets, "Override any field: --set parallel.tp=4 (repeatable)");
     auto field = [&](const char* flag, const char* path, const char* help) { add_field(cmd, flag, path, help); };
     field("--model", "model", "Catalog model name");
@@ -180,6 +180,7 @@ struct ScenarioFlags {
     for (const auto& s : sets) {
       const auto eq = s.find('=');
       if (eq == std::string::npos || eq == 0) throw InputError("--set", "expected key.path=value, got '" + s + "'");
+      if (eq + 1 == s.size()) throw InputError("--set", "empty value for " + s.substr(0, eq));
       all.emplace_back(s.substr(0, eq), s.substr(eq + 1));
     }
     all.insert(all.end(), overrides.begin(), overrides.end());
@@ -603,6 +604,19 @@ int main(int argc, char** argv) {
     const int rc = app.exit(e);
     return rc == 0 ? 0 : 2;
   }
+  // An option given an empty argument (`--seq-len ''`) is refused too: its default would
+  // silently stand in for it.
+  for (const CLI::App* sub : app.get_subcommands()) {
+    for (const CLI::Option* o : sub->get_options()) {
+      if (o->get_expected_min() == 0) continue;  // a flag
+      for (const auto& r : o->results()) {
+        if (r.empty()) {
+          fmt::print(stderr, "wanka: error: {}: empty value\n", o->get_name());
+          return 2;
+        }
+      }
+    }
+  }
 
   try {
     if (est->parsed()) {
@@ -730,6 +744,10 @@ int main(int argc, char** argv) {
         const wanka::CapacityResult r = wanka::plan_capacity(s);
         text = srv_json ? wanka::capacity_to_json(s, r).dump(2) + "\n" : wanka::format_capacity(s, r);
       } else {
+        if (s.serving.capacity && s.parallel_given.empty()) {
+          throw InputError("parallel", "the scenario has a capacity block and no split: add --plan for capacity planning, "
+                                       "or give parallel.tp/pp (--tp, --pp) to simulate one deployment");
+        }
         const wanka::ServeResult r = wanka::simulate_serving(s);
         text = srv_json ? wanka::serve_to_json(s, r).dump(2) + "\n" : wanka::format_serve(s, r);
       }
@@ -752,19 +770,24 @@ int main(int argc, char** argv) {
       write_outputs(cl.run());
     } else if (val->parsed()) {
       std::string csv;
-      if (!val_file.empty()) csv = read_file(val_file, "--file", "");
-      auto report = [&](const wanka::ValidationReport& rep, const char* what) {
+      if (!val_file.empty()) {
+        csv = read_file(val_file, "--file", "");
+        if (csv.find_first_not_of(" \t\r\n") == std::string::npos) throw InputError("--file", "'" + val_file + "' is empty");
+      }
+      // The heading names the file read: the built-in curated one or --file.
+      auto source = [&](const char* builtin) { return val_file.empty() ? std::string(builtin) : val_file; };
+      auto report = [&](const wanka::ValidationReport& rep, const std::string& what) {
         write_output("", val_json ? wanka::validation_to_json(rep).dump(2) + "\n" : wanka::format_validation(rep, val_worst, what));
       };
       if (val_kernels) {
-        report(wanka::run_kernel_validation(csv), "kernel microbenchmarks (data/validation/kernels.csv)");
+        report(wanka::run_kernel_validation(csv), "kernel microbenchmarks (" + source("data/validation/kernels.csv") + ")");
       } else if (val_serving) {
-        report(wanka::run_serve_validation(csv), "serving throughput and latency (data/validation/inference.csv)");
+        report(wanka::run_serve_validation(csv), "serving throughput and latency (" + source("data/validation/inference.csv") + ")");
       } else if (val_plan) {
         const auto pr = wanka::run_plan_validation(wanka::run_validation(csv));
         write_output("", val_json ? wanka::plan_validation_to_json(pr).dump(2) + "\n" : wanka::format_plan_validation(pr, val_worst));
       } else {
-        report(wanka::run_validation(csv), "training throughput (data/validation/training.csv)");
+        report(wanka::run_validation(csv), "training throughput (" + source("data/validation/training.csv") + ")");
       }
     }
   } catch (const InputError& e) {

@@ -499,7 +499,7 @@ Catalog Catalog::with_overrides(const std::string& yaml_path) { return with_over
 Catalog Catalog::with_overrides_text(const std::string& text, const std::string& origin) {
   Catalog c = builtin();
   auto root = yaml::parse(text, origin);
-  if (!root.IsMap()) throw InputError("", origin + ": a catalog file is a mapping with gpus/models/networks");
+  if (!root.IsMap()) throw InputError("", origin + ": a catalog file is a mapping with gpus, models, scale_up and scale_out (networks) or calibration");
   yaml::check_keys(root, "", {"gpus", "models", "scale_up", "scale_out", "calibration"});
   c.load(text, text, text, "", origin);
   return c;

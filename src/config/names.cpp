@@ -3,6 +3,8 @@
 #include <cmath>
 #include <cstdlib>
 #include <string>
+#include <unordered_set>
+#include <utility>
 #include <vector>
 
 #include <fmt/format.h>
@@ -123,14 +125,54 @@ void check_keys(const YAML::Node& n, const std::string& path, std::initializer_l
   }
 }
 
+namespace {
+
+// yaml-cpp keeps a map's duplicate keys and lookups return the first: `{num_gpus: 8,
+// num_gpus: 16}` would silently run on 8. Every map of the document is checked (iteratively: a
+// deeply nested document must not exhaust the stack).
+// Aliases are walked where they are used, so a document of nested aliases ("billion laughs")
+// is refused past kMaxNodes visits instead of walked for hours; scenarios and catalogs have
+// hundreds of nodes.
+constexpr std::size_t kMaxNodes = 1'000'000;
+
+void refuse_duplicate_keys(const YAML::Node& root, const std::string& origin) {
+  std::vector<std::pair<YAML::Node, std::string>> todo{{root, ""}};
+  std::size_t visited = 0;
+  while (!todo.empty()) {
+    auto [n, path] = std::move(todo.back());
+    todo.pop_back();
+    if (++visited > kMaxNodes) throw InputError("", origin + ": more than 1e6 YAML nodes (aliases expanded)");
+    if (n.IsMap()) {
+      std::unordered_set<std::string> seen;
+      for (const auto& kv : n) {
+        const std::string key = kv.first.IsScalar() ? kv.first.Scalar() : std::string();
+        if (kv.first.IsScalar() && !seen.insert(key).second) {
+          throw InputError(join(path, key), "duplicate key" + where(kv.first));
+        }
+        todo.emplace_back(kv.second, join(path, key));
+      }
+    } else if (n.IsSequence()) {
+      std::size_t i = 0;
+      for (const auto& item : n) todo.emplace_back(item, path + "[" + std::to_string(i++) + "]");
+    }
+  }
+}
+
+}  // namespace
+
 YAML::Node parse(const std::string& text, const std::string& origin) {
+  std::vector<YAML::Node> docs;
   try {
-    return YAML::Load(text);
+    docs = YAML::LoadAll(text);
   } catch (const YAML::Exception& e) {
     std::string msg = origin;
     if (!e.mark.is_null()) msg += ":" + std::to_string(e.mark.line + 1) + ":" + std::to_string(e.mark.column + 1);
     throw InputError("", msg + ": malformed YAML: " + e.msg);
   }
+  if (docs.size() > 1) throw InputError("", origin + ": " + std::to_string(docs.size()) + " YAML documents; give one");
+  if (docs.empty()) return YAML::Node();
+  refuse_duplicate_keys(docs.front(), origin);
+  return docs.front();
 }
 
 }  // namespace yaml

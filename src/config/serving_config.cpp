@@ -226,7 +226,8 @@ ServeScenario parse_serve_scenario(const std::string& text, const std::string& o
   const bool ep_given = std::find(d.parallel_given.begin(), d.parallel_given.end(), "ep") != d.parallel_given.end();
   if (sv.attention_dp && !ep_given) p.ep = p.tp;
   if (double(s.serving.input_len.upper() + s.serving.output_len.upper()) > kMaxTokens) {
-    throw InputError("serving.input_len", "input plus output length exceeds 1e7 tokens");
+    throw InputError(s.serving.output_len.upper() > s.serving.input_len.upper() ? "serving.output_len" : "serving.input_len",
+                     "input plus output length exceeds 1e7 tokens");
   }
   const bool split_given = !d.parallel_given.empty();
   if (!split_given && !sv.capacity) {

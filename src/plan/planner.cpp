@@ -1000,7 +1000,7 @@ std::optional<std::int64_t> smallest_fitting_gpus(const Scenario& base, const Pl
 }
 
 DeadlineResult solve_deadline(const Scenario& base, double days, const PlanOptions& opt) {
-  if (!(days > 0)) throw InputError("--days", "must be positive");
+  if (!(days > 0 && days <= 1e6)) throw InputError("--days", "must be in (0, 1e6]");
   if (!(base.training.tokens > 0 || base.training.flops > 0)) {
     throw InputError("training.tokens", "the reverse solve needs the run length: give --tokens or --flops");
   }

@@ -91,6 +91,10 @@ bool pinned(const ServeScenario& s, const char* key) {
 
 CapacityResult plan_capacity(const ServeScenario& in, bool pin_max_batch) {
   if (!in.serving.capacity) throw InputError("capacity", "missing: give users and requests_per_user_per_hour (or fleet_gpus)");
+  if (!in.serving.trace.empty()) {
+    throw InputError("serving.trace", "capacity planning simulates Poisson arrivals with the scenario's input_len and "
+                                      "output_len; a trace is not used: drop it, or set the lengths from it");
+  }
   const CapacityConfig& cap = *in.serving.capacity;
   const auto& m = in.base.model;
   const long domain = std::max(1, in.base.cluster.scale_up_domain);

@@ -48,9 +48,15 @@ struct Seq {
 // 2-core machine: an iteration costs about 0.13 us at batch 1 (10,000 requests of 4,096 output
 // tokens at max_batch 1: 4.1e7 iterations in 5.2 s) and a sequence-step about 9 ns (100,000
 // requests of 4,096 tokens at the default batch: 4.1e8 in 3.7 s), measured on the idle
-// machine (docs/model.md §17.2).
-constexpr double kMaxIterations = 2e8;
-constexpr double kMaxSequenceSteps = 3e9;
+// machine (docs/model.md §17.2). The two add up: the bound is on their combined time,
+// kIterationNs x iterations + kSequenceStepNs x sequence-steps <= kMaxWorkNs (about 27 s), so
+// that a run near both limits cannot take twice as long (1e7 default requests took 134 s on a
+// loaded machine before stopping).
+constexpr double kIterationNs = 130, kSequenceStepNs = 9;
+constexpr double kMaxWorkNs = 2.7e10;
+constexpr double kMaxIterations = kMaxWorkNs / kIterationNs;       // 2.1e8 at batch 1
+constexpr double kMaxSequenceSteps = kMaxWorkNs / kSequenceStepNs;  // 3e9 with nothing else
+double work_ns(double iterations, double sequence_steps) { return kIterationNs * iterations + kSequenceStepNs * sequence_steps; }
 
 struct Tracker {  // per-request timestamps (ns)
   std::vector<SimTime> arrival, first, finish, admitted;
@@ -297,11 +303,12 @@ class Instance : public sim::Process {
     peak_blocks_ = std::max(peak_blocks_, used);
     ++sh_.iterations;
     sh_.batch_sum += b.seqs;
-    if (double(sh_.iterations) > kMaxIterations || sh_.batch_sum > kMaxSequenceSteps) {
+    if (work_ns(double(sh_.iterations), sh_.batch_sum) > kMaxWorkNs) {
       throw InputError("serving.requests",
-                       fmt::format("the simulation passed {:.0e} iterations or {:.0e} sequence-steps (a batch held small "
-                                   "by the KV cache or preemptions?): simulate fewer requests, or give the KV cache more room",
-                                   kMaxIterations, kMaxSequenceSteps));
+                       fmt::format("the simulation passed its work limit ({:.3g} iterations and {:.3g} sequence-steps; "
+                                   "{:.0e} iterations alone, {:.0e} sequence-steps alone): simulate fewer requests, or, "
+                                   "if a batch is held small by the KV cache or preemptions, give the KV cache more room",
+                                   double(sh_.iterations), sh_.batch_sum, kMaxIterations, kMaxSequenceSteps));
     }
     in_iteration_ = true;
     busy_ = true;
@@ -472,20 +479,21 @@ ServeResult simulate_serving(const ServeScenario& s, const std::vector<RequestSp
   // output token is one). An instance's iteration decodes at most max_batch sequences and
   // prefills at most max_batch_tokens per scheduler (per rank with attention DP), so it needs at
   // least max(outputs / max_batch, inputs / max_batch_tokens) / ranks iterations. Refused up
-  // front when those lower bounds pass the limits (kMaxIterations, kMaxSequenceSteps), and
-  // stopped at run time when the counts do (a batch held small by the KV cache, preemptions).
+  // front when those lower bounds pass the work limit (kMaxWorkNs), and stopped at run time
+  // when the counts do (online arrivals, a batch held small by the KV cache, preemptions).
   const double ranks = sv.attention_dp ? double(p.tp) : 1.0;
   const double by_batch = outputs / double(sv.max_batch) / ranks, by_tokens = inputs / double(sv.max_batch_tokens) / ranks;
-  if (std::max(by_batch, by_tokens) > kMaxIterations) {
-    throw InputError(by_batch >= by_tokens ? "serving.max_batch" : "serving.max_batch_tokens",
-                     fmt::format("these requests need at least {:.3g} scheduler iterations, more than the {:.0e} a simulation "
-                                 "handles: raise the limit or simulate fewer requests",
-                                 std::max(by_batch, by_tokens), kMaxIterations));
-  }
-  if (outputs > kMaxSequenceSteps) {
-    throw InputError("serving.requests", fmt::format("{:.3g} output tokens: more than the {:.0e} sequence-steps a simulation "
-                                                     "handles; simulate fewer requests",
-                                                     outputs, kMaxSequenceSteps));
+  const double min_iterations = std::max(by_batch, by_tokens);
+  if (work_ns(min_iterations, outputs) > kMaxWorkNs) {
+    if (work_ns(min_iterations, 0) > 0.5 * kMaxWorkNs) {
+      throw InputError(by_batch >= by_tokens ? "serving.max_batch" : "serving.max_batch_tokens",
+                       fmt::format("these requests need at least {:.3g} scheduler iterations and {:.3g} sequence-steps, more "
+                                   "than a simulation handles ({:.0e} iterations alone): raise the limit or simulate fewer requests",
+                                   min_iterations, outputs, kMaxIterations));
+    }
+    throw InputError("serving.requests", fmt::format("{:.3g} output tokens (sequence-steps) and at least {:.3g} iterations: more "
+                                                     "than a simulation handles ({:.0e} sequence-steps alone); simulate fewer requests",
+                                                     outputs, min_iterations, kMaxSequenceSteps));
   }
   if (!requests.empty() && requests.back().arrival_s > 1e9) {
     throw InputError("serving.arrival_rate_per_s", fmt::format("the requests arrive over {:.3g} s, more than 1e9 s", requests.back().arrival_s));

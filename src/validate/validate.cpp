@@ -144,8 +144,16 @@ Scenario row_scenario(const std::map<std::string, std::string>& r) {
 ValidationReport evaluate_csv(const std::string& text, const RowEval& eval) {
   const auto rows = parse_csv(text);
   ValidationReport rep;
-  if (rows.empty()) return rep;
+  // A file without the columns every validation set has, or without rows, is not one: an empty
+  // report would read as "0 runs, MAPE 0 %".
+  if (rows.empty()) throw InputError("--file", "no header line");
   const auto& header = rows[0];
+  std::string missing;
+  for (const char* col : {"id", "source", "metric", "value"}) {
+    if (std::find(header.begin(), header.end(), col) == header.end()) missing += (missing.empty() ? "" : ", ") + std::string(col);
+  }
+  if (!missing.empty()) throw InputError("--file", "missing columns: " + missing);
+  if (rows.size() < 2) throw InputError("--file", "no rows after the header");
   for (std::size_t i = 1; i < rows.size(); ++i) {
     std::map<std::string, std::string> r;
     for (std::size_t k = 0; k < header.size() && k < rows[i].size(); ++k) r[header[k]] = rows[i][k];

@@ -214,5 +214,17 @@ expect cluster-series-unwritable 2 "^wanka: error: --series: cannot write" -- "$
 [ ! -e "$tmp/cluster-main.txt" ] && pass=$((pass+1)) || { echo "FAIL cluster-series-unwritable-half-written"; fail=$((fail+1)); }
 expect cluster-infinite-failure-rate 2 "failure-rate-scale: must be in" -- "$W" cluster --trace "$tmp/jobs.csv" --format csv --nodes 1 --gpus-per-node 1 --gpu h100-sxm --failures interrupt --failure-rate-scale inf
 expect cluster-negative-seed 2 "seed" -- "$W" cluster --trace "$tmp/jobs.csv" --format csv --nodes 1 --gpus-per-node 1 --gpu h100-sxm --seed -1
+# Silent defaults are refused: an empty argument, a duplicate key, a second YAML document.
+expect empty-argument 2 "^wanka: error: --seq-len: empty value" -- "$W" estimate --seq-len ""
+expect empty-set-value 2 "^wanka: error: --set: empty value for parallel.tp" -- "$W" estimate --set parallel.tp=
+printf 'model: {name: llama3-8b}\ncluster: {gpu: h100-sxm, num_gpus: 8, num_gpus: 16}\n' > "$tmp/dup.yaml"
+expect yaml-duplicate-key 2 "^wanka: error: cluster.num_gpus: duplicate key .line 2" -- "$W" estimate "$tmp/dup.yaml"
+printf 'model: {name: llama3-8b}\ncluster: {gpu: h100-sxm, num_gpus: 8}\n---\nmodel: {name: llama3-70b}\n' > "$tmp/two.yaml"
+expect yaml-two-documents 2 "2 YAML documents; give one" -- "$W" estimate "$tmp/two.yaml"
+printf 'foo,bar\n1,2\n' > "$tmp/notvalidation.csv"
+expect validate-wrong-columns 2 "^wanka: error: --file: missing columns: id, source, metric, value" -- "$W" validate --file "$tmp/notvalidation.csv"
+expect plan-infinite-days 2 "^wanka: error: --days: must be in" -- "$W" plan --model llama3-8b --tokens 1e12 --days inf
+expect serve-capacity-without-plan 2 "^wanka: error: parallel: the scenario has a capacity block and no split: add --plan" -- "$W" serve examples/serve-gpt4-25-messages-per-3h.yaml
+expect serve-plan-with-trace 2 "^wanka: error: serving.trace: capacity planning simulates Poisson arrivals" -- "$W" serve --plan --model llama3-8b --users 100 --user-rate 1 --trace "$tmp/notvalidation.csv"
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
