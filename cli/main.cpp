@@ -633,13 +633,13 @@ int main(int argc, char** argv) {
           wanka::Json j = wanka::estimate_to_json(s, e);
           j["run"]["failure_free"] = {{"days", ideal.days}, {"gpu_hours", ideal.gpu_hours}, {"cost_usd", ideal.cost_usd},
                                       {"energy_mwh", ideal.energy_mwh}};
-          j["goodput"] = wanka::reliability_to_json(s, rr);
+          j["goodput"] = wanka::reliability_to_json(sf, rr);  // the inputs the simulation ran on (days 0)
           j["goodput"].erase("scenario");
           text = j.dump(2) + "\n";
         } else {
           text = wanka::format_estimate(s, e) + fmt::format("    (with failures: ETTR p50 {:.1f}%, failure-free {:.1f} days)\n\n",
                                                             100 * rr.ettr.p50, ideal.days) +
-                 wanka::format_reliability(s, rr);
+                 wanka::format_reliability(sf, rr);
         }
       } else {
         text = est_json ? wanka::estimate_to_json(s, e).dump(2) + "\n" : wanka::format_estimate(s, e);

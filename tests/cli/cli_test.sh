@@ -133,6 +133,11 @@ if [ ! -e "$tmp/rel-out.json" ]; then pass=$((pass+1)); else echo "FAIL rel-no-p
 "$W" estimate --gpus 64 --tokens 1e10 --failures --json --set reliability.runs=20 > "$tmp/ef.json" 2>"$tmp/err"; rc=$?
 if [ "$rc" = 0 ] && grep -q '"goodput": {' "$tmp/ef.json" && grep -q '"failure_free": {' "$tmp/ef.json"; then pass=$((pass+1))
 else echo "FAIL estimate-failures-json: rc=$rc"; sed 's/^/  | /' "$tmp/err" | head -5; fail=$((fail+1)); fi
+# estimate-failures-json-echoes-simulated-inputs: a scenario with reliability.days runs the token
+# budget (days 0); the echoed inputs are those simulated, not the file's 5-day window.
+"$W" estimate --gpus 64 --tokens 1e10 --failures --json --set reliability.runs=20 --set reliability.days=5 > "$tmp/ef5.json" 2>"$tmp/err"; rc=$?
+if [ "$rc" = 0 ] && grep -q '"mode": "tokens"' "$tmp/ef5.json" && grep -q '^      "days": 0.0,' "$tmp/ef5.json" && ! grep -q '"days": 5.0' "$tmp/ef5.json"; then pass=$((pass+1))
+else echo "FAIL estimate-failures-json-echoes-simulated-inputs: rc=$rc"; fail=$((fail+1)); fi
 expect estimate-failures-text 0 "with failures: ETTR" -- "$W" estimate --gpus 64 --tokens 1e10 --failures --set reliability.runs=20
 # plan --failures: every entry carries its expected ETTR
 "$W" plan --failures --top 2 --json --model llama3-8b --gpus 64 > "$tmp/pf.json" 2>"$tmp/err"; rc=$?
