@@ -34,6 +34,7 @@ struct CheckpointCost {
   double bytes_per_gpu = 0;      // largest per-GPU shard: 16-bit weights + fp32 master + Adam moments
   double bytes_total = 0;        // unique bytes of one checkpoint (14 bytes per parameter)
   double storage_gbytes_per_s = 0;
+  double nvme_gbytes_per_s = 0;  // local NVMe write bandwidth per node, resolved (every tier)
   double block_s = 0;
   double persist_s = 0;
   double restore_s = 0;

@@ -73,6 +73,7 @@ CheckpointCost checkpoint_cost(const Scenario& s, const Estimate& e) {
   const double gpn = static_cast<double>(std::min<std::int64_t>(s.cluster.num_gpus, std::max(1, s.cluster.gpus_per_node)));
   const double node_bytes = c.bytes_per_gpu * gpn;
   c.storage_gbytes_per_s = k.storage_gbytes_per_s > 0 ? k.storage_gbytes_per_s : kStorageGBpsPerGpu * gpus;
+  c.nvme_gbytes_per_s = k.nvme_gbytes_per_s > 0 ? k.nvme_gbytes_per_s : kNvmeGBpsPerNode;
   const double storage_s = c.bytes_total / (c.storage_gbytes_per_s * kGiga);
   const double host = (k.host_gbytes_per_s > 0 ? k.host_gbytes_per_s : s.cluster.gpu.host_gbytes_per_s) * kGiga;
   const double d2h_s = c.bytes_per_gpu / host;
@@ -97,7 +98,7 @@ CheckpointCost checkpoint_cost(const Scenario& s, const Estimate& e) {
                          fmt::format("{} checkpoints of {:.3g} TB per node do not fit in {:g} TB of local NVMe", k.keep,
                                      node_bytes / kTera, k.nvme_capacity_tb));
       }
-      const double nvme = (k.nvme_gbytes_per_s > 0 ? k.nvme_gbytes_per_s : kNvmeGBpsPerNode) * kGiga;
+      const double nvme = c.nvme_gbytes_per_s * kGiga;
       c.block_s = c.persist_s = c.restore_s = std::max(d2h_s, node_bytes / nvme);
       c.survives_node_loss = false;
       break;

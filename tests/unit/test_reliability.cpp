@@ -685,6 +685,22 @@ TEST(ReliabilityConfig, FullBlockParses) {
   EXPECT_EQ(d.reliability.spare_nodes, -1);
 }
 
+// The JSON's resolved inputs carry every checkpoint capacity and bandwidth, defaults written out:
+// local NVMe 8 drives x 3.5 GB/s = 28 GB/s and 30.72 TB per node, 2,048 GB of host memory
+// (docs/model.md §16.6); given values are echoed.
+TEST(ReliabilityReport, ResolvedCheckpointInputsInTheJson) {
+  const Scenario d = scenario("{days: 1, runs: 2}");
+  const Json jd = reliability_to_json(d, simulate(d))["reliability"]["checkpoint"];
+  EXPECT_DOUBLE_EQ(jd.at("nvme_gbytes_per_s").get<double>(), 28);
+  EXPECT_DOUBLE_EQ(jd.at("nvme_capacity_tb").get<double>(), 30.72);
+  EXPECT_DOUBLE_EQ(jd.at("host_memory_gb").get<double>(), 2048);
+  const Scenario g = scenario("{days: 1, runs: 2, checkpoint: {nvme_gbytes_per_s: 10, nvme_capacity_tb: 15, host_memory_gb: 1024}}");
+  const Json jg = reliability_to_json(g, simulate(g))["reliability"]["checkpoint"];
+  EXPECT_DOUBLE_EQ(jg.at("nvme_gbytes_per_s").get<double>(), 10);
+  EXPECT_DOUBLE_EQ(jg.at("nvme_capacity_tb").get<double>(), 15);
+  EXPECT_DOUBLE_EQ(jg.at("host_memory_gb").get<double>(), 1024);
+}
+
 // `rates` overrides a cause's rate by name, including a cause added in `causes` of the same block
 // (causes are applied first, whatever the order in the file).
 TEST(ReliabilityConfig, RatesCanNameACustomCause) {
