@@ -44,7 +44,8 @@ struct CheckpointCost {
   bool survives_node_loss = true;
   double peer_loss_window_s = 0; // peer tier: a shard is lost if all replicas fail within this
 };
-// Throws InputError (exit 2) when a checkpoint exceeds a tier's capacity.
+// Throws InputError (exit 2) when a checkpoint exceeds a tier's capacity, or when the peer tier
+// asks for more replicas than the job has nodes.
 CheckpointCost checkpoint_cost(const Scenario& s, const Estimate& e);
 
 // Young (1974): tau = sqrt(2 delta M). Daly (2006, eq. 37): tau = sqrt(2 delta M) [1 + 1/3

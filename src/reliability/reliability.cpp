@@ -116,6 +116,13 @@ CheckpointCost checkpoint_cost(const Scenario& s, const Estimate& e) {
     case CheckpointTier::kPeer: {
       // GEMINI (Wang et al., SOSP'23): the snapshot goes to local CPU memory and to
       // replicas - 1 peer nodes over the scale-out network, whose traffic competes with training.
+      // Each replica sits on a different node: the job needs at least `replicas` nodes.
+      const std::int64_t nodes = (s.cluster.num_gpus + static_cast<std::int64_t>(gpn) - 1) / static_cast<std::int64_t>(gpn);
+      if (k.replicas > nodes) {
+        throw InputError("reliability.checkpoint.replicas",
+                         fmt::format("{} replicas need as many nodes; the job has {} ({} GPUs, {} per node)", k.replicas,
+                                     nodes, s.cluster.num_gpus, static_cast<std::int64_t>(gpn)));
+      }
       if (node_bytes * k.replicas > k.host_memory_gb * kGiga) {
         throw InputError("reliability.checkpoint.host_memory_gb",
                          fmt::format("{} replicas of {:.3g} GB per node do not fit in {:g} GB of host memory",

@@ -121,6 +121,7 @@ expect rel-negative-rate-scale 2 "reliability.rate_scale" -- "$W" reliability "$
 expect rel-negative-rate 2 "reliability.rates.faulty_gpu" -- "$W" reliability "${R[@]}" --set reliability.rates.faulty_gpu=-1
 expect rel-bad-tier 2 "reliability.checkpoint.tier: unknown checkpoint tier 'tape' \(closest: " -- "$W" reliability "${R[@]}" --tier tape
 expect rel-storage-full 2 "reliability.checkpoint.storage_capacity_tb" -- "$W" reliability "${R[@]}" --set reliability.checkpoint.storage_capacity_tb=0.001
+expect rel-peer-replicas-over-nodes 2 "reliability.checkpoint.replicas: 2 replicas need as many nodes; the job has 1" -- "$W" reliability --model llama3-8b --gpus 8 --days 1 --runs 5 --tier peer
 expect rel-host-memory 2 "reliability.checkpoint.host_memory_gb" -- "$W" reliability "${R[@]}" --tier cpu --set reliability.checkpoint.host_memory_gb=1
 expect rel-short-interval 2 "reliability.checkpoint.interval_s: .*(shorter than a checkpoint write|below 1 s)" -- "$W" reliability "${R[@]}" --tier peer --set reliability.checkpoint.interval_s=0.5
 expect rel-unknown-cause 2 "reliability.rates.gpu: unknown failure cause 'gpu' \(closest: .*faulty_gpu" -- "$W" reliability "${R[@]}" --set reliability.rates.gpu=1

@@ -279,6 +279,18 @@ TEST(ReliabilityCheckpoint, CapacityErrorsNameTheField) {
     EXPECT_EQ(err.field(), "reliability.checkpoint.host_memory_gb") << err.what();
   }
   EXPECT_NO_THROW(checkpoint_cost(scenario("{checkpoint: {tier: peer, replicas: 3, host_memory_gb: 90}}"), e));
+  // peer tier: replicas live on distinct nodes. 8 GPUs are one node: 2 replicas are refused;
+  // 16 GPUs (2 nodes) take 2 but not 3.
+  {
+    const Scenario s = scenario("{checkpoint: {tier: peer}}", 8);
+    const InputError err = input_error([&] { checkpoint_cost(s, estimate(s)); });
+    EXPECT_EQ(err.field(), "reliability.checkpoint.replicas") << err.what();
+    const Scenario s3 = scenario("{checkpoint: {tier: peer, replicas: 3}}", 16);
+    const InputError err3 = input_error([&] { checkpoint_cost(s3, estimate(s3)); });
+    EXPECT_EQ(err3.field(), "reliability.checkpoint.replicas") << err3.what();
+    const Scenario s2 = scenario("{checkpoint: {tier: peer}}", 16);
+    EXPECT_NO_THROW(checkpoint_cost(s2, estimate(s2)));
+  }
   // nvme: 56.2 GB per node in 0.05 TB does not fit.
   {
     const Scenario s = scenario("{checkpoint: {tier: nvme, nvme_capacity_tb: 0.05}}");
