@@ -48,6 +48,11 @@ struct CheckpointCost {
 // asks for more replicas than the job has nodes.
 CheckpointCost checkpoint_cost(const Scenario& s, const Estimate& e);
 
+// Peer tier: probability that a node loss also loses every other replica of its shard, so that
+// the restart goes back to the storage backup: (1 - exp(-h W))^(replicas - 1), h the per-node
+// hardware failure rate, W = peer_loss_window_s. 0 for the other tiers.
+double peer_loss_probability(const Scenario& s, const JobFailureRates& rates, const CheckpointCost& c);
+
 // Young (1974): tau = sqrt(2 delta M). Daly (2006, eq. 37): tau = sqrt(2 delta M) [1 + 1/3
 // sqrt(delta/(2M)) + delta/(18 M)] - delta for delta < 2M, else M. delta: checkpoint cost (s),
 // M: mean time between interruptions (s). Both return training seconds between checkpoints.

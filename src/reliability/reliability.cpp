@@ -160,13 +160,17 @@ long backup_every(const Scenario& s, const CheckpointCost& c, double interval) {
   return std::max(1L, std::lround(s.reliability.checkpoint.backup_interval_s / interval));
 }
 
-// Probability that a peer-tier shard loses every replica during one recovery.
+}  // namespace
+
 double peer_loss_probability(const Scenario& s, const JobFailureRates& rates, const CheckpointCost& c) {
   if (c.tier != CheckpointTier::kPeer) return 0;
-  return -std::expm1(-(s.reliability.checkpoint.replicas - 1) * rates.node_hardware_per_s * c.peer_loss_window_s);
+  // GEMINI (Wang et al., SOSP'23): recovery falls back to remote storage only when every
+  // machine holding a replica of the failed node's shard fails too. The failed node's own copy
+  // is gone; each of the replicas - 1 peers fails within the window W with probability
+  // 1 - exp(-h W), independently.
+  const double one = -std::expm1(-rates.node_hardware_per_s * c.peer_loss_window_s);
+  return std::pow(one, s.reliability.checkpoint.replicas - 1);
 }
-
-}  // namespace
 
 double expected_ettr(const Scenario& s, const JobFailureRates& rates, const CheckpointCost& c, double tau) {
   const auto& r = s.reliability;

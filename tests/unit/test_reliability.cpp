@@ -253,6 +253,23 @@ TEST(ReliabilityCheckpoint, FastTiers) {
   EXPECT_NEAR(cp.peer_loss_window_s, cp.persist_s + 1020 + cp.restore_s, 1e-9);
 }
 
+// A peer shard is lost only when every remote replica's node fails within the window W (GEMINI):
+// P = (1 - exp(-h W))^(replicas - 1). With h = 1e-4 per s and W = 1e4 s, hW = 1:
+// 1 - e^-1 = 0.6321206; 2 replicas 0.6321206, 3 replicas 0.6321206^2 = 0.3995764, 4 replicas
+// 0.6321206^3 = 0.2525805 (the old "any holder fails", 1 - exp(-(m-1) h W), gave 0.8647 for 3).
+TEST(ReliabilityCheckpoint, PeerShardLostOnlyWhenEveryReplicaIs) {
+  JobFailureRates rates;
+  rates.node_hardware_per_s = 1e-4;
+  CheckpointCost c;
+  c.tier = CheckpointTier::kPeer;
+  c.peer_loss_window_s = 1e4;
+  EXPECT_NEAR(peer_loss_probability(scenario("{checkpoint: {tier: peer}}"), rates, c), 0.6321206, 1e-7);
+  EXPECT_NEAR(peer_loss_probability(scenario("{checkpoint: {tier: peer, replicas: 3}}"), rates, c), 0.3995764, 1e-7);
+  EXPECT_NEAR(peer_loss_probability(scenario("{checkpoint: {tier: peer, replicas: 4}}"), rates, c), 0.2525805, 1e-7);
+  c.tier = CheckpointTier::kCpu;
+  EXPECT_EQ(peer_loss_probability(scenario("{checkpoint: {tier: cpu}}"), rates, c), 0);
+}
+
 TEST(ReliabilityCheckpoint, CapacityErrorsNameTheField) {
   const Scenario base = scenario("");
   const Estimate e = estimate(base);
