@@ -236,7 +236,7 @@ struct RunSetup {
 // than scheduled one by one; events are failures, recoveries, repairs and the end of the run.
 class RunProcess final : public sim::Process {
  public:
-  enum Type : std::uint64_t { kFailure = 0, kRecovered = 1, kRepaired = 2, kFinish = 3, kWindowEnd = 4 };
+  enum Type : std::uint64_t { kFailure = 0, kRecovered = 1, kRepaired = 2, kFinish = 3, kWindowEnd = 4, kDrained = 5 };
 
   RunProcess(const RunSetup& su, std::uint64_t seed) : su_(su), rng_{seed} {
     out_.by_cause.assign(failure_causes(su.s->reliability).size() + 1, 0);
@@ -282,6 +282,14 @@ class RunProcess final : public sim::Process {
           ++spares_;
         }
         break;
+      case kDrained:
+        if (gen != gen_ || mode_ != Mode::kDraining) return;
+        // The announced checkpoint is durable in storage: restart from it.
+        out_.ckpt_s += now - rec_start_;
+        fast_pos_ = backup_pos_ = progress_;
+        fast_in_backup_only_ = true;
+        interrupt(eng, now, true, drain_needs_node_);
+        break;
       case kFinish:
         if (gen != gen_ || mode_ != Mode::kTraining) return;
         close_segment(now);
@@ -291,6 +299,7 @@ class RunProcess final : public sim::Process {
         if (!su_.window) out_.finished = false;  // the cap of a token-budget run
         if (mode_ == Mode::kTraining) close_segment(now);
         else if (mode_ == Mode::kRecovering) out_.restart_s += now - rec_start_;
+        else if (mode_ == Mode::kDraining) out_.ckpt_s += now - rec_start_;
         else out_.wait_s += now - rec_start_;
         finish(now);
         break;
@@ -298,7 +307,9 @@ class RunProcess final : public sim::Process {
   }
 
  private:
-  enum class Mode { kTraining, kRecovering, kWaiting };
+  // kDraining: training stopped for an announced interruption while its checkpoint is written
+  // to storage (durable only when kDrained arrives).
+  enum class Mode { kTraining, kRecovering, kWaiting, kDraining };
 
   std::uint64_t tag(Type t) const { return (gen_ << 8) | t; }
 
@@ -413,15 +424,28 @@ class RunProcess final : public sim::Process {
     if (mode_ == Mode::kTraining) {
       close_segment(now);
       if (planned) {
-        // Announced: checkpoint to durable storage first, then restart from it.
-        out_.ckpt_s += su_.c.backup_persist_s;
-        now += su_.c.backup_persist_s;
-        fast_pos_ = backup_pos_ = progress_;
-        fast_in_backup_only_ = true;
+        // Announced: checkpoint to durable storage first (training stalls meanwhile), then
+        // restart from it. The checkpoint becomes durable backup_persist_s later (kDrained); a
+        // failure or the window's end before that finds it not durable.
+        ++gen_;
+        mode_ = Mode::kDraining;
+        rec_start_ = now;
+        drain_needs_node_ = needs_node;
+        eng.schedule(to_sim_time(Seconds(std::min(now + su_.c.backup_persist_s, su_.wall_cap_s + 1))), id_, tag(kDrained));
+        return;
       }
     } else if (planned) {
-      return;  // maintenance folded into the recovery in progress
+      return;  // maintenance folded into the recovery (or announced checkpoint) in progress
+    } else if (mode_ == Mode::kDraining) {
+      out_.ckpt_s += now - rec_start_;  // the stall up to now; the checkpoint never became durable
     }
+    interrupt(eng, now, false, needs_node);
+  }
+
+  // The job stops at `now` and restarts from its last durable checkpoint; `planned`: from the
+  // announced checkpoint just written (no detection). `needs_node`: a node must be swapped.
+  void interrupt(sim::Engine& eng, double now, bool planned, bool needs_node) {
+    const auto& r = su_.s->reliability;
     // Where the restart resumes from.
     const bool lose_fast = needs_node && (!su_.c.survives_node_loss || rng_.uniform() < su_.p_peer_loss);
     if (lose_fast) {
@@ -472,6 +496,7 @@ class RunProcess final : public sim::Process {
   double seg_start_ = 0, p0_ = 0, progress_ = 0, fast_pos_ = 0, backup_pos_ = 0, rec_start_ = 0, restore_s_ = 0;
   long ckpt_count_ = 0, spares_ = 0, missing_ = 0;
   bool fast_in_backup_only_ = false;
+  bool drain_needs_node_ = false;  // kDraining: the announced interruption swaps a node
   std::vector<int> lemon_fails_;  // per lemon: failures so far, -1 once evicted
   long active_lemons_ = 0;        // lemons not yet evicted
 };
