@@ -93,11 +93,16 @@ struct ReliabilityResult {
   double expected_ettr = 0;       // first-order formula at interval_s
   int unfinished_runs = 0;        // token-budget runs stopped at 100x their failure-free length + 30 days
   std::uint64_t events = 0;       // engine events over all runs (benchmark figure)
+  std::uint64_t failure_arrivals = 0;  // failure arrivals drawn over all runs, sweep included (before thinning)
 };
 
 struct ReliabilityOptions {
   int threads = 0;      // 0: all cores; results do not depend on it
   bool sweep = true;    // search the interval (else simulate only the configured/Young interval)
+  // Failure arrivals one call may simulate, interval sweep and final runs together (each costs
+  // a few engine events, ~0.1 us: 5e8 is about a minute on 2 cores). Past it the call stops with
+  // InputError naming reliability.runs; whether it is passed does not depend on the threads.
+  double max_failures = 5e8;
 };
 
 // The step model `e` must come from estimate(s). Uses s.reliability for everything else.

@@ -210,6 +210,7 @@ struct RunOutcome {
   double wall_s = 0, useful_s = 0, lost_s = 0, restart_s = 0, ckpt_s = 0, wait_s = 0;
   std::vector<std::uint32_t> by_cause;  // interruptions; the last slot counts lemon failures
   std::uint64_t events = 0;
+  std::uint64_t arrivals = 0;  // failure arrivals drawn (before thinning)
   bool finished = true;  // false: a token-budget run stopped at the wall-clock cap
 };
 
@@ -229,6 +230,13 @@ struct RunSetup {
   double hw_node_sum = 0;  // sum of hw_node_rate: one healthy node's hardware rate
   double weibull_scale = 0;
   std::vector<double> hw_node_rate;  // per cause: node-attributable hardware rate per node (lemons)
+  // The work bound shared by every run of one simulate_reliability call (sweep and final runs):
+  // arrivals drawn so far, added in batches, and the most allowed. A partial sum never exceeds
+  // the deterministic total, so stopping once it passes the bound gives the same verdict as
+  // running everything, whatever the threads' timing.
+  std::atomic<std::uint64_t>* arrivals = nullptr;
+  double max_arrivals = 0;
+  bool over_budget() const { return static_cast<double>(arrivals->load(std::memory_order_relaxed)) > max_arrivals; }
 };
 
 // One simulated run: an actor on the discrete-event engine. Between events the job trains at
@@ -254,6 +262,7 @@ class RunProcess final : public sim::Process {
     if (su_.window) eng.schedule(to_sim_time(Seconds(su_.horizon_s)), id_, kWindowEnd);
     else eng.schedule(to_sim_time(Seconds(su_.wall_cap_s)), id_, kWindowEnd);
     out_.events = eng.run();
+    flush_arrivals();
     return out_;
   }
 
@@ -397,7 +406,20 @@ class RunProcess final : public sim::Process {
     return last;
   }
 
+  // Adds this run's pending arrivals to the shared count; past the bound the run stops (the
+  // caller reports the error).
+  void flush_arrivals() {
+    su_.arrivals->fetch_add(pending_arrivals_, std::memory_order_relaxed);
+    out_.arrivals += pending_arrivals_;
+    pending_arrivals_ = 0;
+    if (su_.over_budget()) done_ = true;
+  }
+
   void on_failure(sim::Engine& eng, double now) {
+    if (++pending_arrivals_ >= 4096) {
+      flush_arrivals();
+      if (done_) return;  // no further arrival is scheduled: the engine drains and stops
+    }
     schedule_next_failure(eng);
     // Thinning (Lewis and Shedler 1979): arrivals at the bound max_rate, accepted with
     // probability rate(t) / max_rate; the rate falls as lemons are evicted.
@@ -495,6 +517,7 @@ class RunProcess final : public sim::Process {
   std::uint64_t gen_ = 0;
   double seg_start_ = 0, p0_ = 0, progress_ = 0, fast_pos_ = 0, backup_pos_ = 0, rec_start_ = 0, restore_s_ = 0;
   long ckpt_count_ = 0, spares_ = 0, missing_ = 0;
+  std::uint64_t pending_arrivals_ = 0;
   bool fast_in_backup_only_ = false;
   bool drain_needs_node_ = false;  // kDraining: the announced interruption swaps a node
   std::vector<int> lemon_fails_;  // per lemon: failures so far, -1 once evicted
@@ -512,7 +535,7 @@ std::vector<RunOutcome> simulate_runs(const RunSetup& su, int runs, std::uint64_
   n = std::min(n, runs);
   std::atomic<int> next{0};
   auto work = [&] {
-    for (int i; (i = next.fetch_add(1)) < runs;) {
+    for (int i; (i = next.fetch_add(1)) < runs && !su.over_budget();) {
       RunProcess p(su, run_seed(seed, i));
       out[static_cast<std::size_t>(i)] = p.run();
     }
@@ -625,14 +648,46 @@ ReliabilityResult simulate_reliability(const Scenario& s, const Estimate& e, con
     throw InputError("reliability.tokens", fmt::format("{:.3g} failure-free days is beyond what can be simulated "
                                                        "(at most 2 years of work)", res.work_s / kDay));
   }
+  // The interval sweep: log-spaced around Young's, 2^(1/4) apart, over a factor of 8 each way,
+  // with common random numbers (the same failure times for every interval); min(runs, 200) runs
+  // at each point.
+  const bool sweep = opt.sweep && su.max_rate > 0;
+  const int sweep_runs = std::min(r.runs, 200);
+  std::vector<double> sweep_points;
+  for (int k = -12; sweep && k <= 12; ++k) {
+    const double iv = res.young_s * std::pow(2.0, k / 4.0);
+    if (iv >= min_interval) sweep_points.push_back(iv);
+  }
+  // The work bound, a cheap check first: the expected arrivals of every run, sweep included, at
+  // the interval to be simulated (a token-budget run lasts its work over the first-order ETTR,
+  // floored at 5 %, up to its cap). Runs that last longer than that (waiting for repairs, a
+  // formula too optimistic) are caught while they run: every arrival counts against the same
+  // bound (RunSetup::arrivals).
+  const double first_interval = r.checkpoint.interval_s > 0 ? r.checkpoint.interval_s : std::max(res.young_s, min_interval);
   const double expected_wall =
       res.window ? res.window_s
-                 : std::min(su.wall_cap_s, res.work_s / std::max(0.05, expected_ettr(s, res.rates, c, std::max(res.young_s, min_interval))));
-  const double expected_failures = (su.max_rate > 0 ? su.max_rate : 0) * expected_wall * r.runs;
-  if (expected_failures > 5e8) {
-    throw InputError("reliability.runs", fmt::format("{:.3g} failures to simulate; lower runs or the failure rates",
-                                                     expected_failures));
-  }
+                 : std::min(su.wall_cap_s, res.work_s / std::max(0.05, expected_ettr(s, res.rates, c, first_interval)));
+  const double all_runs = r.runs + static_cast<double>(sweep_points.size()) * sweep_runs;
+  const double expected_failures = (su.max_rate > 0 ? su.max_rate : 0) * expected_wall * all_runs;
+  auto too_much = [&](const std::string& how_many) {
+    return InputError("reliability.runs",
+                      fmt::format("{} failure arrivals to simulate ({} runs{}; at most {:.3g}): lower "
+                                  "reliability.runs or the failure rates",
+                                  how_many, r.runs,
+                                  sweep_points.empty() ? std::string()
+                                                       : fmt::format(" and {} x {} for the interval sweep",
+                                                                     sweep_points.size(), sweep_runs),
+                                  opt.max_failures));
+  };
+  if (expected_failures > opt.max_failures) throw too_much(fmt::format("{:.3g} expected", expected_failures));
+  std::atomic<std::uint64_t> arrivals{0};
+  su.arrivals = &arrivals;
+  su.max_arrivals = opt.max_failures;
+  auto simulate_checked = [&](const RunSetup& x, int n) {
+    auto out = simulate_runs(x, n, r.seed, opt.threads);
+    if (su.over_budget()) throw too_much(fmt::format("more than {:.3g}", opt.max_failures));
+    return out;
+  };
 
   auto setup_for = [&](double interval) {
     RunSetup x = su;
@@ -640,29 +695,23 @@ ReliabilityResult simulate_reliability(const Scenario& s, const Estimate& e, con
     x.backup_every = backup_every(s, c, interval);
     return x;
   };
-  // The interval sweep: log-spaced around Young's, 2^(1/4) apart, over a factor of 8 each way,
-  // with common random numbers (the same failure times for every interval).
-  const int sweep_runs = std::min(r.runs, 200);
   double best = 0, best_i = std::max(res.young_s, min_interval);
-  if (opt.sweep && su.max_rate > 0) {
-    for (int k = -12; k <= 12; ++k) {
-      const double iv = res.young_s * std::pow(2.0, k / 4.0);
-      if (iv < min_interval) continue;
-      const auto runs = simulate_runs(setup_for(iv), sweep_runs, r.seed, opt.threads);
-      IntervalPoint pt{iv, mean_ettr(runs), expected_ettr(s, res.rates, c, iv)};
-      for (const auto& o : runs) res.events += o.events;
-      res.sweep.push_back(pt);
-      if (pt.ettr_mean > best) {
-        best = pt.ettr_mean;
-        best_i = iv;
-      }
+  for (const double iv : sweep_points) {
+    const auto runs = simulate_checked(setup_for(iv), sweep_runs);
+    IntervalPoint pt{iv, mean_ettr(runs), expected_ettr(s, res.rates, c, iv)};
+    for (const auto& o : runs) res.events += o.events;
+    res.sweep.push_back(pt);
+    if (pt.ettr_mean > best) {
+      best = pt.ettr_mean;
+      best_i = iv;
     }
   }
   res.optimal_s = best_i;
   res.interval_s = r.checkpoint.interval_s > 0 ? r.checkpoint.interval_s : best_i;
   if (su.max_rate <= 0 && r.checkpoint.interval_s <= 0) res.interval_s = su.horizon_s;  // nothing fails
 
-  const auto runs = simulate_runs(setup_for(res.interval_s), r.runs, r.seed, opt.threads);
+  const auto runs = simulate_checked(setup_for(res.interval_s), r.runs);
+  res.failure_arrivals = arrivals.load();
   std::vector<double> ettr, days, n_int;
   res.interruptions_by_cause.assign(res.cause_names.size(), 0);
   const double gpus = static_cast<double>(s.cluster.num_gpus), nr = static_cast<double>(runs.size());

@@ -126,6 +126,7 @@ expect rel-host-memory 2 "reliability.checkpoint.host_memory_gb" -- "$W" reliabi
 expect rel-short-interval 2 "reliability.checkpoint.interval_s: .*(shorter than a checkpoint write|below 1 s)" -- "$W" reliability "${R[@]}" --tier peer --set reliability.checkpoint.interval_s=0.5
 expect rel-unknown-cause 2 "reliability.rates.gpu: unknown failure cause 'gpu' \(closest: .*faulty_gpu" -- "$W" reliability "${R[@]}" --set reliability.rates.gpu=1
 expect rel-no-budget 2 "reliability.days" -- "$W" reliability --gpus 64 --runs 20 --set training.tokens=0
+expect rel-work-bound 2 "reliability.runs: .*expected failure arrivals" -- "$W" reliability --gpus 64 --days 365 --rate-scale 10000
 expect rel-bad-runs 2 "reliability.runs" -- "$W" reliability --gpus 64 --days 2 --runs 0
 # nothing half-written on a reliability error
 "$W" reliability "${R[@]}" --tier tape -o "$tmp/rel-out.json" 2>/dev/null

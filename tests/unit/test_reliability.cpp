@@ -596,6 +596,52 @@ TEST(ReliabilitySim, SameSeedSameResultWhateverTheThreads) {
   EXPECT_NE(ja["interruptions"].dump(), jc["interruptions"].dump());
 }
 
+// work-bound-counts-the-sweep-and-runs-that-never-finish: every failure arrival of the call
+// (interval sweep and final runs) counts against ReliabilityOptions::max_failures.
+TEST(ReliabilitySim, WorkBoundCountsTheSweepAndRunsThatNeverFinish) {
+  // Up front, the sweep is counted: 2 days at rate_scale 200 on 64 GPUs, 200 x 3.8125/54 =
+  // 14.12 interruptions a day, 28.24 a run. 40 runs alone: 1,130 expected, under a bound of
+  // 5,000; with the sweep (Young ~420 s, so all 25 points are above the 1-s floor, 40 runs each)
+  // (40 + 25 x 40) x 28.24 = 29,370: refused before anything runs.
+  {
+    const Scenario s = scenario("{days: 2, runs: 40, rate_scale: 200}");
+    ReliabilityOptions o = no_sweep();
+    o.max_failures = 5000;
+    EXPECT_NO_THROW(simulate(s, o));
+    o.sweep = true;
+    const InputError err = input_error([&] { simulate(s, o); });
+    EXPECT_EQ(err.field(), "reliability.runs") << err.what();
+    EXPECT_TRUE(contains(err.what(), "2.94e+04 expected")) << err.what();
+  }
+  // At run time: a token budget of 2e10 (0.51 failure-free days) at rate_scale 50 (3.53
+  // interruptions a day, 1.29 node losses) with no spares and 1,000-hour repairs. The formula
+  // ignores waiting (ETTR ~0.9: 0.57 days, ~2 arrivals a run, 40 for 20 runs, under the bound),
+  // but a run that loses a node before it finishes (1 - e^(-1.29 x 0.57) = 52 % of them) waits,
+  // more nodes fail meanwhile, and it stops at its cap, 100 x 0.51 + 30 = 81 days: ~3.53 x 81 =
+  // 290 arrivals; ~0.52 x 20 x 290 = 3,000 in all (seen: 3,747).
+  const Scenario t = scenario("{tokens: 2e10, runs: 20, rate_scale: 50, spare_nodes: 0, repair_hours: 1000}");
+  ReliabilityOptions o = no_sweep();
+  o.max_failures = 1e9;
+  const ReliabilityResult all = simulate(t, o);
+  const auto total = all.failure_arrivals;
+  EXPECT_GT(total, 2000u);
+  EXPECT_LT(total, 6000u);
+  EXPECT_GT(all.unfinished_runs, 5);
+  // The verdict is the same with 1 and 2 threads: a bound of exactly the total passes (with
+  // the same result), one less is refused naming reliability.runs.
+  for (const int threads : {1, 2}) {
+    ReliabilityOptions x = no_sweep(threads);
+    x.max_failures = static_cast<double>(total);
+    const ReliabilityResult ok = simulate(t, x);
+    EXPECT_EQ(ok.failure_arrivals, total);
+    EXPECT_EQ(reliability_to_json(t, ok).dump(), reliability_to_json(t, all).dump());
+    x.max_failures = static_cast<double>(total - 1);
+    const InputError err = input_error([&] { simulate(t, x); });
+    EXPECT_EQ(err.field(), "reliability.runs") << err.what();
+    EXPECT_TRUE(contains(err.what(), "more than")) << err.what();
+  }
+}
+
 TEST(ReliabilitySim, FirstOrderFormulaAgreesAtLowFailureRate) {
   // Llama-3-like: Llama-3-8B with the Llama 3 failure mix and synchronous storage checkpoints at
   // Young's interval, in a 14-day window. On 1,024 H100 (128 nodes) the rate is
