@@ -74,6 +74,10 @@ struct PlanResult {
   std::uint64_t dominated = 0;     // fitting Ulysses (a2a) splits proved no faster than their ring twin
                                    // (layers no faster, data-parallel tail hidden): not built
   std::uint64_t bounded = 0;       // fitting, not simulated: provably outside the top k and both fronts
+  // `plan --failures` (rank_by_goodput): plans dropped because their checkpoint does not fit its
+  // tier's capacity, and the first such error (field: message).
+  std::uint64_t checkpoint_unfit = 0;
+  std::string checkpoint_unfit_error;
   std::vector<PlanEntry> plans;    // best first
   std::vector<PlanEntry> pareto;   // step time vs memory headroom, fastest first: splits within 1.5x
                                    // of the best time, each freeing >= 1 % of HBM more than any faster one

@@ -114,7 +114,9 @@ ReliabilityResult simulate_reliability(const Scenario& s, const Estimate& e, con
 void apply_goodput(const Scenario& s, const ReliabilityResult& r, RunTotals& run);
 
 // `plan --failures`: each plan's expected ETTR (first-order formula at its Young interval, from
-// its own checkpoint size) divides its objective; plans are re-ranked by that, best first.
+// its own checkpoint size) divides its objective; plans are re-ranked by that, best first. A plan
+// whose checkpoint does not fit its tier (checkpoint_cost's InputError) is dropped and counted in
+// r.checkpoint_unfit; if none is left, that InputError is thrown (exit 2).
 void rank_by_goodput(PlanResult& r);
 
 }  // namespace wanka

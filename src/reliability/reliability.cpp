@@ -750,12 +750,34 @@ void apply_goodput(const Scenario& s, const ReliabilityResult& r, RunTotals& run
 }
 
 void rank_by_goodput(PlanResult& r) {
+  std::vector<PlanEntry> kept;
+  std::string first_field, first_why;
   for (auto& p : r.plans) {
     const JobFailureRates rates = job_failure_rates(p.scenario);
-    const CheckpointCost c = checkpoint_cost(p.scenario, p.estimate);
+    CheckpointCost c;
+    try {
+      c = checkpoint_cost(p.scenario, p.estimate);
+    } catch (const InputError& e) {
+      // This split's checkpoint shard does not fit its tier (another split may: ZeRO and PP
+      // shard it differently): it cannot run as configured, so it leaves the ranking.
+      if (r.checkpoint_unfit++ == 0) {
+        r.checkpoint_unfit_error = e.what();
+        first_field = e.field();
+        first_why = r.checkpoint_unfit_error.substr(std::min(e.field().size() + 2, r.checkpoint_unfit_error.size()));
+      }
+      if (r.checkpoint_unfit == r.plans.size()) {
+        throw InputError(first_field, fmt::format("the checkpoint of none of the {} best plans fits; the best: {} "
+                                                  "(splits that shard the state further, ZeRO-3 or more TP x PP, "
+                                                  "hold less per node: pin them, or raise the capacity)",
+                                                  r.plans.size(), first_why));
+      }
+      continue;
+    }
     const double tau = rates.total_per_s > 0 ? young_interval_s(std::max(c.block_s, 1e-3), rates.mtbi_s()) : 1e30;
     p.expected_ettr = std::max(1e-6, expected_ettr(p.scenario, rates, c, std::max(tau, c.persist_s - c.block_s)));
+    kept.push_back(std::move(p));
   }
+  r.plans = std::move(kept);
   std::stable_sort(r.plans.begin(), r.plans.end(), [](const PlanEntry& a, const PlanEntry& b) {
     return a.objective / a.expected_ettr < b.objective / b.expected_ettr;
   });

@@ -74,6 +74,10 @@ Json plan_to_json(const Scenario& base, const PlanResult& r, bool timing) {
   for (const auto& [k, v] : r.invalid_by_reason) reasons[k] = v;
   j["pruned"] = {{"invalid", r.invalid}, {"invalid_by_reason", reasons}, {"oom", r.oom}, {"bound", r.bounded},
                 {"a2a_no_faster", r.dominated}};
+  if (r.checkpoint_unfit > 0) {  // plan --failures only
+    j["pruned"]["checkpoint_unfit"] = r.checkpoint_unfit;
+    j["pruned"]["checkpoint_unfit_error"] = r.checkpoint_unfit_error;
+  }
   j["elapsed_s"] = timing ? Json(r.elapsed_s) : Json(nullptr);
   Json plans = Json::array();
   for (const auto& e : r.plans) plans.push_back(plan_entry_to_json(e));
@@ -141,6 +145,10 @@ std::string format_plan(const Scenario& base, const PlanResult& r) {
       o += days ? fmt::format(" {:>8.1f}\n", e.estimate.run.days / (goodput ? e.expected_ettr : 1.0)) : "\n";
     }
     if (goodput) o += "  * with failures: failure-free days / expected ETTR (docs/model.md §16.4)\n";
+    if (r.checkpoint_unfit > 0) {
+      o += fmt::format("  {} of the best plans dropped: their checkpoint does not fit (the first: {})\n", r.checkpoint_unfit,
+                       r.checkpoint_unfit_error);
+    }
     o += "\n  Pareto front, step time vs memory headroom (fastest first):\n";
     for (const auto& e : r.pareto) {
       const auto& p = e.scenario.parallel;

@@ -145,6 +145,8 @@ expect estimate-failures-text 0 "with failures: ETTR" -- "$W" estimate --gpus 64
 "$W" plan --failures --top 2 --json --model llama3-8b --gpus 64 > "$tmp/pf.json" 2>"$tmp/err"; rc=$?
 n=$(grep -c '"expected_ettr": 0\.[0-9]' "$tmp/pf.json")
 if [ "$rc" = 0 ] && [ "$n" = 2 ]; then pass=$((pass+1)); else echo "FAIL plan-failures-json: rc=$rc, $n expected_ettr"; fail=$((fail+1)); fi
+# plan --failures: splits whose checkpoint does not fit are dropped; none left is exit 2 naming the field
+expect plan-failures-no-checkpoint-fits 2 "reliability.checkpoint.host_memory_gb: the checkpoint of none of the" -- "$W" plan --failures --model llama3-8b --gpus 64 --set reliability.checkpoint.tier=cpu --set reliability.checkpoint.host_memory_gb=1
 # serving (issue 5)
 expect serve-default 0 "TTFT" -- "$W" serve
 expect serve-json 0 '"output_tokens_per_s_per_gpu"' -- "$W" serve --json --requests 200

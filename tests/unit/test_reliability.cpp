@@ -717,6 +717,45 @@ TEST(ReliabilitySim, MoreSparesNeverLowerEttr) {
   expect_accounting(scenario("{days: 10, runs: 100, rate_scale: 20, repair_hours: 240, spare_nodes: 0}"), r0, "0 spares");
 }
 
+// plan-failures-drops-plans-whose-checkpoint-does-not-fit: `plan --failures` ranks what can run.
+// Llama-3-8B on 64 H100, cpu tier, keep 2. TP8 PP1 DP8 ZeRO-1: 3.514 GB per GPU (file header), 8 x
+// 3.514 = 28.1 GB per node, 56.2 GB for two snapshots. TP8 PP2 DP4 ZeRO-1: the larger stage holds
+// 16 layers of 0.218e9 parameters + the 0.525e9 embedding = 4.016e9, 0.502e9 per GPU:
+// 2 x 0.502 + 12 x 0.502/4 = 2.510 GB per GPU, 20.1 GB per node, 40.2 GB for two. With 48 GB of
+// host memory the first (faster) split does not fit and is dropped, the second is ranked; with
+// 30 GB neither fits: InputError naming the field.
+TEST(ReliabilityPlan, PlanFailuresDropsPlansWhoseCheckpointDoesNotFit) {
+  auto entry = [](int pp, int dp, double objective, double host_gb) {
+    PlanEntry p;
+    p.scenario = parse_scenario("model: llama3-8b\n"
+                                "cluster: {gpu: h100-sxm, num_gpus: 64, gpus_per_node: 8}\n"
+                                "parallel: {tp: 8, pp: " + std::to_string(pp) + ", vpp: 1, dp: " + std::to_string(dp) +
+                                    ", micro_batch: 1, zero: 1}\n"
+                                "training: {seq_len: 4096, global_batch: 256, tokens: 1e11}\n"
+                                "reliability: {checkpoint: {tier: cpu, host_memory_gb: " + std::to_string(host_gb) + "}}\n",
+                                "<test>");
+    p.estimate = estimate(p.scenario);
+    p.objective = objective;
+    return p;
+  };
+  PlanResult r;
+  r.plans = {entry(1, 8, 1.0, 48), entry(2, 4, 1.1, 48)};
+  EXPECT_NEAR(checkpoint_cost(r.plans[1].scenario, r.plans[1].estimate).bytes_per_gpu, 2.510e9, 0.005e9);
+  rank_by_goodput(r);
+  ASSERT_EQ(r.plans.size(), 1u);
+  EXPECT_EQ(r.plans[0].scenario.parallel.pp, 2);
+  EXPECT_GT(r.plans[0].expected_ettr, 0.9);
+  EXPECT_EQ(r.checkpoint_unfit, 1u);
+  EXPECT_TRUE(contains(r.checkpoint_unfit_error, "reliability.checkpoint.host_memory_gb")) << r.checkpoint_unfit_error;
+  EXPECT_TRUE(contains(plan_to_json(r.plans[0].scenario, r, false)["pruned"].dump(), "\"checkpoint_unfit\":1"));
+
+  PlanResult none;
+  none.plans = {entry(1, 8, 1.0, 30), entry(2, 4, 1.1, 30)};
+  const InputError err = input_error([&] { rank_by_goodput(none); });
+  EXPECT_EQ(err.field(), "reliability.checkpoint.host_memory_gb") << err.what();
+  EXPECT_TRUE(contains(err.what(), "none of the 2 best plans")) << err.what();
+}
+
 // ---------------------------------------------------------------------------------------------
 // The YAML block
 
