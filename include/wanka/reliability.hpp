@@ -73,6 +73,11 @@ struct IntervalPoint {
   double expected_ettr = 0;
 };
 
+// The simulated optimum among sweep points: the largest mean ETTR; among equal ones the interval
+// closest to Young's (in log scale), then the larger. sweep.size() when no point has ETTR > 0
+// (the caller keeps Young's interval).
+std::size_t best_sweep_point(const std::vector<IntervalPoint>& sweep, double young_s);
+
 struct ReliabilityResult {
   bool window = false;            // true: a fixed wall-clock window (days); false: run to a token budget
   double work_s = 0;              // token budget in failure-free training seconds (0 for a window)

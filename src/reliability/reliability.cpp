@@ -172,6 +172,25 @@ double peer_loss_probability(const Scenario& s, const JobFailureRates& rates, co
   return std::pow(one, s.reliability.checkpoint.replicas - 1);
 }
 
+std::size_t best_sweep_point(const std::vector<IntervalPoint>& sweep, double young_s) {
+  std::size_t best = sweep.size();
+  double best_dist = INFINITY;
+  for (std::size_t i = 0; i < sweep.size(); ++i) {
+    const auto& p = sweep[i];
+    if (!(p.ettr_mean > 0)) continue;
+    // Distance from Young's interval in the sweep's log2 steps (k/4); ties broken to the larger.
+    const double dist = std::abs(std::log2(p.interval_s / young_s));
+    const bool better = best == sweep.size() || p.ettr_mean > sweep[best].ettr_mean ||
+                        (p.ettr_mean == sweep[best].ettr_mean &&
+                         (dist < best_dist - 1e-9 || (dist <= best_dist + 1e-9 && p.interval_s > sweep[best].interval_s)));
+    if (better) {
+      best = i;
+      best_dist = dist;
+    }
+  }
+  return best;
+}
+
 double expected_ettr(const Scenario& s, const JobFailureRates& rates, const CheckpointCost& c, double tau) {
   const auto& r = s.reliability;
   const double delta = c.block_s;
@@ -695,17 +714,14 @@ ReliabilityResult simulate_reliability(const Scenario& s, const Estimate& e, con
     x.backup_every = backup_every(s, c, interval);
     return x;
   };
-  double best = 0, best_i = std::max(res.young_s, min_interval);
   for (const double iv : sweep_points) {
     const auto runs = simulate_checked(setup_for(iv), sweep_runs);
     IntervalPoint pt{iv, mean_ettr(runs), expected_ettr(s, res.rates, c, iv)};
     for (const auto& o : runs) res.events += o.events;
     res.sweep.push_back(pt);
-    if (pt.ettr_mean > best) {
-      best = pt.ettr_mean;
-      best_i = iv;
-    }
   }
+  const std::size_t best = best_sweep_point(res.sweep, res.young_s);
+  const double best_i = best < res.sweep.size() ? res.sweep[best].interval_s : std::max(res.young_s, min_interval);
   res.optimal_s = best_i;
   res.interval_s = r.checkpoint.interval_s > 0 ? r.checkpoint.interval_s : best_i;
   if (su.max_rate <= 0 && r.checkpoint.interval_s <= 0) res.interval_s = su.horizon_s;  // nothing fails

@@ -161,6 +161,20 @@ TEST(ReliabilityRates, RateScaleAndLemons) {
 // ---------------------------------------------------------------------------------------------
 // Intervals
 
+// sweep-ties-go-to-youngs-interval: equal mean ETTRs are resolved toward Young's interval (here
+// 100 s; points at 100 x 2^(k/4)), then toward the larger; no point with ETTR > 0: none.
+TEST(ReliabilityIntervals, SweepTiesGoToTheIntervalClosestToYoungs) {
+  const double y = 100, q = std::pow(2.0, 0.25);
+  // k = -2, -1, 0, +1 at 0.90, 0.95, 0.95, 0.95: the best is 0.95, closest to Young is k = 0.
+  EXPECT_EQ(best_sweep_point({{y / q / q, 0.90, 0}, {y / q, 0.95, 0}, {y, 0.95, 0}, {y * q, 0.95, 0}}, y), 2u);
+  // k = -1 and +1 tie at 0.95 (k = 0 lower): the larger, k = +1.
+  EXPECT_EQ(best_sweep_point({{y / q, 0.95, 0}, {y, 0.94, 0}, {y * q, 0.95, 0}}, y), 2u);
+  // A strictly better point wins wherever it lies.
+  EXPECT_EQ(best_sweep_point({{y / q / q, 0.96, 0}, {y, 0.95, 0}}, y), 0u);
+  // Nothing kept: no point.
+  EXPECT_EQ(best_sweep_point({{y / q, 0, 0}, {y, 0, 0}}, y), 2u);
+}
+
 TEST(ReliabilityIntervals, YoungAndDalyByHand) {
   // delta 60 s, M 3600 s: Young sqrt(2 x 60 x 3600) = sqrt(432000) = 657.2671 s.
   EXPECT_NEAR(young_interval_s(60, 3600), 657.2670690, 1e-6);
