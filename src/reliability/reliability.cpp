@@ -619,8 +619,12 @@ ReliabilityResult simulate_reliability(const Scenario& s, const Estimate& e, con
 
   const double mtbi = res.rates.mtbi_s();
   const double unplanned_delta = std::max(c.block_s, 1e-3);
-  res.young_s = young_interval_s(unplanned_delta, mtbi);
-  res.daly_s = daly_interval_s(unplanned_delta, mtbi);
+  // An interval longer than the run checkpoints nothing within it: at tiny failure rates
+  // (rate_scale 1e-300) Young's interval passes any clock (inf, then NaN ETTRs), so both are
+  // capped at the run's length (the window, or the failure-free work).
+  const double horizon = res.window ? res.window_s : res.work_s;
+  res.young_s = std::min(young_interval_s(unplanned_delta, mtbi), horizon);
+  res.daly_s = std::min(daly_interval_s(unplanned_delta, mtbi), horizon);
   // Intervals shorter than a checkpoint write: the next snapshot would start before the last
   // one is durable (and backups before the last backup drained).
   const double min_interval = std::max(c.persist_s - c.block_s, 1.0);
@@ -675,7 +679,7 @@ ReliabilityResult simulate_reliability(const Scenario& s, const Estimate& e, con
   std::vector<double> sweep_points;
   for (int k = -12; sweep && k <= 12; ++k) {
     const double iv = res.young_s * std::pow(2.0, k / 4.0);
-    if (iv >= min_interval) sweep_points.push_back(iv);
+    if (iv >= min_interval && iv <= horizon) sweep_points.push_back(iv);
   }
   // The work bound, a cheap check first: the expected arrivals of every run, sweep included, at
   // the interval to be simulated (a token-budget run lasts its work over the first-order ETTR,

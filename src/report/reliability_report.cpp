@@ -112,7 +112,7 @@ std::string format_reliability(const Scenario& s, const ReliabilityResult& res) 
                    res.window ? fmt::format("for a {:g}-day window", r.days)
                               : fmt::format("for {:.3g} tokens ({:.1f} failure-free days)",
                                             r.tokens > 0 ? r.tokens : s.training.tokens, res.work_s / 86400));
-  o += fmt::format("  failures   {:.2f} interruptions/day, one every {:.2f} h ({}{})\n", res.rates.total_per_s * 86400,
+  o += fmt::format("  failures   {:.3g} interruptions/day, one every {:.4g} h ({}{})\n", res.rates.total_per_s * 86400,
                    res.rates.mtbi_s() / 3600, r.distribution == FailureDistribution::kWeibull ? "Weibull" : "exponential",
                    r.rate_scale != 1 ? fmt::format(", rates x{:g}", r.rate_scale) : "");
   o += fmt::format("  recovery   detection {:g} s, restart {:g} s, swap {:g} s, repair {:g} h\n\n", r.detection_s,

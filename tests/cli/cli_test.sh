@@ -235,5 +235,8 @@ expect validate-wrong-columns 2 "^wanka: error: --file: missing columns: id, sou
 expect plan-infinite-days 2 "^wanka: error: --days: must be in" -- "$W" plan --model llama3-8b --tokens 1e12 --days inf
 expect serve-capacity-without-plan 2 "^wanka: error: parallel: the scenario has a capacity block and no split: add --plan" -- "$W" serve examples/serve-gpt4-25-messages-per-3h.yaml
 expect serve-plan-with-trace 2 "^wanka: error: serving.trace: capacity planning simulates Poisson arrivals" -- "$W" serve --plan --model llama3-8b --users 100 --user-rate 1 --trace "$tmp/notvalidation.csv"
+# A vanishing failure rate caps the checkpoint interval at the run (it was infinite: NaN ETTRs).
+expect reliability-vanishing-rate 0 "ETTR +p10 100.0%" -- "$W" reliability --gpus 64 --days 2 --runs 20 --rate-scale 1e-300
+"$W" reliability --gpus 64 --days 2 --runs 20 --rate-scale 1e-300 --json | grep -Eq '"(p10|p50|p90|useful_gpu_hours|mean)": null' && { echo "FAIL reliability-vanishing-rate-json"; fail=$((fail+1)); } || pass=$((pass+1))
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
