@@ -227,7 +227,7 @@ void validate_scenario(const Scenario& s);
 // the first rule the split breaks, in the order validate_scenario reports them.
 enum class SplitIssue {
   kOk, kGpuProduct, kNodeMultiple, kHeads, kKvHeads, kTooManyStages, kUnevenStages, kVppWithoutPp,
-  kCpSeq, kCpHeads, kSpSeq, kEpDense, kEpExperts, kEpDp, kBatch, kInterleave, kSimLimit
+  kCpSeq, kCpHeads, kSpSeq, kEpDense, kEpExperts, kEpDp, kEpTpSp, kBatch, kInterleave, kSimLimit
 };
 SplitIssue check_split(const Scenario& s);
 const char* to_string(SplitIssue i);  // stable kebab-case name, used in plan summaries

@@ -413,6 +413,11 @@ SplitIssue check_split(const Scenario& s) {
     if (!m.is_moe()) return SplitIssue::kEpDense;
     if (m.moe.experts % p.ep != 0) return SplitIssue::kEpExperts;
     if ((p.dp * p.cp) % p.ep != 0) return SplitIssue::kEpDp;
+    // Megatron-LM refuses expert with tensor parallelism without sequence parallelism
+    // (megatron/training/arguments.py: "When using expert parallelism and tensor parallelism,
+    // sequence parallelism must be used"): its MoE token dispatch starts from the SP-sharded
+    // tokens, and the model has no consistent costing for the unsharded path.
+    if (p.tp > 1 && !p.sequence_parallel) return SplitIssue::kEpTpSp;
   }
   if (t.global_batch <= 0 || t.seq_len <= 0) return SplitIssue::kBatch;
   const std::int64_t per_step = p.dp * p.micro_batch;
@@ -441,6 +446,7 @@ const char* to_string(SplitIssue i) {
     case SplitIssue::kEpDense: return "ep-dense-model";
     case SplitIssue::kEpExperts: return "ep-experts";
     case SplitIssue::kEpDp: return "ep-dp";
+    case SplitIssue::kEpTpSp: return "ep-tp-without-sp";
     case SplitIssue::kBatch: return "batch-divisibility";
     case SplitIssue::kInterleave: return "interleave-micro-batches";
     case SplitIssue::kSimLimit: return "simulator-limit";
@@ -509,6 +515,9 @@ void validate_scenario(const Scenario& s) {
     case SplitIssue::kEpDp:
       throw InputError("parallel.ep", str(p.ep) + " does not divide dp x cp (" + str(p.dp * p.cp) +
                                           "); expert parallelism is carved out of data/context parallelism");
+    case SplitIssue::kEpTpSp:
+      throw InputError("parallel.sequence_parallel", "expert parallelism (ep " + str(p.ep) + ") with tensor parallelism (tp " +
+                                                         str(p.tp) + ") needs sequence parallelism, as Megatron-LM requires");
     case SplitIssue::kBatch:
       if (t.global_batch <= 0) throw InputError("training.global_batch", "must be given and positive");
       if (t.seq_len <= 0) throw InputError("training.seq_len", "must be positive");

@@ -243,6 +243,17 @@ TEST(Validation, ExpertParallelismNeedsAMixtureOfExperts) {
   EXPECT_TRUE(contains(e.what(), "mixture-of-experts")) << e.what();
 }
 
+// Megatron-LM asserts sequence parallelism when expert and tensor parallelism meet.
+TEST(Validation, ExpertWithTensorParallelismNeedsSequenceParallelism) {
+  const std::string moe = "model: mixtral-8x7b\ncluster: {gpu: h100-sxm, num_gpus: 64}\n"
+                          "parallel: {tp: 2, pp: 1, dp: 32, ep: 8}\ntraining: {seq_len: 4096, global_batch: 256}\n";
+  EXPECT_NO_THROW((void)parse_scenario(moe, "<t>"));
+  const InputError e = input_error(moe, {{"parallel.sequence_parallel", "false"}});
+  EXPECT_EQ(e.field(), "parallel.sequence_parallel");
+  EXPECT_TRUE(contains(e.what(), "as Megatron-LM requires")) << e.what();
+  EXPECT_NO_THROW((void)parse_scenario(moe, "<t>", {{"parallel.sequence_parallel", "false"}, {"parallel.ep", "1"}}));
+}
+
 TEST(Validation, PrecisionUnsupportedByTheGpuIsNamed) {
   const InputError e = default_error({{"cluster.gpu", "v100"}});  // bf16 on V100
   EXPECT_EQ(e.field(), "training.precision");
