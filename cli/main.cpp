@@ -33,11 +33,12 @@ namespace {
 
 using wanka::InputError;
 
-// Writes every output or none. Each file target gets its text in a temporary file beside it
-// (unique per process); only when all are written does stdout get its part and are the
-// temporaries renamed over their targets. A symlink is written through (its target replaced,
-// the link kept); a FIFO or device (/dev/null) is written to directly, never replaced; a
-// directory is refused.
+// Writes every output or none. Each file target gets its text in a temporary file in its
+// directory (named by process and output, not by the target: a 250-character name stays
+// valid); only when all are written do the FIFOs and devices (/dev/null) get theirs, then
+// stdout, then the temporaries are renamed over their targets. A symlink is written through
+// (its target replaced, the link kept, a dangling one's target created); a directory is
+// refused, and so is one file named by two outputs.
 void write_outputs(const std::vector<OutputFile>& files) {
   namespace fs = std::filesystem;
   struct Pending {
@@ -56,16 +57,23 @@ void write_outputs(const std::vector<OutputFile>& files) {
     if (f.path.empty() || f.path == "-") continue;
     std::error_code ec;
     fs::path target = f.path;
-    if (fs::is_symlink(fs::symlink_status(target, ec))) {
-      target = fs::weakly_canonical(target, ec);
+    // Follow a chain of links (bounded, as the kernel does) to the file it names.
+    for (int hops = 0; fs::is_symlink(fs::symlink_status(target, ec)); ++hops) {
+      if (hops == 40) fail(f, ": too many levels of symbolic links");
+      const fs::path to = fs::read_symlink(target, ec);
       if (ec) fail(f, ": cannot follow the link");
+      target = to.is_absolute() ? to : target.parent_path() / to;
     }
+    target = fs::weakly_canonical(target, ec);
+    if (ec) fail(f, "");
     const fs::file_status st = fs::status(target, ec);
     if (fs::is_directory(st) || f.path.back() == '/') fail(f, ": it is a directory");
+    for (const auto& p : pending) {
+      if (p.target == target) fail(f, ": the same file as " + p.file->flag);
+    }
     Pending p{&f, target, {}};
     if (!fs::exists(st) || fs::is_regular_file(st)) {
-      p.tmp = target;
-      p.tmp += ".wanka-tmp-" + std::to_string(::getpid());
+      p.tmp = target.parent_path() / (".wanka-" + std::to_string(::getpid()) + "-" + std::to_string(pending.size()) + ".tmp");
     }
     pending.push_back(p);
     if (p.tmp.empty()) continue;
@@ -74,22 +82,21 @@ void write_outputs(const std::vector<OutputFile>& files) {
     out << f.text;
     if (!out.flush()) fail(f, "");
   }
+  // FIFOs and devices first: a write there can still fail, and nothing else is in place yet.
+  for (const auto& p : pending) {
+    if (!p.tmp.empty()) continue;
+    std::ofstream out(p.target, std::ios::binary);
+    out << p.file->text;
+    if (!out.flush()) fail(*p.file, "");
+  }
   for (const auto& f : files) {
     if (f.path.empty() || f.path == "-") std::fwrite(f.text.data(), 1, f.text.size(), stdout);
   }
   for (const auto& p : pending) {
-    if (p.tmp.empty()) {
-      std::ofstream out(p.target, std::ios::binary);
-      out << p.file->text;
-      if (!out.flush()) throw InputError(p.file->flag, "cannot write '" + p.file->path + "'");
-      continue;
-    }
+    if (p.tmp.empty()) continue;
     std::error_code ec;
     fs::rename(p.tmp, p.target, ec);
-    if (ec) {
-      fs::remove(p.tmp, ec);
-      throw InputError(p.file->flag, "cannot write '" + p.file->path + "'");
-    }
+    if (ec) fail(*p.file, "");
   }
 }
 
@@ -374,20 +381,22 @@ struct SpaceFlags {
     if (!zero.empty()) sp_.zero.only = parse_int_list("--zero", zero, 0, 3);
     if (!recompute.empty()) sp_.recompute.only = parse_recompute_list("--recompute", recompute);
     if (!sp.empty()) sp_.sequence_parallel.only = parse_bool_list("--sp", sp);
+    // Repeated --exclude options on one dimension add up.
+    const auto append = [](auto& to, const auto& more) { to.insert(to.end(), more.begin(), more.end()); };
     for (const auto& x : exclude) {
       const auto eq = x.find('=');
       if (eq == std::string::npos) throw InputError("--exclude", "expected dimension=values, got '" + x + "'");
       const std::string k = x.substr(0, eq), v = x.substr(eq + 1);
-      if (k == "tp") sp_.tp.except = parse_int_list("--exclude tp", v, 1, 100000);
-      else if (k == "pp") sp_.pp.except = parse_int_list("--exclude pp", v, 1, 100000);
-      else if (k == "vpp") sp_.vpp.except = parse_int_list("--exclude vpp", v, 1, 10000);
-      else if (k == "cp") sp_.cp.except = parse_int_list("--exclude cp", v, 1, 100000);
-      else if (k == "ep") sp_.ep.except = parse_int_list("--exclude ep", v, 1, 100000);
-      else if (k == "micro_batch") sp_.micro_batch.except = parse_int_list("--exclude micro_batch", v, 1, 1000000);
-      else if (k == "zero") sp_.zero.except = parse_int_list("--exclude zero", v, 0, 3);
-      else if (k == "recompute") sp_.recompute.except = parse_recompute_list("--exclude recompute", v);
-      else if (k == "sp") sp_.sequence_parallel.except = parse_bool_list("--exclude sp", v);
-      else if (k == "cp_comm") sp_.cp_comm.except = parse_cp_comm_list("--exclude cp_comm", v);
+      if (k == "tp") append(sp_.tp.except, parse_int_list("--exclude tp", v, 1, 100000));
+      else if (k == "pp") append(sp_.pp.except, parse_int_list("--exclude pp", v, 1, 100000));
+      else if (k == "vpp") append(sp_.vpp.except, parse_int_list("--exclude vpp", v, 1, 10000));
+      else if (k == "cp") append(sp_.cp.except, parse_int_list("--exclude cp", v, 1, 100000));
+      else if (k == "ep") append(sp_.ep.except, parse_int_list("--exclude ep", v, 1, 100000));
+      else if (k == "micro_batch") append(sp_.micro_batch.except, parse_int_list("--exclude micro_batch", v, 1, 1000000));
+      else if (k == "zero") append(sp_.zero.except, parse_int_list("--exclude zero", v, 0, 3));
+      else if (k == "recompute") append(sp_.recompute.except, parse_recompute_list("--exclude recompute", v));
+      else if (k == "sp") append(sp_.sequence_parallel.except, parse_bool_list("--exclude sp", v));
+      else if (k == "cp_comm") append(sp_.cp_comm.except, parse_cp_comm_list("--exclude cp_comm", v));
       else throw InputError("--exclude", wanka::unknown_name_message("dimension", k, {"tp", "pp", "vpp", "cp", "cp_comm", "ep", "micro_batch", "zero", "recompute", "sp"}));
     }
     if (!(max_idle >= 0 && max_idle < 1)) throw InputError("--max-idle", "must be in [0, 1)");

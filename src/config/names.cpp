@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <string>
+#include <string_view>
 #include <unordered_set>
 #include <utility>
 #include <vector>
@@ -160,19 +161,51 @@ void refuse_duplicate_keys(const YAML::Node& root, const std::string& origin) {
 
 }  // namespace
 
+// The documents of a YAML stream that hold something: documents start at a `---` line and
+// end at a `...` line (both at column 0); blank, comment and directive lines hold nothing.
+// yaml-cpp's Load reads the first and ignores the rest, and its LoadAll loops forever on some
+// malformed input (found by fuzzing: the one-byte document ","), so the count is taken here.
+static std::size_t documents_with_content(const std::string& text) {
+  std::size_t docs = 0;
+  bool open = false, has = false;
+  std::size_t at = 0;
+  while (at <= text.size()) {
+    std::size_t end = text.find('\n', at);
+    if (end == std::string::npos) end = text.size();
+    std::string_view line(text.data() + at, end - at);
+    at = end + 1;
+    const auto marker = [&](std::string_view m) {
+      return line.substr(0, 3) == m && (line.size() == 3 || line[3] == ' ' || line[3] == '\t' || line[3] == '\r');
+    };
+    if (marker("---") || marker("...")) {
+      if (has) ++docs;
+      has = false;
+      open = marker("---");
+      line.remove_prefix(3);
+    } else if (!line.empty() && line[0] == '%' && !open && !has) {
+      continue;  // a directive
+    }
+    const auto first = line.find_first_not_of(" \t\r");
+    if (first != std::string_view::npos && line[first] != '#') has = true;
+  }
+  return docs + (has ? 1 : 0);
+}
+
 YAML::Node parse(const std::string& text, const std::string& origin) {
-  std::vector<YAML::Node> docs;
+  YAML::Node doc;
   try {
-    docs = YAML::LoadAll(text);
+    doc = YAML::Load(text);
   } catch (const YAML::Exception& e) {
     std::string msg = origin;
     if (!e.mark.is_null()) msg += ":" + std::to_string(e.mark.line + 1) + ":" + std::to_string(e.mark.column + 1);
     throw InputError("", msg + ": malformed YAML: " + e.msg);
   }
-  if (docs.size() > 1) throw InputError("", origin + ": " + std::to_string(docs.size()) + " YAML documents; give one");
-  if (docs.empty()) return YAML::Node();
-  refuse_duplicate_keys(docs.front(), origin);
-  return docs.front();
+  // Empty documents after the first (a trailing `---`) are harmless.
+  if (const std::size_t n = documents_with_content(text); n > 1) {
+    throw InputError("", origin + ": " + std::to_string(n) + " YAML documents; give one");
+  }
+  refuse_duplicate_keys(doc, origin);
+  return doc;
 }
 
 }  // namespace yaml

@@ -259,6 +259,14 @@ ServeScenario parse_serve_scenario(const std::string& text, const std::string& o
       }
     }
   }
+  if (sv.capacity) {
+    // Capacity planning sizes replicas itself (cluster.num_gpus is not a fleet of this split):
+    // the split is checked on one replica's GPUs; simulating it checks the cluster.
+    ServeScenario one = s;
+    one.base.cluster.num_gpus = long(p.tp) * p.pp;
+    validate_serve_split(one);
+    return s;
+  }
   validate_serve_split(s);
   return s;
 }

@@ -29,13 +29,14 @@ constexpr int kBisections = 8;  // bracket ratio 100 -> within 100^(1/256) ~ 1.8
 // a few per cent of noise in their realised load, and the percentile in its sampling (a second
 // reader re-simulated the GPT-4 seed case's planned replica at its rate: TPOT p90 missed the
 // 100 ms target in 2 of 5 seeds at 800 requests and 5 of 5 at 5,000; at 10,000 the p90 settles
-// within ~0.3 %). So the option an answer rests on is checked on a run of kVerifyRequests and
-// its rate lowered by the bisection's resolution until that run meets the SLO (at most
-// kVerifySteps times, else the option is dropped); the answer is then chosen again, until it
+// within ~0.3 %). So the option an answer rests on is checked on a run of kVerifyRequests; if
+// that misses the SLO, the rate is lowered in growing steps (kVerifyBackoff, down to 1 % of
+// the probes' rate, else the option is dropped) until it holds and bisected back up on runs as
+// long to the probes' resolution (kVerifyResolution); the answer is then chosen again, until it
 // rests on a checked option.
 constexpr long kVerifyRequests = 10000;
-constexpr int kVerifySteps = 8;
-constexpr double kVerifyStep = 0.982;  // 100^(-1/256): one bisection resolution
+constexpr double kVerifyBackoff[] = {0.98, 0.95, 0.9, 0.8, 0.6, 0.35, 0.1, 0.01};
+constexpr double kVerifyResolution = 1.011;
 
 struct Probe {
   ServeScenario s;
@@ -291,10 +292,32 @@ CapacityResult plan_capacity(const ServeScenario& in, bool pin_max_batch) {
     ReplicaOption& o = res.options[k];
     Probe probe{shape_of(in, o)};
     bool held = false;
-    for (int v = 0; v <= kVerifySteps && !held; ++v) {
-      if (v > 0) o.max_rate_per_s *= kVerifyStep;
-      ServeResult r = probe.run(o.max_rate_per_s, kVerifyRequests);
-      if ((held = r.slo_met)) o.at_max = std::move(r);
+    ServeResult r = probe.run(o.max_rate_per_s, kVerifyRequests);
+    if ((held = r.slo_met)) {
+      o.at_max = std::move(r);
+    } else {
+      const double probed = o.max_rate_per_s;
+      double hi = probed, lo = probed;
+      for (const double f : kVerifyBackoff) {
+        hi = lo;
+        lo = probed * f;
+        r = probe.run(lo, kVerifyRequests);
+        if ((held = r.slo_met)) {
+          o.at_max = std::move(r);
+          break;
+        }
+      }
+      for (int v = 0; held && v < 8 && hi / lo > kVerifyResolution; ++v) {
+        const double mid = std::sqrt(lo * hi);
+        r = probe.run(mid, kVerifyRequests);
+        if (r.slo_met) {
+          lo = mid;
+          o.at_max = std::move(r);
+        } else {
+          hi = mid;
+        }
+      }
+      o.max_rate_per_s = lo;
     }
     res.simulations += probe.sims;
     if (!held) {
@@ -318,8 +341,10 @@ CapacityResult plan_capacity(const ServeScenario& in, bool pin_max_batch) {
                                                   in.serving.slo.ttft_s, in.serving.slo.tpot_s, in.serving.slo.percentile,
                                                   kVerifyRequests));
     }
-    throw InputError("capacity.fleet_gpus", fmt::format("{} GPUs hold no replica: the smallest fitting one needs {:g}",
-                                                        cap.fleet_gpus, res.options.front().footprint_gpus));
+    double smallest = res.options.front().footprint_gpus;
+    for (const auto& o : res.options) smallest = std::min(smallest, o.footprint_gpus);
+    throw InputError("capacity.fleet_gpus",
+                     fmt::format("{} GPUs hold no replica: the smallest fitting one needs {:g}", cap.fleet_gpus, smallest));
   }
   res.best = res.options[k];
   res.replicas = replicas_of(res.best);

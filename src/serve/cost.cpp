@@ -192,9 +192,14 @@ InferenceCost::InferenceCost(const ModelSpec& m, const ClusterConfig& c, int tp,
   // Stage r holds GPUs [r tp, (r + 1) tp) of the replica: its hop to stage r + 1 leaves the
   // scale-up domain when some GPU pair x -> x + tp straddles a multiple of the domain size
   // (the training pipeline's rule, docs/model.md §3.7).
+  // When tp does not divide the domain, a TP group keeps to one domain (capacity planning's
+  // footprint, docs/model.md §17.3): floor(D / tp) stages per domain, and the hop out of every
+  // domain's last stage crosses.
+  const long per_domain = tp < tp_group_domain_ && tp_group_domain_ % tp != 0 ? tp_group_domain_ / tp : 0;
   for (long r = 0; r + 1 < pp; ++r) {
     const long lo = r * tp;
-    if ((lo + 2L * tp - 1) / tp_group_domain_ > lo / tp_group_domain_) ++pp_cross_hops_;
+    const bool cross = per_domain > 0 ? (r + 1) % per_domain == 0 : (lo + 2L * tp - 1) / tp_group_domain_ > lo / tp_group_domain_;
+    if (cross) ++pp_cross_hops_;
   }
 
   // Layers on the fullest stage; MoE models with leading dense layers put those first.

@@ -238,5 +238,16 @@ expect serve-plan-with-trace 2 "^wanka: error: serving.trace: capacity planning 
 # A vanishing failure rate caps the checkpoint interval at the run (it was infinite: NaN ETTRs).
 expect reliability-vanishing-rate 0 "ETTR +p10 100.0%" -- "$W" reliability --gpus 64 --days 2 --runs 20 --rate-scale 1e-300
 "$W" reliability --gpus 64 --days 2 --runs 20 --rate-scale 1e-300 --json | grep -Eq '"(p10|p50|p90|useful_gpu_hours|mean)": null' && { echo "FAIL reliability-vanishing-rate-json"; fail=$((fail+1)); } || pass=$((pass+1))
+# Two outputs naming one file are refused (both wrote one temporary); a dangling symlink's target is created.
+expect output-same-file-twice 2 "^wanka: error: --series: cannot write '.*same.out': the same file as --output" -- "$W" cluster --trace "$tmp/jobs.csv" --format csv --nodes 1 --gpus-per-node 1 --gpu h100-sxm -o "$tmp/same.out" --series "$tmp/same.out"
+[ ! -e "$tmp/same.out" ] && pass=$((pass+1)) || { echo "FAIL output-same-file-twice-written"; fail=$((fail+1)); }
+mkdir -p "$tmp/d1"; ln -s d1/new.json "$tmp/dangling"
+"$W" estimate --json -o "$tmp/dangling" && [ -L "$tmp/dangling" ] && [ -s "$tmp/d1/new.json" ] && pass=$((pass+1)) || { echo "FAIL output-dangling-symlink"; fail=$((fail+1)); }
+# A YAML stream of one byte made yaml-cpp's LoadAll loop forever (fuzzing); a trailing --- is harmless.
+printf ',' > "$tmp/comma.yaml"
+expect yaml-comma 2 "^wanka: error: " -- timeout 20 "$W" estimate "$tmp/comma.yaml"
+printf -- '---\nmodel: {name: llama3-8b}\ncluster: {gpu: h100-sxm, num_gpus: 8}\n---\n' > "$tmp/trailing.yaml"
+expect yaml-trailing-marker 0 "step time" -- "$W" estimate "$tmp/trailing.yaml"
+expect plan-exclude-repeated 0 "TP1 " -- "$W" plan --exclude tp=2 --exclude tp=4 --exclude tp=8 --top 1
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

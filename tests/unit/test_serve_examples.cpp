@@ -27,9 +27,9 @@ ServeScenario load(const std::string& name) {
 // ~34 ms at T = 16, so TPOT <= 100 ms over 8 stages allows only ~2 sequences per stream:
 // with 8 streams and ~30 s per message the replica serves ~16 / 30 ~ 0.5 messages/s.
 // A TP group of 7 keeps to one 8-GPU node, so a 56-GPU replica occupies 64: 30,720 / 64 = 480
-// replicas then serve ~240 messages/s = ~0.9M messages/hour: about one message per user per
-// hour for 1M users (range [0.5, 2]), and 25 per 3 hours (8.33/h) for ~100k users (range
-// [60k, 240k]). The limit is set by expert weights streamed per token, not by
+// replicas (or 240 of twice the stages and twice the rate) then serve ~240 messages/s = ~0.9M
+// messages/hour: about one message per user per hour for 1M users (range [0.5, 2]), and 25
+// per 3 hours (8.33/h) for ~100k users (range [60k, 240k]). The limit is set by expert weights streamed per token, not by
 // FLOPs: at these rates the fleet's A100s are nearly idle in compute.
 TEST(ServeExamples, Gpt4RateLimitOnThirtyThousandA100) {
   const ServeScenario s = load("serve-gpt4-25-messages-per-3h.yaml");
