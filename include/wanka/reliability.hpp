@@ -17,11 +17,17 @@ namespace wanka {
 struct JobFailureRates {
   std::vector<double> per_cause_per_s;  // same order as ReliabilityConfig::causes
   double total_per_s = 0;               // every cause, lemons included
+  // Interruptions that lose work: every cause but the planned ones (lemons included). Planned
+  // maintenance is announced and checkpointed first (docs/model.md §16.3), so it loses nothing
+  // and does not enter Young's and Daly's M.
+  double unplanned_per_s = 0;
   double node_hardware_per_s = 0;       // causes that take a node out, per healthy node
   std::int64_t nodes = 0;               // nodes the job occupies
   long spare_nodes = 0;                 // resolved spare pool
   long lemons = 0;
   double mtbi_s() const { return total_per_s > 0 ? 1.0 / total_per_s : INFINITY; }
+  // Mean time between interruptions that lose work: M of Young (1974) and Daly (2006).
+  double unplanned_mtbi_s() const { return unplanned_per_s > 0 ? 1.0 / unplanned_per_s : INFINITY; }
 };
 JobFailureRates job_failure_rates(const Scenario& s);
 
@@ -55,7 +61,9 @@ double peer_loss_probability(const Scenario& s, const JobFailureRates& rates, co
 
 // Young (1974): tau = sqrt(2 delta M). Daly (2006, eq. 37): tau = sqrt(2 delta M) [1 + 1/3
 // sqrt(delta/(2M)) + delta/(18 M)] - delta for delta < 2M, else M. delta: checkpoint cost (s),
-// M: mean time between interruptions (s). Both return training seconds between checkpoints.
+// M: mean time between interruptions (s); both derive the interval from the work an
+// interruption loses, so callers pass JobFailureRates::unplanned_mtbi_s(). Both return
+// training seconds between checkpoints (infinite when M is).
 double young_interval_s(double delta_s, double mtbi_s);
 double daly_interval_s(double delta_s, double mtbi_s);
 

@@ -51,12 +51,15 @@ JobFailureRates job_failure_rates(const Scenario& s) {
     else if (c.scope == FailureScope::kNode) units = nodes;
     out.per_cause_per_s.push_back(per_s * units);
     out.total_per_s += per_s * units;
+    if (!c.planned) out.unplanned_per_s += per_s * units;
     if (c.replaces_node && !c.planned && c.scope != FailureScope::kJob) {
       hw_per_node += per_s * (c.scope == FailureScope::kGpu ? gpus / nodes : 1.0);
     }
   }
   out.node_hardware_per_s = hw_per_node;
-  out.total_per_s += static_cast<double>(out.lemons) * hw_per_node * (r.lemon.factor - 1);
+  const double lemon_extra = static_cast<double>(out.lemons) * hw_per_node * (r.lemon.factor - 1);
+  out.total_per_s += lemon_extra;
+  out.unplanned_per_s += lemon_extra;  // a lemon's failures are unannounced hardware failures
   return out;
 }
 
@@ -619,12 +622,16 @@ ReliabilityResult simulate_reliability(const Scenario& s, const Estimate& e, con
 
   const double mtbi = res.rates.mtbi_s();
   const double unplanned_delta = std::max(c.block_s, 1e-3);
-  // An interval longer than the run checkpoints nothing within it: at tiny failure rates
-  // (rate_scale 1e-300) Young's interval passes any clock (inf, then NaN ETTRs), so both are
-  // capped at the run's length (the window, or the failure-free work).
+  // Young's and Daly's M is the mean time between interruptions that lose work: a planned one is
+  // checkpointed first and rolls nothing back (Young 1974 and Daly 2006 weigh the interval's
+  // cost against the work a failure loses). An interval longer than the run checkpoints nothing
+  // within it: with nothing unplanned, or at tiny failure rates (rate_scale 1e-300), Young's
+  // interval passes any clock (inf, then NaN ETTRs), so both are capped at the run's length
+  // (the window, or the failure-free work).
   const double horizon = res.window ? res.window_s : res.work_s;
-  res.young_s = std::min(young_interval_s(unplanned_delta, mtbi), horizon);
-  res.daly_s = std::min(daly_interval_s(unplanned_delta, mtbi), horizon);
+  const double m_unplanned = res.rates.unplanned_mtbi_s();
+  res.young_s = std::min(young_interval_s(unplanned_delta, m_unplanned), horizon);
+  res.daly_s = std::min(daly_interval_s(unplanned_delta, m_unplanned), horizon);
   // Intervals shorter than a checkpoint write: the next snapshot would start before the last
   // one is durable (and backups before the last backup drained).
   const double min_interval = std::max(c.persist_s - c.block_s, 1.0);
@@ -793,7 +800,9 @@ void rank_by_goodput(PlanResult& r) {
       }
       continue;
     }
-    const double tau = rates.total_per_s > 0 ? young_interval_s(std::max(c.block_s, 1e-3), rates.mtbi_s()) : 1e30;
+    // Young's interval from the interruptions that lose work (planned ones are checkpointed
+    // first); with none, no periodic checkpoint.
+    const double tau = rates.unplanned_per_s > 0 ? young_interval_s(std::max(c.block_s, 1e-3), rates.unplanned_mtbi_s()) : 1e30;
     p.expected_ettr = std::max(1e-6, expected_ettr(p.scenario, rates, c, std::max(tau, c.persist_s - c.block_s)));
     kept.push_back(std::move(p));
   }

@@ -66,6 +66,8 @@ Json reliability_to_json(const Scenario& s, const ReliabilityResult& res) {
               {"lemon_nodes", res.rates.lemons},
               {"interruptions_per_day", res.rates.total_per_s * 86400},
               {"mtbi_h", res.rates.total_per_s > 0 ? Json(res.rates.mtbi_s() / 3600) : Json(nullptr)},
+              // Young's and Daly's M: planned interruptions lose no work and are left out.
+              {"unplanned_mtbi_h", res.rates.unplanned_per_s > 0 ? Json(res.rates.unplanned_mtbi_s() / 3600) : Json(nullptr)},
               {"failure_free_days", res.window ? Json(nullptr) : Json(res.work_s / 86400)}};
   const auto& c = res.checkpoint;
   j["checkpoint"] = {{"tier", to_string(c.tier)},
@@ -126,8 +128,12 @@ std::string format_reliability(const Scenario& s, const ReliabilityResult& res) 
                      r.checkpoint.backup_interval_s, c.backup_persist_s, c.backup_restore_s);
   }
   if (std::isfinite(res.young_s)) {
-    o += fmt::format("  interval   Young {:.0f} s, Daly {:.0f} s, simulated optimum {:.0f} s; simulated at {:.0f} s\n\n",
-                     res.young_s, res.daly_s, res.optimal_s, res.interval_s);
+    o += fmt::format("  interval   Young {:.0f} s, Daly {:.0f} s ({}), simulated optimum {:.0f} s; simulated at {:.0f} s\n\n",
+                     res.young_s, res.daly_s,
+                     res.rates.unplanned_per_s > 0
+                         ? fmt::format("M = {:.4g} h between unplanned interruptions", res.rates.unplanned_mtbi_s() / 3600)
+                         : std::string("nothing unplanned: capped at the run's length"),
+                     res.optimal_s, res.interval_s);
   } else {
     o += fmt::format("  interval   no failures: simulated at {:.0f} s\n\n", res.interval_s);
   }

@@ -117,6 +117,9 @@ TEST(ReliabilityRates, DefaultCausesAreLlama3Table5) {
   ASSERT_EQ(r.per_cause_per_s.size(), causes.size());
   EXPECT_NEAR(r.total_per_s * 54 * kDaySec, 466, 466 * 1e-9);
   EXPECT_NEAR(r.mtbi_s() / 3600, 54.0 * 24 / 466, 1e-9);  // 2.78 h
+  // Young's and Daly's M leaves the 47 planned out: 419 in 54 days, one every 3.09 h.
+  EXPECT_NEAR(r.unplanned_per_s * 54 * kDaySec, 419, 419 * 1e-9);
+  EXPECT_NEAR(r.unplanned_mtbi_s() / 3600, 54.0 * 24 / 419, 1e-9);
   // Node-attributable hardware per node: GPU-scope hardware 148+72+35+19+17+7+6+6+0 = 310 and
   // node-scope 32+3+3+2+2+2+2 = 46, i.e. 356 per 2,048 nodes per 54 days.
   EXPECT_NEAR(r.node_hardware_per_s * 2048 * 54 * kDaySec, 356, 356 * 1e-9);
@@ -152,10 +155,13 @@ TEST(ReliabilityRates, RateScaleAndLemons) {
   EXPECT_EQ(lem.lemons, 2);
   const double extra_per_day = 2 * 9 * 356.0 / (2048 * 54);  // 0.0579 per day
   EXPECT_NEAR((lem.total_per_s - base.total_per_s) * kDaySec, extra_per_day, 1e-12);
+  // A lemon's failures are unannounced: they add to the unplanned rate as much.
+  EXPECT_NEAR((lem.unplanned_per_s - base.unplanned_per_s) * kDaySec, extra_per_day, 1e-12);
 
   const JobFailureRates zero = job_failure_rates(scenario("{rate_scale: 0}"));
   EXPECT_EQ(zero.total_per_s, 0);
   EXPECT_TRUE(std::isinf(zero.mtbi_s()));
+  EXPECT_TRUE(std::isinf(zero.unplanned_mtbi_s()));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -590,6 +596,59 @@ TEST(ReliabilitySim, PlannedCheckpointDurableOnlyWhenWritten) {
   expect_accounting(m, rm, "planned maintenance and software failures");
 }
 
+// youngs-interval-leaves-planned-maintenance-out: Young's and Daly's M is the mean time between
+// interruptions that lose work; planned maintenance is checkpointed first and loses none. Only
+// the job-scope dependency cause (20 a day, M = 4,320 s) and planned maintenance (1.35 per
+// node-day on 8 nodes, 10.8 a day) on 64 GPUs, storage tier (delta = 14.3902 s):
+// Young sqrt(2 x 14.3902 x 4,320) = 352.607 s; Daly x = 14.3902/8,640 = 0.0016655,
+// 352.607 x (1 + 0.0136037 + 0.0001851) - 14.3902 = 343.079 s. Before, M was 86,400/30.8 =
+// 2,805 s and Young 284.1 s. With planned maintenance alone nothing is lost between
+// checkpoints: M is infinite, and both intervals are the run's length (1 day), so the run
+// checkpoints only for the announced interruptions.
+TEST(ReliabilitySim, YoungsIntervalLeavesPlannedMaintenanceOut) {
+  const Scenario s = scenario("{days: 1, runs: 50, rates: " +
+                              only_rates({{"planned_maintenance", 1.35}, {"dependency", 20}}) + "}");
+  const ReliabilityResult r = simulate(s);
+  EXPECT_NEAR(r.rates.total_per_s * kDaySec, 30.8, 1e-9);
+  EXPECT_NEAR(r.rates.unplanned_per_s * kDaySec, 20, 1e-9);
+  EXPECT_NEAR(r.young_s, 352.607, 1e-3);
+  EXPECT_NEAR(r.daly_s, 343.079, 1e-3);
+
+  const Scenario p = scenario("{days: 1, runs: 50, rates: " + only_rates({{"planned_maintenance", 1.35}}) + "}");
+  const ReliabilityResult rp = simulate(p, ReliabilityOptions{});
+  EXPECT_EQ(rp.rates.unplanned_per_s, 0);
+  EXPECT_DOUBLE_EQ(rp.young_s, kDaySec);
+  EXPECT_DOUBLE_EQ(rp.daly_s, kDaySec);
+  EXPECT_DOUBLE_EQ(rp.interval_s, kDaySec);  // the sweep's best: no periodic checkpoint
+  EXPECT_EQ(rp.lost_work_gpu_h, 0);
+  // Stalls: only the announced checkpoints, 14.3902 s each (less if the window ends in one),
+  // and only for maintenance that comes while training: one during the 628.78-s drain and
+  // restart of the previous one is folded into it. Share of time training ~ 1/(1 + 10.8 x
+  // 628.78/86,400) = 1/1.0786 = 0.927 (seen: 0.933).
+  const double drains = rp.interruptions.mean * rp.checkpoint.backup_persist_s * 64 / 3600;
+  EXPECT_LE(rp.checkpoint_gpu_h, drains + 1e-9);
+  EXPECT_NEAR(rp.checkpoint_gpu_h, drains / 1.0786, 0.02 * drains);
+  expect_accounting(p, rp, "planned maintenance only");
+
+  // plan --failures ranks at Young's interval from the same M. With planned maintenance alone:
+  // no periodic checkpoint (tau/(tau+delta) = 1), and each of the 10.8 a day costs its drain,
+  // restart and restore, 14.3902 + 600 + 14.3902 = 628.78 s: ETTR 1 - 10.8 x 628.78/86,400 =
+  // 0.921402. With the dependency cause too, the formula at Young's 352.607 s.
+  PlanResult pr;
+  for (const Scenario* x : {&p, &s}) {
+    PlanEntry e;
+    e.scenario = *x;
+    e.estimate = estimate(*x);
+    e.objective = 1;
+    pr.plans.push_back(std::move(e));
+  }
+  rank_by_goodput(pr);
+  ASSERT_EQ(pr.plans.size(), 2u);
+  EXPECT_NEAR(pr.plans[0].expected_ettr, 0.921402, 1e-6);
+  EXPECT_NEAR(pr.plans[1].expected_ettr,
+              expected_ettr(s, job_failure_rates(s), checkpoint_cost(s, estimate(s)), 352.607), 1e-6);
+}
+
 TEST(ReliabilitySim, SameSeedSameResultWhateverTheThreads) {
   // With the interval sweep (25 intervals x 40 runs) and a rate high enough for many failures.
   const Scenario s = scenario("{days: 2, runs: 40, rate_scale: 200, seed: 7}");
@@ -664,21 +723,25 @@ TEST(ReliabilitySim, FirstOrderFormulaAgreesAtLowFailureRate) {
   // failure per interval and per recovery) holds. Spares: 30 of 128 nodes, so a run never waits
   // for a repair (the formula has no waiting term; 356 x 128/(2048 x 54) = 0.41 node losses a
   // day with a 24 h repair).
-  // delta = 112.42 GB / 125 GB/s = 0.8994 s; Young sqrt(2 x 0.8994 x 150,503) = 520.3 s.
+  // delta = 112.42 GB / 125 GB/s = 0.8994 s. Young's M counts the interruptions that lose
+  // work, not the 47 x 128/110,592 = 0.0544 planned a day: (371 x 1024/16384 + 46 x 128/2048 +
+  // 2)/54 = 28.0625/54 = 0.5197 a day, M = 166,257 s; Young sqrt(2 x 0.8994 x 166,257) =
+  // 546.9 s (520.3 s with the planned ones in M, before).
   // Unplanned hardware interruption: detection 300 + swap 120 + restart 600 + restore 0.9 +
-  // (520.3 + 0.9)/2 = 1281.5 s; software-like ones 120 s less; planned ones 0.9 + 600 + 0.9.
+  // (546.9 + 0.9)/2 = 1294.8 s; software-like ones 120 s less; planned ones 0.9 + 600 + 0.9.
   // Rates a day: hardware 356 x 128/110,592 = 0.4120, software + NCCL + dependency
-  // (61 x 1024/16384 + 2)/54 = 0.1076, planned 47 x 128/110,592 = 0.0544:
-  // loss = (0.4120 x 1281.5 + 0.1076 x 1161.5 + 0.0544 x 601.8)/86400 = 0.007940;
-  // ETTR = 520.3/521.2 x (1 - 0.007940) = 0.99035.
+  // (61 x 1024/16384 + 2)/54 = 0.1076, planned 0.0544:
+  // loss = (0.4120 x 1294.8 + 0.1076 x 1174.8 + 0.0544 x 601.8)/86400 = 0.008017;
+  // ETTR = 546.9/547.8 x (1 - 0.008017) = 0.990354 (0.990351 at 520.3 s: the optimum is flat).
   // Per-run ETTR sd ~ 0.0028 (p10-p90 0.9866-0.9938), so the mean of 200 runs has sd 0.0002.
   const Scenario s = scenario("{days: 14, runs: 200, spare_nodes: 30}", 1024, "{seq_len: 4096, global_batch: 2048}");
   const ReliabilityResult r = simulate(s);
   EXPECT_NEAR(r.rates.total_per_s * kDaySec, 31.0 / 54, 1e-9);
   EXPECT_NEAR(r.checkpoint.block_s, 0.8994, 1e-4);
   EXPECT_NEAR(r.interval_s, r.young_s, 1e-9);
-  EXPECT_NEAR(r.young_s, 520.3, 0.1);
-  EXPECT_NEAR(r.expected_ettr, 0.99035, 1e-4);
+  EXPECT_NEAR(r.rates.unplanned_per_s * kDaySec, 28.0625 / 54, 1e-9);
+  EXPECT_NEAR(r.young_s, 546.9, 0.1);
+  EXPECT_NEAR(r.expected_ettr, 0.990354, 1e-5);
   EXPECT_EQ(r.waiting_gpu_h, 0);
   EXPECT_NEAR(r.ettr.mean, r.expected_ettr, 0.015) << "simulated " << r.ettr.mean << " formula " << r.expected_ettr;
   expect_accounting(s, r, "llama3-like, 1024 GPUs");
@@ -697,14 +760,16 @@ TEST(ReliabilitySim, FirstOrderFormulaAgreesAtLowFailureRate) {
   }
 
   // Llama 3's own scale: 16,384 GPUs, 466/54 = 8.63 interruptions a day (MTBI 2.78 h), default
-  // spares (21). delta = 112.42 GB / 2 TB/s = 0.0562 s, Young sqrt(2 x 0.0562 x 10,013) = 33.5 s.
+  // spares (21). delta = 112.42 GB / 2 TB/s = 0.0562 s; M from the 419 unplanned a day,
+  // 54 x 86400/419 = 11,135 s: Young sqrt(2 x 0.0562 x 11,135) = 35.4 s (33.5 s with the
+  // planned ones).
   // Each interruption costs ~1,000 s of a 10,000 s MTBI, so the formula's neglect of failures
   // during a recovery is worth a few tenths of a point; it still agrees within 1.5 points
   // (ETTR ~0.90, 60 interruptions a 7-day run).
   const Scenario big = scenario("{days: 7, runs: 100}", 16384, "{seq_len: 4096, global_batch: 2048}");
   const ReliabilityResult rb = simulate(big);
   EXPECT_NEAR(rb.rates.total_per_s * kDaySec, 466.0 / 54, 1e-9);
-  EXPECT_NEAR(rb.young_s, 33.5, 0.1);
+  EXPECT_NEAR(rb.young_s, 35.4, 0.1);
   EXPECT_NEAR(rb.expected_ettr, 0.90, 0.01);
   EXPECT_NEAR(rb.ettr.mean, rb.expected_ettr, 0.015) << "simulated " << rb.ettr.mean << " formula " << rb.expected_ettr;
   expect_accounting(big, rb, "llama3-like, 16384 GPUs");
