@@ -32,9 +32,11 @@ struct JobFailureRates {
 JobFailureRates job_failure_rates(const Scenario& s);
 
 // What one checkpoint costs. A checkpoint blocks training for `block_s`; it can be recovered
-// from `persist_s` after it started; a restart reads it in `restore_s`. Fast tiers (nvme, cpu,
-// peer) also drain every `backup_every`-th checkpoint to remote storage in the background
-// (durable `backup_persist_s` after it started; restores from it take `backup_restore_s`).
+// from `persist_s` after it started; a restart that swaps a node reads it in `restore_s`, one
+// whose nodes all stay (a software or job-scope failure, a lemon not yet evicted) in
+// `local_restore_s`. Fast tiers (nvme, cpu, peer) also drain every `backup_every`-th checkpoint
+// to remote storage in the background (durable `backup_persist_s` after it started; restores
+// from it take `backup_restore_s`).
 struct CheckpointCost {
   CheckpointTier tier = CheckpointTier::kStorage;
   double bytes_per_gpu = 0;      // largest per-GPU shard: 16-bit weights + fp32 master + Adam moments
@@ -43,7 +45,10 @@ struct CheckpointCost {
   double nvme_gbytes_per_s = 0;  // local NVMe write bandwidth per node, resolved (every tier)
   double block_s = 0;
   double persist_s = 0;
-  double restore_s = 0;
+  double restore_s = 0;          // a node was swapped: the replacement reads its shard
+  // No node swapped: every node reads its own copy. Differs from restore_s only on the peer
+  // tier (the host-to-device copy from the node's own CPU memory, not a pull from a peer).
+  double local_restore_s = 0;
   double backup_persist_s = 0;
   double backup_restore_s = 0;
   long backup_every = 1;         // storage tier: every checkpoint is the backup

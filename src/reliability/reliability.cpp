@@ -92,7 +92,8 @@ CheckpointCost checkpoint_cost(const Scenario& s, const Estimate& e) {
   c.backup_restore_s = c.backup_persist_s;
   switch (k.tier) {
     case CheckpointTier::kStorage:
-      c.block_s = c.persist_s = c.restore_s = c.backup_persist_s;
+      // Restores read remote storage whatever failed: the shard was never kept locally.
+      c.block_s = c.persist_s = c.restore_s = c.local_restore_s = c.backup_persist_s;
       c.survives_node_loss = true;
       return c;
     case CheckpointTier::kNvme: {
@@ -102,7 +103,8 @@ CheckpointCost checkpoint_cost(const Scenario& s, const Estimate& e) {
                                      node_bytes / kTera, k.nvme_capacity_tb));
       }
       const double nvme = c.nvme_gbytes_per_s * kGiga;
-      c.block_s = c.persist_s = c.restore_s = std::max(d2h_s, node_bytes / nvme);
+      // Restores read the node's own drives; a lost node's are gone (back to the storage backup).
+      c.block_s = c.persist_s = c.restore_s = c.local_restore_s = std::max(d2h_s, node_bytes / nvme);
       c.survives_node_loss = false;
       break;
     }
@@ -112,8 +114,10 @@ CheckpointCost checkpoint_cost(const Scenario& s, const Estimate& e) {
                          fmt::format("{} snapshots of {:.3g} GB per node do not fit in {:g} GB of host memory", k.keep,
                                      node_bytes / kGiga, k.host_memory_gb));
       }
-      // Asynchronous snapshot: the GPU blocks only for the device-to-host copy.
-      c.block_s = c.persist_s = c.restore_s = d2h_s;
+      // Asynchronous snapshot: the GPU blocks only for the device-to-host copy. A restart copies
+      // the node's own snapshot back over the same host link (host-to-device, d2h_s); a lost
+      // node's snapshot is gone, and the restart reads the storage backup instead.
+      c.block_s = c.persist_s = c.restore_s = c.local_restore_s = d2h_s;
       c.survives_node_loss = false;
       break;
     case CheckpointTier::kPeer: {
@@ -135,7 +139,14 @@ CheckpointCost checkpoint_cost(const Scenario& s, const Estimate& e) {
       const double rep_s = c.bytes_per_gpu * (k.replicas - 1) / nic;
       c.block_s = d2h_s + k.peer_interference * rep_s;
       c.persist_s = d2h_s + rep_s;
-      c.restore_s = c.bytes_per_gpu / nic + d2h_s;  // the replacement node pulls its shard from a peer
+      // Recovery (GEMINI §3-4; ByteRobust 2025 keeps its in-memory checkpoints the same way):
+      // a replacement node pulls its shard from a peer's CPU memory over the NIC, then copies it
+      // to the GPU; every node that stays (all of them after a software failure) copies its own
+      // CPU-memory replica to the GPU over the host link (d2h_s: the catalog's host link is the
+      // measured nvbandwidth host-to-device copy, docs/model.md §16.2). The job waits for the
+      // slowest node: restore_s when a node was swapped, else local_restore_s.
+      c.restore_s = c.bytes_per_gpu / nic + d2h_s;
+      c.local_restore_s = d2h_s;
       c.survives_node_loss = true;
       c.peer_loss_window_s = c.persist_s + s.reliability.detection_s + s.reliability.reschedule_s +
                              s.reliability.restart_s + c.restore_s;
@@ -217,7 +228,8 @@ double expected_ettr(const Scenario& s, const JobFailureRates& rates, const Chec
       const bool from_backup = hw && (!c.survives_node_loss);
       const double fast_loss = (tau + delta) / 2 + lag, backup_loss = backup_tau / 2 + (c.backup_persist_s - c.block_s);
       const double lost = from_backup ? backup_loss : (1 - (hw ? p_peer : 0)) * fast_loss + (hw ? p_peer : 0) * backup_loss;
-      const double restore = from_backup ? c.backup_restore_s : c.restore_s;
+      // A failure that keeps every node (software, job scope) restores from the nodes' own copies.
+      const double restore = from_backup ? c.backup_restore_s : hw ? c.restore_s : c.local_restore_s;
       cost = r.detection_s + (hw ? r.reschedule_s : 0) + r.restart_s + restore + lost;
     }
     loss_rate += rate * cost;
@@ -299,6 +311,7 @@ class RunProcess final : public sim::Process {
         if (gen != gen_ || mode_ != Mode::kRecovering) return;
         out_.restart_s += now - rec_start_;
         mode_ = Mode::kTraining;
+        remote_restore_pending_ = false;  // every node holds its shard again
         seg_start_ = now;
         start_segment(eng);
         break;
@@ -496,8 +509,14 @@ class RunProcess final : public sim::Process {
       fast_pos_ = backup_pos_;
       fast_in_backup_only_ = true;
     }
-    // Until the next local checkpoint, the restart point exists only in remote storage.
-    restore_s_ = fast_in_backup_only_ ? su_.c.backup_restore_s : su_.c.restore_s;
+    // Until the next local checkpoint, the restart point exists only in remote storage. Else
+    // a swapped node reads its shard from elsewhere (restore_s, peer tier: from a peer), and
+    // so does one swapped by an earlier failure whose recovery has not finished; when every
+    // node keeps its own copy, local_restore_s.
+    remote_restore_pending_ = remote_restore_pending_ || needs_node;
+    restore_s_ = fast_in_backup_only_      ? su_.c.backup_restore_s
+                 : remote_restore_pending_ ? su_.c.restore_s
+                                           : su_.c.local_restore_s;
     out_.lost_s += progress_ - fast_pos_;
     progress_ = p0_ = fast_pos_;
     // Time already spent recovering or waiting is counted up to now.
@@ -541,6 +560,7 @@ class RunProcess final : public sim::Process {
   long ckpt_count_ = 0, spares_ = 0, missing_ = 0;
   std::uint64_t pending_arrivals_ = 0;
   bool fast_in_backup_only_ = false;
+  bool remote_restore_pending_ = false;  // a node swapped since the last completed recovery
   bool drain_needs_node_ = false;  // kDraining: the announced interruption swaps a node
   std::vector<int> lemon_fails_;  // per lemon: failures so far, -1 once evicted
   long active_lemons_ = 0;        // lemons not yet evicted

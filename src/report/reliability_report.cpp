@@ -76,6 +76,7 @@ Json reliability_to_json(const Scenario& s, const ReliabilityResult& res) {
                      {"block_s", c.block_s},
                      {"persist_s", c.persist_s},
                      {"restore_s", c.restore_s},
+                     {"local_restore_s", c.local_restore_s},  // no node swapped: each node's own copy
                      {"backup_persist_s", c.backup_persist_s},
                      {"backup_restore_s", c.backup_restore_s},
                      {"interval_s", res.interval_s},
@@ -121,8 +122,11 @@ std::string format_reliability(const Scenario& s, const ReliabilityResult& res) 
                    r.restart_s, r.reschedule_s, r.repair_hours);
   const auto& c = res.checkpoint;
   o += fmt::format("  checkpoint tier {}: {:.3g} GB per GPU, {:.3g} TB in all; blocks {:.3g} s, durable after {:.3g} s, "
-                   "restore {:.3g} s\n",
-                   to_string(c.tier), c.bytes_per_gpu / 1e9, c.bytes_total / 1e12, c.block_s, c.persist_s, c.restore_s);
+                   "restore {:.3g} s{}\n",
+                   to_string(c.tier), c.bytes_per_gpu / 1e9, c.bytes_total / 1e12, c.block_s, c.persist_s, c.restore_s,
+                   c.local_restore_s != c.restore_s
+                       ? fmt::format(" ({:.3g} s when no node is swapped)", c.local_restore_s)
+                       : std::string());
   if (c.tier != CheckpointTier::kStorage) {
     o += fmt::format("             storage backup every {:g} s: durable after {:.3g} s, restore {:.3g} s\n",
                      r.checkpoint.backup_interval_s, c.backup_persist_s, c.backup_restore_s);

@@ -252,6 +252,8 @@ TEST(ReliabilityCheckpoint, FastTiers) {
   EXPECT_FALSE(cc.survives_node_loss);
   // The backup drains to storage after the snapshot: 0.0639 + 14.39 s.
   EXPECT_NEAR(cc.backup_persist_s, cc.persist_s + storage_s, 1e-9);
+  // A failure that keeps the node copies the node's own snapshot back: the same 0.0639 s.
+  EXPECT_DOUBLE_EQ(cc.local_restore_s, cc.restore_s);
   // An explicit host link of 20 GB/s: 3.514/20 = 0.1757 s.
   const CheckpointCost cc20 = checkpoint_cost(scenario("{checkpoint: {tier: cpu, host_gbytes_per_s: 20}}"), e);
   EXPECT_NEAR(cc20.block_s, shard / 20e9, 1e-12);
@@ -260,6 +262,8 @@ TEST(ReliabilityCheckpoint, FastTiers) {
   const CheckpointCost cn = checkpoint_cost(scenario("{checkpoint: {tier: nvme}}"), e);
   EXPECT_NEAR(cn.block_s, 8 * shard / 28e9, 1e-12);
   EXPECT_FALSE(cn.survives_node_loss);
+  EXPECT_DOUBLE_EQ(cn.local_restore_s, cn.restore_s);  // the node's own drives
+  EXPECT_DOUBLE_EQ(checkpoint_cost(base, e).local_restore_s, storage_s);  // storage: read back whatever failed
 
   // peer (2 replicas): replication 3.514/50 = 0.0703 s, a quarter of it stalls training.
   const CheckpointCost cp = checkpoint_cost(scenario("{checkpoint: {tier: peer}}"), e);
@@ -268,6 +272,7 @@ TEST(ReliabilityCheckpoint, FastTiers) {
   EXPECT_NEAR(cp.persist_s, d2h + rep, 1e-12);        // 0.1342 s
   EXPECT_GT(cp.persist_s, cp.block_s);
   EXPECT_NEAR(cp.restore_s, rep + d2h, 1e-12);  // pull the shard from a peer, copy to the GPU
+  EXPECT_NEAR(cp.local_restore_s, d2h, 1e-12);   // no node swapped: the node's own copy, 0.0639 s
   EXPECT_TRUE(cp.survives_node_loss);
   // Loss window = persist + detection 300 + swap 120 + restart 600 + restore.
   EXPECT_NEAR(cp.peer_loss_window_s, cp.persist_s + 1020 + cp.restore_s, 1e-9);
@@ -647,6 +652,54 @@ TEST(ReliabilitySim, YoungsIntervalLeavesPlannedMaintenanceOut) {
   EXPECT_NEAR(pr.plans[0].expected_ettr, 0.921402, 1e-6);
   EXPECT_NEAR(pr.plans[1].expected_ettr,
               expected_ettr(s, job_failure_rates(s), checkpoint_cost(s, estimate(s)), 352.607), 1e-6);
+}
+
+// peer-restore-is-local-when-no-node-is-swapped: on the peer tier a replacement node pulls its
+// shard from a peer (restore_s = s/B_nic + s/B_h), but a failure that keeps every node restores
+// each from its own CPU-memory copy (local_restore_s = s/B_h; GEMINI §3-4). On a 1 Gb/s NIC
+// (0.125 GB/s per GPU) the shard of 3.514 GB takes 28.11 s to pull and 0.0639 s to copy to the
+// GPU: restore_s 28.18 s, local_restore_s 0.0639 s. 30 spares of 8 nodes: no run waits.
+// Software failures only, 2 a day: each recovery is detection 300 + restart 600 + 0.0639 s =
+// 900.064 s (before: 928.18 s), less when the next failure cuts it short (1 - e^(-2 x 900/86400)
+// = 2 % of them) or the window ends in it (seen: 893.8 s). faulty_gpu only (a node swapped each
+// time): 300 + swap 120 + 600 + 28.18 = 1048.18 s, unless the peer's replica is lost too (h W =
+// 0.25 a day x 1,076 s = 0.3 %: the 14.39-s storage backup instead; seen: 1039.8 s).
+TEST(ReliabilitySim, PeerRestoreIsLocalWhenNoNodeIsSwapped) {
+  // Both causes are GPU-scoped: 2/64 per GPU-day on 64 GPUs is 2 a day.
+  auto run = [](const std::string& cause) {
+    return scenario("{days: 10, runs: 50, spare_nodes: 30, rates: " + only_rates({{cause, 2.0 / 64}}) +
+                        ", checkpoint: {tier: peer, interval_s: 1800}}",
+                    64, "{seq_len: 4096, global_batch: 256, tokens: 1e11}", ", nic_gbps: 1");
+  };
+  const Scenario sw = run("software"), hw = run("faulty_gpu");
+  const CheckpointCost c = checkpoint_cost(sw, estimate(sw));
+  EXPECT_NEAR(c.restore_s, c.bytes_per_gpu / 0.125e9 + c.bytes_per_gpu / 55e9, 1e-9);
+  EXPECT_NEAR(c.restore_s, 28.18, 0.01);
+  EXPECT_NEAR(c.local_restore_s, 0.0639, 1e-4);
+  const ReliabilityResult rs = simulate(sw), rh = simulate(hw);
+  ASSERT_GT(rs.interruptions.mean, 15);  // ~20 a run
+  ASSERT_GT(rh.interruptions.mean, 15);
+  const double per_sw = rs.restart_gpu_h * 3600 / 64 / rs.interruptions.mean;
+  const double per_hw = rh.restart_gpu_h * 3600 / 64 / rh.interruptions.mean;
+  EXPECT_LE(per_sw, 900.0639 + 1e-4);
+  EXPECT_GT(per_sw, 880);
+  EXPECT_LE(per_hw, 1048.1763 + 1e-4);
+  EXPECT_GT(per_hw, 1000);
+  EXPECT_EQ(rs.waiting_gpu_h, 0);
+  EXPECT_EQ(rh.waiting_gpu_h, 0);
+  expect_accounting(sw, rs, "peer, software failures");
+  const Json jc = reliability_to_json(sw, rs)["checkpoint"];  // echoed next to restore_s
+  EXPECT_DOUBLE_EQ(jc.at("restore_s").get<double>(), c.restore_s);
+  EXPECT_DOUBLE_EQ(jc.at("local_restore_s").get<double>(), c.local_restore_s);
+  // The first-order formula charges the same restores: software at 2 a day, interval 1800 s,
+  // delta = 0.0639 + 0.25 x 28.11 = 7.092 s, lag = 0.75 x 28.11 = 21.08 s: cost 300 + 600 +
+  // 0.0639 + (1800 + 7.092)/2 + 21.08 = 1824.69 s; ETTR = 1800/1807.092 x (1 - 2 x 1824.69/86400)
+  // = 0.996076 x 0.957762 = 0.954003 (0.953352 with the 28.18-s pull, before; simulated 0.9541).
+  const double delta = c.block_s, lag = c.persist_s - c.block_s;
+  EXPECT_NEAR(delta, 7.092, 1e-3);
+  EXPECT_NEAR(lag, 21.08, 1e-2);
+  EXPECT_NEAR(rs.expected_ettr, 0.954003, 1e-5);
+  EXPECT_NEAR(rs.expected_ettr, 1800 / (1800 + delta) * (1 - 2 * (900 + c.local_restore_s + (1800 + delta) / 2 + lag) / kDaySec), 1e-12);
 }
 
 TEST(ReliabilitySim, SameSeedSameResultWhateverTheThreads) {
