@@ -267,8 +267,10 @@ void fill_stage_arrays(StepModel& st, long limit, bool with_cost) {
   put(d.plus_first, d.plus_first + d.plus_count, 1);
   put(G - 1, G, 3);
   put(0, 1, 2);
-  const long pp = static_cast<long>(st.hop.size());
-  for (long g = 0; g < std::min(G, limit); ++g) ps.p2p[static_cast<std::size_t>(g)] = st.hop[static_cast<std::size_t>(g % pp)];
+  const long pp = static_cast<long>(st.hop.size()), n = std::min(G, limit);
+  for (long g0 = 0; g0 < n; g0 += pp) {  // chunk by chunk: stage g sends like rank g mod pp
+    std::copy_n(st.hop.begin(), std::min(pp, n - g0), ps.p2p.begin() + g0);
+  }
   if (limit >= G) ps.p2p[static_cast<std::size_t>(G - 1)] = 0;
   st.filled = std::min(G, limit);
 }
@@ -297,6 +299,7 @@ void build_step(const Scenario& s, std::shared_ptr<const LayerCosts> lcp, StepMo
   };
   if (!same_link(fab_new.scale_up, st.fab.scale_up) || !same_link(fab_new.scale_out, st.fab.scale_out)) {
     for (auto& memo : st.dp_memo) memo = DpCommMemo{};
+    for (auto& memo : st.edge_memo) memo = StepModel::GatherMemo{};
   }
   st.fab = fab_new;
   const Fabric& fab = st.fab;
@@ -327,10 +330,15 @@ void build_step(const Scenario& s, std::shared_ptr<const LayerCosts> lcp, StepMo
   // reduce-scatter after backward, whatever reshard_after_forward says for the layers. Both are
   // exposed even with overlap.zero3: the root's gather precedes the embedding, the first
   // operation, and its reduce-scatter follows the embedding's backward, the last.
-  auto zero3_edge = [&](double params) {
+  auto zero3_edge = [&](double params, int which) {
     FwdBwd z;
     if (p.zero != 3 || params <= 0) return z;
-    z.f.dp = all_gather(Bytes(kWeightBytes * params), st.dp_dense, fab).value;
+    StepModel::GatherMemo& memo = st.edge_memo[which];
+    const double bytes = kWeightBytes * params;
+    if (memo.bytes != bytes || memo.size != st.dp_dense.size || memo.local != st.dp_dense.local) {
+      memo = {bytes, st.dp_dense.size, st.dp_dense.local, all_gather(Bytes(bytes), st.dp_dense, fab).value};
+    }
+    z.f.dp = memo.seconds;
     z.b.dp = z.f.dp * grad_bytes(s) / kWeightBytes;
     return z;
   };
@@ -374,15 +382,22 @@ void build_step(const Scenario& s, std::shared_ptr<const LayerCosts> lcp, StepMo
   st.hop.assign(static_cast<std::size_t>(p.pp), 0);
   if (p.pp > 1) {
     const long S = static_cast<long>(p.tp) * p.cp * p.dp;
-    SimTime inside = -1, across = -1;
-    for (int r = 0; r < p.pp; ++r) {
-      const long next = (r + 1) % p.pp;
-      const long lo = std::min<long>(r, next) * S, shift = std::labs(next - r) * S;
-      // Some x in [lo, lo + S) has x < kD <= x + shift.
-      const bool cross = (lo + S - 1 + shift) / domain > lo / domain;
-      SimTime& t = cross ? across : inside;
-      if (t < 0) t = to_sim_time(wanka::p2p(act_msg, cross, fab));
-      st.hop[static_cast<std::size_t>(r)] = t;
+    // The common cases without a division per rank (the planner builds millions of steps):
+    // every hop crosses when a rank fills a domain, none when the whole pipeline fits in one.
+    if (S >= domain || double(S) * p.pp <= double(domain)) {
+      const bool cross = S >= domain;
+      std::fill(st.hop.begin(), st.hop.end(), to_sim_time(wanka::p2p(act_msg, cross, fab)));
+    } else {
+      SimTime inside = -1, across = -1;
+      for (int r = 0; r < p.pp; ++r) {
+        const long next = (r + 1) % p.pp;
+        const long lo = std::min<long>(r, next) * S, shift = std::labs(next - r) * S;
+        // Some x in [lo, lo + S) has x < kD <= x + shift.
+        const bool cross = (lo + S - 1 + shift) / domain > lo / domain;
+        SimTime& t = cross ? across : inside;
+        if (t < 0) t = to_sim_time(wanka::p2p(act_msg, cross, fab));
+        st.hop[static_cast<std::size_t>(r)] = t;
+      }
     }
   }
 
@@ -419,7 +434,7 @@ void build_step(const Scenario& s, std::shared_ptr<const LayerCosts> lcp, StepMo
       x.edge_params += shares ? lc.lg.params - double(m.vocab) * double(m.hidden) / p.tp : lc.lg.params;
     }
     if (x.edge_params > 0) {
-      const FwdBwd z = zero3_edge(x.edge_params);
+      const FwdBwd z = zero3_edge(x.edge_params, with_lg ? 1 : 0);
       x.cost.f += z.f;
       x.cost.b += z.b;
       x.params += x.edge_params;

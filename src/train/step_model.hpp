@@ -88,6 +88,14 @@ struct StepModel {
   // (the planner's are thread-local).
   mutable DpCommMemo dp_memo[8];
   mutable int dp_memo_next = 0;
+  // The last ZeRO-3 gathers of the embedding and output layer (bytes, group, seconds): the
+  // planner's consecutive splits repeat them (cleared with dp_memo).
+  struct GatherMemo {
+    double bytes = -1;
+    long size = 0, local = 0;
+    double seconds = 0;
+  };
+  GatherMemo edge_memo[2];
   std::shared_ptr<const LayerCosts> lc;
   std::int64_t micro = 0;
   std::vector<FwdBwd> stage_cost;       // per global stage, per micro-batch
