@@ -87,7 +87,11 @@ bool parse_timestamp(std::string_view s, double& out) {
   };
   if (!num(0, 4, y) || !num(5, 2, mo) || !num(8, 2, d) || !num(11, 2, hh) || !num(14, 2, mm)) return false;
   if (!parse_number(s.substr(17), sec)) return false;
-  if (mo < 1 || mo > 12 || d < 1 || d > 31 || hh > 23 || mm > 59 || sec < 0 || sec >= 61) return false;
+  // Days per month, February by the Gregorian leap rule.
+  static constexpr int kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  if (mo < 1 || mo > 12 || hh > 23 || mm > 59 || sec < 0 || sec >= 61) return false;
+  const bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+  if (d < 1 || d > kDays[mo - 1] + (mo == 2 && leap ? 1 : 0)) return false;
   out = double(days_from_civil(y, mo, d)) * 86400.0 + hh * 3600.0 + mm * 60.0 + sec;
   return true;
 }
@@ -133,9 +137,12 @@ std::vector<RequestSpec> parse_trace(const std::string& text, const std::string&
         continue;
       } else {
         fmt = Fmt::kCsv;
+        // A header line has no number in any field; a line with some is data (a malformed first
+        // data line is reported, not skipped as a header).
         double x = 0;
-        const auto f = split(line, ',');
-        if (!f.empty() && !parse_number(f[0], x)) continue;  // a header line
+        bool any_number = false;
+        for (const auto field : split(line, ',')) any_number = any_number || parse_number(field, x);
+        if (!any_number) continue;
       }
     }
     RequestSpec r;

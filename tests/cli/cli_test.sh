@@ -249,5 +249,10 @@ expect yaml-comma 2 "^wanka: error: " -- timeout 20 "$W" estimate "$tmp/comma.ya
 printf -- '---\nmodel: {name: llama3-8b}\ncluster: {gpu: h100-sxm, num_gpus: 8}\n---\n' > "$tmp/trailing.yaml"
 expect yaml-trailing-marker 0 "step time" -- "$W" estimate "$tmp/trailing.yaml"
 expect plan-exclude-repeated 0 "TP1 " -- "$W" plan --exclude tp=2 --exclude tp=4 --exclude tp=8 --top 1
+# A malformed first data line is reported, not skipped as a header; impossible dates are refused.
+printf 'abc,100,10\n1,100,10\n' > "$tmp/badfirst.csv"
+expect serve-trace-bad-first-line 2 "badfirst.csv:1: cannot parse arrival time 'abc'" -- "$W" serve --trace "$tmp/badfirst.csv"
+printf 'TIMESTAMP,ContextTokens,GeneratedTokens\n2023-02-30 18:15:50.0,100,10\n' > "$tmp/feb30.csv"
+expect serve-trace-impossible-date 2 "feb30.csv:2: cannot parse arrival time" -- "$W" serve --trace "$tmp/feb30.csv"
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
