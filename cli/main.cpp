@@ -64,7 +64,7 @@ void write_outputs(const std::vector<OutputFile>& files) {
       if (ec) fail(f, ": cannot follow the link");
       target = to.is_absolute() ? to : target.parent_path() / to;
     }
-    target = fs::weakly_canonical(target, ec);
+    target = fs::weakly_canonical(fs::absolute(target, ec), ec);
     if (ec) fail(f, "");
     const fs::file_status st = fs::status(target, ec);
     if (fs::is_directory(st) || f.path.back() == '/') fail(f, ": it is a directory");

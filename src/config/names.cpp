@@ -168,7 +168,8 @@ void refuse_duplicate_keys(const YAML::Node& root, const std::string& origin) {
 static std::size_t documents_with_content(const std::string& text) {
   std::size_t docs = 0;
   bool open = false, has = false;
-  std::size_t at = 0;
+  // A UTF-8 byte-order mark, which yaml-cpp skips.
+  std::size_t at = text.compare(0, 3, "\xEF\xBB\xBF") == 0 ? 3 : 0;
   while (at <= text.size()) {
     std::size_t end = text.find('\n', at);
     if (end == std::string::npos) end = text.size();
@@ -178,7 +179,9 @@ static std::size_t documents_with_content(const std::string& text) {
       return line.substr(0, 3) == m && (line.size() == 3 || line[3] == ' ' || line[3] == '\t' || line[3] == '\r');
     };
     if (marker("---") || marker("...")) {
-      if (has) ++docs;
+      // A document ends here: it counts if it held something, or if it was opened by `---`
+      // and another follows (yaml-cpp's Load then returns that empty first document).
+      if (has || (open && docs == 0 && marker("---"))) ++docs;
       has = false;
       open = marker("---");
       line.remove_prefix(3);

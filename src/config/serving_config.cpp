@@ -264,6 +264,7 @@ ServeScenario parse_serve_scenario(const std::string& text, const std::string& o
     // the split is checked on one replica's GPUs; simulating it checks the cluster.
     ServeScenario one = s;
     one.base.cluster.num_gpus = long(p.tp) * p.pp;
+    one.serving.disaggregation.prefill_replicas = 0;  // planning sizes colocated replicas
     validate_serve_split(one);
     return s;
   }

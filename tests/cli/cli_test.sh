@@ -233,7 +233,7 @@ expect yaml-two-documents 2 "2 YAML documents; give one" -- "$W" estimate "$tmp/
 printf 'foo,bar\n1,2\n' > "$tmp/notvalidation.csv"
 expect validate-wrong-columns 2 "^wanka: error: --file: missing columns: id, source, metric, value" -- "$W" validate --file "$tmp/notvalidation.csv"
 expect plan-infinite-days 2 "^wanka: error: --days: must be in" -- "$W" plan --model llama3-8b --tokens 1e12 --days inf
-expect serve-capacity-without-plan 2 "^wanka: error: parallel: the scenario has a capacity block and no split: add --plan" -- "$W" serve examples/serve-gpt4-25-messages-per-3h.yaml
+expect serve-capacity-without-plan 2 "^wanka: error: parallel: the scenario has a capacity block and no split: add --plan" -- "$W" serve "$SRC/examples/serve-gpt4-25-messages-per-3h.yaml"
 expect serve-plan-with-trace 2 "^wanka: error: serving.trace: capacity planning simulates Poisson arrivals" -- "$W" serve --plan --model llama3-8b --users 100 --user-rate 1 --trace "$tmp/notvalidation.csv"
 # A vanishing failure rate caps the checkpoint interval at the run (it was infinite: NaN ETTRs).
 expect reliability-vanishing-rate 0 "ETTR +p10 100.0%" -- "$W" reliability --gpus 64 --days 2 --runs 20 --rate-scale 1e-300
@@ -254,5 +254,12 @@ printf 'abc,100,10\n1,100,10\n' > "$tmp/badfirst.csv"
 expect serve-trace-bad-first-line 2 "badfirst.csv:1: cannot parse arrival time 'abc'" -- "$W" serve --trace "$tmp/badfirst.csv"
 printf 'TIMESTAMP,ContextTokens,GeneratedTokens\n2023-02-30 18:15:50.0,100,10\n' > "$tmp/feb30.csv"
 expect serve-trace-impossible-date 2 "feb30.csv:2: cannot parse arrival time" -- "$W" serve --trace "$tmp/feb30.csv"
+# A capacity block beside disaggregation plans colocated replicas; a BOM before a comment and ---
+# is one document; two spellings of one output path are one file.
+expect serve-plan-disaggregated-example 0 "best replica" -- "$W" serve "$SRC/examples/serve-llama3-70b-disaggregated.yaml" --plan --users 200 --user-rate 10
+printf '\xEF\xBB\xBF# c\n---\nmodel: {name: llama3-8b}\ncluster: {gpu: h100-sxm, num_gpus: 8}\n' > "$tmp/bom.yaml"
+expect yaml-bom-comment-marker 0 "step time" -- "$W" estimate "$tmp/bom.yaml"
+WA="$W"; case "$WA" in /*) ;; *) WA="$PWD/$WA" ;; esac
+(cd "$tmp" && "$WA" cluster --trace jobs.csv --format csv --nodes 1 --gpus-per-node 1 --gpu h100-sxm -o ./twice.txt --series twice.txt 2>/dev/null); [ $? -eq 2 ] && [ ! -e "$tmp/twice.txt" ] && pass=$((pass+1)) || { echo "FAIL output-same-file-two-spellings"; fail=$((fail+1)); }
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
