@@ -77,10 +77,15 @@ void write_outputs(const std::vector<OutputFile>& files) {
     }
     pending.push_back(p);
     if (p.tmp.empty()) continue;
-    std::ofstream out(p.tmp, std::ios::binary | std::ios::trunc);
-    if (!out) fail(f, "");
-    out << f.text;
-    if (!out.flush()) fail(f, "");
+    // Created exclusively ("x": O_EXCL, which also refuses a planted symlink in its place).
+    fs::remove(p.tmp, ec);
+    std::FILE* out = std::fopen(p.tmp.c_str(), "wbx");
+    if (!out) {
+      pending.back().tmp.clear();  // not ours to remove
+      fail(f, "");
+    }
+    const bool written = std::fwrite(f.text.data(), 1, f.text.size(), out) == f.text.size();
+    if (std::fclose(out) != 0 || !written) fail(f, "");
   }
   // FIFOs and devices first: a write there can still fail, and nothing else is in place yet.
   for (const auto& p : pending) {
