@@ -121,6 +121,7 @@ std::vector<OutputFile> ClusterCommand::run() const {
   }
   o.series_points = series_points;
 
+  if (json && csv) throw InputError("--json", "conflicts with --csv: give one output format");
   std::vector<std::string> names = split(policies);
   if (names.size() == 1 && names[0] == "all") names = cl::policy_names();
   if (names.empty()) throw InputError("--policy", "no policy given");

@@ -307,8 +307,9 @@ std::vector<bool> parse_bool_list(const std::string& flag, const std::string& v)
   std::vector<bool> out;
   std::stringstream ss(v);
   for (std::string item; std::getline(ss, item, ',');) {
-    if (item == "true" || item == "on" || item == "1") out.push_back(true);
-    else if (item == "false" || item == "off" || item == "0") out.push_back(false);
+    // The spellings the scenario file accepts (as_bool).
+    if (item == "true" || item == "yes" || item == "on" || item == "1") out.push_back(true);
+    else if (item == "false" || item == "no" || item == "off" || item == "0") out.push_back(false);
     else throw InputError(flag, "expected true/false, got '" + item + "'");
   }
   if (out.empty()) throw InputError(flag, "no values given");
@@ -449,6 +450,9 @@ std::vector<std::int64_t> parse_counts(const std::string& v) {
     for (std::int64_t x = a; x <= b; x *= 2) out.push_back(x);
   }
   if (out.empty()) throw InputError("--counts", "no GPU counts given");
+  // Ascending and once each: the curve's efficiency and network-bound point read it in order.
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
   if (out.size() > 64) throw InputError("--counts", "at most 64 GPU counts");
   return out;
 }
@@ -612,11 +616,22 @@ int main(int argc, char** argv) {
     }
   }
 
+  // An unknown command gets the closest ones (CLI11 would say only that a subcommand is needed).
+  if (argc > 1 && argv[1][0] != '-') {
+    std::vector<std::string> known;
+    for (const CLI::App* sub : app.get_subcommands({})) known.push_back(sub->get_name());
+    if (std::find(known.begin(), known.end(), argv[1]) == known.end()) {
+      fmt::print(stderr, "wanka: error: {}\n", wanka::unknown_name_message("command", argv[1], known));
+      return 2;
+    }
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    const int rc = app.exit(e);
-    return rc == 0 ? 0 : 2;
+    if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
+    // CLI11's own messages in wanka's form: one line naming the problem, exit code 2.
+    fmt::print(stderr, "wanka: error: {}\nRun with --help for more information.\n", e.what());
+    return 2;
   }
   // An option given an empty argument (`--seq-len ''`) is refused too: its default would
   // silently stand in for it.
@@ -734,6 +749,9 @@ int main(int argc, char** argv) {
       const auto counts = parse_counts(sc_counts);
       const wanka::ScaleResult r = wanka::scale_curve(d.scenario, counts, opt, sc_scale_batch);
       end_progress(bar);
+      if (sc_json && sc->count("--format") > 0 && sc_format != "json") {
+        throw InputError("--json", "conflicts with --format " + sc_format);
+      }
       const std::string fmt_ = sc_json ? "json" : sc_format;
       std::string text;
       if (fmt_ == "json") text = wanka::scale_to_json(d.scenario, r, !sc_no_timing).dump(2) + "\n";
@@ -741,6 +759,9 @@ int main(int argc, char** argv) {
       else text = wanka::format_scale(d.scenario, r);
       write_output(sc_out, text);
     } else if (srv->parsed()) {
+      if (srv->count("--rate") > 0 && srv->count("--offline") > 0) {
+        throw InputError("--offline", "conflicts with --rate: give one arrival mode");
+      }
       const wanka::ServeScenario s = srv_flags.with_catalog([&](const wanka::Catalog& c) {
         if (srv_flags.file.empty()) {
           // With --plan the built-in default's split is not a pin (as for `wanka plan`).

@@ -261,5 +261,14 @@ printf '\xEF\xBB\xBF# c\n---\nmodel: {name: llama3-8b}\ncluster: {gpu: h100-sxm,
 expect yaml-bom-comment-marker 0 "step time" -- "$W" estimate "$tmp/bom.yaml"
 WA="$W"; case "$WA" in /*) ;; *) WA="$PWD/$WA" ;; esac
 (cd "$tmp" && "$WA" cluster --trace jobs.csv --format csv --nodes 1 --gpus-per-node 1 --gpu h100-sxm -o ./twice.txt --series twice.txt 2>/dev/null); [ $? -eq 2 ] && [ ! -e "$tmp/twice.txt" ] && pass=$((pass+1)) || { echo "FAIL output-same-file-two-spellings"; fail=$((fail+1)); }
+# Conflicting flags are refused, an unknown command gets the closest ones, CLI11's messages
+# read like wanka's, and scale's counts are sorted once each.
+expect unknown-command 2 "^wanka: error: unknown command 'estimat' .closest: estimate" -- "$W" estimat
+expect cli11-message-prefix 2 "^wanka: error: Could not convert: --top" -- "$W" plan --top 1e9
+expect serve-offline-and-rate 2 "^wanka: error: --offline: conflicts with --rate" -- "$W" serve --offline --rate 2
+expect scale-json-and-csv 2 "^wanka: error: --json: conflicts with --format csv" -- "$W" scale --format csv --json
+expect cluster-json-and-csv 2 "^wanka: error: --json: conflicts with --csv" -- "$W" cluster --trace "$tmp/jobs.csv" --format csv --nodes 1 --gpus-per-node 1 --gpu h100-sxm --csv --json
+"$W" scale --model llama3-8b --counts 4096,1024,1024 --format csv | awk -F, 'NR>1 {print $1}' | tr '\n' ' ' | grep -qx "1024 4096 " && pass=$((pass+1)) || { echo "FAIL scale-counts-sorted-once"; fail=$((fail+1)); }
+expect plan-sp-yes 0 "TP[0-9]+\+SP" -- "$W" plan --model llama3-8b --gpus 64 --sp yes --top 1
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
