@@ -1,5 +1,6 @@
 #include "config/reliability_config.hpp"
 
+#include <fmt/format.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -176,6 +177,12 @@ void parse_reliability_section(const YAML::Node& n, ReliabilityConfig& r) {
     yaml::opt(c, "keep", cp, k.keep, 1, 1000);
   }
   yaml::opt(n, "days", P, r.days, 0, 36500);
+  // 0 runs the token budget; a window shorter than a minute holds no checkpoint interval or
+  // recovery worth reporting (1e-9 days printed Young 0 s beside a simulated 1 s).
+  if (r.days > 0 && r.days < 1.0 / 1440) {
+    throw InputError(P + ".days", fmt::format("{:g} days is shorter than a minute: give at least 0.0007 (or 0 to run "
+                                              "the token budget to completion)", r.days));
+  }
   yaml::opt(n, "tokens", P, r.tokens, 0, 1e20);
   yaml::opt(n, "runs", P, r.runs, 1, 1e6);
   if (auto s = n["seed"]; s && !s.IsNull()) r.seed = static_cast<std::uint64_t>(yaml::as_long(s, P + ".seed", 0, LONG_MAX));
