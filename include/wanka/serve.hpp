@@ -260,6 +260,9 @@ struct ReplicaOption {
   // domain's GPUs per TP group it holds (D / floor(D / tp)): a TP group stays inside one domain
   // and the GPUs left over (one per 8-GPU node at tp 7) serve no other group.
   double footprint_gpus = 0;
+  // Rate confirmed on a 10,000-request run (the answer's option, and any chosen before it was
+  // lowered); the others keep their 800-request probes' rate, optimistic at the SLO's edge.
+  bool checked = false;
 };
 
 struct CapacityResult {

@@ -137,7 +137,7 @@ Json capacity_to_json(const ServeScenario& s, const CapacityResult& c) {
   Json opts = Json::array();
   for (const auto& o : c.options) {
     opts.push_back({{"tp", o.tp}, {"pp", o.pp}, {"ep", o.ep}, {"attention_dp", o.attention_dp}, {"max_batch", o.max_batch},
-                    {"max_rate_per_s", o.max_rate_per_s}, {"footprint_gpus", o.footprint_gpus},
+                    {"max_rate_per_s", o.max_rate_per_s}, {"footprint_gpus", o.footprint_gpus}, {"checked_long_run", o.checked},
                     {"requests_per_s_per_gpu", o.max_rate_per_s / o.footprint_gpus}});
   }
   const auto& b = c.best;
@@ -211,12 +211,13 @@ std::string format_capacity(const ServeScenario& s, const CapacityResult& c) {
   }
   o += fmt::format("  cost            ${:.0f}/hour, ${:.3g}/month; ${:.3f} per million output tokens, ${:.3f} per million tokens\n",
                    c.cost_per_hour_usd, c.cost_per_month_usd, c.cost_per_million_output_tokens_usd, c.cost_per_million_tokens_usd);
-  o += fmt::format("  searched        {} replica shapes, {} simulations; best per-GPU rates:\n", c.configurations, c.simulations);
+  o += fmt::format("  searched        {} replica shapes, {} simulations; best per-GPU rates (800-request probes unless checked):\n", c.configurations, c.simulations);
   std::size_t shown = 0;
   for (const auto& x : c.options) {
     if (++shown > 5) break;
-    o += fmt::format("    tp {} pp {} ep {}{} max_batch {:>4}: {:.4f} req/s per GPU\n", x.tp, x.pp, x.ep,
-                     x.attention_dp ? " attention DP" : "", x.max_batch, x.max_rate_per_s / x.footprint_gpus);
+    o += fmt::format("    tp {} pp {} ep {}{} max_batch {:>4}: {:.4f} req/s per GPU{}\n", x.tp, x.pp, x.ep,
+                     x.attention_dp ? " attention DP" : "", x.max_batch, x.max_rate_per_s / x.footprint_gpus,
+                     x.checked ? " (checked on 10,000 requests)" : "");
   }
   return o;
 }

@@ -326,6 +326,7 @@ CapacityResult plan_capacity(const ServeScenario& in, bool pin_max_batch) {
       continue;
     }
     // Keep the display order, with the checked flag moving along.
+    o.checked = true;
     ReplicaOption moved = o;
     res.options.erase(res.options.begin() + static_cast<std::ptrdiff_t>(k));
     checked.erase(checked.begin() + static_cast<std::ptrdiff_t>(k));

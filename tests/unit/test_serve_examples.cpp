@@ -49,6 +49,7 @@ TEST(ServeExamples, Gpt4RateLimitOnThirtyThousandA100) {
   EXPECT_LE(double(c.replicas) * c.best.footprint_gpus, 30720.0);
   // The answer's rate was checked on a 10,000-request run.
   EXPECT_EQ(c.best.at_max.requests, 10000);
+  EXPECT_TRUE(c.best.checked);
   // 25 messages per 3 hours for 1M users would need max_users / 1M of today's fleet: 4-17x more.
   EXPECT_NEAR(c.max_users / 1e6 * 8.333, c.max_requests_per_user_per_hour, 1e-3 * c.max_requests_per_user_per_hour);
 }
