@@ -82,7 +82,14 @@ std::vector<OutputFile> ClusterCommand::run() const {
   c.placement = cl::parse_placement(placement);
   c.cross_node_slowdown = cross_node;
   c.cross_rack_slowdown = cross_rack;
-  cl::resolve_pools(c);
+  try {
+    cl::resolve_pools(c);
+  } catch (const InputError& e) {
+    // Node counts given in --pools are named by it, not by --nodes or --gpus-per-node.
+    if (pools.empty() || (e.field() != "--nodes" && e.field() != "--gpus-per-node")) throw;
+    const std::string what = e.what();
+    throw InputError("--pools", what.substr(e.field().size() + 2));
+  }
 
   cl::SimOptions o;
   // Every number finite and bounded: an infinite failure rate or restart cost would schedule

@@ -271,5 +271,6 @@ expect cluster-json-and-csv 2 "^wanka: error: --json: conflicts with --csv" -- "
 "$W" scale --model llama3-8b --counts 4096,1024,1024 --format csv | awk -F, 'NR>1 {print $1}' | tr '\n' ' ' | grep -qx "1024 4096 " && pass=$((pass+1)) || { echo "FAIL scale-counts-sorted-once"; fail=$((fail+1)); }
 expect plan-sp-yes 0 "TP[0-9]+\+SP" -- "$W" plan --model llama3-8b --gpus 64 --sp yes --top 1
 expect reliability-window-under-a-minute 2 "^wanka: error: reliability.days: 1e-09 days is shorter than a minute" -- "$W" reliability --days 1e-9
+expect cluster-pools-node-count 2 "^wanka: error: --pools: 0 is outside" -- "$W" cluster --trace "$tmp/jobs.csv" --format csv --pools v100:0x4
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
