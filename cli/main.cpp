@@ -39,6 +39,25 @@ using wanka::InputError;
 // stdout, then the temporaries are renamed over their targets. A symlink is written through
 // (its target replaced, the link kept, a dangling one's target created); a directory is
 // refused, and so is one file named by two outputs.
+// The files a command reads (scenario, --catalog, --trace, --file), which no output may replace.
+std::vector<std::pair<std::string, std::string>> g_inputs;  // flag, path
+
+// An absolute, normalised path with its chain of symlinks followed (bounded, as the kernel
+// does); empty when the chain does not end.
+std::filesystem::path resolved(const std::string& path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::path target = path;
+  for (int hops = 0; fs::is_symlink(fs::symlink_status(target, ec)); ++hops) {
+    if (hops == 40) return {};
+    const fs::path to = fs::read_symlink(target, ec);
+    if (ec) return {};
+    target = to.is_absolute() ? to : target.parent_path() / to;
+  }
+  target = fs::weakly_canonical(fs::absolute(target, ec), ec);
+  return ec ? fs::path() : target;
+}
+
 void write_outputs(const std::vector<OutputFile>& files) {
   namespace fs = std::filesystem;
   struct Pending {
@@ -56,23 +75,23 @@ void write_outputs(const std::vector<OutputFile>& files) {
   for (const auto& f : files) {
     if (f.path.empty() || f.path == "-") continue;
     std::error_code ec;
-    fs::path target = f.path;
-    // Follow a chain of links (bounded, as the kernel does) to the file it names.
-    for (int hops = 0; fs::is_symlink(fs::symlink_status(target, ec)); ++hops) {
-      if (hops == 40) fail(f, ": too many levels of symbolic links");
-      const fs::path to = fs::read_symlink(target, ec);
-      if (ec) fail(f, ": cannot follow the link");
-      target = to.is_absolute() ? to : target.parent_path() / to;
-    }
-    target = fs::weakly_canonical(fs::absolute(target, ec), ec);
-    if (ec) fail(f, "");
+    const fs::path target = resolved(f.path);
+    if (target.empty()) fail(f, ": cannot follow its symbolic links");
     const fs::file_status st = fs::status(target, ec);
     if (fs::is_directory(st) || f.path.back() == '/') fail(f, ": it is a directory");
     for (const auto& p : pending) {
       if (p.target == target) fail(f, ": the same file as " + p.file->flag);
     }
+    for (const auto& [flag, in] : g_inputs) {
+      if (!in.empty() && resolved(in) == target) fail(f, ": it is the input " + flag);
+    }
+    // A file the user may not write is not replaced behind its permissions.
+    if (fs::exists(st) && ::access(target.c_str(), W_OK) != 0) fail(f, ": permission denied");
     Pending p{&f, target, {}};
-    if (!fs::exists(st) || fs::is_regular_file(st)) {
+    // A regular file is replaced by rename, keeping its permissions; one with other hard links
+    // is written in place (a rename would leave the other names on the old text).
+    const bool linked = fs::is_regular_file(st) && fs::hard_link_count(target, ec) > 1;
+    if (!fs::exists(st) || (fs::is_regular_file(st) && !linked)) {
       p.tmp = target.parent_path() / (".wanka-" + std::to_string(::getpid()) + "-" + std::to_string(pending.size()) + ".tmp");
     }
     pending.push_back(p);
@@ -86,6 +105,7 @@ void write_outputs(const std::vector<OutputFile>& files) {
     }
     const bool written = std::fwrite(f.text.data(), 1, f.text.size(), out) == f.text.size();
     if (std::fclose(out) != 0 || !written) fail(f, "");
+    if (fs::exists(st)) fs::permissions(p.tmp, st.permissions(), ec);
   }
   // FIFOs and devices first: a write there can still fail, and nothing else is in place yet.
   for (const auto& p : pending) {
@@ -192,7 +212,7 @@ struct ScenarioFlags {
     for (const auto& s : sets) {
       const auto eq = s.find('=');
       if (eq == std::string::npos || eq == 0) throw InputError("--set", "expected key.path=value, got '" + s + "'");
-      if (eq + 1 == s.size()) throw InputError("--set", "empty value for " + s.substr(0, eq));
+      if (s.find_first_not_of(" \t\r\n", eq + 1) == std::string::npos) throw InputError("--set", "empty value for " + s.substr(0, eq));
       all.emplace_back(s.substr(0, eq), s.substr(eq + 1));
     }
     all.insert(all.end(), overrides.begin(), overrides.end());
@@ -633,13 +653,20 @@ int main(int argc, char** argv) {
     fmt::print(stderr, "wanka: error: {}\nRun with --help for more information.\n", e.what());
     return 2;
   }
+  for (const CLI::App* sub : app.get_subcommands()) {
+    for (const CLI::Option* o : sub->get_options()) {
+      const std::string n = o->get_name();
+      if (o->nonpositional() && n != "--catalog" && n != "--trace" && n != "--file" && n != "--pollux-profiles") continue;
+      for (const auto& r : o->results()) g_inputs.emplace_back(o->nonpositional() ? n : "scenario", r);
+    }
+  }
   // An option given an empty argument (`--seq-len ''`) is refused too: its default would
   // silently stand in for it.
   for (const CLI::App* sub : app.get_subcommands()) {
     for (const CLI::Option* o : sub->get_options()) {
       if (o->get_expected_min() == 0) continue;  // a flag
       for (const auto& r : o->results()) {
-        if (r.empty()) {
+        if (r.find_first_not_of(" \t\r\n") == std::string::npos) {
           fmt::print(stderr, "wanka: error: {}: empty value\n", o->get_name());
           return 2;
         }
@@ -761,6 +788,20 @@ int main(int argc, char** argv) {
     } else if (srv->parsed()) {
       if (srv->count("--rate") > 0 && srv->count("--offline") > 0) {
         throw InputError("--offline", "conflicts with --rate: give one arrival mode");
+      }
+      // Flags the chosen mode would silently ignore are refused.
+      for (const char* flag : {"--rate", "--offline"}) {
+        if (srv->count(flag) > 0 && srv->count("--trace") > 0) {
+          throw InputError(flag, "conflicts with --trace: the trace gives the arrival times");
+        }
+      }
+      if (srv_plan) {
+        for (const char* flag : {"--rate", "--offline", "--requests", "--prefill-replicas", "--gpus"}) {
+          if (srv->count(flag) > 0) {
+            throw InputError(flag, "is not used by --plan (it simulates Poisson arrivals at the rates it searches, on "
+                                   "colocated replicas it sizes itself; the fleet is --fleet)");
+          }
+        }
       }
       const wanka::ServeScenario s = srv_flags.with_catalog([&](const wanka::Catalog& c) {
         if (srv_flags.file.empty()) {

@@ -1093,6 +1093,7 @@ ScaleResult scale_curve(const Scenario& base, const std::vector<std::int64_t>& c
   PlanOptions o = opt;
   o.top = 1;
   const std::function<void(double)> progress = opt.progress;
+  std::optional<InputError> first_error;
   double ref = 0;
   for (std::size_t i = 0; i < counts.size(); ++i) {
     Scenario s = base;
@@ -1130,8 +1131,16 @@ ScaleResult scale_curve(const Scenario& base, const std::vector<std::int64_t>& c
       }
     } catch (const InputError& e) {
       pt.note = e.what();
+      if (!first_error) first_error = e;
     }
     out.points.push_back(std::move(pt));
+  }
+  // A curve without a single feasible point answers nothing: the problem is the input (pins
+  // that exclude every split, a model that fits at none of the counts), as plan says.
+  if (std::none_of(out.points.begin(), out.points.end(), [](const ScalePoint& p) { return p.feasible; })) {
+    if (first_error) throw *first_error;
+    throw InputError("cluster.num_gpus", fmt::format("{} fits in memory at none of the counts (up to {} GPUs)", base.model.name,
+                                                     counts.back()));
   }
   out.elapsed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return out;

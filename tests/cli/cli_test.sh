@@ -272,5 +272,16 @@ expect cluster-json-and-csv 2 "^wanka: error: --json: conflicts with --csv" -- "
 expect plan-sp-yes 0 "TP[0-9]+\+SP" -- "$W" plan --model llama3-8b --gpus 64 --sp yes --top 1
 expect reliability-window-under-a-minute 2 "^wanka: error: reliability.days: 1e-09 days is shorter than a minute" -- "$W" reliability --days 1e-9
 expect cluster-pools-node-count 2 "^wanka: error: --pools: 0 is outside" -- "$W" cluster --trace "$tmp/jobs.csv" --format csv --pools v100:0x4
+# No output replaces an input, whitespace is an empty value, a curve without a feasible point
+# is an input error (as plan), and serve refuses flags its mode would ignore.
+cp "$SRC/examples/gpt3-175b-single-v100.yaml" "$tmp/own.yaml"
+expect output-is-input 2 "^wanka: error: --output: cannot write '.*own.yaml': it is the input scenario" -- "$W" estimate "$tmp/own.yaml" -o "$tmp/own.yaml"
+grep -q "gpt3-175b" "$tmp/own.yaml" && pass=$((pass+1)) || { echo "FAIL output-is-input-kept"; fail=$((fail+1)); }
+expect cluster-jobs-is-trace 2 "^wanka: error: --jobs: cannot write .*: it is the input --trace" -- "$W" cluster --trace "$tmp/jobs.csv" --format csv --nodes 1 --gpus-per-node 1 --gpu h100-sxm --jobs "$tmp/jobs.csv"
+expect whitespace-value 2 "^wanka: error: --tokens: empty value" -- "$W" estimate --tokens " "
+expect scale-nothing-feasible 2 "^wanka: error: parallel.tp: the pins and --exclude leave no possible value" -- "$W" scale --model llama3-8b --counts 8,64 --tp 8 --exclude tp=8
+expect scale-fits-nowhere 2 "^wanka: error: cluster.num_gpus: llama3-405b fits in memory at none of the counts" -- "$W" scale --model llama3-405b --counts 1,2
+expect serve-plan-ignored-flag 2 "^wanka: error: --rate: is not used by --plan" -- "$W" serve --plan --model llama3-8b --users 100 --user-rate 1 --rate 5
+expect serve-trace-and-offline 2 "^wanka: error: --offline: conflicts with --trace" -- "$W" serve --trace "$tmp/badfirst.csv" --offline
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
