@@ -3,6 +3,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <climits>
 #include <cmath>
 
@@ -214,6 +215,20 @@ ServeScenario parse_serve_scenario(const std::string& text, const std::string& o
   const YAML::Node root = scenario_root(text, origin, overrides);
   if (auto n = root["serving"]; n && !n.IsNull()) parse_serving(n, s.serving);
   if (auto n = root["capacity"]; n && !n.IsNull()) s.serving.capacity = parse_capacity(n);
+  // A relative trace path written in a scenario file names a file beside it (as cluster's
+  // Pollux profiles default to beside the workload); one given on the command line (--trace,
+  // --set) stays relative to the working directory.
+  const bool trace_overridden = std::any_of(overrides.begin(), overrides.end(),
+                                            [](const Override& o) { return o.first == "serving.trace"; });
+  if (!s.serving.trace.empty() && !trace_overridden) {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    const fs::path trace(s.serving.trace), scenario(origin);
+    if (trace.is_relative() && fs::is_regular_file(scenario, ec)) {
+      const fs::path real = fs::canonical(scenario, ec);  // beside the file itself, also through a symlink
+      s.serving.trace = ((ec ? scenario : real).parent_path() / trace).string();
+    }
+  }
   auto& p = s.base.parallel;
   for (const auto& k : d.parallel_given) {
     if (k != "tp" && k != "pp" && k != "ep" && k != "cp" && k != "vpp" && k != "dp") {

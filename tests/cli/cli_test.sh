@@ -283,5 +283,10 @@ expect scale-nothing-feasible 2 "^wanka: error: parallel.tp: the pins and --excl
 expect scale-fits-nowhere 2 "^wanka: error: cluster.num_gpus: llama3-405b fits in memory at none of the counts" -- "$W" scale --model llama3-405b --counts 1,2
 expect serve-plan-ignored-flag 2 "^wanka: error: --rate: is not used by --plan" -- "$W" serve --plan --model llama3-8b --users 100 --user-rate 1 --rate 5
 expect serve-trace-and-offline 2 "^wanka: error: --offline: conflicts with --trace" -- "$W" serve --trace "$tmp/badfirst.csv" --offline
+# A relative trace in a scenario file is read beside the file, from any working directory.
+mkdir -p "$tmp/sv"; printf 'arrival_s,input,output\n0,100,10\n1,100,10\n' > "$tmp/sv/tr.csv"
+printf 'model: {name: llama3-8b}\ncluster: {gpu: h100-sxm, num_gpus: 1}\nparallel: {tp: 1}\nserving: {trace: tr.csv}\n' > "$tmp/sv/s.yaml"
+WA="$W"; case "$WA" in /*) ;; *) WA="$PWD/$WA" ;; esac
+(cd / && "$WA" serve "$tmp/sv/s.yaml" > "$tmp/sv/out.txt" 2>&1); grep -q "2 (trace" "$tmp/sv/out.txt" && pass=$((pass+1)) || { echo "FAIL serve-relative-trace-beside-scenario"; sed 's/^/  | /' "$tmp/sv/out.txt" | head -3; fail=$((fail+1)); }
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
