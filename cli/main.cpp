@@ -33,12 +33,9 @@ namespace {
 
 using wanka::InputError;
 
-// Writes every output or none. Each file target gets its text in a temporary file in its
-// directory (named by process and output, not by the target: a 250-character name stays
-// valid); only when all are written do the FIFOs and devices (/dev/null) get theirs, then
-// stdout, then the temporaries are renamed over their targets. A symlink is written through
-// (its target replaced, the link kept, a dangling one's target created); a directory is
-// refused, and so is one file named by two outputs.
+// Whitespace only: an empty value.
+bool blank(const std::string& s) { return s.find_first_not_of(" \t\r\n") == std::string::npos; }
+
 // The files a command reads (scenario, --catalog, --trace, --file), which no output may replace.
 std::vector<std::pair<std::string, std::string>> g_inputs;  // flag, path
 
@@ -58,6 +55,12 @@ std::filesystem::path resolved(const std::string& path) {
   return ec ? fs::path() : target;
 }
 
+// Writes every output or none. Each file target gets its text in a temporary file in its
+// directory (named by process and output, not by the target: a 250-character name stays
+// valid); only when all are written do the FIFOs and devices (/dev/null) get theirs, then
+// stdout, then the temporaries are renamed over their targets. A symlink is written through
+// (its target replaced, the link kept, a dangling one's target created); a directory is
+// refused, and so are one file named by two outputs and an input of the command.
 void write_outputs(const std::vector<OutputFile>& files) {
   namespace fs = std::filesystem;
   struct Pending {
@@ -127,9 +130,6 @@ void write_outputs(const std::vector<OutputFile>& files) {
 
 void write_output(const std::string& path, const std::string& text) { write_outputs({{"--output", path, text}}); }
 
-std::string read_file(const std::string& path, const std::string& field, const std::string& what) {
-  return wanka::read_text_file(path, field, what);
-}
 
 struct ScenarioFlags {
   std::string file;
@@ -212,7 +212,7 @@ struct ScenarioFlags {
     for (const auto& s : sets) {
       const auto eq = s.find('=');
       if (eq == std::string::npos || eq == 0) throw InputError("--set", "expected key.path=value, got '" + s + "'");
-      if (s.find_first_not_of(" \t\r\n", eq + 1) == std::string::npos) throw InputError("--set", "empty value for " + s.substr(0, eq));
+      if (blank(s.substr(eq + 1))) throw InputError("--set", "empty value for " + s.substr(0, eq));
       all.emplace_back(s.substr(0, eq), s.substr(eq + 1));
     }
     all.insert(all.end(), overrides.begin(), overrides.end());
@@ -230,14 +230,14 @@ struct ScenarioFlags {
   wanka::Scenario load() const {
     return with_catalog([&](const wanka::Catalog& c) {
       if (file.empty()) return wanka::parse_scenario(wanka::default_scenario_yaml(), "<default>", all_overrides(), c);
-      return wanka::parse_scenario(read_file(file, "", "scenario file"), file, all_overrides(), c);
+      return wanka::parse_scenario(wanka::read_text_file(file, "", "scenario file"), file, all_overrides(), c);
     });
   }
 
   // For the planner: the split left open. The built-in default's parallel block is not a pin.
   wanka::ScenarioDraft load_draft() const {
     return with_catalog([&](const wanka::Catalog& c) {
-      if (!file.empty()) return wanka::parse_scenario_draft(read_file(file, "", "scenario file"), file, all_overrides(), c);
+      if (!file.empty()) return wanka::parse_scenario_draft(wanka::read_text_file(file, "", "scenario file"), file, all_overrides(), c);
       std::string text = wanka::default_scenario_yaml();
       const auto at = text.find("parallel:");
       text.erase(at, text.find('\n', at) - at + 1);
@@ -653,23 +653,18 @@ int main(int argc, char** argv) {
     fmt::print(stderr, "wanka: error: {}\nRun with --help for more information.\n", e.what());
     return 2;
   }
+  // Over the given options: an empty argument (`--seq-len ''`) is refused too, its default
+  // would silently stand in for it; the input files are noted (write_outputs protects them).
   for (const CLI::App* sub : app.get_subcommands()) {
     for (const CLI::Option* o : sub->get_options()) {
       const std::string n = o->get_name();
-      if (o->nonpositional() && n != "--catalog" && n != "--trace" && n != "--file" && n != "--pollux-profiles") continue;
-      for (const auto& r : o->results()) g_inputs.emplace_back(o->nonpositional() ? n : "scenario", r);
-    }
-  }
-  // An option given an empty argument (`--seq-len ''`) is refused too: its default would
-  // silently stand in for it.
-  for (const CLI::App* sub : app.get_subcommands()) {
-    for (const CLI::Option* o : sub->get_options()) {
-      if (o->get_expected_min() == 0) continue;  // a flag
+      const bool input = !o->nonpositional() || n == "--catalog" || n == "--trace" || n == "--file" || n == "--pollux-profiles";
       for (const auto& r : o->results()) {
-        if (r.find_first_not_of(" \t\r\n") == std::string::npos) {
-          fmt::print(stderr, "wanka: error: {}: empty value\n", o->get_name());
+        if (o->get_expected_min() > 0 && blank(r)) {
+          fmt::print(stderr, "wanka: error: {}: empty value\n", n);
           return 2;
         }
+        if (input) g_inputs.emplace_back(o->nonpositional() ? n : "scenario", r);
       }
     }
   }
@@ -813,7 +808,7 @@ int main(int argc, char** argv) {
           }
           return wanka::parse_serve_scenario(text, "<default>", srv_flags.all_overrides(), c);
         }
-        return wanka::parse_serve_scenario(read_file(srv_flags.file, "", "scenario file"), srv_flags.file, srv_flags.all_overrides(), c);
+        return wanka::parse_serve_scenario(wanka::read_text_file(srv_flags.file, "", "scenario file"), srv_flags.file, srv_flags.all_overrides(), c);
       });
       std::string text;
       if (srv_plan) {
@@ -847,8 +842,8 @@ int main(int argc, char** argv) {
     } else if (val->parsed()) {
       std::string csv;
       if (!val_file.empty()) {
-        csv = read_file(val_file, "--file", "");
-        if (csv.find_first_not_of(" \t\r\n") == std::string::npos) throw InputError("--file", "'" + val_file + "' is empty");
+        csv = wanka::read_text_file(val_file, "--file", "");
+        if (blank(csv)) throw InputError("--file", "'" + val_file + "' is empty");
       }
       // The heading names the file read: the built-in curated one or --file.
       auto source = [&](const char* builtin) { return val_file.empty() ? std::string(builtin) : val_file; };

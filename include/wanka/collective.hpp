@@ -55,6 +55,12 @@ struct Group {
 // with ranks numbered so that domains hold `domain_size` consecutive ranks.
 Group place_group(long size, long stride, long domain_size);
 
+// Whether a point-to-point exchange between two blocks of ranks leaves a domain: some rank x of
+// [first, first + count) and its peer x + shift lie in different domains of `domain_size`
+// consecutive ranks, i.e. a multiple of domain_size falls in (first, first + count - 1 + shift].
+// A pipeline hop is as slow as its slowest pair (training and serving pipelines).
+bool straddles_domain(long first, long count, long shift, long domain_size);
+
 // Times for one collective over `group`. `bytes` is the full (unsharded) buffer size:
 // all-reduce of S, all-gather producing S, reduce-scatter consuming S.
 Seconds ring_all_gather(Bytes bytes, long n, const Link& link);

@@ -67,8 +67,6 @@ void parse_dtype_map(const YAML::Node& n, const std::string& path, std::map<Prec
   }
 }
 
-std::string read_file(const std::string& path) { return read_text_file(path, ""); }
-
 template <class T>
 const T& find_named(const std::vector<T>& items, const std::string& name, const char* kind) {
   for (const auto& it : items) {
@@ -494,7 +492,7 @@ const Catalog& Catalog::builtin() {
   return c;
 }
 
-Catalog Catalog::with_overrides(const std::string& yaml_path) { return with_overrides_text(read_file(yaml_path), yaml_path); }
+Catalog Catalog::with_overrides(const std::string& yaml_path) { return with_overrides_text(read_text_file(yaml_path, ""), yaml_path); }
 
 Catalog Catalog::with_overrides_text(const std::string& text, const std::string& origin) {
   Catalog c = builtin();

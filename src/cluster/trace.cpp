@@ -19,8 +19,6 @@ namespace wanka::cluster {
 
 namespace {
 
-std::string slurp(const std::string& path, const std::string& field) { return read_text_file(path, field); }
-
 // A comma-separated table with a header line. No quoting: none of the traces needs it. It keeps
 // views into `text`, which must outlive it.
 // Blank lines and lines starting with '#' are skipped.
@@ -157,14 +155,14 @@ PolluxApp load_pollux_app(const std::string& dir, const std::string& app) {
     throw InputError("--pollux-profiles", "no throughput profile for application '" + app + "' in '" + dir + "'");
   PolluxApp a;
   {
-    const std::string path = (base / "placements.csv").string(), text = slurp(path, "--pollux-profiles");
+    const std::string path = (base / "placements.csv").string(), text = read_text_file(path, "--pollux-profiles");
     const Table t(text, path);
     const int p = t.col("placement"), b = t.col("local_bsz"), s = t.col("step_time"), y = t.col("sync_time");
     for (std::size_t r = 0; r < t.rows(); ++r)
       a.placement[std::string(t.str(r, p))].pts.push_back({t.num(r, b), t.num(r, s), t.num(r, y)});
   }
   {
-    const std::string path = (base / "scalability.csv").string(), text = slurp(path, "--pollux-profiles");
+    const std::string path = (base / "scalability.csv").string(), text = read_text_file(path, "--pollux-profiles");
     const Table t(text, path);
     const int n = t.col("num_nodes"), rp = t.col("num_replicas"), b = t.col("local_bsz"), s = t.col("step_time"),
               y = t.col("sync_time");
@@ -178,7 +176,7 @@ PolluxApp load_pollux_app(const std::string& dir, const std::string& app) {
     const std::string f = e.path().filename().string();
     if (f.rfind("validation-", 0) != 0 || e.path().extension() != ".csv") continue;
     const int batch = std::atoi(f.c_str() + 11);
-    const std::string text = slurp(e.path().string(), "--pollux-profiles");
+    const std::string text = read_text_file(e.path().string(), "--pollux-profiles");
     const Table t(text, e.path().string());
     if (t.rows() == 0) continue;
     a.iterations[batch] = t.num(t.rows() - 1, t.col("iteration"));
@@ -323,7 +321,7 @@ Workload read_trace(const std::string& path, TraceFormat format, const std::stri
   if (format == TraceFormat::kPollux && profiles.empty())
     profiles = (std::filesystem::path(path).parent_path() / ".." / "throughput-traces").lexically_normal().string();
   const std::string name = std::filesystem::path(path).filename().string();
-  return parse_trace(slurp(path, "--trace"), format, name, profiles);
+  return parse_trace(read_text_file(path, "--trace"), format, name, profiles);
 }
 
 Workload synthesize(const Workload& fit, std::size_t jobs, std::uint64_t seed) {

@@ -159,13 +159,11 @@ void refuse_duplicate_keys(const YAML::Node& root, const std::string& origin) {
   }
 }
 
-}  // namespace
-
 // The documents of a YAML stream that hold something: documents start at a `---` line and
 // end at a `...` line (both at column 0); blank, comment and directive lines hold nothing.
 // yaml-cpp's Load reads the first and ignores the rest, and its LoadAll loops forever on some
 // malformed input (found by fuzzing: the one-byte document ","), so the count is taken here.
-static std::size_t documents_with_content(const std::string& text) {
+std::size_t documents_with_content(const std::string& text) {
   std::size_t docs = 0;
   bool open = false, has = false;
   // A UTF-8 byte-order mark, which yaml-cpp skips.
@@ -193,6 +191,8 @@ static std::size_t documents_with_content(const std::string& text) {
   }
   return docs + (has ? 1 : 0);
 }
+
+}  // namespace
 
 YAML::Node parse(const std::string& text, const std::string& origin) {
   YAML::Node doc;

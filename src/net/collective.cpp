@@ -19,6 +19,10 @@ Group place_group(long size, long stride, long domain_size) {
   return g;
 }
 
+bool straddles_domain(long first, long count, long shift, long domain_size) {
+  return (first + count - 1 + shift) / domain_size > first / domain_size;
+}
+
 Link within_domain(const Link& link, long k) {
   if (link.mesh_peers <= 0 || k - 1 >= link.mesh_peers) return link;
   Link l = link;

@@ -171,16 +171,13 @@ CapacityResult plan_capacity(const ServeScenario& in, bool pin_max_batch) {
       const ServeResult sat = probe.run(0);
       double lo = sat.requests_per_s / 100, hi = sat.requests_per_s;
       ServeResult at_lo = probe.run(lo);
-      // The shape closest to the SLO (sum of its latencies at the SLO's percentile), for the message.
-      const double pc = s.serving.slo.percentile;
-      auto failed = [&](const ServeResult& r, double rate) {
-        const auto& f = out.best_failed.at_max;
-        if (out.best_failed.max_batch == 0 || r.ttft_s.at(pc) + r.tpot_s.at(pc) < f.ttft_s.at(pc) + f.tpot_s.at(pc)) {
-          out.best_failed = {p.tp, p.pp, p.ep, mb, rate, r, s.serving.attention_dp};
-        }
-      };
       if (!at_lo.slo_met) {
-        failed(at_lo, lo);
+        // The shape closest to the SLO (sum of its latencies at the SLO's percentile), for the message.
+        const double pc = s.serving.slo.percentile;
+        const auto& f = out.best_failed.at_max;
+        if (out.best_failed.max_batch == 0 || at_lo.ttft_s.at(pc) + at_lo.tpot_s.at(pc) < f.ttft_s.at(pc) + f.tpot_s.at(pc)) {
+          out.best_failed = {p.tp, p.pp, p.ep, mb, lo, at_lo, s.serving.attention_dp};
+        }
         continue;
       }
       const ServeResult at_hi = probe.run(hi);
@@ -285,8 +282,7 @@ CapacityResult plan_capacity(const ServeScenario& in, bool pin_max_batch) {
     }
     return best;
   };
-  std::vector<char> checked(res.options.size(), 0);
-  for (std::size_t k = choose(); k < res.options.size() && !checked[k]; k = choose()) {
+  for (std::size_t k = choose(); k < res.options.size() && !res.options[k].checked; k = choose()) {
     // Check the chosen option on a long run, lowering its rate until it holds; an option that
     // never holds is dropped. Then choose again (its rate may have fallen below another's).
     ReplicaOption& o = res.options[k];
@@ -320,20 +316,11 @@ CapacityResult plan_capacity(const ServeScenario& in, bool pin_max_batch) {
       o.max_rate_per_s = lo;
     }
     res.simulations += probe.sims;
-    if (!held) {
-      res.options.erase(res.options.begin() + static_cast<std::ptrdiff_t>(k));
-      checked.erase(checked.begin() + static_cast<std::ptrdiff_t>(k));
-      continue;
-    }
-    // Keep the display order, with the checked flag moving along.
     o.checked = true;
-    ReplicaOption moved = o;
+    ReplicaOption moved = std::move(o);
     res.options.erase(res.options.begin() + static_cast<std::ptrdiff_t>(k));
-    checked.erase(checked.begin() + static_cast<std::ptrdiff_t>(k));
-    const auto at = std::upper_bound(res.options.begin(), res.options.end(), moved, by_rate_per_gpu);
-    const auto pos = at - res.options.begin();
-    res.options.insert(at, std::move(moved));
-    checked.insert(checked.begin() + pos, 1);
+    // Back in the display order (its rate may have fallen), unless it never held.
+    if (held) res.options.insert(std::upper_bound(res.options.begin(), res.options.end(), moved, by_rate_per_gpu), std::move(moved));
   }
   const std::size_t k = choose();
   if (k >= res.options.size()) {

@@ -197,8 +197,7 @@ InferenceCost::InferenceCost(const ModelSpec& m, const ClusterConfig& c, int tp,
   // domain's last stage crosses.
   const long per_domain = tp < tp_group_domain_ && tp_group_domain_ % tp != 0 ? tp_group_domain_ / tp : 0;
   for (long r = 0; r + 1 < pp; ++r) {
-    const long lo = r * tp;
-    const bool cross = per_domain > 0 ? (r + 1) % per_domain == 0 : (lo + 2L * tp - 1) / tp_group_domain_ > lo / tp_group_domain_;
+    const bool cross = per_domain > 0 ? (r + 1) % per_domain == 0 : straddles_domain(r * tp, tp, tp, tp_group_domain_);
     if (cross) ++pp_cross_hops_;
   }
 

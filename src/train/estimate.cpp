@@ -391,9 +391,7 @@ void build_step(const Scenario& s, std::shared_ptr<const LayerCosts> lcp, StepMo
       SimTime inside = -1, across = -1;
       for (int r = 0; r < p.pp; ++r) {
         const long next = (r + 1) % p.pp;
-        const long lo = std::min<long>(r, next) * S, shift = std::labs(next - r) * S;
-        // Some x in [lo, lo + S) has x < kD <= x + shift.
-        const bool cross = (lo + S - 1 + shift) / domain > lo / domain;
+        const bool cross = straddles_domain(std::min<long>(r, next) * S, S, std::labs(next - r) * S, domain);
         SimTime& t = cross ? across : inside;
         if (t < 0) t = to_sim_time(wanka::p2p(act_msg, cross, fab));
         st.hop[static_cast<std::size_t>(r)] = t;
@@ -565,8 +563,9 @@ double rank_temporary(const Scenario& s, const StepModel& st, const RankSummary&
     // The root unit's (embedding, output layer) stay gathered from forward to backward, and the
     // output layer's whole gradient lives from the first backward to the root's reduce-scatter.
     const double layer = std::max(st.lc->dense_w.params, st.lc->moe_w.params);
-    temp += 2.0 * ((s.parallel.reshard_after_forward ? kWeightBytes : 0.0) + grad_bytes(s)) * layer;
-    temp += ((s.parallel.reshard_after_forward ? kWeightBytes : 0.0) + grad_bytes(s)) * rk.edge_params;
+    const double per_param = (s.parallel.reshard_after_forward ? kWeightBytes : 0.0) + grad_bytes(s);
+    temp += 2.0 * per_param * layer;
+    temp += per_param * rk.edge_params;
   }
   return temp;
 }
