@@ -23,7 +23,7 @@ class Accelerator {
 
   Seconds gemm(double m, double n, double k) const;          // one GEMM
   Seconds gemm_grouped(double groups, double m, double n, double k) const;  // one launch, `groups` weights
-  Seconds gemm_fwd(const Gemm& g) const;                     // forward, `count` times
+  Seconds gemm_fwd(const Gemm& g) const;                     // forward, `count` times (16-bit when g.wide)
   Seconds gemm_bwd(const Gemm& g) const;                     // dgrad + wgrad
   // Fused attention of `f` forward FLOPs whose kernel calls each span `span` keys (the
   // sequence, or the chunk of one call): f / (P16 e) * (1 + half / span), with the mask's own
@@ -43,9 +43,13 @@ class Accelerator {
   Seconds gemm_overhead() const { return t0_; }
 
  private:
+  // One GEMM at the GEMM precision or (wide) in 16 bits.
+  Seconds gemm_at(bool wide, double groups, double m, double n, double k) const;
+
   FlopsPerSecond peak_;      // GEMM precision peak
   FlopsPerSecond peak16_;    // bf16/fp16 peak (attention runs in 16 bit)
   double e_mm_;
+  double e_mm16_;            // matmul efficiency in 16 bits (Gemm::wide)
   double e_attn_fwd_, e_attn_bwd_;
   double half_fwd_, half_bwd_;  // attention sequence-length curve (tokens; 0 = none)
   double e_full_fwd_, e_full_bwd_, half_full_fwd_, half_full_bwd_;  // non-causal calls

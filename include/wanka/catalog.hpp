@@ -148,6 +148,12 @@ struct ModelSpec {
   bool rumored = false;
   MoeSpec moe;
   std::optional<MlaSpec> mla;
+  // Multi-token-prediction modules trained with the model (DeepSeek-V3 §2.2; Hugging Face's
+  // num_nextn_predict_layers, Megatron-LM's --mtp-num-layers): each is a projection of the
+  // normalised hidden state and next-token embedding, one transformer layer of the model's last
+  // kind, and the shared output head, on the last pipeline stage. Training only: not counted in
+  // params_b or ModelCounts::params_total, and serving (no speculative decoding) ignores them.
+  long mtp_layers = 0;
 
   bool is_moe() const { return moe.experts > 0; }
 };

@@ -22,6 +22,11 @@ struct Gemm {
   const char* name;
   double m, n, k;
   double count = 1;
+  // Runs in 16 bits whatever the training precision: FP8 recipes keep the output head and the
+  // MoE router in BF16 (DeepSeek-V3 §3.3.1; Megatron-Core builds both outside Transformer
+  // Engine's FP8 modules: the output layer is a plain ColumnParallelLinear, the router a
+  // torch linear).
+  bool wide = false;
   Flops flops() const { return Flops(2.0 * m * n * k * count); }
 };
 
@@ -62,8 +67,10 @@ struct ModelCounts {
   double params_active = 0;       // touched per token (top-k experts only)
   double params_embedding = 0;    // input embedding (+ position table)
   double params_logits = 0;       // output projection (0 when tied)
-  // Model FLOPs per token, forward+backward, no recompute. Attention counted non-causal,
-  // as Megatron-LM, MosaicML and PaLM (Chowdhery et al. 2022, App. B) do.
+  double params_mtp = 0;          // multi-token-prediction modules (not in params_total)
+  // Model FLOPs per token, forward+backward, no recompute, multi-token-prediction modules
+  // included. Attention counted non-causal, as Megatron-LM, MosaicML and PaLM (Chowdhery et
+  // al. 2022, App. B) do.
   double flops_per_token = 0;
 };
 
@@ -105,5 +112,9 @@ struct EdgeWork {
 };
 EdgeWork embedding_work(const ModelSpec& m, const ShardSpec& s);
 EdgeWork logits_work(const ModelSpec& m, const ShardSpec& s);
+// One multi-token-prediction module's own work (ModelSpec::mtp_layers): its projection, norms
+// and embedding lookup, without its transformer layer (layer_work) and output head
+// (logits_work), which the last stage adds per module.
+EdgeWork mtp_work(const ModelSpec& m, const ShardSpec& s);
 
 }  // namespace wanka

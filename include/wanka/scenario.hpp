@@ -100,6 +100,11 @@ struct ParallelConfig {
   // re-gather, whole 16-bit weights held (docs/model.md §6.5, §8).
   bool reshard_after_forward = true;
   bool allow_uneven_stages = false;
+  // Transformer layers on the first and the last global pipeline stage (-1: the even share),
+  // Megatron-LM's --decoder-first-pipeline-num-layers / --decoder-last-pipeline-num-layers
+  // (there per pipeline rank; here per global stage, the same with vpp = 1): lightens the
+  // stages that also hold the embedding or the output head and multi-token prediction.
+  int first_stage_layers = -1, last_stage_layers = -1;
   CpComm cp_comm_type = CpComm::kP2p;
   EpDispatcher ep_dispatcher = EpDispatcher::kAllToAll;
   OverlapConfig overlap;
@@ -226,9 +231,27 @@ void validate_scenario(const Scenario& s);
 // The same checks without throwing or formatting (the planner runs them millions of times):
 // the first rule the split breaks, in the order validate_scenario reports them.
 enum class SplitIssue {
-  kOk, kGpuProduct, kNodeMultiple, kHeads, kKvHeads, kTooManyStages, kUnevenStages, kVppWithoutPp,
+  kOk, kGpuProduct, kNodeMultiple, kHeads, kKvHeads, kTooManyStages, kStageLayers, kUnevenStages, kVppWithoutPp,
   kCpSeq, kCpHeads, kSpSeq, kEpDense, kEpExperts, kEpDp, kEpTpSp, kBatch, kInterleave, kSimLimit
 };
+
+// How `layers` transformer layers fall on `stages` global pipeline stages: stage 0 holds
+// `first` and the last stage `last` when given (>= 0); the others ("free" stages, [free_begin,
+// free_end)) hold q, and the rem in [plus_begin, plus_begin + rem) one more, centred so that
+// the edge stages, which also hold the embedding or the output head, stay light.
+struct StageLayout {
+  long free_begin = 0, free_end = 0, q = 0, rem = 0, plus_begin = 0;
+  long first = -1, last = -1, stages = 1;
+  long layers_of(long g) const {
+    if (g == 0 && first >= 0) return first;
+    if (g == stages - 1 && last >= 0) return last;
+    return q + (g >= plus_begin && g < plus_begin + rem ? 1 : 0);
+  }
+  // kOk, kStageLayers (given counts that do not fit, or a free stage left without a layer)
+  // or kUnevenStages (the free stages' share is uneven: fine with allow_uneven_stages).
+  SplitIssue issue = SplitIssue::kOk;
+};
+StageLayout stage_layout(long layers, long stages, int first_stage_layers, int last_stage_layers);
 SplitIssue check_split(const Scenario& s);
 const char* to_string(SplitIssue i);  // stable kebab-case name, used in plan summaries
 // Ulysses context parallelism (cp_comm_type a2a) gives each CP rank whole query and KV heads:

@@ -167,7 +167,7 @@ ModelSpec Catalog::parse_model(const YAML::Node& n, const std::string& path, con
   yaml::check_keys(n, path,
                    {"name", "base", "aliases", "description", "source", "notes", "layers", "hidden", "heads", "kv_heads",
                     "head_dim", "ffn_hidden", "vocab", "activation", "norm", "position", "max_seq_len",
-                    "tied_embeddings", "params_b", "rumored", "moe", "mla", "family"});
+                    "tied_embeddings", "params_b", "rumored", "moe", "mla", "mtp_layers", "family"});
   ModelSpec m = base ? *base : ModelSpec{};
   if (base) m.aliases.clear();
   yaml::opt_string(n, "name", path, m.name);
@@ -204,6 +204,7 @@ ModelSpec Catalog::parse_model(const YAML::Node& n, const std::string& path, con
   yaml::opt(n, "vocab", path, m.vocab, 1, 1e8);
   yaml::opt(n, "max_seq_len", path, m.max_seq_len, 1, 1e9);
   yaml::opt(n, "params_b", path, m.params_b, 0, 1e6);
+  yaml::opt(n, "mtp_layers", path, m.mtp_layers, 0, 64);
   yaml::opt_bool(n, "tied_embeddings", path, m.tied_embeddings);
   yaml::opt_bool(n, "rumored", path, m.rumored);
   if (auto a = n["activation"]; a && !a.IsNull()) {

@@ -287,7 +287,8 @@ ScenarioDraft parse_scenario_draft(const std::string& text, const std::string& o
   bool sp_given = false;
   if (auto p = root["parallel"]; p && !p.IsNull()) {
     yaml::check_keys(p, "parallel", {"tp", "pp", "vpp", "cp", "ep", "dp", "micro_batch", "sequence_parallel",
-                                     "recompute", "recompute_modules", "zero", "reshard_after_forward", "allow_uneven_stages", "cp_comm_type",
+                                     "recompute", "recompute_modules", "zero", "reshard_after_forward", "allow_uneven_stages",
+                                     "first_stage_layers", "last_stage_layers", "cp_comm_type",
                                      "ep_dispatcher", "overlap"});
     for (const auto& kv : p) {
       if (!kv.second.IsNull()) d.parallel_given.push_back(kv.first.Scalar());
@@ -339,6 +340,8 @@ ScenarioDraft parse_scenario_draft(const std::string& text, const std::string& o
     yaml::opt(p, "zero", "parallel", pa.zero, 0, 3);
     yaml::opt_bool(p, "reshard_after_forward", "parallel", pa.reshard_after_forward);
     yaml::opt_bool(p, "allow_uneven_stages", "parallel", pa.allow_uneven_stages);
+    yaml::opt(p, "first_stage_layers", "parallel", pa.first_stage_layers, 0, 1e5);
+    yaml::opt(p, "last_stage_layers", "parallel", pa.last_stage_layers, 0, 1e5);
     if (auto cc = p["cp_comm_type"]; cc && !cc.IsNull()) {
       const std::string cs = yaml::as_string(cc, "parallel.cp_comm_type");
       if (cs == "p2p") pa.cp_comm_type = CpComm::kP2p;
@@ -387,6 +390,30 @@ Scenario parse_scenario(const std::string& text, const std::string& origin, cons
   return s;
 }
 
+StageLayout stage_layout(long layers, long stages, int first_stage_layers, int last_stage_layers) {
+  StageLayout l;
+  l.stages = std::max(1L, stages);
+  l.first = first_stage_layers;
+  l.last = l.stages > 1 ? last_stage_layers : -1;
+  if (l.stages == 1 && first_stage_layers < 0 && last_stage_layers >= 0) l.first = last_stage_layers;
+  l.free_begin = l.first >= 0 ? 1 : 0;
+  l.free_end = l.last >= 0 ? l.stages - 1 : l.stages;
+  const long free = std::max(0L, l.free_end - l.free_begin);
+  const long rest = layers - std::max(0L, l.first) - std::max(0L, l.last);
+  if (l.stages == 1 && first_stage_layers >= 0 && last_stage_layers >= 0 && first_stage_layers != last_stage_layers) {
+    l.issue = SplitIssue::kStageLayers;  // one stage is both the first and the last
+  } else if (rest < free || (free == 0 && rest != 0)) {
+    l.issue = SplitIssue::kStageLayers;
+  }
+  if (free > 0 && rest >= 0) {
+    l.q = rest / free;
+    l.rem = rest % free;
+    l.plus_begin = l.free_begin + (free - l.rem) / 2;
+    if (l.rem != 0 && l.issue == SplitIssue::kOk) l.issue = SplitIssue::kUnevenStages;
+  }
+  return l;
+}
+
 SplitIssue check_split(const Scenario& s) {
   const auto& m = s.model;
   const auto& p = s.parallel;
@@ -399,8 +426,11 @@ SplitIssue check_split(const Scenario& s) {
   if (m.heads % p.tp != 0) return SplitIssue::kHeads;
   if (!m.mla && m.kv_heads % p.tp != 0 && p.tp % m.kv_heads != 0) return SplitIssue::kKvHeads;
   const long chunks = static_cast<long>(p.pp) * p.vpp;
-  if (m.layers < chunks) return SplitIssue::kTooManyStages;
-  if (m.layers % chunks != 0 && !p.allow_uneven_stages) return SplitIssue::kUnevenStages;
+  if (m.layers < chunks && p.first_stage_layers < 0 && p.last_stage_layers < 0) return SplitIssue::kTooManyStages;
+  if (p.first_stage_layers >= 0 || p.last_stage_layers >= 0 || m.layers % chunks != 0) {
+    const SplitIssue layout = stage_layout(m.layers, chunks, p.first_stage_layers, p.last_stage_layers).issue;
+    if (layout == SplitIssue::kStageLayers || (layout == SplitIssue::kUnevenStages && !p.allow_uneven_stages)) return layout;
+  }
   if (p.vpp > 1 && p.pp == 1) return SplitIssue::kVppWithoutPp;
   if (p.cp > 1 && t.seq_len % (2L * p.cp) != 0) return SplitIssue::kCpSeq;
   // Ulysses gives each CP rank whole query and KV heads (Transformer Engine's all-to-all CP
@@ -438,6 +468,7 @@ const char* to_string(SplitIssue i) {
     case SplitIssue::kHeads: return "tp-heads";
     case SplitIssue::kKvHeads: return "tp-kv-heads";
     case SplitIssue::kTooManyStages: return "stages-exceed-layers";
+    case SplitIssue::kStageLayers: return "stage-layers";
     case SplitIssue::kUnevenStages: return "uneven-stages";
     case SplitIssue::kVppWithoutPp: return "vpp-without-pp";
     case SplitIssue::kCpSeq: return "cp-seq-len";
@@ -495,7 +526,23 @@ void validate_scenario(const Scenario& s) {
                                           ") must divide one another (KV heads are split or replicated)");
     case SplitIssue::kTooManyStages:
       throw InputError("parallel.pp", "pp x vpp = " + str(chunks) + " exceeds the model's layers (" + str(m.layers) + ")");
+    case SplitIssue::kStageLayers: {
+      const char* f = p.first_stage_layers >= 0 ? "parallel.first_stage_layers" : "parallel.last_stage_layers";
+      if (chunks == 1) {
+        throw InputError(f, "the only pipeline stage (pp x vpp = 1) is both the first and the last and holds all " +
+                                str(m.layers) + " layers");
+      }
+      const long given = std::max(0, p.first_stage_layers) + std::max(0, p.last_stage_layers);
+      const long free = chunks - (p.first_stage_layers >= 0 ? 1 : 0) - (p.last_stage_layers >= 0 ? 1 : 0);
+      throw InputError(f, str(given) + " layers on the edge stages leave " + str(m.layers - given) + " of the model's " +
+                              str(m.layers) + " for the other " + str(free) + " of pp x vpp = " + str(chunks) +
+                              " stages, which need at least one each" + (free == 0 ? " (and none may be left over)" : ""));
+    }
     case SplitIssue::kUnevenStages:
+      if (p.first_stage_layers >= 0 || p.last_stage_layers >= 0) {
+        throw InputError("parallel.pp", "the layers left after parallel.first_stage_layers / last_stage_layers do not divide "
+                                        "evenly over the other stages; set parallel.allow_uneven_stages: true to allow it");
+      }
       throw InputError("parallel.pp", "pp x vpp = " + str(chunks) + " does not divide layers (" + str(m.layers) +
                                           "); set parallel.allow_uneven_stages: true to allow uneven stages");
     case SplitIssue::kVppWithoutPp: throw InputError("parallel.vpp", "virtual stages need pp > 1");

@@ -30,6 +30,7 @@ Accelerator::Accelerator(const GpuSpec& spec, Precision gemm_precision, Attentio
     return 0.75;
   };
   e_mm_ = eff(gemm_precision);
+  e_mm16_ = eff(p16);
   const bool fa2 = attention == AttentionKernel::kFlash2;
   e_attn_fwd_ = fa2 && c.attention_fa2_fwd_efficiency > 0 ? c.attention_fa2_fwd_efficiency : c.attention_fwd_efficiency;
   e_attn_bwd_ = fa2 && c.attention_fa2_bwd_efficiency > 0 ? c.attention_fa2_bwd_efficiency : c.attention_bwd_efficiency;
@@ -60,23 +61,28 @@ Accelerator::Accelerator(const GpuSpec& spec, Precision gemm_precision, Attentio
 Seconds Accelerator::gemm(double m, double n, double k) const { return gemm_grouped(1, m, n, k); }
 
 Seconds Accelerator::gemm_grouped(double groups, double m, double n, double k) const {
+  return gemm_at(false, groups, m, n, k);
+}
+
+Seconds Accelerator::gemm_at(bool wide, double groups, double m, double n, double k) const {
   if (groups <= 0 || m <= 0 || n <= 0 || k <= 0) return Seconds(0);
+  wide = wide && in_bytes_ < 2.0;  // 16-bit GEMM precisions run wide GEMMs as they are
   // A grouped GEMM (MoE experts: `groups` independent weights, one launch) streams every group's
   // operands and pays one fixed cost.
   const Flops f(groups * 2.0 * m * n * k);
-  const Bytes b(groups * (in_bytes_ * (m * k + k * n) + 2.0 * m * n));
+  const Bytes b(groups * ((wide ? 2.0 : in_bytes_) * (m * k + k * n) + 2.0 * m * n));
   // Additive (no overlap of operand streaming with math): reproduces the cuBLASLt A100 FP16
   // shape rows of calibration.csv within 3 % (4096^3 .. 16384^3, 6144x12288x12288), where
   // max(compute, memory) is 5-30 % optimistic for small-K shapes. See docs/model.md.
-  return f / (peak_ * e_mm_) + b / hbm_ + t0_;
+  return f / (wide ? peak16_ * e_mm16_ : peak_ * e_mm_) + b / hbm_ + t0_;
 }
 
-Seconds Accelerator::gemm_fwd(const Gemm& g) const { return gemm(g.m, g.n, g.k) * g.count; }
+Seconds Accelerator::gemm_fwd(const Gemm& g) const { return gemm_at(g.wide, 1, g.m, g.n, g.k) * g.count; }
 
 Seconds Accelerator::gemm_bwd(const Gemm& g) const {
   // dgrad: dX[m,k] = dY[m,n] W^T[n,k]; wgrad: dW[k,n] = X^T[k,m] dY[m,n], written as a 16-bit
   // gradient (training.fp32_grads adds the fp32 accumulation traffic in src/train/estimate.cpp).
-  return (gemm(g.m, g.k, g.n) + gemm(g.k, g.n, g.m)) * g.count;
+  return (gemm_at(g.wide, 1, g.m, g.k, g.n) + gemm_at(g.wide, 1, g.k, g.n, g.m)) * g.count;
 }
 
 // The sequence-length curve e(s) = e_inf * s / (s + half) fits the FlashAttention-3 paper's

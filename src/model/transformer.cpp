@@ -29,6 +29,17 @@ AttnShape attn_shape(const ModelSpec& m) {
   return {double(m.head_dim), double(m.head_dim), double(m.kv_heads), rope};
 }
 
+// What the embedding, the output head and a multi-token-prediction module see of one
+// micro-batch: the TP degree, its tokens on this CP rank, those in sequence-sharded regions,
+// the hidden size.
+struct EdgeDims {
+  double t, T, Tr, h;
+};
+EdgeDims edge_dims(const ModelSpec& m, const ShardSpec& s) {
+  const double t = s.tp, T = double(s.micro_batch) * double(s.seq_len) / s.cp;
+  return {t, T, s.sequence_parallel ? T / t : T, double(m.hidden)};
+}
+
 }  // namespace
 
 double attention_head_dim(const ModelSpec& m) { return attn_shape(m).dqk; }
@@ -83,11 +94,22 @@ ModelCounts count_model(const ModelSpec& m, long seq_len) {
   c.params_total += c.params_embedding + c.params_logits + final_norm;
   c.params_active += c.params_embedding + c.params_logits + final_norm;
   matmul_active += double(m.vocab) * h;  // logits GEMM runs even when tied
+  if (m.mtp_layers > 0) {
+    // Each multi-token-prediction module (mtp_work): a layer of the model's last kind, the 2h x h
+    // projection and three norms, and one more pass through the shared output head.
+    const LayerParams p = layer_params(m, m.is_moe());
+    const double norms = 3.0 * (m.norm == Norm::kLayerNorm ? 2.0 : 1.0) * h;
+    const double active_experts = m.is_moe() ? p.experts * double(m.moe.top_k) / double(m.moe.experts) : 0.0;
+    const double n = double(m.mtp_layers);
+    c.params_mtp = n * (p.total() + 2.0 * h * h + norms);
+    matmul_active += n * (p.attention + p.mlp + active_experts + p.shared + p.other + 2.0 * h * h + norms +
+                          double(m.vocab) * h);
+  }
   const AttnShape at = attn_shape(m);
   // 2 FLOPs per multiply-add, x3 for forward + backward (Kaplan et al. 2020, Eq. 2.1), plus
   // attention scores and values over the whole sequence: 2*s*heads*(dqk + dv) forward per token.
-  c.flops_per_token = 6.0 * matmul_active +
-                      3.0 * 2.0 * double(seq_len) * double(m.heads) * (at.dqk + at.dv) * double(m.layers);
+  c.flops_per_token = 6.0 * matmul_active + 3.0 * 2.0 * double(seq_len) * double(m.heads) * (at.dqk + at.dv) *
+                                                double(m.layers + m.mtp_layers);
   return c;
 }
 
@@ -132,7 +154,7 @@ LayerWork layer_work(const ModelSpec& m, const ShardSpec& s, bool moe_layer) {
     const double E = m.moe.experts, k = m.moe.top_k, fe = double(m.moe.ffn_hidden);
     routed.rows = T * k;  // balanced routing: each rank's experts receive T*k tokens
     routed.width = fe / t;
-    w.gemms.push_back({"router", Tr, E, h});
+    w.gemms.push_back({"router", Tr, E, h, 1, true});
     const double per_expert = routed.rows * s.ep / E;
     const double local = E / s.ep;
     w.gemms.push_back({"expert_fc1", per_expert, (swiglu ? 2.0 : 1.0) * fe / t, h, local});
@@ -170,6 +192,7 @@ LayerWork layer_work(const ModelSpec& m, const ShardSpec& s, bool moe_layer) {
   if (fp8) {
     double fwd = 0, bwd = 0;
     for (const auto& g : w.gemms) {
+      if (g.wide) continue;  // 16-bit GEMMs take their inputs as they are
       fwd += cast_fwd(g);
       bwd += 4.0 * g.m * g.n * g.count;
     }
@@ -344,9 +367,7 @@ LayerWork layer_work(const ModelSpec& m, const ShardSpec& s, bool moe_layer) {
 
 EdgeWork embedding_work(const ModelSpec& m, const ShardSpec& s) {
   EdgeWork e;
-  const double t = s.tp;
-  const double T = double(s.micro_batch) * double(s.seq_len) / s.cp;
-  const double h = double(m.hidden);
+  const auto [t, T, Tr, h] = edge_dims(m, s);
   e.params = double(m.vocab) * h / t + (m.position == Position::kLearned ? double(m.max_seq_len) * h : 0.0);
   e.elementwise_fwd = Bytes(2.0 * kAct * T * h);  // gather rows, write hidden states
   e.elementwise_bwd = Bytes(3.0 * kAct * T * h);  // scatter-add into the embedding gradient
@@ -356,12 +377,9 @@ EdgeWork embedding_work(const ModelSpec& m, const ShardSpec& s) {
 
 EdgeWork logits_work(const ModelSpec& m, const ShardSpec& s) {
   EdgeWork e;
-  const double t = s.tp;
-  const double T = double(s.micro_batch) * double(s.seq_len) / s.cp;
-  const double Tr = s.sequence_parallel ? T / t : T;
-  const double h = double(m.hidden);
+  const auto [t, T, Tr, h] = edge_dims(m, s);
   const double v_loc = double(m.vocab) / t;
-  e.gemms.push_back({"logits", T, v_loc, h});
+  e.gemms.push_back({"logits", T, v_loc, h, 1, true});
   e.params = v_loc * h + (m.norm == Norm::kLayerNorm ? 2.0 : 1.0) * h;
   // Final norm, then vocab-parallel cross-entropy in fp32, bytes per logit (T x V/tp of them):
   // fused: read the 16-bit logits, write the fp32 copy, one exp-sum pass (2 + 4 + 4) forward;
@@ -381,6 +399,36 @@ EdgeWork logits_work(const ModelSpec& m, const ShardSpec& s) {
   e.elementwise_bwd = Bytes(6.0 * kAct * Tr * h + ce_bwd * T * v_loc);
   e.activations_saved = Bytes(4.0 * T * v_loc + 2.0 * 2.0 * Tr * h);
   if (s.tp > 1) e.tp_bytes = Bytes(kAct * T * h);
+  return e;
+}
+
+EdgeWork mtp_work(const ModelSpec& m, const ShardSpec& s) {
+  // One multi-token-prediction module of depth k (DeepSeek-V3, arXiv 2412.19437, §2.2, Eq. 21;
+  // Megatron-Core MultiTokenPredictionLayer): h' = M [RMSNorm(h); RMSNorm(Emb(t_{i+k}))] with
+  // M of 2h x h (eh_proj, column-parallel), then one transformer layer and a final norm before
+  // the shared output head. The layer and the head are layer_work and logits_work; this is the
+  // rest: the embedding of the shifted tokens, the two input norms, the concatenation, the
+  // projection and the final norm.
+  EdgeWork e;
+  const auto [t, T, Tr, h] = edge_dims(m, s);
+  const double norm_params = (m.norm == Norm::kLayerNorm ? 2.0 : 1.0) * h;
+  e.gemms.push_back({"mtp_proj", T, h / t, 2.0 * h});
+  e.params = 2.0 * h * h / t + 3.0 * norm_params;
+  // Embedding gather (read the rows, write the hidden states) as embedding_work; three norms
+  // (read + write) and the concatenation (read 2h, write 2h) per token as layer_work counts
+  // norms; the backward moves twice that, plus the embedding gradient's scatter-add.
+  const double replicated = (3.0 * 2.0 + 4.0) * kAct * Tr * h;
+  e.elementwise_fwd = Bytes(2.0 * kAct * T * h + replicated);
+  e.elementwise_bwd = Bytes(3.0 * kAct * T * h + 2.0 * replicated);
+  if (s.precision == Precision::kFp8) {  // the projection's FP8 casts, as layer_work's GEMMs
+    e.elementwise_fwd += Bytes(4.0 * T * 2.0 * h);
+    e.elementwise_bwd += Bytes(4.0 * T * h / t);
+  }
+  // Saved for backward: the two norm inputs and the final norm's input (16 bits), the
+  // projection's input (its FP8 copy with FP8), sequence-sharded like the layers' GEMM inputs.
+  const double gin = s.precision == Precision::kFp8 ? 1.0 : 2.0;
+  e.activations_saved = Bytes(3.0 * kAct * Tr * h + gin * Tr * 2.0 * h);
+  if (s.tp > 1) e.tp_bytes = Bytes(kAct * T * h);  // one T x h buffer; layer_costs charges its collectives
   return e;
 }
 

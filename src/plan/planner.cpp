@@ -359,8 +359,14 @@ class Search {
     if (l.pp == 1) {
       vpps = {1};
     } else {
+      // Even stages: the (free) stages' share divides; impossible edge counts are left to
+      // check_split, which counts them.
+      const auto& bp = base_.parallel;
       for (long v = 1; v * l.pp <= m.layers; ++v) {
-        if (!sp.even_stages || m.layers % (v * l.pp) == 0) vpps.push_back(static_cast<int>(v));
+        if (!sp.even_stages ||
+            stage_layout(m.layers, v * l.pp, bp.first_stage_layers, bp.last_stage_layers).issue != SplitIssue::kUnevenStages) {
+          vpps.push_back(static_cast<int>(v));
+        }
       }
     }
     vpps = allowed(sp.vpp, vpps);

@@ -63,6 +63,7 @@ Json model_json(const ModelSpec& m) {
                 {"qk_rope_head_dim", m.mla->qk_rope_head_dim},
                 {"v_head_dim", m.mla->v_head_dim}};
   }
+  if (m.mtp_layers > 0) j["mtp_layers"] = m.mtp_layers;
   if (m.rumored) j["rumored"] = true;
   return j;
 }
@@ -118,6 +119,8 @@ Json scenario_to_json(const Scenario& s) {
                      {"pp", p.overlap.pp},
                      {"cp", p.overlap.cp},
                      {"ep", p.overlap.ep}}}};
+  if (p.first_stage_layers >= 0) j["parallel"]["first_stage_layers"] = p.first_stage_layers;
+  if (p.last_stage_layers >= 0) j["parallel"]["last_stage_layers"] = p.last_stage_layers;
   const auto& t = s.training;
   j["training"] = {{"seq_len", t.seq_len},
                    {"global_batch", t.global_batch},

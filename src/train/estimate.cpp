@@ -237,13 +237,38 @@ LayerCosts layer_costs(const Scenario& s, const Accelerator& acc, const Fabric& 
     // The embedding's gradient comes from PyTorch's embedding backward, not a GEMM; Megatron's
     // DDP grad hook adds it into the fp32 main_grad every micro-batch (param.main_grad.add_(
     // param.grad), megatron/core/distributed/distributed_data_parallel.py): read 4 + 2, write 4.
-    emb_c.b.comp += acc.memory_bound(Bytes((4.0 + 2.0 + 4.0) * emb.params)).value;
+    lc.emb_grad_add = acc.memory_bound(Bytes((4.0 + 2.0 + 4.0) * emb.params)).value;
+    emb_c.b.comp += lc.emb_grad_add;
   }
   if (p.sequence_parallel) {
     lg_c.f.tp = all_gather(lg.tp_bytes, c.tp, fab).value;
     lg_c.b.tp = reduce_scatter(lg.tp_bytes, c.tp, fab).value;
   }
   if (p.tp > 1 && !p.sequence_parallel) lg_c.b.tp = all_reduce(lg.tp_bytes, c.tp, fab).value;
+  if (m.mtp_layers > 0) {
+    lc.mtp = mtp_work(m, sh);
+    FwdBwd& mc = lc.mtp_c;
+    for (const auto& g : lc.mtp.gemms) {
+      mc.f.comp += acc.gemm_fwd(g).value;
+      mc.b.comp += acc.gemm_bwd(g).value + acc.memory_bound(fp32_wgrad_extra(s, g.k * g.n * g.count)).value;
+    }
+    mc.f.comp += acc.memory_bound(lc.mtp.elementwise_fwd).value;
+    mc.b.comp += acc.memory_bound(lc.mtp.elementwise_bwd).value;
+    // TP traffic (Megatron-Core MultiTokenPredictionLayer.forward), in T x h buffers B: the
+    // vocab-parallel embedding as the first stage's (reduce-scatter with SP, all-reduce
+    // without); the column-parallel projection gathers its sequence-sharded 2h-wide input (SP;
+    // its backward reduce-scatters the input gradient, all-reduces it without SP); its h/tp-wide
+    // output is gathered to h (backward: a split), then split to the sequence shards for the
+    // layer (SP; backward: an all-gather).
+    const Bytes B = lc.mtp.tp_bytes;
+    if (p.sequence_parallel) {
+      mc.f.tp = (reduce_scatter(B, c.tp, fab) + all_gather(B * 2.0, c.tp, fab) + all_gather(B, c.tp, fab)).value;
+      mc.b.tp = (all_gather(B, c.tp, fab) + reduce_scatter(B * 2.0, c.tp, fab) + all_gather(B, c.tp, fab)).value;
+    } else {
+      mc.f.tp = (all_reduce(B, c.tp, fab) + all_gather(B, c.tp, fab)).value;
+      mc.b.tp = all_reduce(B * 2.0, c.tp, fab).value;
+    }
+  }
   return lc;
 }
 
@@ -350,12 +375,13 @@ void build_step(const Scenario& s, std::shared_ptr<const LayerCosts> lcp, StepMo
   moe_layer.f += z_moe.f;
   moe_layer.b += z_moe.b;
 
-  // --- assign layers to global stages (uneven: the extra layers go to the middle stages,
-  // keeping the embedding and logits stages light).
+  // --- assign layers to global stages: the given first/last stage counts, the rest evenly, the
+  // extra layers of an uneven share in the middle stages, keeping the embedding and logits
+  // stages light.
   const int G = p.pp * p.vpp;
-  const long rem = m.layers % G;
-  // Stages [(G - rem) / 2, (G - rem) / 2 + rem) hold one layer more.
-  auto layers_of = [&, q = m.layers / G, a = (G - rem) / 2](long g) { return q + (g >= a && g < a + rem ? 1 : 0); };
+  const StageLayout layout = stage_layout(m.layers, G, p.first_stage_layers, p.last_stage_layers);
+  const long rem = layout.rem;
+  auto layers_of = [&layout](long g) { return layout.layers_of(g); };
 
   st.micro = s.grad_accum_steps();
   PipelineSpec& ps = st.ps;
@@ -430,6 +456,34 @@ void build_step(const Scenario& s, std::shared_ptr<const LayerCosts> lcp, StepMo
       // A tied output layer shares the embedding only when both sit on the same GPU.
       const bool shares = m.tied_embeddings && G == 1;
       x.edge_params += shares ? lc.lg.params - double(m.vocab) * double(m.hidden) / p.tp : lc.lg.params;
+      if (m.mtp_layers > 0) {
+        // Multi-token-prediction modules follow the output layer on the last stage (Megatron-
+        // Core builds them in the post-process stage; DeepSeek-V3 puts them with the output
+        // head): per module a layer of the model's last kind with its ZeRO-3 gathers, its own
+        // work, and the shared head and loss again. The layer counts as a layer; the
+        // projection and norms join the root unit, and so does the embedding the modules look
+        // up, a copy on this stage unless the embedding sits here or is the output layer.
+        const double n = double(m.mtp_layers);
+        const bool moe = m.is_moe();
+        const LayerWork& w = moe ? lc.moe_w : lc.dense_w;
+        const FwdBwd& layer = moe ? moe_layer : dense_layer;
+        Cost f = layer.f, b = layer.b;
+        f += lc.mtp_c.f;
+        f += lc.lg_c.f;
+        b += lc.mtp_c.b;
+        b += lc.lg_c.b;
+        x.cost.f += f.scaled(n);
+        x.cost.b += b.scaled(n);
+        x.act += n * (w.activations_saved + lc.mtp.activations_saved + lc.lg.activations_saved).value;
+        x.params += n * w.params;
+        x.expert_params += n * w.expert_params;
+        x.transient = std::max(x.transient, w.activations_transient.value);
+        x.edge_params += n * lc.mtp.params;
+        if (!with_emb && !m.tied_embeddings) {
+          x.edge_params += lc.emb.params;
+          x.cost.b.comp += lc.emb_grad_add;
+        }
+      }
     }
     if (x.edge_params > 0) {
       const FwdBwd z = zero3_edge(x.edge_params, with_lg ? 1 : 0);
@@ -446,9 +500,9 @@ void build_step(const Scenario& s, std::shared_ptr<const LayerCosts> lcp, StepMo
   // stages are all there is: each is built once, the per-stage arrays are filled by ranges and
   // each rank's summary is counted in closed form (O(pp), not O(pp * vpp)). MoE models (with a
   // dense/MoE boundary inside a stage) build and sum stage by stage, g = c * pp + r.
-  const long q = m.layers / G;
+  const long q = layout.q;
   if (!m.is_moe()) {
-    const long a = (G - rem) / 2;
+    const long a = layout.plus_begin;
     DenseStages& d = st.dense;
     d.valid = true;
     d.plus_first = a;
@@ -846,16 +900,20 @@ Estimate finish_estimate(const Scenario& s, const Accelerator& acc, const StepMo
   // Hardware FLOPs add what recomputation repeats: the whole forward (full) or attention (selective).
   double recompute_extra = 0;
   if (p.recompute == Recompute::kFull) {
-    // The recomputed forward covers the transformer layers, not the logits GEMM.
-    recompute_extra = (mc.flops_per_token - 6.0 * double(m.vocab) * double(m.hidden)) / 3.0;
+    // The recomputed forward covers the transformer layers (those of the multi-token-prediction
+    // modules too), not the logits GEMMs nor the modules' projections and norms.
+    const double h = double(m.hidden), mtp = double(m.mtp_layers);
+    const double mtp_own = 2.0 * h * h + 3.0 * (m.norm == Norm::kLayerNorm ? 2.0 : 1.0) * h;
+    recompute_extra = (mc.flops_per_token - 6.0 * double(m.vocab) * h * (1.0 + mtp) - 6.0 * mtp * mtp_own) / 3.0;
   } else if (p.recompute == Recompute::kSelective) {
     // Forward attention per token, counted like the model FLOPs (whole s x s scores), when core
     // attention is recomputed; plus the recomputed GEMMs of each layer kind, per token of the
     // rank (the layer work is one rank's share of tp x the micro-batch's tokens).
     const double dqk_dv = m.mla ? double(m.mla->qk_nope_head_dim + m.mla->qk_rope_head_dim + m.mla->v_head_dim)
                                 : 2.0 * double(m.head_dim);
+    const long layers = m.layers + m.mtp_layers;  // the modules' layers are of the last kind
     if (p.recompute_modules & kRecomputeCoreAttn) {
-      recompute_extra = 2.0 * double(tr.seq_len) * double(m.heads) * dqk_dv * double(m.layers);
+      recompute_extra = 2.0 * double(tr.seq_len) * double(m.heads) * dqk_dv * double(layers);
     }
     const double rank_tokens = double(p.micro_batch) * double(tr.seq_len) / double(p.cp) / double(p.tp);
     auto gemm_flops = [](const LayerWork& w) {
@@ -863,8 +921,8 @@ Estimate finish_estimate(const Scenario& s, const Accelerator& acc, const StepMo
       for (const auto& g : w.recompute_gemms) f += g.flops().value;
       return f;
     };
-    const long moe_layers = m.is_moe() ? m.layers - m.moe.dense_layers : 0;
-    recompute_extra += (double(m.layers - moe_layers) * gemm_flops(st.lc->dense_w) +
+    const long moe_layers = m.is_moe() ? layers - m.moe.dense_layers : 0;
+    recompute_extra += (double(layers - moe_layers) * gemm_flops(st.lc->dense_w) +
                         double(moe_layers) * gemm_flops(st.lc->moe_w)) /
                        rank_tokens;
   }

@@ -42,6 +42,9 @@ struct LayerCosts {
   double dense_b_comp = 0, moe_b_comp = 0;  // backward compute before recomputation
   EdgeWork emb, lg;
   FwdBwd emb_c, lg_c;
+  EdgeWork mtp;          // one multi-token-prediction module's own work (model.mtp_layers > 0)
+  FwdBwd mtp_c;
+  double emb_grad_add = 0;  // the embedding gradient's fp32 main_grad add per micro-batch (s)
 };
 
 // What one pipeline rank holds and does per micro-batch, summed over its virtual chunks

@@ -3,7 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <string>
 
+#include "wanka/accelerator.hpp"
 #include "wanka/catalog.hpp"
 #include "wanka/model.hpp"
 #include "wanka/scenario.hpp"
@@ -139,6 +141,49 @@ TEST(CountModel, DeepSeekV3TotalAndActiveMatchTheReport) {
   EXPECT_NEAR(c.params_active, 37552282624.0, 37552282624.0 * 1e-9);
   EXPECT_LT(rel(c.params_total, 671e9), 0.03);
   EXPECT_LT(rel(c.params_active, 37e9), 0.03);
+}
+
+// DeepSeek-V3's multi-token-prediction module (mtp_layers 1, §2.2): one MoE layer (11507286016
+// parameters, 585318400 of them active per token, as above), the projection 2 x 7168^2 =
+// 102760448 and three norms 21504: params_mtp 11610067968, outside params_total (the report's
+// 671B). Per token it adds 6 x (585318400 + 102760448 + 21504 + V h 926679040) = 9688676352
+// FLOPs of matmuls and one layer's attention, 6 x 4096 x 128 x (192 + 128) = 1006632960:
+// 10695309312 in all, 3.8 % of the model's FLOPs per token.
+TEST(ModelCounts, DeepSeekV3MultiTokenPrediction) {
+  const ModelSpec& m = Catalog::builtin().model("deepseek-v3");
+  ASSERT_EQ(m.mtp_layers, 1);
+  ModelSpec without = m;
+  without.mtp_layers = 0;
+  const ModelCounts c = count_model(m, 4096), c0 = count_model(without, 4096);
+  EXPECT_DOUBLE_EQ(c.params_mtp, 11610067968.0);
+  EXPECT_DOUBLE_EQ(c0.params_mtp, 0.0);
+  EXPECT_DOUBLE_EQ(c.params_total, c0.params_total);
+  EXPECT_NEAR(c.flops_per_token - c0.flops_per_token, 10695309312.0, 1.0);
+  EXPECT_NEAR((c.flops_per_token - c0.flops_per_token) / c0.flops_per_token, 0.038, 0.0005);
+}
+
+// FP8 training keeps the output head and the MoE router in 16 bits (Gemm::wide): their time is
+// the 16-bit accelerator's, their inputs are not cast, and in a 16-bit run nothing changes.
+TEST(LayerWork, Fp8TrainingKeepsTheOutputHeadAndRouterIn16Bits) {
+  const GpuSpec& h100 = Catalog::builtin().gpu("h100-sxm");
+  const Accelerator fp8(h100, Precision::kFp8), bf16(h100, Precision::kBf16);
+  const Gemm head{"logits", 8192, 16032, 8192, 1, true}, plain{"fc1", 8192, 16032, 8192};
+  EXPECT_DOUBLE_EQ(fp8.gemm_fwd(head).value, bf16.gemm_fwd(head).value);
+  EXPECT_DOUBLE_EQ(fp8.gemm_bwd(head).value, bf16.gemm_bwd(head).value);
+  EXPECT_LT(fp8.gemm_fwd(plain).value, 0.7 * bf16.gemm_fwd(plain).value);
+  EXPECT_DOUBLE_EQ(bf16.gemm_fwd(head).value, bf16.gemm_fwd(plain).value);
+  ShardSpec s;
+  s.seq_len = 4096;
+  s.precision = Precision::kFp8;
+  const ModelSpec& ds = Catalog::builtin().model("deepseek-v3");
+  const LayerWork w = layer_work(ds, s, true);
+  double casts = 0;  // 4 bytes per GEMM input element forward, none for the router
+  for (const auto& g : w.gemms) {
+    EXPECT_EQ(g.wide, std::string(g.name) == "router") << g.name;
+    if (!g.wide) casts += 4.0 * g.m * g.k * g.count;
+  }
+  EXPECT_DOUBLE_EQ(w.fp8_cast_fwd.value, casts);
+  EXPECT_TRUE(logits_work(ds, s).gemms.at(0).wide);
 }
 
 TEST(LayerWork, Gpt3ActivationsWithSequenceParallelAndNoRecompute) {
