@@ -187,9 +187,10 @@ std::string format_estimate(const Scenario& s, const Estimate& e) {
   const auto& p = s.parallel;
   const auto& t = s.training;
   o += fmt::format("wanka {} — training estimate\n\n", WANKA_VERSION);
-  o += fmt::format("  model     {}{}: {} params ({} active), {} layers, hidden {}, heads {}/{} kv\n", m.name,
+  o += fmt::format("  model     {}{}: {} params ({} active), {} layers{}, hidden {}, heads {}/{} kv\n", m.name,
                    m.rumored ? " (rumored architecture)" : "", human_count(e.params_total), human_count(e.params_active),
-                   m.layers, m.hidden, m.heads, m.kv_heads);
+                   m.layers, m.mtp_layers > 0 ? fmt::format(" + {} multi-token prediction", m.mtp_layers) : "", m.hidden,
+                   m.heads, m.kv_heads);
   o += fmt::format("  cluster   {} x {} ({} per node, scale-up domain {} at {:.0f} GB/s, NIC {:.0f} Gb/s{})\n", c.num_gpus,
                    c.gpu.name, c.gpus_per_node, c.scale_up_domain, c.scale_up_gbytes_per_s, c.nic_gbps,
                    c.oversubscription > 1 ? fmt::format(", {:.1f}:1 oversubscribed", c.oversubscription) : "");
@@ -306,6 +307,11 @@ std::string format_model(const ModelSpec& m) {
                      m.moe.top_k, m.moe.ffn_hidden, m.moe.shared, m.moe.dense_layers);
   }
   if (m.mla) o += fmt::format("  MLA         kv_lora_rank {}, q_lora_rank {}\n", m.mla->kv_lora_rank, m.mla->q_lora_rank);
+  if (m.mtp_layers > 0) {
+    o += fmt::format("  MTP         {} multi-token-prediction module{} ({} parameters, trained on the last pipeline stage; "
+                     "not in the count below; serving ignores {})\n",
+                     m.mtp_layers, m.mtp_layers > 1 ? "s" : "", human_count(mc.params_mtp), m.mtp_layers > 1 ? "them" : "it");
+  }
   o += fmt::format("  parameters  {} counted ({} active per token){}\n", human_count(mc.params_total),
                    human_count(mc.params_active), m.params_b > 0 ? fmt::format("; published {}B", m.params_b) : "");
   o += fmt::format("  source      {}\n", m.source);
