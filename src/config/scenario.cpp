@@ -527,13 +527,18 @@ void validate_scenario(const Scenario& s) {
     case SplitIssue::kTooManyStages:
       throw InputError("parallel.pp", "pp x vpp = " + str(chunks) + " exceeds the model's layers (" + str(m.layers) + ")");
     case SplitIssue::kStageLayers: {
-      const char* f = p.first_stage_layers >= 0 ? "parallel.first_stage_layers" : "parallel.last_stage_layers";
+      // The field at fault: the one given, the last when it alone exceeds the layers.
+      const bool last = p.first_stage_layers < 0 || p.last_stage_layers > m.layers;
+      const std::string f = last ? "parallel.last_stage_layers" : "parallel.first_stage_layers";
       if (chunks == 1) {
         throw InputError(f, "the only pipeline stage (pp x vpp = 1) is both the first and the last and holds all " +
                                 str(m.layers) + " layers");
       }
       const long given = std::max(0, p.first_stage_layers) + std::max(0, p.last_stage_layers);
       const long free = chunks - (p.first_stage_layers >= 0 ? 1 : 0) - (p.last_stage_layers >= 0 ? 1 : 0);
+      if (given > m.layers) {
+        throw InputError(f, str(given) + " layers on the edge stages exceed the model's " + str(m.layers));
+      }
       throw InputError(f, str(given) + " layers on the edge stages leave " + str(m.layers - given) + " of the model's " +
                               str(m.layers) + " for the other " + str(free) + " of pp x vpp = " + str(chunks) +
                               " stages, which need at least one each" + (free == 0 ? " (and none may be left over)" : ""));

@@ -188,13 +188,12 @@ LayerWork layer_work(const ModelSpec& m, const ShardSpec& s, bool moe_layer) {
   const bool fp8 = s.precision == Precision::kFp8;
   // Transformer Engine casts each GEMM's activation input (fwd) and output gradient (bwd) to
   // FP8: read 2 bytes, write 1 byte per element, plus the amax reduction pass (~1 byte).
-  auto cast_fwd = [&](const Gemm& g) { return fp8 ? 4.0 * g.m * g.k * g.count : 0.0; };
+  auto cast_fwd = [&](const Gemm& g) { return fp8 && !g.wide ? 4.0 * g.m * g.k * g.count : 0.0; };
   if (fp8) {
     double fwd = 0, bwd = 0;
     for (const auto& g : w.gemms) {
-      if (g.wide) continue;  // 16-bit GEMMs take their inputs as they are
       fwd += cast_fwd(g);
-      bwd += 4.0 * g.m * g.n * g.count;
+      if (!g.wide) bwd += 4.0 * g.m * g.n * g.count;  // 16-bit GEMMs take their inputs as they are
     }
     w.fp8_cast_fwd = Bytes(fwd);
     w.fp8_cast_bwd = Bytes(bwd);
@@ -414,20 +413,22 @@ EdgeWork mtp_work(const ModelSpec& m, const ShardSpec& s) {
   const double norm_params = (m.norm == Norm::kLayerNorm ? 2.0 : 1.0) * h;
   e.gemms.push_back({"mtp_proj", T, h / t, 2.0 * h});
   e.params = 2.0 * h * h / t + 3.0 * norm_params;
-  // Embedding gather (read the rows, write the hidden states) as embedding_work; three norms
-  // (read + write) and the concatenation (read 2h, write 2h) per token as layer_work counts
-  // norms; the backward moves twice that, plus the embedding gradient's scatter-add.
-  const double replicated = (3.0 * 2.0 + 4.0) * kAct * Tr * h;
+  // Embedding gather (read the rows, write the hidden states) as embedding_work; the two input
+  // norms (read + write) and the concatenation (read 2h, write 2h) per token as layer_work
+  // counts norms (the final norm's traffic is logits_work's, charged again per module); the
+  // backward moves twice that, plus the embedding gradient's scatter-add.
+  const double replicated = (2.0 * 2.0 + 4.0) * kAct * Tr * h;
   e.elementwise_fwd = Bytes(2.0 * kAct * T * h + replicated);
   e.elementwise_bwd = Bytes(3.0 * kAct * T * h + 2.0 * replicated);
   if (s.precision == Precision::kFp8) {  // the projection's FP8 casts, as layer_work's GEMMs
     e.elementwise_fwd += Bytes(4.0 * T * 2.0 * h);
     e.elementwise_bwd += Bytes(4.0 * T * h / t);
   }
-  // Saved for backward: the two norm inputs and the final norm's input (16 bits), the
-  // projection's input (its FP8 copy with FP8), sequence-sharded like the layers' GEMM inputs.
+  // Saved for backward: the two input norms' inputs (16 bits) and the projection's input (its
+  // FP8 copy with FP8), sequence-sharded like the layers' GEMM inputs (the final norm's input is
+  // logits_work's).
   const double gin = s.precision == Precision::kFp8 ? 1.0 : 2.0;
-  e.activations_saved = Bytes(3.0 * kAct * Tr * h + gin * Tr * 2.0 * h);
+  e.activations_saved = Bytes(2.0 * kAct * Tr * h + gin * Tr * 2.0 * h);
   if (s.tp > 1) e.tp_bytes = Bytes(kAct * T * h);  // one T x h buffer; layer_costs charges its collectives
   return e;
 }

@@ -268,6 +268,12 @@ LayerCosts layer_costs(const Scenario& s, const Accelerator& acc, const Fabric& 
       mc.f.tp = (all_reduce(B, c.tp, fab) + all_gather(B, c.tp, fab)).value;
       mc.b.tp = all_reduce(B * 2.0, c.tp, fab).value;
     }
+    // Full recompute checkpoints the module's projection with its layer (Megatron-Core
+    // MultiTokenPredictionLayer: _proj_and_transformer_layer), communication included.
+    if (p.recompute == Recompute::kFull) {
+      mc.b.comp += mc.f.comp;
+      mc.b.tp += mc.f.tp;
+    }
   }
   return lc;
 }
@@ -479,8 +485,10 @@ void build_step(const Scenario& s, std::shared_ptr<const LayerCosts> lcp, StepMo
         x.expert_params += n * w.expert_params;
         x.transient = std::max(x.transient, w.activations_transient.value);
         x.edge_params += n * lc.mtp.params;
-        if (!with_emb && !m.tied_embeddings) {
-          x.edge_params += lc.emb.params;
+        if (!with_emb) {
+          // The lookup's gradient reaches the fp32 main_grad through the embedding hook, tied
+          // (the output layer is the copy) or not.
+          if (!m.tied_embeddings) x.edge_params += lc.emb.params;
           x.cost.b.comp += lc.emb_grad_add;
         }
       }
@@ -900,11 +908,9 @@ Estimate finish_estimate(const Scenario& s, const Accelerator& acc, const StepMo
   // Hardware FLOPs add what recomputation repeats: the whole forward (full) or attention (selective).
   double recompute_extra = 0;
   if (p.recompute == Recompute::kFull) {
-    // The recomputed forward covers the transformer layers (those of the multi-token-prediction
-    // modules too), not the logits GEMMs nor the modules' projections and norms.
-    const double h = double(m.hidden), mtp = double(m.mtp_layers);
-    const double mtp_own = 2.0 * h * h + 3.0 * (m.norm == Norm::kLayerNorm ? 2.0 : 1.0) * h;
-    recompute_extra = (mc.flops_per_token - 6.0 * double(m.vocab) * h * (1.0 + mtp) - 6.0 * mtp * mtp_own) / 3.0;
+    // The recomputed forward covers the transformer layers (and the multi-token-prediction
+    // modules' layers and projections), not the logits GEMMs.
+    recompute_extra = (mc.flops_per_token - 6.0 * double(m.vocab) * double(m.hidden) * double(1 + m.mtp_layers)) / 3.0;
   } else if (p.recompute == Recompute::kSelective) {
     // Forward attention per token, counted like the model FLOPs (whole s x s scores), when core
     // attention is recomputed; plus the recomputed GEMMs of each layer kind, per token of the

@@ -216,6 +216,43 @@ training: {seq_len: 1024, global_batch: 8}
   EXPECT_NEAR(st1.stage_cost[1].b.total() - st0.stage_cost[1].b.total(), b + lc1->emb_grad_add, 1e-12);
   EXPECT_NEAR(st1.stage_cost[0].f.total(), st0.stage_cost[0].f.total(), 1e-15);
   EXPECT_GT(estimate(s1).step_time.value, estimate(s0).step_time.value);
+  // The module's own saved activations: the two input norms' inputs and the projection's input,
+  // 2 x 2 x 1024 x 256 + 2 x 1024 x 512 = 2097152 bytes (the final norm's is the head's).
+  EXPECT_DOUBLE_EQ(lc1->mtp.activations_saved.value, 2097152.0);
+
+  // With fp32 gradients the embedding copy's gradient is added into main_grad every micro-batch
+  // (10 bytes per element, V h = 256000 of them), as on the first stage.
+  const Scenario f1 = parse_scenario(y, "<t>", {{"model.mtp_layers", "1"}, {"training.fp32_grads", "true"}});
+  const auto lcf = std::make_shared<const detail::LayerCosts>(detail::layer_costs(f1, acc, fab));
+  EXPECT_DOUBLE_EQ(lcf->emb_grad_add, acc.memory_bound(Bytes(10.0 * 256000.0)).value);
+  detail::build_step(f1, lcf, st1);
+  const double bf = lcf->dense_c.b.total() + lcf->mtp_c.b.total() + lcf->lg_c.b.total() + lcf->emb_grad_add;
+  const Scenario f0 = parse_scenario(y, "<t>", {{"training.fp32_grads", "true"}});
+  detail::build_step(f0, std::make_shared<const detail::LayerCosts>(detail::layer_costs(f0, acc, fab)), st0);
+  EXPECT_NEAR(st1.stage_cost[1].b.total() - st0.stage_cost[1].b.total(), bf, 1e-12);
+
+  // Its TP traffic at tp 2, in buffers of B = 2 T h bytes: with SP, forward the embedding's
+  // reduce-scatter, the projection input's all-gather (2B) and its output's all-gather (B),
+  // backward all-gather, reduce-scatter (2B), all-gather; without SP, forward all-reduce and
+  // all-gather, backward one all-reduce of 2B. Full recompute repeats the forward.
+  for (const bool sp : {true, false}) {
+    for (const char* rc : {"none", "full"}) {
+      const Scenario t = parse_scenario(y, "<t>", {{"model.mtp_layers", "1"}, {"parallel.tp", "2"}, {"parallel.pp", "1"},
+                                                   {"parallel.sequence_parallel", sp ? "true" : "false"},
+                                                   {"parallel.recompute", rc}});
+      const Fabric fb = detail::make_fabric(t.cluster);
+      const auto lt = detail::layer_costs(t, acc, fb);
+      const Group g = place_group(2, 1, t.cluster.scale_up_domain);
+      const Bytes B(2.0 * 1024 * 256);
+      const double tf = sp ? (reduce_scatter(B, g, fb) + all_gather(B * 2.0, g, fb) + all_gather(B, g, fb)).value
+                          : (all_reduce(B, g, fb) + all_gather(B, g, fb)).value;
+      const double tb = sp ? (all_gather(B, g, fb) + reduce_scatter(B * 2.0, g, fb) + all_gather(B, g, fb)).value
+                          : all_reduce(B * 2.0, g, fb).value;
+      const bool full = std::string(rc) == "full";
+      EXPECT_DOUBLE_EQ(lt.mtp_c.f.tp, tf) << sp << rc;
+      EXPECT_DOUBLE_EQ(lt.mtp_c.b.tp, tb + (full ? tf : 0.0)) << sp << rc;
+    }
+  }
 }
 
 void expect_refused(const std::string& yaml, const std::vector<Override>& ov, const std::string& field,

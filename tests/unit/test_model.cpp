@@ -184,6 +184,21 @@ TEST(LayerWork, Fp8TrainingKeepsTheOutputHeadAndRouterIn16Bits) {
   }
   EXPECT_DOUBLE_EQ(w.fp8_cast_fwd.value, casts);
   EXPECT_TRUE(logits_work(ds, s).gemms.at(0).wide);
+  // Recomputed (the moe module), the router is still not cast.
+  s.recompute = Recompute::kSelective;
+  s.recompute_modules = kRecomputeMoe;
+  const LayerWork rw = layer_work(ds, s, true);
+  double recast = 0;
+  for (const auto& g : rw.recompute_gemms) {
+    if (!g.wide) recast += 4.0 * g.m * g.k * g.count;
+  }
+  bool router = false;
+  for (const auto& g : rw.recompute_gemms) router = router || std::string(g.name) == "router";
+  ASSERT_TRUE(router);
+  ShardSpec s16 = s;
+  s16.precision = Precision::kBf16;
+  const LayerWork rw16 = layer_work(ds, s16, true);
+  EXPECT_DOUBLE_EQ(rw.recompute_elementwise.value - rw16.recompute_elementwise.value, recast);
 }
 
 TEST(LayerWork, Gpt3ActivationsWithSequenceParallelAndNoRecompute) {
