@@ -4,7 +4,6 @@
 #include <yaml-cpp/yaml.h>
 
 #include <fstream>
-#include <sstream>
 
 #include "config/reliability_config.hpp"
 #include "config/yaml_util.hpp"
@@ -66,18 +65,25 @@ constexpr double kMaxGpus = 1e7;  // beyond any cluster in existence or planned
 // Sets root[a][b]...= value, turning a scalar on the way into {name: scalar} (so that
 // "model=llama3-70b" in the file and "model.layers=40" as a flag compose).
 void apply_override(YAML::Node root, const Override& ov) {
+  if (ov.first.empty()) throw InputError("", "empty override path");
+  // Split by hand: getline drops a trailing empty component ("parallel." would set parallel).
   std::vector<std::string> parts;
-  std::stringstream ss(ov.first);
-  for (std::string p; std::getline(ss, p, '.');) {
-    if (p.empty()) throw InputError(ov.first, "empty component in override path");
-    parts.push_back(p);
+  for (std::size_t at = 0;;) {
+    const std::size_t dot = ov.first.find('.', at);
+    parts.push_back(ov.first.substr(at, dot == std::string::npos ? std::string::npos : dot - at));
+    if (parts.back().empty()) throw InputError(ov.first, "empty component in override path");
+    if (dot == std::string::npos) break;
+    at = dot + 1;
   }
-  if (parts.empty()) throw InputError("", "empty override path");
+  // Read as a scenario file is (yaml::parse): a duplicate key or a second document in the value
+  // is refused, named by its path below the overridden field.
   YAML::Node value;
   try {
-    value = YAML::Load(ov.second);
-  } catch (const YAML::Exception& e) {
-    throw InputError(ov.first, "cannot parse value '" + ov.second + "': " + e.msg);
+    value = yaml::parse(ov.second, "value '" + ov.second + "'");
+  } catch (const InputError& e) {
+    const std::string what = e.what();
+    if (e.field().empty()) throw InputError(ov.first, "cannot parse " + what);
+    throw InputError(join(ov.first, e.field()), what.substr(e.field().size() + 2));
   }
   std::vector<YAML::Node> chain{root};
   for (std::size_t i = 0; i + 1 < parts.size(); ++i) {

@@ -114,6 +114,26 @@ TEST(Overrides, UnknownOverridePathIsRejected) {
   EXPECT_TRUE(contains(e.what(), "closest")) << e.what();
 }
 
+// "--set parallel.=4" set the whole parallel block to 4 (getline dropped the empty last
+// component) and was reported as "parallel.name: unknown key".
+TEST(Overrides, EmptyPathComponentIsRejected) {
+  for (const char* path : {"parallel.", ".tp", "parallel..tp"}) {
+    const InputError e = default_error({{path, "4"}});
+    EXPECT_EQ(e.field(), path);
+    EXPECT_TRUE(contains(e.what(), "empty component")) << e.what();
+  }
+}
+
+// A scenario file refuses duplicate keys; so does an override's value (it kept the first).
+TEST(Overrides, DuplicateKeyInAValueIsRejected) {
+  const InputError e = default_error({{"parallel", "{tp: 2, tp: 4}"}});
+  EXPECT_EQ(e.field(), "parallel.tp");
+  EXPECT_TRUE(contains(e.what(), "duplicate key")) << e.what();
+  const InputError bad = default_error({{"parallel", "{tp: 2"}});
+  EXPECT_EQ(bad.field(), "parallel");
+  EXPECT_TRUE(contains(bad.what(), "malformed YAML")) << bad.what();
+}
+
 TEST(Validation, TensorParallelMustDivideHeads) {
   const InputError e = input_error(
       "model: gpt3-175b\ncluster: {gpu: h100-sxm, num_gpus: 1024}\nparallel: {tp: 64, pp: 4}\n"
