@@ -3,7 +3,6 @@
 #include <fmt/format.h>
 
 #include <cstdio>
-#include <sstream>
 
 #include "wanka/cluster.hpp"
 #include "wanka/error.hpp"
@@ -11,15 +10,19 @@
 namespace cl = wanka::cluster;
 using wanka::InputError;
 
-namespace {
-
-std::vector<std::string> split(const std::string& s) {
+std::vector<std::string> split_list(const std::string& flag, const std::string& v) {
   std::vector<std::string> out;
-  std::stringstream ss(s);
-  for (std::string item; std::getline(ss, item, ',');)
-    if (!item.empty()) out.push_back(item);
-  return out;
+  if (v.empty()) return out;
+  for (std::size_t at = 0;;) {
+    const std::size_t comma = v.find(',', at);
+    out.push_back(v.substr(at, comma == std::string::npos ? std::string::npos : comma - at));
+    if (out.back().empty()) throw InputError(flag, "empty item in the list '" + v + "'");
+    if (comma == std::string::npos) return out;
+    at = comma + 1;
+  }
 }
+
+namespace {
 
 double number(const std::string& flag, const std::string& v) {
   std::size_t used = 0;
@@ -111,7 +114,7 @@ std::vector<OutputFile> ClusterCommand::run() const {
   o.seed = seed;
   if (!las_thresholds.empty()) {
     o.las_thresholds_gpu_s.clear();
-    for (const auto& t : split(las_thresholds)) {
+    for (const auto& t : split_list("--las-thresholds", las_thresholds)) {
       o.las_thresholds_gpu_s.push_back(number("--las-thresholds", t));
       if (!(o.las_thresholds_gpu_s.back() >= 0 && o.las_thresholds_gpu_s.back() <= 1e15))
         throw InputError("--las-thresholds", "thresholds must be in [0, 1e15]");
@@ -119,7 +122,7 @@ std::vector<OutputFile> ClusterCommand::run() const {
   }
   if (!(las_knob >= 0 && las_knob <= 1e9)) throw InputError("--las-promote-knob", "must be in [0, 1e9]");
   o.las_promote_knob = las_knob;
-  for (const auto& q : split(quota)) {
+  for (const auto& q : split_list("--quota", quota)) {
     const auto eq = q.find('=');
     if (eq == std::string::npos || eq == 0) throw InputError("--quota", "expected VC=GPUs, got '" + q + "'");
     const double g = number("--quota", q.substr(eq + 1));
@@ -129,7 +132,7 @@ std::vector<OutputFile> ClusterCommand::run() const {
   o.series_points = series_points;
 
   if (json && csv) throw InputError("--json", "conflicts with --csv: give one output format");
-  std::vector<std::string> names = split(policies);
+  std::vector<std::string> names = split_list("--policy", policies);
   if (names.size() == 1 && names[0] == "all") names = cl::policy_names();
   if (names.empty()) throw InputError("--policy", "no policy given");
 

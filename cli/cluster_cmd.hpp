@@ -13,6 +13,10 @@ struct OutputFile {
   std::string flag, path, text;
 };
 
+// The items of a comma-separated flag value ("fifo,sjf"). An empty item ("4,", "fifo,,sjf") is
+// an InputError naming `flag`: it is a typo, not a value to drop.
+std::vector<std::string> split_list(const std::string& flag, const std::string& v);
+
 struct ClusterCommand {
   CLI::App* cmd = nullptr;
   std::string trace, format = "csv", pools, gpu = "v100", policies = "fifo", placement = "consolidate", oversize = "skip",

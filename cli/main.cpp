@@ -265,8 +265,7 @@ struct ScenarioFlags {
 // "8", "1,2,4", "1..32" (every integer), "2..64:pow2" is not needed: ranges are inclusive.
 std::vector<int> parse_int_list(const std::string& flag, const std::string& v, int lo, int hi) {
   std::vector<int> out;
-  std::stringstream ss(v);
-  for (std::string item; std::getline(ss, item, ',');) {
+  for (const std::string& item : split_list(flag, v)) {
     auto num = [&](const std::string& t) {
       std::size_t used = 0;
       long x = 0;
@@ -298,8 +297,7 @@ template <class T>
 std::vector<T> parse_name_list(const std::string& flag, const std::string& v, const char* what,
                                std::initializer_list<std::pair<const char*, T>> names) {
   std::vector<T> out;
-  std::stringstream ss(v);
-  for (std::string item; std::getline(ss, item, ',');) {
+  for (const std::string& item : split_list(flag, v)) {
     const auto it = std::find_if(names.begin(), names.end(), [&](const auto& n) { return item == n.first; });
     if (it == names.end()) {
       std::vector<std::string> known;
@@ -325,8 +323,7 @@ std::vector<wanka::CpComm> parse_cp_comm_list(const std::string& flag, const std
 
 std::vector<bool> parse_bool_list(const std::string& flag, const std::string& v) {
   std::vector<bool> out;
-  std::stringstream ss(v);
-  for (std::string item; std::getline(ss, item, ',');) {
+  for (const std::string& item : split_list(flag, v)) {
     // The spellings the scenario file accepts (as_bool).
     if (item == "true" || item == "yes" || item == "on" || item == "1") out.push_back(true);
     else if (item == "false" || item == "no" || item == "off" || item == "0") out.push_back(false);
@@ -458,8 +455,7 @@ std::vector<std::int64_t> parse_counts(const std::string& v) {
     }
     return static_cast<std::int64_t>(x);
   };
-  std::stringstream ss(v);
-  for (std::string item; std::getline(ss, item, ',');) {
+  for (const std::string& item : split_list("--counts", v)) {
     const auto dots = item.find("..");
     if (dots == std::string::npos) {
       out.push_back(num(item));

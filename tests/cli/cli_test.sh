@@ -287,6 +287,11 @@ expect scale-nothing-feasible 2 "^wanka: error: parallel.tp: the pins and --excl
 expect scale-fits-nowhere 2 "^wanka: error: cluster.num_gpus: llama3-405b fits in memory at none of the counts" -- "$W" scale --model llama3-405b --counts 1,2
 expect serve-plan-ignored-flag 2 "^wanka: error: --rate: is not used by --plan" -- "$W" serve --plan --model llama3-8b --users 100 --user-rate 1 --rate 5
 expect serve-trace-and-offline 2 "^wanka: error: --offline: conflicts with --trace" -- "$W" serve --trace "$tmp/badfirst.csv" --offline
+# An empty item in a list-valued flag is refused (a trailing comma was dropped, an inner one
+# too in cluster's lists).
+expect list-trailing-comma 2 "^wanka: error: --tp: empty item in the list '4,'" -- "$W" plan --tp 4, --top 1
+expect list-empty-item 2 "^wanka: error: --policy: empty item in the list 'fifo,,sjf'" -- "$W" cluster --trace "$tmp/jobs.csv" --policy fifo,,sjf
+expect counts-trailing-comma 2 "^wanka: error: --counts: empty item" -- "$W" scale --counts 1024,
 # A relative trace in a scenario file is read beside the file, from any working directory.
 mkdir -p "$tmp/sv"; printf 'arrival_s,input,output\n0,100,10\n1,100,10\n' > "$tmp/sv/tr.csv"
 printf 'model: {name: llama3-8b}\ncluster: {gpu: h100-sxm, num_gpus: 1}\nparallel: {tp: 1}\nserving: {trace: tr.csv}\n' > "$tmp/sv/s.yaml"
