@@ -62,7 +62,7 @@ void ClusterCommand::add(CLI::App& app) {
   cmd->add_option("--failure-rate-scale", rate_scale, "Multiply the failure rates");
   cmd->add_option("--repair-hours", repair_hours, "Hours a failed node is out");
   cmd->add_option("--seed", seed, "Random seed (failures, synthetic workloads)")->check(CLI::NonNegativeNumber);
-  cmd->add_option("--las-thresholds", las_thresholds, "Tiresias queue thresholds, GPU-seconds, ascending (default 57600)");
+  cmd->add_option("--las-thresholds", las_thresholds, "Tiresias queue thresholds, GPU-seconds, increasing (default 57600)");
   cmd->add_option("--las-promote-knob", las_knob, "Tiresias starvation knob (0 = off)");
   cmd->add_option("--quota", quota, "Quota policy: VC=GPUs,... (default: share of the workload's GPU-time)");
   cmd->add_option("--synthetic", synthetic, "Replay N synthetic jobs fitted from the trace instead of the trace");
@@ -119,6 +119,8 @@ std::vector<OutputFile> ClusterCommand::run() const {
       if (!(o.las_thresholds_gpu_s.back() >= 0 && o.las_thresholds_gpu_s.back() <= 1e15))
         throw InputError("--las-thresholds", "thresholds must be in [0, 1e15]");
     }
+    // Checked whatever the policies: a bad value is refused, not ignored when tiresias is not run.
+    cl::check_las_thresholds(o.las_thresholds_gpu_s);
   }
   if (!(las_knob >= 0 && las_knob <= 1e9)) throw InputError("--las-promote-knob", "must be in [0, 1e9]");
   o.las_promote_knob = las_knob;

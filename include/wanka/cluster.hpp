@@ -193,6 +193,9 @@ std::vector<JobIndex> active_jobs(const Context& ctx);
 
 // fifo, sjf, srtf, easy, tiresias, hetero, quota, quota-strict.
 std::vector<std::string> policy_names();
+// Tiresias's queue thresholds (SimOptions::las_thresholds_gpu_s) must increase strictly;
+// else an InputError naming --las-thresholds.
+void check_las_thresholds(const std::vector<double>& thresholds);
 std::unique_ptr<Policy> make_policy(const std::string& name, const SimOptions& opt, const Workload& w,
                                     const ClusterSpec& c);
 

@@ -1,7 +1,10 @@
 // Scheduling policies: each is one class against the Policy interface (include/wanka/cluster.hpp).
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cstdint>
 #include <cmath>
+#include <functional>
 #include <map>
 
 #include "wanka/cluster.hpp"
@@ -360,6 +363,14 @@ void run_by_priority(Context& ctx, std::vector<std::pair<double, JobIndex>>& key
   });
 }
 
+void check_las_thresholds(const std::vector<double>& thresholds) {
+  // Queue k holds the jobs whose attained service lies between thresholds k-1 and k: a repeated
+  // or lower threshold leaves a queue that no job can be in.
+  const auto bad = std::adjacent_find(thresholds.begin(), thresholds.end(), std::greater_equal<>());
+  if (bad != thresholds.end())
+    throw InputError("--las-thresholds", fmt::format("thresholds must increase, got {:g} then {:g}", *bad, *(bad + 1)));
+}
+
 std::vector<std::string> policy_names() {
   return {"fifo", "sjf", "srtf", "easy", "tiresias", "hetero", "quota", "quota-strict"};
 }
@@ -371,8 +382,7 @@ std::unique_ptr<Policy> make_policy(const std::string& name, const SimOptions& o
   if (name == "srtf") return std::make_unique<Srtf>();
   if (name == "easy") return std::make_unique<Easy>();
   if (name == "tiresias") {
-    if (!std::is_sorted(opt.las_thresholds_gpu_s.begin(), opt.las_thresholds_gpu_s.end()))
-      throw InputError("--las-thresholds", "thresholds must be ascending");
+    check_las_thresholds(opt.las_thresholds_gpu_s);
     return std::make_unique<Tiresias>(opt.las_thresholds_gpu_s, opt.las_promote_knob);
   }
   if (name == "hetero") return std::make_unique<Hetero>(opt.restart_s);

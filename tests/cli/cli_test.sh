@@ -292,6 +292,10 @@ expect serve-trace-and-offline 2 "^wanka: error: --offline: conflicts with --tra
 expect list-trailing-comma 2 "^wanka: error: --tp: empty item in the list '4,'" -- "$W" plan --tp 4, --top 1
 expect list-empty-item 2 "^wanka: error: --policy: empty item in the list 'fifo,,sjf'" -- "$W" cluster --trace "$tmp/jobs.csv" --policy fifo,,sjf
 expect counts-trailing-comma 2 "^wanka: error: --counts: empty item" -- "$W" scale --counts 1024,
+# Tiresias's thresholds must increase, whatever the policies run (equal ones were accepted, and
+# a decreasing list was refused only when tiresias ran).
+expect las-thresholds-equal 2 "^wanka: error: --las-thresholds: thresholds must increase, got 100 then 100" -- "$W" cluster --trace "$tmp/jobs.csv" --policy tiresias --las-thresholds 100,100
+expect las-thresholds-unused 2 "^wanka: error: --las-thresholds: thresholds must increase" -- "$W" cluster --trace "$tmp/jobs.csv" --policy fifo --las-thresholds 1000,100
 # A relative trace in a scenario file is read beside the file, from any working directory.
 mkdir -p "$tmp/sv"; printf 'arrival_s,input,output\n0,100,10\n1,100,10\n' > "$tmp/sv/tr.csv"
 printf 'model: {name: llama3-8b}\ncluster: {gpu: h100-sxm, num_gpus: 1}\nparallel: {tp: 1}\nserving: {trace: tr.csv}\n' > "$tmp/sv/s.yaml"
