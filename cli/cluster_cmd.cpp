@@ -61,7 +61,15 @@ void ClusterCommand::add(CLI::App& app) {
   cmd->add_option("--failures", failures, "Node failures (reliability model rates): none|interrupt|kill");
   cmd->add_option("--failure-rate-scale", rate_scale, "Multiply the failure rates");
   cmd->add_option("--repair-hours", repair_hours, "Hours a failed node is out");
-  cmd->add_option("--seed", seed, "Random seed (failures, synthetic workloads)")->check(CLI::NonNegativeNumber);
+  // Checked before CLI11 converts it: its own messages were a range up to 1.8e308 or "Could not convert".
+  cmd->add_option("--seed", seed, "Random seed (failures, synthetic workloads)")
+      ->check(CLI::Validator(
+          [](const std::string& v) {
+            const bool digits = !v.empty() && v.find_first_not_of("0123456789") == std::string::npos;
+            const bool fits = digits && (v.size() < 20 || (v.size() == 20 && v <= "18446744073709551615"));
+            return fits ? std::string() : "must be an integer in [0, 18446744073709551615], got '" + v + "'";
+          },
+          "INT"));
   cmd->add_option("--las-thresholds", las_thresholds, "Tiresias queue thresholds, GPU-seconds, increasing (default 57600)");
   cmd->add_option("--las-promote-knob", las_knob, "Tiresias starvation knob (0 = off)");
   cmd->add_option("--quota", quota, "Quota policy: VC=GPUs,... (default: share of the workload's GPU-time)");

@@ -226,7 +226,9 @@ printf 'id,submit_s,gpus,duration_s\nA,0,1,10\nB,0,1,4\n' > "$tmp/jobs.csv"
 expect cluster-series-unwritable 2 "^wanka: error: --series: cannot write" -- "$W" cluster --trace "$tmp/jobs.csv" --format csv --nodes 1 --gpus-per-node 1 --gpu h100-sxm --series "$tmp/no/such/dir/s.csv" -o "$tmp/cluster-main.txt"
 [ ! -e "$tmp/cluster-main.txt" ] && pass=$((pass+1)) || { echo "FAIL cluster-series-unwritable-half-written"; fail=$((fail+1)); }
 expect cluster-infinite-failure-rate 2 "failure-rate-scale: must be in" -- "$W" cluster --trace "$tmp/jobs.csv" --format csv --nodes 1 --gpus-per-node 1 --gpu h100-sxm --failures interrupt --failure-rate-scale inf
-expect cluster-negative-seed 2 "seed" -- "$W" cluster --trace "$tmp/jobs.csv" --format csv --nodes 1 --gpus-per-node 1 --gpu h100-sxm --seed -1
+expect cluster-negative-seed 2 "^wanka: error: --seed: must be an integer in \[0, 18446744073709551615\], got '-1'" -- "$W" cluster --trace "$tmp/jobs.csv" --format csv --nodes 1 --gpus-per-node 1 --gpu h100-sxm --seed -1
+expect cluster-seed-too-large 2 "^wanka: error: --seed: must be an integer in \[0, " -- "$W" cluster --trace "$tmp/jobs.csv" --seed 18446744073709551616
+expect cluster-seed-exponent 2 "^wanka: error: --seed: must be an integer in \[0, " -- "$W" cluster --trace "$tmp/jobs.csv" --seed 1e30
 # Silent defaults are refused: an empty argument, a duplicate key, a second YAML document.
 expect empty-argument 2 "^wanka: error: --seq-len: empty value" -- "$W" estimate --seq-len ""
 expect empty-set-value 2 "^wanka: error: --set: empty value for parallel.tp" -- "$W" estimate --set parallel.tp=
