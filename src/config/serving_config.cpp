@@ -143,7 +143,10 @@ CapacityConfig parse_capacity(const YAML::Node& n) {
   yaml::opt(n, "fleet_gpus", P, c.fleet_gpus, 1, 1e7);
   yaml::opt(n, "peak_to_mean", P, c.peak_to_mean, 1, 100);
   yaml::opt(n, "max_gpus_per_replica", P, c.max_gpus_per_replica, 1, 4096);
-  if (c.users <= 0) throw InputError(P + ".users", "missing: the number of users to serve");
+  if (c.users <= 0) {
+    throw InputError(P + ".users", c.fleet_gpus > 0 ? "missing: the number of users sharing the fleet (the rate limit is per user)"
+                                                     : "missing: the number of users to serve");
+  }
   if (c.fleet_gpus == 0 && c.requests_per_user_per_hour <= 0) {
     throw InputError(P + ".requests_per_user_per_hour", "missing: give the per-user rate, or fleet_gpus to solve for it");
   }

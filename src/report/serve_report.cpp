@@ -21,6 +21,10 @@ Json length_json(const LengthDist& d) {
 
 std::string ms(double s) { return fmt::format("{:.1f} ms", s * 1e3); }
 
+// A per-user rate: two decimals, or three significant digits below 0.1 (a fleet shared by a
+// billion users has a rate limit of 0.0029 per hour, which two decimals printed as 0.00).
+std::string per_user_rate(double r) { return r >= 0.1 ? fmt::format("{:.2f}", r) : fmt::format("{:.3g}", r); }
+
 }  // namespace
 
 Json serving_config_to_json(const ServeScenario& s) {
@@ -199,8 +203,8 @@ std::string format_capacity(const ServeScenario& s, const CapacityResult& c) {
   if (cap.fleet_gpus > 0) {
     o += fmt::format("  fleet           {} GPUs = {} replicas: {:.1f} req/s{}\n", c.gpus, c.replicas, double(c.replicas) * b.max_rate_per_s,
                      c.gpus < cap.fleet_gpus ? fmt::format(" ({} of the {} GPUs idle, paid for)", cap.fleet_gpus - c.gpus, cap.fleet_gpus) : "");
-    o += fmt::format("  rate limit      {:.2f} requests per user per hour for {:.0f} users ({:.1f} per 3 hours)\n",
-                     c.max_requests_per_user_per_hour, cap.users, 3 * c.max_requests_per_user_per_hour);
+    o += fmt::format("  rate limit      {} requests per user per hour for {:.0f} users ({} per 3 hours)\n",
+                     per_user_rate(c.max_requests_per_user_per_hour), cap.users, per_user_rate(3 * c.max_requests_per_user_per_hour));
     if (cap.requests_per_user_per_hour > 0) {
       o += fmt::format("                  at {:g} requests per user per hour: {:.0f} users\n", cap.requests_per_user_per_hour, c.max_users);
     }

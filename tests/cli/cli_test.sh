@@ -298,6 +298,10 @@ expect counts-trailing-comma 2 "^wanka: error: --counts: empty item" -- "$W" sca
 # a decreasing list was refused only when tiresias ran).
 expect las-thresholds-equal 2 "^wanka: error: --las-thresholds: thresholds must increase, got 100 then 100" -- "$W" cluster --trace "$tmp/jobs.csv" --policy tiresias --las-thresholds 100,100
 expect las-thresholds-unused 2 "^wanka: error: --las-thresholds: thresholds must increase" -- "$W" cluster --trace "$tmp/jobs.csv" --policy fifo --las-thresholds 1000,100
+# A fleet shared by a billion users: the rate limit is 0.0029 per user-hour (it printed 0.00);
+# a fleet without users says what the users are for.
+expect serve-plan-tiny-rate-limit 0 "rate limit +0\.0029 requests per user per hour .*\(0\.00869 per 3 hours\)" -- "$W" serve --plan --fleet 16 --model llama3-8b --users 1e9
+expect serve-plan-fleet-no-users 2 "^wanka: error: capacity.users: missing: the number of users sharing the fleet" -- "$W" serve --plan --fleet 16 --model llama3-8b
 # A relative trace in a scenario file is read beside the file, from any working directory.
 mkdir -p "$tmp/sv"; printf 'arrival_s,input,output\n0,100,10\n1,100,10\n' > "$tmp/sv/tr.csv"
 printf 'model: {name: llama3-8b}\ncluster: {gpu: h100-sxm, num_gpus: 1}\nparallel: {tp: 1}\nserving: {trace: tr.csv}\n' > "$tmp/sv/s.yaml"
