@@ -6,6 +6,7 @@
 #include <initializer_list>
 #include <fmt/format.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -13,6 +14,7 @@
 #include <optional>
 #include <sstream>
 #include <string_view>
+#include <system_error>
 #include <chrono>
 #include <cmath>
 #include <unistd.h>
@@ -75,6 +77,8 @@ void write_outputs(const std::vector<OutputFile>& files) {
     }
     throw InputError(f.flag, "cannot write '" + f.path + "'" + why);
   };
+  // The operating system's reason, read before fail() removes temporaries (which resets errno).
+  const auto os_reason = [](int err) { return ": " + std::error_code(err, std::generic_category()).message(); };
   for (const auto& f : files) {
     if (f.path.empty() || f.path == "-") continue;
     std::error_code ec;
@@ -103,19 +107,23 @@ void write_outputs(const std::vector<OutputFile>& files) {
     fs::remove(p.tmp, ec);
     std::FILE* out = std::fopen(p.tmp.c_str(), "wbx");
     if (!out) {
+      const std::string why = os_reason(errno);
       pending.back().tmp.clear();  // not ours to remove
-      fail(f, "");
+      fail(f, why);
     }
+    errno = 0;
     const bool written = std::fwrite(f.text.data(), 1, f.text.size(), out) == f.text.size();
-    if (std::fclose(out) != 0 || !written) fail(f, "");
+    const int write_errno = errno;
+    if (std::fclose(out) != 0 || !written) fail(f, os_reason(written ? errno : write_errno));
     if (fs::exists(st)) fs::permissions(p.tmp, st.permissions(), ec);
   }
   // FIFOs and devices first: a write there can still fail, and nothing else is in place yet.
   for (const auto& p : pending) {
     if (!p.tmp.empty()) continue;
+    errno = 0;
     std::ofstream out(p.target, std::ios::binary);
     out << p.file->text;
-    if (!out.flush()) fail(*p.file, "");
+    if (!out.flush()) fail(*p.file, errno ? os_reason(errno) : "");
   }
   for (const auto& f : files) {
     if (f.path.empty() || f.path == "-") std::fwrite(f.text.data(), 1, f.text.size(), stdout);
@@ -124,7 +132,7 @@ void write_outputs(const std::vector<OutputFile>& files) {
     if (p.tmp.empty()) continue;
     std::error_code ec;
     fs::rename(p.tmp, p.target, ec);
-    if (ec) fail(*p.file, "");
+    if (ec) fail(*p.file, ": " + ec.message());
   }
 }
 

@@ -223,7 +223,7 @@ expect output-directory 2 "^wanka: error: --output: cannot write '.*outdir': it 
 echo old > "$tmp/target.txt"; ln -s "$tmp/target.txt" "$tmp/link.txt"
 "$W" estimate -o "$tmp/link.txt" && [ -L "$tmp/link.txt" ] && grep -q "step time" "$tmp/target.txt" && pass=$((pass+1)) || { echo "FAIL output-symlink"; fail=$((fail+1)); }
 printf 'id,submit_s,gpus,duration_s\nA,0,1,10\nB,0,1,4\n' > "$tmp/jobs.csv"
-expect cluster-series-unwritable 2 "^wanka: error: --series: cannot write" -- "$W" cluster --trace "$tmp/jobs.csv" --format csv --nodes 1 --gpus-per-node 1 --gpu h100-sxm --series "$tmp/no/such/dir/s.csv" -o "$tmp/cluster-main.txt"
+expect cluster-series-unwritable 2 "^wanka: error: --series: cannot write '.*s.csv': No such file or directory" -- "$W" cluster --trace "$tmp/jobs.csv" --format csv --nodes 1 --gpus-per-node 1 --gpu h100-sxm --series "$tmp/no/such/dir/s.csv" -o "$tmp/cluster-main.txt"
 [ ! -e "$tmp/cluster-main.txt" ] && pass=$((pass+1)) || { echo "FAIL cluster-series-unwritable-half-written"; fail=$((fail+1)); }
 expect cluster-infinite-failure-rate 2 "failure-rate-scale: must be in" -- "$W" cluster --trace "$tmp/jobs.csv" --format csv --nodes 1 --gpus-per-node 1 --gpu h100-sxm --failures interrupt --failure-rate-scale inf
 expect cluster-negative-seed 2 "^wanka: error: --seed: must be an integer in \[0, 18446744073709551615\], got '-1'" -- "$W" cluster --trace "$tmp/jobs.csv" --format csv --nodes 1 --gpus-per-node 1 --gpu h100-sxm --seed -1
@@ -302,6 +302,9 @@ expect las-thresholds-unused 2 "^wanka: error: --las-thresholds: thresholds must
 # a fleet without users says what the users are for.
 expect serve-plan-tiny-rate-limit 0 "rate limit +0\.0029 requests per user per hour .*\(0\.00869 per 3 hours\)" -- "$W" serve --plan --fleet 16 --model llama3-8b --users 1e9
 expect serve-plan-fleet-no-users 2 "^wanka: error: capacity.users: missing: the number of users sharing the fleet" -- "$W" serve --plan --fleet 16 --model llama3-8b
+# A write that fails says why (the operating system's reason); it is still exit code 2.
+expect output-os-reason 2 "^wanka: error: --output: cannot write '/nonexistent-dir/x.json': No such file or directory$" -- "$W" estimate -o /nonexistent-dir/x.json
+[ -w /dev/full ] && expect output-device-full 2 "^wanka: error: --output: cannot write '/dev/full': No space left on device$" -- "$W" estimate -o /dev/full
 # A relative trace in a scenario file is read beside the file, from any working directory.
 mkdir -p "$tmp/sv"; printf 'arrival_s,input,output\n0,100,10\n1,100,10\n' > "$tmp/sv/tr.csv"
 printf 'model: {name: llama3-8b}\ncluster: {gpu: h100-sxm, num_gpus: 1}\nparallel: {tp: 1}\nserving: {trace: tr.csv}\n' > "$tmp/sv/s.yaml"
