@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include "config/yaml_util.hpp"
@@ -101,6 +102,13 @@ const T* entry_base(const std::vector<T>& items, const YAML::Node& n, const std:
     }
   }
   return nullptr;
+}
+
+// Records the name of a list entry of one file; a second entry of that name in the same list
+// (which would silently replace the first) is an InputError naming both.
+void note_name(std::map<std::string, std::string>& seen, const std::string& name, const std::string& path, const char* kind) {
+  const auto [first, fresh] = seen.emplace(name, path);
+  if (!fresh) throw InputError(join(path, "name"), std::string(kind) + " '" + name + "' is already given by " + first->second);
 }
 
 // Inserts, or replaces the entry of the same name; a replacement (gpu, model) whose file entry
@@ -393,11 +401,13 @@ void Catalog::load(const std::string& gpus_yaml, const std::string& models_yaml,
     auto root = yaml::parse(gpus_yaml, origin);
     if (auto list = root["gpus"]) {
       if (!list.IsSequence()) throw InputError("gpus", "expected a list");
+      std::map<std::string, std::string> seen;
       for (std::size_t i = 0; i < list.size(); ++i) {
         const std::string path = "gpus[" + std::to_string(i) + "]";
         const GpuSpec* base = entry_base(gpus_, list[i], path, "gpu");
         GpuSpec g = parse_gpu(list[i], path, base);
         if (g.name.empty()) throw InputError(join(path, "name"), "a gpu needs a name");
+        note_name(seen, g.name, path, "gpu");
         if (base && base->name != g.name) {
           // A gpu based on another takes that one's calibration (unless this file gives its own).
           calibration_base_[g.name] = base->name;
@@ -412,11 +422,13 @@ void Catalog::load(const std::string& gpus_yaml, const std::string& models_yaml,
     auto root = yaml::parse(models_yaml, origin);
     if (auto list = root["models"]) {
       if (!list.IsSequence()) throw InputError("models", "expected a list");
+      std::map<std::string, std::string> seen;
       for (std::size_t i = 0; i < list.size(); ++i) {
         const std::string path = "models[" + std::to_string(i) + "]";
         const ModelSpec* base = entry_base(models_, list[i], path, "model");
         ModelSpec m = parse_model(list[i], path, base);
         if (m.name.empty()) throw InputError(path + ".name", "a model needs a name");
+        note_name(seen, m.name, path, "model");
         finalize_model(m, path);
         upsert(models_, std::move(m), bool(list[i]["aliases"]));
       }
@@ -428,6 +440,7 @@ void Catalog::load(const std::string& gpus_yaml, const std::string& models_yaml,
       auto list = root[key];
       if (!list) return;
       if (!list.IsSequence()) throw InputError(key, "expected a list");
+      std::map<std::string, std::string> seen;
       for (std::size_t i = 0; i < list.size(); ++i) {
         const std::string path = std::string(key) + "[" + std::to_string(i) + "]";
         yaml::check_keys(list[i], path, {"name", "gbytes_per_s", "gbps", "domain", "latency_us", "mesh", "nvls", "source", "notes"});
@@ -440,6 +453,7 @@ void Catalog::load(const std::string& gpus_yaml, const std::string& models_yaml,
         yaml::opt_bool(list[i], "mesh", path, l.mesh);
         yaml::opt_bool(list[i], "nvls", path, l.nvls);
         yaml::opt_string(list[i], "source", path, l.source);
+        note_name(seen, l.name, path, key == std::string("scale_up") ? "scale-up link" : "network");
         upsert(out, std::move(l));
       }
     };

@@ -305,6 +305,9 @@ expect serve-plan-fleet-no-users 2 "^wanka: error: capacity.users: missing: the 
 # A write that fails says why (the operating system's reason); it is still exit code 2.
 expect output-os-reason 2 "^wanka: error: --output: cannot write '/nonexistent-dir/x.json': No such file or directory$" -- "$W" estimate -o /nonexistent-dir/x.json
 [ -w /dev/full ] && expect output-device-full 2 "^wanka: error: --output: cannot write '/dev/full': No space left on device$" -- "$W" estimate -o /dev/full
+# One name twice in one catalog file is refused (the second entry silently won).
+printf 'gpus:\n  - {name: my-gpu, base: h100-sxm, hbm_gib: 96}\n  - {name: my-gpu, base: h100-sxm, hbm_gib: 141}\n' > "$tmp/cat-dup.yaml"
+expect catalog-duplicate-name 2 "^wanka: error: gpus\[1\]\.name: gpu 'my-gpu' is already given by gpus\[0\]" -- "$W" catalog gpu my-gpu --catalog "$tmp/cat-dup.yaml"
 # A relative trace in a scenario file is read beside the file, from any working directory.
 mkdir -p "$tmp/sv"; printf 'arrival_s,input,output\n0,100,10\n1,100,10\n' > "$tmp/sv/tr.csv"
 printf 'model: {name: llama3-8b}\ncluster: {gpu: h100-sxm, num_gpus: 1}\nparallel: {tp: 1}\nserving: {trace: tr.csv}\n' > "$tmp/sv/s.yaml"
