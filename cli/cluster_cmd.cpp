@@ -3,7 +3,9 @@
 #include <fmt/format.h>
 
 #include <cstdio>
+#include <set>
 
+#include "wanka/catalog.hpp"
 #include "wanka/cluster.hpp"
 #include "wanka/error.hpp"
 
@@ -148,6 +150,27 @@ std::vector<OutputFile> ClusterCommand::run() const {
 
   const cl::TraceFormat f = cl::parse_trace_format(format);
   cl::Workload w = cl::read_trace(trace, f, pollux_profiles);
+  // A pool's type is a catalog GPU or a type the trace names (gpu_type, speed_<gpu>): jobs match
+  // pools by it, so a typo would leave every typed job without a pool, and an unknown label
+  // a cluster that is not what the table says.
+  {
+    std::set<std::string> labels;
+    for (const auto& j : w.jobs) {
+      if (!j.gpu_type.empty()) labels.insert(j.gpu_type);
+      for (const auto& sp : j.speed) labels.insert(sp.first);
+    }
+    for (const auto& p : c.pools) {
+      if (labels.count(p.gpu) > 0) continue;
+      try {
+        (void)wanka::Catalog::builtin().gpu(p.gpu);
+      } catch (const InputError&) {
+        std::vector<std::string> known(labels.begin(), labels.end());
+        for (const auto& g : wanka::Catalog::builtin().gpus()) known.push_back(g.name);
+        throw InputError(pools.empty() ? "--gpu" : "--pools",
+                         wanka::unknown_name_message("gpu", p.gpu, known) + ": neither a catalog gpu nor a type in the trace");
+      }
+    }
+  }
   // About 400 bytes and 1.4 us per job and policy (1e7 FIFO jobs: 4.0 GB, 14 s here): 1e8 would
   // need 40 GB, more than a 24 GiB machine has.
   if (synthetic < 0 || synthetic > 10'000'000) throw InputError("--synthetic", "must be in [0, 1e7]");

@@ -874,7 +874,13 @@ void resolve_pools(ClusterSpec& c) {
   // Relative speed from the catalog: dense fp16 peak against the first pool's GPU. An upper
   // bound on a job's real speedup (Gavel, OSDI'20, Fig. 1: speedups vary 1.1x-10x by model).
   auto peak = [](const std::string& gpu) {
-    const GpuSpec& g = Catalog::builtin().gpu(gpu);
+    const GpuSpec* found = nullptr;
+    try {
+      found = &Catalog::builtin().gpu(gpu);
+    } catch (const InputError& e) {
+      throw InputError("--pools", std::string(e.what()) + ": give the pool a speed (TYPE:NODESxGPUS:SPEED) or a catalog gpu");
+    }
+    const GpuSpec& g = *found;
     const auto it = g.peak_tflops.find(Precision::kFp16);
     if (it == g.peak_tflops.end()) throw InputError("--pools", "gpu '" + gpu + "' has no fp16 peak: give a speed");
     return it->second;

@@ -308,6 +308,11 @@ expect output-os-reason 2 "^wanka: error: --output: cannot write '/nonexistent-d
 # One name twice in one catalog file is refused (the second entry silently won).
 printf 'gpus:\n  - {name: my-gpu, base: h100-sxm, hbm_gib: 96}\n  - {name: my-gpu, base: h100-sxm, hbm_gib: 141}\n' > "$tmp/cat-dup.yaml"
 expect catalog-duplicate-name 2 "^wanka: error: gpus\[1\]\.name: gpu 'my-gpu' is already given by gpus\[0\]" -- "$W" catalog gpu my-gpu --catalog "$tmp/cat-dup.yaml"
+# A pool's GPU type is a catalog gpu or a type of the trace (it was taken unchecked: a typo ran).
+expect cluster-unknown-gpu 2 "^wanka: error: --gpu: unknown gpu 'nosuchgpu'.*: neither a catalog gpu nor a type in the trace" -- "$W" cluster --trace "$tmp/jobs.csv" --gpu nosuchgpu
+printf 'id,submit_s,gpus,duration_s,gpu_type\nA,0,1,10,k80\nB,0,1,4,\n' > "$tmp/typed.csv"
+expect cluster-trace-gpu-label 0 "16 x 8 k80" -- "$W" cluster --trace "$tmp/typed.csv" --gpu k80
+expect cluster-pools-unknown-gpu 2 "^wanka: error: --pools: unknown gpu 'nosuch'" -- "$W" cluster --trace "$tmp/jobs.csv" --pools v100:2x8,nosuch:2x8
 # A relative trace in a scenario file is read beside the file, from any working directory.
 mkdir -p "$tmp/sv"; printf 'arrival_s,input,output\n0,100,10\n1,100,10\n' > "$tmp/sv/tr.csv"
 printf 'model: {name: llama3-8b}\ncluster: {gpu: h100-sxm, num_gpus: 1}\nparallel: {tp: 1}\nserving: {trace: tr.csv}\n' > "$tmp/sv/s.yaml"
