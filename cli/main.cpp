@@ -6,6 +6,7 @@
 #include <initializer_list>
 #include <fmt/format.h>
 
+#include <cctype>
 #include <cerrno>
 #include <cstdio>
 #include <filesystem>
@@ -636,6 +637,13 @@ int main(int argc, char** argv) {
     if (a == "--") break;
     if (a.size() > 3 && a.starts_with("--") && a.back() == '=' && a.find('=') == a.size() - 1) {
       fmt::print(stderr, "wanka: error: {}: empty value\n", a.substr(0, a.size() - 1));
+      return 2;
+    }
+    // CLI11 reads `-o=x` as -o with the value "=x" (a file named "=x"): a short option takes its
+    // value after a space or joined (-o x, -ox), never after '='.
+    if (a.size() > 2 && a[0] == '-' && std::isalpha(static_cast<unsigned char>(a[1])) && a[2] == '=') {
+      fmt::print(stderr, "wanka: error: {}: a short option takes its value after a space ({} {})\n", a.substr(0, 2),
+                 a.substr(0, 2), a.substr(3));
       return 2;
     }
   }
