@@ -141,6 +141,7 @@ void write_output(const std::string& path, const std::string& text) { write_outp
 
 
 struct ScenarioFlags {
+  std::string command;  // the subcommand, for errors
   std::string file;
   std::string catalog;
   std::vector<std::string> sets;
@@ -178,6 +179,7 @@ struct ScenarioFlags {
   }
 
   void add(CLI::App* cmd, bool parallel_flags = true) {
+    command = cmd->get_name();
     cmd->add_option("scenario", file, "Scenario file (YAML or JSON); the built-in default when omitted");
     cmd->add_option("--catalog", catalog, "Extra catalog YAML (keys gpus, models, scale_up, scale_out, calibration) overriding built-in entries");
     cmd->add_option("--set", sets, "Override any field: --set parallel.tp=4 (repeatable)");
@@ -222,6 +224,11 @@ struct ScenarioFlags {
       const auto eq = s.find('=');
       if (eq == std::string::npos || eq == 0) throw InputError("--set", "expected key.path=value, got '" + s + "'");
       if (blank(s.substr(eq + 1))) throw InputError("--set", "empty value for " + s.substr(0, eq));
+      // The training commands read no serving or capacity block: a value set there would be ignored.
+      const std::string top = s.substr(0, std::min(eq, s.find('.')));
+      if (command != "serve" && (top == "serving" || top == "capacity")) {
+        throw InputError(s.substr(0, eq), "not used by wanka " + command + " (the serving and capacity blocks are read by wanka serve)");
+      }
       all.emplace_back(s.substr(0, eq), s.substr(eq + 1));
     }
     all.insert(all.end(), overrides.begin(), overrides.end());
@@ -577,6 +584,7 @@ int main(int argc, char** argv) {
 
   auto* srv = app.add_subcommand("serve", "LLM serving: continuous-batching simulation (throughput, TTFT, TPOT) or, with --plan, capacity");
   ScenarioFlags srv_flags;
+  srv_flags.command = "serve";
   srv->add_option("scenario", srv_flags.file, "Scenario file with a serving: block; the built-in serving default when omitted");
   srv->add_option("--catalog", srv_flags.catalog, "Extra catalog YAML overriding built-in entries");
   srv->add_option("--set", srv_flags.sets, "Override any field: --set serving.max_batch=128 (repeatable)");

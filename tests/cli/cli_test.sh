@@ -315,6 +315,9 @@ expect cluster-trace-gpu-label 0 "16 x 8 k80" -- "$W" cluster --trace "$tmp/type
 expect cluster-pools-unknown-gpu 2 "^wanka: error: --pools: unknown gpu 'nosuch'" -- "$W" cluster --trace "$tmp/jobs.csv" --pools v100:2x8,nosuch:2x8
 # `-o=x` wrote a file named "=x" (CLI11 takes the rest of a short option as its value).
 (cd "$tmp" && "$WA" estimate -o=eq.txt > /dev/null 2> "$tmp/eq.err"); [ $? -eq 2 ] && [ ! -e "$tmp/=eq.txt" ] && grep -q "^wanka: error: -o: a short option takes its value after a space (-o eq.txt)" "$tmp/eq.err" && pass=$((pass+1)) || { echo "FAIL short-option-equals"; fail=$((fail+1)); }
+# A serving field set on a training command was silently ignored.
+expect estimate-set-serving 2 "^wanka: error: serving.max_batch: not used by wanka estimate" -- "$W" estimate --set serving.max_batch=4
+expect plan-set-capacity 2 "^wanka: error: capacity: not used by wanka plan" -- "$W" plan --set 'capacity={users: 10}'
 # A relative trace in a scenario file is read beside the file, from any working directory.
 mkdir -p "$tmp/sv"; printf 'arrival_s,input,output\n0,100,10\n1,100,10\n' > "$tmp/sv/tr.csv"
 printf 'model: {name: llama3-8b}\ncluster: {gpu: h100-sxm, num_gpus: 1}\nparallel: {tp: 1}\nserving: {trace: tr.csv}\n' > "$tmp/sv/s.yaml"
