@@ -307,7 +307,14 @@ Workload parse_trace(std::string_view text, TraceFormat format, const std::strin
       break;
     }
   }
-  for (std::size_t r = 0; r < t.rows(); ++r) w.jobs[r].line = t.line(r);
+  // Job ids name jobs in errors and in --jobs: each is given once (Philly's are line numbers).
+  std::map<std::string_view, std::size_t> first_line;
+  for (std::size_t r = 0; r < t.rows(); ++r) {
+    w.jobs[r].line = t.line(r);
+    const auto [at, fresh] = first_line.emplace(w.jobs[r].id, t.line(r));
+    if (!fresh)
+      throw InputError(fmt::format("{}:{}", name, t.line(r)), fmt::format("job id '{}' is already used on line {}", w.jobs[r].id, at->second));
+  }
   std::stable_sort(w.jobs.begin(), w.jobs.end(), [](const Job& a, const Job& b) { return a.submit_s < b.submit_s; });
   if (!w.jobs.empty()) {
     const double t0 = w.jobs.front().submit_s;

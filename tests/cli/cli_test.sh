@@ -318,6 +318,9 @@ expect cluster-pools-unknown-gpu 2 "^wanka: error: --pools: unknown gpu 'nosuch'
 # A serving field set on a training command was silently ignored.
 expect estimate-set-serving 2 "^wanka: error: serving.max_batch: not used by wanka estimate" -- "$W" estimate --set serving.max_batch=4
 expect plan-set-capacity 2 "^wanka: error: capacity: not used by wanka plan" -- "$W" plan --set 'capacity={users: 10}'
+# A job id given twice in a trace is refused with its line (both jobs ran under one name).
+printf 'id,submit_s,gpus,duration_s\nA,0,1,10\nB,0,1,4\nA,5,1,1\n' > "$tmp/dup-ids.csv"
+expect cluster-duplicate-job-id 2 "^wanka: error: dup-ids.csv:4: job id 'A' is already used on line 2" -- "$W" cluster --trace "$tmp/dup-ids.csv"
 # A relative trace in a scenario file is read beside the file, from any working directory.
 mkdir -p "$tmp/sv"; printf 'arrival_s,input,output\n0,100,10\n1,100,10\n' > "$tmp/sv/tr.csv"
 printf 'model: {name: llama3-8b}\ncluster: {gpu: h100-sxm, num_gpus: 1}\nparallel: {tp: 1}\nserving: {trace: tr.csv}\n' > "$tmp/sv/s.yaml"
