@@ -163,8 +163,11 @@ void refuse_duplicate_keys(const YAML::Node& root, const std::string& origin) {
 // end at a `...` line (both at column 0); blank, comment and directive lines hold nothing.
 // yaml-cpp's Load reads the first and ignores the rest, and its LoadAll loops forever on some
 // malformed input (found by fuzzing: the one-byte document ","), so the count is taken here.
-std::size_t documents_with_content(const std::string& text) {
-  std::size_t docs = 0;
+// `empty_end` is set to the line of a `...` that ends a document before anything held content
+// (0 if none): yaml-cpp's Load returns that empty document, not the content after it.
+std::size_t documents_with_content(const std::string& text, std::size_t& empty_end) {
+  std::size_t docs = 0, line_no = 0;
+  empty_end = 0;
   bool open = false, has = false;
   // A UTF-8 byte-order mark, which yaml-cpp skips.
   std::size_t at = text.compare(0, 3, "\xEF\xBB\xBF") == 0 ? 3 : 0;
@@ -173,9 +176,11 @@ std::size_t documents_with_content(const std::string& text) {
     if (end == std::string::npos) end = text.size();
     std::string_view line(text.data() + at, end - at);
     at = end + 1;
+    ++line_no;
     const auto marker = [&](std::string_view m) {
       return line.substr(0, 3) == m && (line.size() == 3 || line[3] == ' ' || line[3] == '\t' || line[3] == '\r');
     };
+    if (marker("...") && docs == 0 && !has && empty_end == 0) empty_end = line_no;
     if (marker("---") || marker("...")) {
       // A document ends here: it counts if it held something, or if it was opened by `---`
       // and another follows (yaml-cpp's Load then returns that empty first document).
@@ -204,8 +209,12 @@ YAML::Node parse(const std::string& text, const std::string& origin) {
     throw InputError("", msg + ": malformed YAML: " + e.msg);
   }
   // Empty documents after the first (a trailing `---`) are harmless.
-  if (const std::size_t n = documents_with_content(text); n > 1) {
-    throw InputError("", origin + ": " + std::to_string(n) + " YAML documents; give one");
+  std::size_t empty_end = 0;
+  const std::size_t n = documents_with_content(text, empty_end);
+  if (n > 1) throw InputError("", origin + ": " + std::to_string(n) + " YAML documents; give one");
+  if (n == 1 && empty_end > 0) {
+    throw InputError("", origin + ":" + std::to_string(empty_end) +
+                             ": '...' ends an empty YAML document before the content, which would be ignored; remove it");
   }
   refuse_duplicate_keys(doc, origin);
   return doc;

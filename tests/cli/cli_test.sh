@@ -321,6 +321,14 @@ expect plan-set-capacity 2 "^wanka: error: capacity: not used by wanka plan" -- 
 # A job id given twice in a trace is refused with its line (both jobs ran under one name).
 printf 'id,submit_s,gpus,duration_s\nA,0,1,10\nB,0,1,4\nA,5,1,1\n' > "$tmp/dup-ids.csv"
 expect cluster-duplicate-job-id 2 "^wanka: error: dup-ids.csv:4: job id 'A' is already used on line 2" -- "$W" cluster --trace "$tmp/dup-ids.csv"
+# A '...' before the content ended an empty first document, which yaml-cpp read: the content
+# was ignored ("model: missing"). It is refused; a file of only '...' is empty, like an empty file.
+printf '...\nmodel: {name: llama3-8b}\ncluster: {gpu: h100-sxm, num_gpus: 8}\n' > "$tmp/dots.yaml"
+expect yaml-leading-document-end 2 "^wanka: error: .*dots.yaml:1: '...' ends an empty YAML document before the content" -- "$W" estimate "$tmp/dots.yaml"
+printf -- '---\n...\nmodel: {name: llama3-8b}\n' > "$tmp/dots2.yaml"
+expect yaml-empty-document-first 2 "dots2.yaml:2: '...' ends an empty YAML document" -- "$W" estimate "$tmp/dots2.yaml"
+printf '...\n' > "$tmp/dots3.yaml"
+expect yaml-only-document-end 2 "^wanka: error: model: missing" -- "$W" estimate "$tmp/dots3.yaml"
 # A relative trace in a scenario file is read beside the file, from any working directory.
 mkdir -p "$tmp/sv"; printf 'arrival_s,input,output\n0,100,10\n1,100,10\n' > "$tmp/sv/tr.csv"
 printf 'model: {name: llama3-8b}\ncluster: {gpu: h100-sxm, num_gpus: 1}\nparallel: {tp: 1}\nserving: {trace: tr.csv}\n' > "$tmp/sv/s.yaml"
