@@ -20,11 +20,14 @@ class InputError : public std::runtime_error {
   std::string field_;
 };
 
-// Up to `limit` known names closest to `name` by edit distance, best first (ties by name).
+// Up to `limit` known names close to `name` (within about one edit per three characters, or
+// containing it), best first by edit distance (ties by name); none when nothing is close.
 std::vector<std::string> closest_names(std::string_view name, const std::vector<std::string>& known,
                                        std::size_t limit = 3);
 
-// "unknown gpu 'h10' (closest: h100-sxm, h200, h800)".
+// "unknown gpu 'h10' (closest: h100-sxm, h200, h800)"; with nothing close, "(see `wanka
+// catalog`)" for a catalog kind (gpu, model, network, scale-up link), else the known names
+// when there are at most 20: "unknown recompute mode 'partial' (one of: none, selective, full)".
 std::string unknown_name_message(std::string_view kind, std::string_view name,
                                  const std::vector<std::string>& known);
 

@@ -44,19 +44,28 @@ std::vector<std::string> closest_names(std::string_view name, const std::vector<
     scored.emplace_back(d, k);
   }
   std::sort(scored.begin(), scored.end());
+  // Close means a typo away: about one edit per three characters, at least two (h10 -> h100,
+  // lama3-70b -> llama3-70b, paralel -> parallel); "xyzzy-9000" has no close gpu.
+  const std::size_t bound = std::max<std::size_t>(2, name.size() / 3);
   std::vector<std::string> out;
-  for (std::size_t i = 0; i < scored.size() && out.size() < limit; ++i) out.push_back(scored[i].second);
+  for (std::size_t i = 0; i < scored.size() && out.size() < limit && scored[i].first <= bound; ++i) {
+    out.push_back(scored[i].second);
+  }
   return out;
 }
 
 std::string unknown_name_message(std::string_view kind, std::string_view name, const std::vector<std::string>& known) {
   std::string msg = "unknown " + std::string(kind) + " '" + std::string(name) + "'";
-  auto c = closest_names(name, known);
-  if (!c.empty()) {
-    msg += " (closest: ";
-    for (std::size_t i = 0; i < c.size(); ++i) msg += (i ? ", " : "") + c[i];
-    msg += ")";
-  }
+  auto list = [](const std::vector<std::string>& names) {
+    std::string out;
+    for (std::size_t i = 0; i < names.size(); ++i) out += (i ? ", " : "") + names[i];
+    return out;
+  };
+  if (const auto c = closest_names(name, known); !c.empty()) return msg + " (closest: " + list(c) + ")";
+  // Nothing close: the catalog's long lists are shown by `wanka catalog`; a short list of
+  // choices (an enum, a block's keys) is given whole.
+  if (kind == "gpu" || kind == "model" || kind == "network" || kind == "scale-up link") return msg + " (see `wanka catalog`)";
+  if (!known.empty() && known.size() <= 20) return msg + " (one of: " + list(known) + ")";
   return msg;
 }
 

@@ -123,7 +123,7 @@ expect rel-tokens 0 "failure-free days" -- "$W" reliability --gpus 64 --tokens 1
 expect rel-tier-peer 0 "tier peer" -- "$W" reliability "${R[@]}" --tier peer
 expect rel-negative-rate-scale 2 "reliability.rate_scale" -- "$W" reliability "${R[@]}" --set reliability.rate_scale=-1
 expect rel-negative-rate 2 "reliability.rates.faulty_gpu" -- "$W" reliability "${R[@]}" --set reliability.rates.faulty_gpu=-1
-expect rel-bad-tier 2 "reliability.checkpoint.tier: unknown checkpoint tier 'tape' \(closest: " -- "$W" reliability "${R[@]}" --tier tape
+expect rel-bad-tier 2 "reliability.checkpoint.tier: unknown checkpoint tier 'tape' \(one of: storage, nvme, cpu, peer\)" -- "$W" reliability "${R[@]}" --tier tape
 expect rel-storage-full 2 "reliability.checkpoint.storage_capacity_tb" -- "$W" reliability "${R[@]}" --set reliability.checkpoint.storage_capacity_tb=0.001
 expect rel-peer-replicas-over-nodes 2 "reliability.checkpoint.replicas: 2 replicas need as many nodes; the job has 1" -- "$W" reliability --model llama3-8b --gpus 8 --days 1 --runs 5 --tier peer
 expect rel-host-memory 2 "reliability.checkpoint.host_memory_gb" -- "$W" reliability "${R[@]}" --tier cpu --set reliability.checkpoint.host_memory_gb=1
@@ -329,6 +329,9 @@ printf -- '---\n...\nmodel: {name: llama3-8b}\n' > "$tmp/dots2.yaml"
 expect yaml-empty-document-first 2 "dots2.yaml:2: '...' ends an empty YAML document" -- "$W" estimate "$tmp/dots2.yaml"
 printf '...\n' > "$tmp/dots3.yaml"
 expect yaml-only-document-end 2 "^wanka: error: model: missing" -- "$W" estimate "$tmp/dots3.yaml"
+# Only close names are suggested (three far ones were listed for any typo).
+expect unknown-gpu-nothing-close 2 "^wanka: error: cluster.gpu: unknown gpu 'xyzzy-9000' \(see .wanka catalog.\)" -- "$W" estimate --gpu xyzzy-9000
+expect unknown-enum-nothing-close 2 "^wanka: error: parallel.recompute: unknown recompute mode 'sometimes' \(one of: none, selective, full\)" -- "$W" estimate --recompute sometimes
 # A relative trace in a scenario file is read beside the file, from any working directory.
 mkdir -p "$tmp/sv"; printf 'arrival_s,input,output\n0,100,10\n1,100,10\n' > "$tmp/sv/tr.csv"
 printf 'model: {name: llama3-8b}\ncluster: {gpu: h100-sxm, num_gpus: 1}\nparallel: {tp: 1}\nserving: {trace: tr.csv}\n' > "$tmp/sv/s.yaml"

@@ -1025,9 +1025,10 @@ TEST(ReliabilityConfig, BadInputNamesTheField) {
     EXPECT_EQ(err.field(), "reliability.causes[0].scope") << err.what();
   }
   {
+    // No tier is close to "tape": the four are listed.
     const InputError err = input_error([] { scenario("{checkpoint: {tier: tape}}"); });
     EXPECT_EQ(err.field(), "reliability.checkpoint.tier") << err.what();
-    EXPECT_TRUE(contains(err.what(), "closest")) << err.what();
+    EXPECT_TRUE(contains(err.what(), "(one of: storage, nvme, cpu, peer)")) << err.what();
   }
   {
     const InputError err = input_error([] { scenario("{distribution: gamma}"); });

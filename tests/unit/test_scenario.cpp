@@ -190,6 +190,17 @@ TEST(Validation, UnknownGpuNameSuggestsTheClosest) {
   EXPECT_TRUE(contains(e.what(), "h100-sxm")) << e.what();
 }
 
+// Three names were suggested however far they were from the typed one.
+TEST(Validation, OnlyCloseNamesAreSuggested) {
+  EXPECT_EQ(closest_names("h100-sxn", {"h100-sxm", "a100-80g", "mi300x"}), std::vector<std::string>{"h100-sxm"});
+  EXPECT_TRUE(closest_names("xyzzy-9000", {"h100-sxm", "a100-80g", "mi300x"}).empty());
+  const InputError gpu = default_error({{"cluster.gpu", "xyzzy-9000"}});
+  EXPECT_FALSE(contains(gpu.what(), "closest")) << gpu.what();
+  EXPECT_TRUE(contains(gpu.what(), "see `wanka catalog`")) << gpu.what();
+  const InputError mode = default_error({{"parallel.recompute", "sometimes"}});
+  EXPECT_TRUE(contains(mode.what(), "(one of: none, selective, full)")) << mode.what();
+}
+
 TEST(Validation, UnknownTopLevelKeyIsNamedWithItsLocation) {
   const InputError e =
       input_error("model: llama3-70b\ncluster: {gpu: h100-sxm, num_gpus: 8}\nparalel: {tp: 8}\n");
