@@ -145,7 +145,13 @@ struct ScenarioFlags {
   std::string file;
   std::string catalog;
   std::vector<std::string> sets;
-  std::vector<wanka::Override> overrides;
+  std::vector<wanka::Override> overrides;  // from flags, each beside the flag that gave it
+  std::vector<std::string> override_flags;
+
+  void set_by(const std::string& flag, const std::string& path, const std::string& value) {
+    overrides.emplace_back(path, value);
+    override_flags.push_back(flag);
+  }
 
   // "a, b" or "[a,b]" as a YAML list of quoted names: the scenario parser checks the names (an
   // empty one included), so that every error is its InputError (flag callbacks run inside
@@ -174,7 +180,7 @@ struct ScenarioFlags {
 
   // A flag that sets one scenario field: --gpus 16384 is cluster.num_gpus=16384.
   void add_field(CLI::App* cmd, const char* flag, const char* path, const char* help) {
-    cmd->add_option_function<std::string>(flag, [this, path](const std::string& v) { overrides.emplace_back(path, v); },
+    cmd->add_option_function<std::string>(flag, [this, flag, path](const std::string& v) { set_by(flag, path, v); },
                                           help);
   }
 
@@ -194,7 +200,7 @@ struct ScenarioFlags {
     // Not searched by the planner, so plan and scale take them too.
     cmd->add_option_function<std::string>(
         "--recompute-modules",
-        [this](const std::string& v) { overrides.emplace_back("parallel.recompute_modules", module_list_yaml(v)); },
+        [this](const std::string& v) { set_by("--recompute-modules", "parallel.recompute_modules", module_list_yaml(v)); },
         "With selective recompute: core_attn,layernorm,mla_up_proj,moe_act,mlp,moe,shared_experts");
     field("--seq-len", "training.seq_len", "Sequence length");
     field("--global-batch", "training.global_batch", "Global batch (sequences)");
@@ -230,9 +236,47 @@ struct ScenarioFlags {
         throw InputError(s.substr(0, eq), "not used by wanka " + command + " (the serving and capacity blocks are read by wanka serve)");
       }
       all.emplace_back(s.substr(0, eq), s.substr(eq + 1));
+      refuse_flag_on_same_field(all.back());
     }
     all.insert(all.end(), overrides.begin(), overrides.end());
     return all;
+  }
+
+  // A field given by --set and by a flag is refused, naming both (the flag, applied last, won
+  // silently): the same path (--set parallel.tp=2 --tp 4), a mapping that gives the flag's
+  // field (--set 'parallel={tp: 2}' --tp 4), or a field inside the block a flag replaces
+  // (--set serving.input_len.max=9 --input-len 5). A flag naming a catalog entry composes with
+  // --set fields inside it (--model llama3-8b --set model.layers=40).
+  static bool overlaps(const wanka::Override& set, const std::string& path, const std::string& flag_value) {
+    const auto& [key, value] = set;
+    const auto under = [](const std::string& p, const std::string& block) {
+      return p.size() > block.size() && p.compare(0, block.size(), block) == 0 && p[block.size()] == '.';
+    };
+    // Whether a YAML mapping written inline names `k` as a key ("{tp: 2}", "tp: 2").
+    const auto names_key = [](const std::string& yaml, const std::string& k) {
+      for (auto at = yaml.find(k); at != std::string::npos; at = yaml.find(k, at + 1)) {
+        const bool starts = at == 0 || std::string_view("{, \t\n").find(yaml[at - 1]) != std::string_view::npos;
+        const auto colon = yaml.find_first_not_of(" \t", at + k.size());
+        if (starts && colon != std::string::npos && yaml[colon] == ':') return true;
+      }
+      return false;
+    };
+    return path == key || (under(path, key) && names_key(value, path.substr(path.rfind('.') + 1))) ||
+           (under(key, path) && flag_value.starts_with("{"));
+  }
+  void refuse_flag_on_same_field(const wanka::Override& set) const {
+    for (std::size_t i = 0; i < overrides.size(); ++i) {
+      if (overlaps(set, overrides[i].first, overrides[i].second)) {
+        throw InputError("--set", set.first + " is also given by " + override_flags[i] + ": give one of them");
+      }
+    }
+  }
+  // The same for a planner pin (plan --tp 4,8): a --set of its field is refused.
+  void refuse_set_of(const std::string& flag, const std::string& path) const {
+    const auto all = all_overrides();  // the --set ones first
+    for (std::size_t i = 0; i < sets.size(); ++i) {
+      if (overlaps(all[i], path, "")) throw InputError("--set", all[i].first + " is also given by " + flag + ": give one of them");
+    }
   }
 
   // Runs f with the built-in catalog, or with it plus --catalog FILE.
@@ -378,6 +422,16 @@ struct SpaceFlags {
     cmd->add_option("--top", top, "Plans to list (default 10)");
     cmd->add_option("--threads", threads, "Worker threads (default: all cores)");
     cmd->add_flag("--exhaustive", exhaustive, "Simulate every fitting split (no bound pruning)");
+  }
+
+  // Pins given by flags here and by --set (flags.sets) are refused (the flag won silently).
+  void refuse_set_pins(const ScenarioFlags& flags) const {
+    for (const auto& [flag, value, key] : std::vector<std::array<std::string, 3>>{
+             {"--tp", tp, "tp"}, {"--pp", pp, "pp"}, {"--vpp", vpp, "vpp"}, {"--cp", cp, "cp"}, {"--cp-comm", cp_comm, "cp_comm_type"},
+             {"--ep", ep, "ep"}, {"--micro-batch", mb, "micro_batch"}, {"--zero", zero, "zero"}, {"--recompute", recompute, "recompute"},
+             {"--sp", sp, "sequence_parallel"}}) {
+      if (!value.empty()) flags.refuse_set_of(flag, "parallel." + key);
+    }
   }
 
   wanka::PlanOptions options(const wanka::ScenarioDraft& d) const {
@@ -616,18 +670,18 @@ int main(int argc, char** argv) {
   for (const auto& [flag, path, help] : std::vector<std::array<const char*, 3>>{
            {"--input-len", "serving.input_len", "Input tokens per request (fixed)"},
            {"--output-len", "serving.output_len", "Output tokens per request (fixed)"}}) {
-    srv->add_option_function<std::string>(flag, [&srv_flags, p = std::string(path)](const std::string& v) {
-      srv_flags.overrides.emplace_back(p, "{dist: fixed, mean: " + v + "}");
+    srv->add_option_function<std::string>(flag, [&srv_flags, f = std::string(flag), p = std::string(path)](const std::string& v) {
+      srv_flags.set_by(f, p, "{dist: fixed, mean: " + v + "}");
     }, help);
   }
   // Arrival mode flags replace the file's mode (a file may not give both).
   srv->add_option_function<std::string>("--rate", [&](const std::string& v) {
-    srv_flags.overrides.emplace_back("serving.offline", "null");
-    srv_flags.overrides.emplace_back("serving.arrival_rate_per_s", v);
+    srv_flags.set_by("--rate", "serving.offline", "null");
+    srv_flags.set_by("--rate", "serving.arrival_rate_per_s", v);
   }, "Poisson arrival rate, requests/s (replaces offline)");
   srv->add_flag_callback("--offline", [&] {
-    srv_flags.overrides.emplace_back("serving.arrival_rate_per_s", "null");
-    srv_flags.overrides.emplace_back("serving.offline", "true");
+    srv_flags.set_by("--offline", "serving.arrival_rate_per_s", "null");
+    srv_flags.set_by("--offline", "serving.offline", "true");
   }, "Every request at t = 0 (replaces arrival_rate_per_s)");
   bool srv_json = false, srv_plan = false;
   std::string srv_out;
@@ -724,6 +778,7 @@ int main(int argc, char** argv) {
       const wanka::ReliabilityResult rr = wanka::simulate_reliability(s, e, ro);
       write_output(rel_out, rel_json ? wanka::reliability_to_json(s, rr).dump(2) + "\n" : wanka::format_reliability(s, rr));
     } else if (pl->parsed()) {
+      pl_space.refuse_set_pins(pl_flags);
       const wanka::ScenarioDraft d = pl_flags.load_draft();
       wanka::PlanOptions opt = pl_space.options(d);
       const auto bar = progress_bar();
@@ -784,6 +839,7 @@ int main(int argc, char** argv) {
       }
       write_output(pl_out, text);
     } else if (sc->parsed()) {
+      sc_space.refuse_set_pins(sc_flags);
       const wanka::ScenarioDraft d = sc_flags.load_draft();
       wanka::PlanOptions opt = sc_space.options(d);
       const auto bar = progress_bar();

@@ -332,6 +332,14 @@ expect yaml-only-document-end 2 "^wanka: error: model: missing" -- "$W" estimate
 # Only close names are suggested (three far ones were listed for any typo).
 expect unknown-gpu-nothing-close 2 "^wanka: error: cluster.gpu: unknown gpu 'xyzzy-9000' \(see .wanka catalog.\)" -- "$W" estimate --gpu xyzzy-9000
 expect unknown-enum-nothing-close 2 "^wanka: error: parallel.recompute: unknown recompute mode 'sometimes' \(one of: none, selective, full\)" -- "$W" estimate --recompute sometimes
+# A field given by a flag and by --set is refused, naming both (the flag won silently); a flag
+# naming a catalog entry still composes with --set fields inside it.
+expect flag-and-set-same-field 2 "^wanka: error: --set: parallel.tp is also given by --tp: give one of them" -- "$W" estimate --tp 4 --set parallel.tp=2
+expect flag-and-set-mapping 2 "^wanka: error: --set: parallel is also given by --tp" -- "$W" estimate --set 'parallel={tp: 2, pp: 4}' --tp 4
+expect plan-pin-and-set 2 "^wanka: error: --set: parallel.tp is also given by --tp: give one of them" -- "$W" plan --tp 4,8 --set parallel.tp=2
+expect flag-replaces-set-block 2 "^wanka: error: --set: serving.input_len.max is also given by --input-len" -- "$W" serve --set serving.input_len.max=9 --input-len 5
+expect flag-and-set-other-field 0 "TP8 PP2" -- "$W" estimate --set 'parallel={tp: 8}' --pp 2 --set parallel.vpp=1
+expect flag-model-composes-with-set 0 "llama3-8b.*48 layers" -- "$W" estimate --model llama3-8b --gpus 8 --tp 8 --pp 1 --set parallel.vpp=1 --set model.layers=48
 # A relative trace in a scenario file is read beside the file, from any working directory.
 mkdir -p "$tmp/sv"; printf 'arrival_s,input,output\n0,100,10\n1,100,10\n' > "$tmp/sv/tr.csv"
 printf 'model: {name: llama3-8b}\ncluster: {gpu: h100-sxm, num_gpus: 1}\nparallel: {tp: 1}\nserving: {trace: tr.csv}\n' > "$tmp/sv/s.yaml"
