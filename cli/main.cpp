@@ -235,6 +235,10 @@ struct ScenarioFlags {
       if (command != "serve" && (top == "serving" || top == "capacity")) {
         throw InputError(s.substr(0, eq), "not used by wanka " + command + " (the serving and capacity blocks are read by wanka serve)");
       }
+      // And serving reads no training or reliability block.
+      if (command == "serve" && (top == "training" || top == "reliability")) {
+        throw InputError(s.substr(0, eq), "not used by wanka serve (it reads model, cluster, parallel, serving and capacity)");
+      }
       all.emplace_back(s.substr(0, eq), s.substr(eq + 1));
       refuse_flag_on_same_field(all.back());
     }

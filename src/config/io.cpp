@@ -1,5 +1,6 @@
 #include "wanka/io.hpp"
 
+#include <cerrno>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -14,8 +15,13 @@ std::string read_text_file(const std::string& path, const std::string& field, co
   std::error_code ec;
   // libstdc++ opens a directory and then throws from the first read (ios_base::failure).
   if (std::filesystem::is_directory(path, ec)) throw InputError(field, "cannot read " + name + ": it is a directory");
+  errno = 0;
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw InputError(field, "cannot read " + name);
+  if (!in) {
+    // The operating system's reason, as the output writer gives it (open sets errno).
+    const int err = errno;
+    throw InputError(field, "cannot read " + name + (err ? ": " + std::generic_category().message(err) : std::string()));
+  }
   try {
     std::string text((std::istreambuf_iterator<char>(in)), {});
     if (in.bad()) throw InputError(field, "cannot read " + name);

@@ -47,6 +47,8 @@ expect bad-recompute 2 "parallel.recompute" -- "$W" estimate --recompute sometim
 expect recompute-modules 0 "recompute selective \(layernorm, mla_up_proj, moe_act\)" -- "$W" estimate --model deepseek-v3 --gpus 2048 --tp 1 --pp 16 --vpp 1 --ep 64 --set parallel.allow_uneven_stages=true --recompute-modules moe_act,layernorm,mla_up_proj
 expect stage-layers 2 "parallel.first_stage_layers: 70 layers on the edge stages leave 10 of the model's 80 for the other 18" -- "$W" estimate --set parallel.first_stage_layers=40 --set parallel.last_stage_layers=30
 expect stage-layers-json 0 '"last_stage_layers": 1' -- "$W" estimate "$SRC/examples/deepseek-v3-2048-h800.yaml" --json
+expect read-error-reason 2 "cannot read scenario file '/nonexistent-dir/x.yaml': No such file or directory" -- "$W" estimate /nonexistent-dir/x.yaml
+expect serve-set-training 2 "training.seq_len: not used by wanka serve" -- "$W" serve --set training.seq_len=100
 expect catalog-mtp 0 "MTP +1 multi-token-prediction module \(11.61B parameters" -- "$W" catalog model deepseek-v3
 expect mtp-layers-range 2 "model.mtp_layers" -- "$W" estimate --set model.mtp_layers=65
 expect recompute-modules-brackets 0 "recompute selective \(moe\)" -- "$W" estimate --model mixtral-8x7b --gpus 64 --tp 2 --pp 1 --vpp 1 --ep 8 --recompute-modules " [moe] "
