@@ -31,6 +31,8 @@ Json catalog_to_json(const Catalog& c);
 Json plan_entry_to_json(const PlanEntry& e);
 Json plan_to_json(const Scenario& base, const PlanResult& r, bool timing = true);
 std::string format_plan(const Scenario& base, const PlanResult& r);
+// A split in short, as the plan tables print it: "TP8+SP PP4x5 DP32".
+std::string split_label(const ParallelConfig& p);
 Json scale_to_json(const Scenario& base, const ScaleResult& r, bool timing = true);
 std::string scale_to_csv(const ScaleResult& r);
 std::string format_scale(const Scenario& base, const ScaleResult& r);

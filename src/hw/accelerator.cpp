@@ -20,7 +20,10 @@ double head_dim_factor(double d, double f64, double f256) {
 Accelerator::Accelerator(const GpuSpec& spec, Precision gemm_precision, AttentionKernel attention, double head_dim) {
   const Calibration& c = spec.calibration;
   peak_ = spec.peak(gemm_precision);
-  const Precision p16 = spec.peak_tflops.count(Precision::kBf16) ? Precision::kBf16 : Precision::kFp16;
+  // The 16-bit type attention and wide GEMMs run in: fp16 in an fp16 run, else bf16 where the
+  // GPU has it (FP8 recipes keep those parts in bf16), else fp16.
+  const bool has_bf16 = spec.peak_tflops.count(Precision::kBf16) != 0;
+  const Precision p16 = gemm_precision == Precision::kFp16 || !has_bf16 ? Precision::kFp16 : Precision::kBf16;
   peak16_ = spec.peak(p16);
   // Efficiency for the dtype; fp16 shares bf16's tensor-core path, and a dtype with no
   // measurement falls back to the bf16 figure (documented in data/calibration).

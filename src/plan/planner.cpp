@@ -1069,11 +1069,14 @@ DeadlineResult solve_deadline(const Scenario& base, double days, const PlanOptio
   }
   std::int64_t pick = hi;
   if (opt.objective == Objective::kCost) {
-    double cheapest = seen.at(hi).second.plans.front().estimate.run.cost_usd;
-    for (double f : {1.25, 1.5, 2.0, 3.0, 4.0}) {
-      const auto nodes = static_cast<std::int64_t>(std::llround(double(hi) * f));
-      if (eval(nodes) > days) continue;
-      const double c = seen.at(nodes).second.plans.front().estimate.run.cost_usd;
+    // Larger sizes can be cheaper (a batch that splits better, a shorter run): try multiples of
+    // the smallest passing size, then take the cheapest of every size tried that meets the
+    // deadline, those the doubling and the bisection visited included (smallest on ties).
+    for (double f : {1.25, 1.5, 2.0, 3.0, 4.0}) eval(static_cast<std::int64_t>(std::llround(double(hi) * f)));
+    double cheapest = std::numeric_limits<double>::infinity();
+    for (const auto& [nodes, tried] : seen) {
+      if (tried.first > days || tried.second.plans.empty()) continue;
+      const double c = tried.second.plans.front().estimate.run.cost_usd;
       if (c < cheapest) {
         cheapest = c;
         pick = nodes;

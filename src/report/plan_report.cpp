@@ -7,11 +7,6 @@
 
 namespace wanka {
 
-namespace {
-
-// The split as `wanka estimate` takes it (scenario_to_json's parallel block).
-Json parallel_json(const Scenario& s) { return scenario_to_json(s)["parallel"]; }
-
 std::string split_label(const ParallelConfig& p) {
   std::string s = fmt::format("TP{}{} PP{}", p.tp, p.sequence_parallel ? "+SP" : "", p.pp);
   if (p.vpp > 1) s += fmt::format("x{}", p.vpp);
@@ -20,6 +15,11 @@ std::string split_label(const ParallelConfig& p) {
   s += fmt::format(" DP{}", p.dp);
   return s;
 }
+
+namespace {
+
+// The split as `wanka estimate` takes it (scenario_to_json's parallel block).
+Json parallel_json(const Scenario& s) { return scenario_to_json(s)["parallel"]; }
 
 double gib(double b) { return b / kGiB; }
 

@@ -115,6 +115,9 @@ std::string format_reliability(const Scenario& s, const ReliabilityResult& res) 
                    res.window ? fmt::format("for a {:g}-day window", r.days)
                               : fmt::format("for {:.3g} tokens ({:.1f} failure-free days)",
                                             r.tokens > 0 ? r.tokens : s.training.tokens, res.work_s / 86400));
+  // The split the failure-free time comes from (the planner's best when the input gave none).
+  o += fmt::format("  split      {}, micro-batch {}, ZeRO-{}, recompute {}\n", split_label(s.parallel),
+                   s.parallel.micro_batch, s.parallel.zero, to_string(s.parallel.recompute));
   o += fmt::format("  failures   {:.3g} interruptions/day, one every {:.4g} h ({}{})\n", res.rates.total_per_s * 86400,
                    res.rates.mtbi_s() / 3600, r.distribution == FailureDistribution::kWeibull ? "Weibull" : "exponential",
                    r.rate_scale != 1 ? fmt::format(", rates x{:g}", r.rate_scale) : "");

@@ -49,6 +49,8 @@ expect stage-layers 2 "parallel.first_stage_layers: 70 layers on the edge stages
 expect stage-layers-json 0 '"last_stage_layers": 1' -- "$W" estimate "$SRC/examples/deepseek-v3-2048-h800.yaml" --json
 expect read-error-reason 2 "cannot read scenario file '/nonexistent-dir/x.yaml': No such file or directory" -- "$W" estimate /nonexistent-dir/x.yaml
 expect serve-set-training 2 "training.seq_len: not used by wanka serve" -- "$W" serve --set training.seq_len=100
+expect reliability-split-line 0 "  split      TP[0-9]+" -- "$W" reliability --model llama3-8b --gpus 64 --tp 1 --pp 1 --set parallel.vpp=1 --days 5 --set reliability.runs=20
+expect deadline-cost-cheapest 0 "1024 x h100-sxm \(cheapest found\)" -- "$W" plan --tokens 2e12 --days 30 --objective cost
 expect catalog-mtp 0 "MTP +1 multi-token-prediction module \(11.61B parameters" -- "$W" catalog model deepseek-v3
 expect mtp-layers-range 2 "model.mtp_layers" -- "$W" estimate --set model.mtp_layers=65
 expect recompute-modules-brackets 0 "recompute selective \(moe\)" -- "$W" estimate --model mixtral-8x7b --gpus 64 --tp 2 --pp 1 --vpp 1 --ep 8 --recompute-modules " [moe] "

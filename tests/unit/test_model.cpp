@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 #include <string>
 
 #include "wanka/accelerator.hpp"
@@ -199,6 +200,25 @@ TEST(LayerWork, Fp8TrainingKeepsTheOutputHeadAndRouterIn16Bits) {
   s16.precision = Precision::kBf16;
   const LayerWork rw16 = layer_work(ds, s16, true);
   EXPECT_DOUBLE_EQ(rw.recompute_elementwise.value - rw16.recompute_elementwise.value, recast);
+}
+
+// An fp16 run's attention and 16-bit GEMMs run at the fp16 peak, not bf16's (a GPU entry may
+// give different figures; the built-in ones give equal ones): doubling the bf16 peak changes
+// nothing in fp16, halving the fp16 one doubles the long-span attention time.
+TEST(Accelerator, Fp16RunsAttentionAtTheFp16Peak) {
+  GpuSpec g = Catalog::builtin().gpu("a100-80g");
+  const Accelerator base(g, Precision::kFp16);
+  GpuSpec bf = g;
+  bf.peak_tflops[Precision::kBf16] *= 2.0;
+  const double inf = std::numeric_limits<double>::infinity();
+  EXPECT_DOUBLE_EQ(Accelerator(bf, Precision::kFp16).attention_fwd(Flops(1e12), inf).value,
+                   base.attention_fwd(Flops(1e12), inf).value);
+  GpuSpec fp = g;
+  fp.peak_tflops[Precision::kFp16] /= 2.0;
+  EXPECT_DOUBLE_EQ(Accelerator(fp, Precision::kFp16).attention_fwd(Flops(1e12), inf).value,
+                   2.0 * base.attention_fwd(Flops(1e12), inf).value);
+  EXPECT_DOUBLE_EQ(Accelerator(fp, Precision::kBf16).attention_fwd(Flops(1e12), inf).value,
+                   Accelerator(g, Precision::kBf16).attention_fwd(Flops(1e12), inf).value);
 }
 
 TEST(LayerWork, Gpt3ActivationsWithSequenceParallelAndNoRecompute) {

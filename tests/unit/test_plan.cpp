@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <limits>
 #include <map>
 
 #include "train/step_model.hpp"
@@ -555,6 +556,28 @@ TEST(Examples, PublishedLlama3_405BSplitIsInThePlannersTopTenPercent) {
   EXPECT_TRUE(r.in_top);
   EXPECT_GT(r.fitting, 1000u);
   EXPECT_LE(r.best_time, r.step_time);
+}
+
+// --objective cost returns the cheapest of every size it tried that meets the deadline (the
+// doubling and bisection steps included; before, only 1.25-4 x the smallest passing size
+// competed, and Llama-3-70B for 2e12 tokens in 30 days came back at 768 GPUs, $1.25M, while
+// 1,024 GPUs, tried on the way, cost $1.07M).
+TEST(Plan, DeadlineByCostIsTheCheapestSizeTried) {
+  // The built-in default (Llama-3-70B, 8K tokens, H100) with the parallel block left open.
+  ScenarioDraft d = parse_scenario_draft(default_scenario_yaml(), "<default>", {{"training.tokens", "2e12"}});
+  Scenario s = d.scenario;
+  PlanOptions o;
+  o.top = 1;
+  o.objective = Objective::kCost;
+  const DeadlineResult r = solve_deadline(s, 30, o);
+  double cheapest = std::numeric_limits<double>::infinity();
+  for (const DeadlineStep& t : r.tried) {
+    if (t.days <= 30) cheapest = std::min(cheapest, t.cost_usd);
+  }
+  bool found = false;
+  for (const DeadlineStep& t : r.tried) found = found || (t.num_gpus == r.num_gpus && t.cost_usd == cheapest);
+  EXPECT_TRUE(found) << r.num_gpus;
+  EXPECT_EQ(r.num_gpus, 1024);
 }
 
 TEST(Examples, Seed500BOn15TBInAMonthNeedsAboutTenThousandH100) {
