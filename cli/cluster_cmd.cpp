@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <cstdio>
+#include <map>
 #include <set>
 
 #include "wanka/catalog.hpp"
@@ -17,7 +18,9 @@ std::vector<std::string> split_list(const std::string& flag, const std::string& 
   if (v.empty()) return out;
   for (std::size_t at = 0;;) {
     const std::size_t comma = v.find(',', at);
-    out.push_back(v.substr(at, comma == std::string::npos ? std::string::npos : comma - at));
+    std::string item = v.substr(at, comma == std::string::npos ? std::string::npos : comma - at);
+    const auto b = item.find_first_not_of(" \t"), e = item.find_last_not_of(" \t");  // "fifo, sjf"
+    out.push_back(b == std::string::npos ? std::string() : item.substr(b, e - b + 1));
     if (out.back().empty()) throw InputError(flag, "empty item in the list '" + v + "'");
     if (comma == std::string::npos) return out;
     at = comma + 1;
@@ -153,13 +156,26 @@ std::vector<OutputFile> ClusterCommand::run() const {
   // A pool's type is a catalog GPU or a type the trace names (gpu_type, speed_<gpu>): jobs match
   // pools by it, so a typo would leave every typed job without a pool, and an unknown label
   // a cluster that is not what the table says.
+  // Catalog names and aliases (h100, h100-sxm) are one type: both sides use the catalog's name.
   {
+    const auto canonical = [](const std::string& label) {
+      try {
+        return wanka::Catalog::builtin().gpu(label).name;
+      } catch (const InputError&) {
+        return label;  // a trace's own type
+      }
+    };
     std::set<std::string> labels;
-    for (const auto& j : w.jobs) {
+    for (auto& j : w.jobs) {
+      if (!j.gpu_type.empty()) j.gpu_type = canonical(j.gpu_type);
+      std::map<std::string, double> speed;
+      for (const auto& [type, v] : j.speed) speed[canonical(type)] = v;
+      j.speed = std::move(speed);
       if (!j.gpu_type.empty()) labels.insert(j.gpu_type);
       for (const auto& sp : j.speed) labels.insert(sp.first);
     }
-    for (const auto& p : c.pools) {
+    for (auto& p : c.pools) {
+      p.gpu = canonical(p.gpu);
       if (labels.count(p.gpu) > 0) continue;
       try {
         (void)wanka::Catalog::builtin().gpu(p.gpu);

@@ -79,7 +79,9 @@ void write_outputs(const std::vector<OutputFile>& files) {
     throw InputError(f.flag, "cannot write '" + f.path + "'" + why);
   };
   // The operating system's reason, read before fail() removes temporaries (which resets errno).
-  const auto os_reason = [](int err) { return ": " + std::error_code(err, std::generic_category()).message(); };
+  const auto os_reason = [](int err) {
+    return err ? ": " + std::error_code(err, std::generic_category()).message() : std::string();
+  };
   for (const auto& f : files) {
     if (f.path.empty() || f.path == "-") continue;
     std::error_code ec;
@@ -124,7 +126,7 @@ void write_outputs(const std::vector<OutputFile>& files) {
     errno = 0;
     std::ofstream out(p.target, std::ios::binary);
     out << p.file->text;
-    if (!out.flush()) fail(*p.file, errno ? os_reason(errno) : "");
+    if (!out.flush()) fail(*p.file, os_reason(errno));
   }
   for (const auto& f : files) {
     if (f.path.empty() || f.path == "-") std::fwrite(f.text.data(), 1, f.text.size(), stdout);
@@ -142,6 +144,7 @@ void write_output(const std::string& path, const std::string& text) { write_outp
 
 struct ScenarioFlags {
   std::string command;  // the subcommand, for errors
+  std::string reliability_needs;  // how this command reads the reliability block ("" when it always does)
   std::string file;
   std::string catalog;
   std::vector<std::string> sets;
@@ -235,51 +238,48 @@ struct ScenarioFlags {
       if (command != "serve" && (top == "serving" || top == "capacity")) {
         throw InputError(s.substr(0, eq), "not used by wanka " + command + " (the serving and capacity blocks are read by wanka serve)");
       }
+      // The reliability block only with failures (estimate --failures, plan --failures).
+      if (top == "reliability" && command != "serve" && !reliability_needs.empty()) {
+        throw InputError(s.substr(0, eq), "not used by wanka " + command + " " + reliability_needs);
+      }
+      // estimate --failures runs the token budget to completion: no fixed window.
+      if (command == "estimate" && s.substr(0, eq) == "reliability.days") {
+        throw InputError("reliability.days", "not used by wanka estimate --failures (the token budget runs to completion; "
+                                             "wanka reliability takes a fixed window)");
+      }
       // And serving reads no training or reliability block.
       if (command == "serve" && (top == "training" || top == "reliability")) {
         throw InputError(s.substr(0, eq), "not used by wanka serve (it reads model, cluster, parallel, serving and capacity)");
       }
       all.emplace_back(s.substr(0, eq), s.substr(eq + 1));
-      refuse_flag_on_same_field(all.back());
+      // A field given twice, by two --set or by a --set and a flag (applied after every --set),
+      // is refused, naming both: the later one won silently (overrides_conflict: the same
+      // field, a mapping that gives or replaces the other's field; a catalog name and fields
+      // set inside that entry compose).
+      for (std::size_t i = 0; i + 1 < all.size(); ++i) {
+        if (wanka::overrides_conflict(all[i], all.back())) {
+          throw InputError("--set", all[i].first == all.back().first
+                                        ? all[i].first + " is given twice: give it once"
+                                        : all.back().first + " and --set " + all[i].first + " give the same field: give one of them");
+        }
+      }
+      for (std::size_t i = 0; i < overrides.size(); ++i) {
+        if (wanka::overrides_conflict(all.back(), overrides[i])) {
+          throw InputError("--set", all.back().first + " is also given by " + override_flags[i] + ": give one of them");
+        }
+      }
     }
     all.insert(all.end(), overrides.begin(), overrides.end());
     return all;
   }
 
-  // A field given by --set and by a flag is refused, naming both (the flag, applied last, won
-  // silently): the same path (--set parallel.tp=2 --tp 4), a mapping that gives the flag's
-  // field (--set 'parallel={tp: 2}' --tp 4), or a field inside the block a flag replaces
-  // (--set serving.input_len.max=9 --input-len 5). A flag naming a catalog entry composes with
-  // --set fields inside it (--model llama3-8b --set model.layers=40).
-  static bool overlaps(const wanka::Override& set, const std::string& path, const std::string& flag_value) {
-    const auto& [key, value] = set;
-    const auto under = [](const std::string& p, const std::string& block) {
-      return p.size() > block.size() && p.compare(0, block.size(), block) == 0 && p[block.size()] == '.';
-    };
-    // Whether a YAML mapping written inline names `k` as a key ("{tp: 2}", "tp: 2").
-    const auto names_key = [](const std::string& yaml, const std::string& k) {
-      for (auto at = yaml.find(k); at != std::string::npos; at = yaml.find(k, at + 1)) {
-        const bool starts = at == 0 || std::string_view("{, \t\n").find(yaml[at - 1]) != std::string_view::npos;
-        const auto colon = yaml.find_first_not_of(" \t", at + k.size());
-        if (starts && colon != std::string::npos && yaml[colon] == ':') return true;
-      }
-      return false;
-    };
-    return path == key || (under(path, key) && names_key(value, path.substr(path.rfind('.') + 1))) ||
-           (under(key, path) && flag_value.starts_with("{"));
-  }
-  void refuse_flag_on_same_field(const wanka::Override& set) const {
-    for (std::size_t i = 0; i < overrides.size(); ++i) {
-      if (overlaps(set, overrides[i].first, overrides[i].second)) {
-        throw InputError("--set", set.first + " is also given by " + override_flags[i] + ": give one of them");
-      }
-    }
-  }
   // The same for a planner pin (plan --tp 4,8): a --set of its field is refused.
   void refuse_set_of(const std::string& flag, const std::string& path) const {
     const auto all = all_overrides();  // the --set ones first
     for (std::size_t i = 0; i < sets.size(); ++i) {
-      if (overlaps(all[i], path, "")) throw InputError("--set", all[i].first + " is also given by " + flag + ": give one of them");
+      if (wanka::overrides_conflict(all[i], {path, "0"})) {
+        throw InputError("--set", all[i].first + " is also given by " + flag + ": give one of them");
+      }
     }
   }
 
@@ -747,6 +747,9 @@ int main(int argc, char** argv) {
     }
   }
 
+  if (!est_failures) est_flags.reliability_needs = "without --failures";
+  if (!pl_failures) pl_flags.reliability_needs = "without --failures";
+  sc_flags.reliability_needs = "(the scale curve has no failures)";
   try {
     if (est->parsed()) {
       const wanka::Scenario s = est_flags.load();

@@ -204,6 +204,14 @@ ClusterConfig default_cluster(const GpuSpec& gpu, std::int64_t num_gpus);
 // One "key.path=value" override, applied on top of the file (value parsed as YAML scalar/flow).
 using Override = std::pair<std::string, std::string>;
 
+// Whether applying `first` and then `second` (parse_scenario's order) would lose or shadow a
+// field `first` gives: the same field twice; a mapping that replaces a block the other sets
+// inside (or that defines the other's field); a name set on an entry whose mapping gives one.
+// A scalar name and fields set inside that entry compose (model=llama3-8b, model.layers=48),
+// as parse_scenario applies them. Values are read as YAML; one that does not parse conflicts
+// with nothing here (parse_scenario reports it).
+bool overrides_conflict(const Override& first, const Override& second);
+
 // The built-in default: Llama-3-70B on 1,024 H100 (TP8 PP4 VPP5 DP32, 8K sequences, 4M tokens).
 const char* default_scenario_yaml();
 

@@ -453,6 +453,7 @@ void Catalog::load(const std::string& gpus_yaml, const std::string& models_yaml,
         yaml::opt_bool(list[i], "mesh", path, l.mesh);
         yaml::opt_bool(list[i], "nvls", path, l.nvls);
         yaml::opt_string(list[i], "source", path, l.source);
+        if (l.name.empty()) throw InputError(join(path, "name"), "must be given: entries are looked up by name");
         note_name(seen, l.name, path, key == std::string("scale_up") ? "scale-up link" : "network");
         upsert(out, std::move(l));
       }
@@ -507,7 +508,9 @@ const Catalog& Catalog::builtin() {
   return c;
 }
 
-Catalog Catalog::with_overrides(const std::string& yaml_path) { return with_overrides_text(read_text_file(yaml_path, ""), yaml_path); }
+Catalog Catalog::with_overrides(const std::string& yaml_path) {
+  return with_overrides_text(read_text_file(yaml_path, "--catalog"), yaml_path);
+}
 
 Catalog Catalog::with_overrides_text(const std::string& text, const std::string& origin) {
   Catalog c = builtin();

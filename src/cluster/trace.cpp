@@ -239,6 +239,7 @@ Workload parse_trace(std::string_view text, TraceFormat format, const std::strin
   w.source = name;
   w.jobs.resize(t.rows());
   auto line_id = [&](std::size_t r) { return std::to_string(t.line(r)); };
+  std::vector<char> unnamed(t.rows(), 0);  // rows whose id is their line number, given none
   switch (format) {
     case TraceFormat::kPhilly: {  // Jeon et al., ATC'19 trace as processed by Pollux's artifact
       const int ts = t.col("timestamp"), du = t.col("duration"), g = t.col("num_gpus"), vc = t.col("cluster", false);
@@ -291,7 +292,10 @@ Workload parse_trace(std::string_view text, TraceFormat format, const std::strin
       for (std::size_t r = 0; r < t.rows(); ++r) {
         Job& j = w.jobs[r];
         j.id = t.str(r, id);
-        if (j.id.empty()) j.id = line_id(r);
+        if (j.id.empty()) {
+          j.id = line_id(r);
+          unnamed[r] = 1;
+        }
         j.submit_s = t.num(r, sub);
         j.duration_s = duration(t, r, du);
         j.gpus = gpu_count(t, r, g);
@@ -312,8 +316,13 @@ Workload parse_trace(std::string_view text, TraceFormat format, const std::strin
   for (std::size_t r = 0; r < t.rows(); ++r) {
     w.jobs[r].line = t.line(r);
     const auto [at, fresh] = first_line.emplace(w.jobs[r].id, t.line(r));
-    if (!fresh)
-      throw InputError(fmt::format("{}:{}", name, t.line(r)), fmt::format("job id '{}' is already used on line {}", w.jobs[r].id, at->second));
+    if (!fresh) {
+      // A row without an id takes its line number, which another row may give as its id.
+      const bool numbered = unnamed[r] != 0;
+      throw InputError(fmt::format("{}:{}", name, t.line(r)),
+                       fmt::format("job id '{}'{} is already used on line {}", w.jobs[r].id,
+                                   numbered ? " (its line number: the row gives no id)" : "", at->second));
+    }
   }
   std::stable_sort(w.jobs.begin(), w.jobs.end(), [](const Job& a, const Job& b) { return a.submit_s < b.submit_s; });
   if (!w.jobs.empty()) {

@@ -4,6 +4,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <fstream>
+#include <optional>
 
 #include "config/reliability_config.hpp"
 #include "config/yaml_util.hpp"
@@ -85,6 +86,15 @@ void apply_override(YAML::Node root, const Override& ov) {
     if (e.field().empty()) throw InputError(ov.first, "cannot parse " + what);
     throw InputError(join(ov.first, e.field()), what.substr(e.field().size() + 2));
   }
+  // A value that reads as no document ('#8192', '---', '...') would reset the field silently:
+  // null only when spelt so (null, Null, NULL, ~).
+  if (value.IsNull()) {
+    const auto b = ov.second.find_first_not_of(" \t"), e = ov.second.find_last_not_of(" \t");
+    const std::string t = b == std::string::npos ? std::string() : ov.second.substr(b, e - b + 1);
+    if (t != "null" && t != "Null" && t != "NULL" && t != "~") {
+      throw InputError(ov.first, "empty value '" + ov.second + "' (write null to unset the field)");
+    }
+  }
   std::vector<YAML::Node> chain{root};
   for (std::size_t i = 0; i + 1 < parts.size(); ++i) {
     YAML::Node cur = chain.back();
@@ -111,6 +121,56 @@ void apply_override(YAML::Node root, const Override& ov) {
     last[parts.back()] = value;
   }
 }
+
+}  // namespace
+
+bool overrides_conflict(const Override& first, const Override& second) {
+  const auto parsed = [](const std::string& text) -> std::optional<YAML::Node> {
+    try {
+      return yaml::parse(text, "value");
+    } catch (const InputError&) {
+      return std::nullopt;
+    }
+  };
+  // `inner` = `outer` + "." + rest: rest, else nullopt.
+  const auto below = [](const std::string& inner, const std::string& outer) -> std::optional<std::string> {
+    if (inner.size() > outer.size() && inner.compare(0, outer.size(), outer) == 0 && inner[outer.size()] == '.') {
+      return inner.substr(outer.size() + 1);
+    }
+    return std::nullopt;
+  };
+  // Whether the mapping `v` defines the dotted path `rest` below it.
+  const auto defines = [](YAML::Node v, const std::string& rest) {
+    for (std::size_t at = 0;;) {
+      const std::size_t dot = rest.find('.', at);
+      const YAML::Node cur = v;  // the const operator[] never inserts
+      if (!cur.IsMap()) return false;
+      const YAML::Node next = cur[rest.substr(at, dot == std::string::npos ? std::string::npos : dot - at)];
+      if (!next.IsDefined()) return false;
+      if (dot == std::string::npos) return true;
+      v = next;
+      at = dot + 1;
+    }
+  };
+  const auto v1 = parsed(first.second), v2 = parsed(second.second);
+  if (!v1 || !v2) return false;
+  if (first.first == second.first) {
+    // A name after a mapping composes (apply_override sets the mapping's name) unless the
+    // mapping gave a name; anything else sets the field twice.
+    return !(v1->IsMap() && v2->IsScalar()) || defines(*v1, "name");
+  }
+  if (const auto rest = below(second.first, first.first)) {
+    // Set inside what first gave: a mapping that defines it, or a scalar whose name it is.
+    return v1->IsMap() ? defines(*v1, *rest) : *rest == "name";
+  }
+  if (const auto rest = below(first.first, second.first)) {
+    // A later mapping replaces the block first set a field in; a later scalar sets its name.
+    return v2->IsMap() || *rest == "name";
+  }
+  return false;
+}
+
+namespace {
 
 ModelSpec parse_model_section(const YAML::Node& n, const Catalog& cat) {
   if (!n || n.IsNull()) throw InputError("model", "missing: give a catalog name or an explicit model");

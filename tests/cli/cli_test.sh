@@ -51,6 +51,19 @@ expect read-error-reason 2 "cannot read scenario file '/nonexistent-dir/x.yaml':
 expect serve-set-training 2 "training.seq_len: not used by wanka serve" -- "$W" serve --set training.seq_len=100
 expect reliability-split-line 0 "  split      TP[0-9]+" -- "$W" reliability --model llama3-8b --gpus 64 --tp 1 --pp 1 --set parallel.vpp=1 --days 5 --set reliability.runs=20
 expect deadline-cost-cheapest 0 "1024 x h100-sxm \(cheapest found\)" -- "$W" plan --tokens 2e12 --days 30 --objective cost
+expect set-nested-no-conflict 0 "step time" -- "$W" estimate --tp 8 --set 'parallel={pp: 4, overlap: {tp: false}}'
+expect set-json-key-conflict 2 "^wanka: error: --set: parallel is also given by --tp" -- "$W" estimate --tp 8 --set 'parallel={"tp": 2}'
+expect set-twice 2 "^wanka: error: --set: parallel.tp is given twice" -- "$W" estimate --set parallel.tp=2 --set parallel.tp=4
+expect set-mapping-and-name 0 "model     llama3-8b" -- "$W" estimate --model llama3-8b --gpus 8 --tp 8 --pp 1 --set parallel.vpp=1 --set 'model={layers: 48}'
+expect empty-document-value 2 "^wanka: error: training.seq_len: empty value '#8192'" -- "$W" estimate --seq-len '#8192'
+printf 'id,submit_s,gpus,duration_s,gpu_type\na,0,8,3600,h100-sxm\nb,10,8,3600,h100-sxm\n' > "$tmp/typed.csv"
+expect cluster-gpu-alias 0 "fifo +2 " -- "$W" cluster --trace "$tmp/typed.csv" --gpu h100 --nodes 2 --gpus-per-node 8
+printf 'id,submit_s,gpus,duration_s\n3,0,1,10\n,0,1,4\n' > "$tmp/blank-id.csv"
+expect cluster-blank-id 2 "job id '3' \(its line number: the row gives no id\) is already used on line 2" -- "$W" cluster --trace "$tmp/blank-id.csv"
+printf 'scale_up:\n  - {gbytes_per_s: 900}\n' > "$tmp/link-noname.yaml"
+expect catalog-link-noname 2 "scale_up\[0\].name: must be given" -- "$W" catalog --catalog "$tmp/link-noname.yaml"
+expect catalog-read-field 2 "^wanka: error: --catalog: cannot read" -- "$W" estimate --catalog "$tmp/nope-catalog.yaml"
+expect list-item-spaces 0 "fifo" -- "$W" cluster --trace "$tmp/typed.csv" --gpu h100 --nodes 2 --gpus-per-node 8 --policy 'fifo, sjf'
 expect catalog-mtp 0 "MTP +1 multi-token-prediction module \(11.61B parameters" -- "$W" catalog model deepseek-v3
 expect mtp-layers-range 2 "model.mtp_layers" -- "$W" estimate --set model.mtp_layers=65
 expect recompute-modules-brackets 0 "recompute selective \(moe\)" -- "$W" estimate --model mixtral-8x7b --gpus 64 --tp 2 --pp 1 --vpp 1 --ep 8 --recompute-modules " [moe] "
@@ -145,9 +158,12 @@ if [ "$rc" = 0 ] && grep -q '"goodput": {' "$tmp/ef.json" && grep -q '"failure_f
 else echo "FAIL estimate-failures-json: rc=$rc"; sed 's/^/  | /' "$tmp/err" | head -5; fail=$((fail+1)); fi
 # estimate-failures-json-echoes-simulated-inputs: a scenario with reliability.days runs the token
 # budget (days 0); the echoed inputs are those simulated, not the file's 5-day window.
-"$W" estimate --gpus 64 --tokens 1e10 --failures --json --set reliability.runs=20 --set reliability.days=5 > "$tmp/ef5.json" 2>"$tmp/err"; rc=$?
+printf 'model: llama3-8b\ncluster: {gpu: h100-sxm, num_gpus: 64}\ntraining: {seq_len: 4096, global_batch: 256, tokens: 1e10}\nreliability: {days: 5, runs: 20}\n' > "$tmp/rel5.yaml"
+"$W" estimate "$tmp/rel5.yaml" --failures --json > "$tmp/ef5.json" 2>"$tmp/err"; rc=$?
 if [ "$rc" = 0 ] && grep -q '"mode": "tokens"' "$tmp/ef5.json" && grep -q '^      "days": 0.0,' "$tmp/ef5.json" && ! grep -q '"days": 5.0' "$tmp/ef5.json"; then pass=$((pass+1))
 else echo "FAIL estimate-failures-json-echoes-simulated-inputs: rc=$rc"; fail=$((fail+1)); fi
+expect set-reliability-without-failures 2 "^wanka: error: reliability.runs: not used by wanka estimate without --failures" -- "$W" estimate --set reliability.runs=5
+expect set-reliability-days-estimate 2 "^wanka: error: reliability.days: not used by wanka estimate --failures" -- "$W" estimate --failures --set reliability.days=5
 expect estimate-failures-text 0 "with failures: ETTR" -- "$W" estimate --gpus 64 --tokens 1e10 --failures --set reliability.runs=20
 # plan --failures: every entry carries its expected ETTR
 "$W" plan --failures --top 2 --json --model llama3-8b --gpus 64 > "$tmp/pf.json" 2>"$tmp/err"; rc=$?

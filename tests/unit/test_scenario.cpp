@@ -471,5 +471,23 @@ TEST(JsonInput, UnknownKeyInJsonIsNamed) {
   EXPECT_EQ(e.field(), "cluster.nics");
 }
 
+// Two overrides give the same field (the later one would win silently) or compose.
+TEST(Overrides, ConflictWhenBothGiveOneField) {
+  EXPECT_TRUE(overrides_conflict({"parallel.tp", "2"}, {"parallel.tp", "4"}));
+  EXPECT_TRUE(overrides_conflict({"parallel", "{tp: 2}"}, {"parallel.tp", "4"}));
+  EXPECT_TRUE(overrides_conflict({"parallel", "{\"tp\": 2}"}, {"parallel.tp", "4"}));       // JSON keys
+  EXPECT_FALSE(overrides_conflict({"parallel", "{pp: 4, overlap: {tp: false}}"}, {"parallel.tp", "8"}));
+  EXPECT_FALSE(overrides_conflict({"parallel", "{pp: 4}  # tp: 2"}, {"parallel.tp", "8"}));  // a comment
+  EXPECT_TRUE(overrides_conflict({"serving.input_len.max", "9"}, {"serving.input_len", "{dist: fixed, mean: 5}"}));
+  EXPECT_FALSE(overrides_conflict({"model.layers", "48"}, {"model", "llama3-8b"}));           // name + field
+  EXPECT_FALSE(overrides_conflict({"model", "{layers: 48}"}, {"model", "llama3-8b"}));
+  EXPECT_TRUE(overrides_conflict({"model", "{name: llama3-70b}"}, {"model", "llama3-8b"}));
+  EXPECT_TRUE(overrides_conflict({"model", "llama3-70b"}, {"model", "{layers: 48}"}));        // the mapping replaces the name
+  EXPECT_FALSE(overrides_conflict({"model", "llama3-8b"}, {"model.layers", "48"}));
+  EXPECT_TRUE(overrides_conflict({"model", "llama3-8b"}, {"model.name", "llama3-70b"}));
+  EXPECT_FALSE(overrides_conflict({"parallel.tp", "2"}, {"parallel.tpx", "4"}));             // a prefix, not a parent
+  EXPECT_FALSE(overrides_conflict({"parallel", "{tp: [1"}, {"parallel.tp", "4"}));           // malformed: reported elsewhere
+}
+
 }  // namespace
 }  // namespace wanka
