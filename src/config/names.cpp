@@ -103,6 +103,8 @@ double as_double(const YAML::Node& n, const std::string& path, double lo, double
 long as_long(const YAML::Node& n, const std::string& path, long lo, long hi) {
   double v = as_double(n, path, static_cast<double>(lo), static_cast<double>(hi));
   if (v != std::floor(v)) throw InputError(path, "expected an integer, got " + n.Scalar() + where(n));
+  // double(LONG_MAX) rounds up to 2^63, which does not convert: refuse it as out of range.
+  if (!(v < 0x1p63 && v >= -0x1p63)) throw InputError(path, "out of range, got " + n.Scalar() + where(n));
   return static_cast<long>(v);
 }
 

@@ -185,7 +185,7 @@ void parse_reliability_section(const YAML::Node& n, ReliabilityConfig& r) {
   }
   yaml::opt(n, "tokens", P, r.tokens, 0, 1e20);
   yaml::opt(n, "runs", P, r.runs, 1, 1e6);
-  if (auto s = n["seed"]; s && !s.IsNull()) r.seed = static_cast<std::uint64_t>(yaml::as_long(s, P + ".seed", 0, LONG_MAX));
+  if (auto s = n["seed"]; s && !s.IsNull()) r.seed = static_cast<std::uint64_t>(yaml::as_long(s, P + ".seed", 0, yaml::kMaxSeed));
 }
 
 }  // namespace wanka

@@ -130,7 +130,7 @@ void parse_serving(const YAML::Node& n, ServingConfig& sv) {
     yaml::check_keys(x, P + ".disaggregation", {"prefill_replicas"});
     yaml::opt(x, "prefill_replicas", P + ".disaggregation", sv.disaggregation.prefill_replicas, 0, 1e6);
   }
-  if (auto x = n["seed"]; x && !x.IsNull()) sv.seed = static_cast<std::uint64_t>(yaml::as_long(x, P + ".seed", 0, LONG_MAX));
+  if (auto x = n["seed"]; x && !x.IsNull()) sv.seed = static_cast<std::uint64_t>(yaml::as_long(x, P + ".seed", 0, yaml::kMaxSeed));
 }
 
 CapacityConfig parse_capacity(const YAML::Node& n) {

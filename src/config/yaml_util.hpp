@@ -29,6 +29,9 @@ void check_keys(const YAML::Node& n, const std::string& path, std::initializer_l
 // Parses text; malformed YAML becomes InputError "<origin>:line:column: message".
 YAML::Node parse(const std::string& text, const std::string& origin);
 
+// Seeds read from YAML: the integers a double holds exactly (2^53), so none is silently rounded.
+constexpr long kMaxSeed = 1L << 53;
+
 }  // namespace wanka::yaml
 
 namespace wanka {
