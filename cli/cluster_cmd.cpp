@@ -94,6 +94,8 @@ std::vector<OutputFile> ClusterCommand::run() const {
   cl::ClusterSpec c;
   if (pools.empty()) c.pools.push_back(cl::GpuPool{gpu, nodes, gpus_per_node, 0});
   else c.pools = cl::parse_pools(pools);
+  std::vector<char> own_speed;  // pools given a speed (TYPE:NODESxGPUS:SPEED), before resolve_pools sets the rest
+  for (const auto& p : c.pools) own_speed.push_back(p.speed > 0);
   c.nodes_per_rack = nodes_per_rack;
   c.placement = cl::parse_placement(placement);
   c.cross_node_slowdown = cross_node;
@@ -153,9 +155,9 @@ std::vector<OutputFile> ClusterCommand::run() const {
 
   const cl::TraceFormat f = cl::parse_trace_format(format);
   cl::Workload w = cl::read_trace(trace, f, pollux_profiles);
-  // A pool's type is a catalog GPU or a type the trace names (gpu_type, speed_<gpu>): jobs match
-  // pools by it, so a typo would leave every typed job without a pool, and an unknown label
-  // a cluster that is not what the table says.
+  // A pool's type is a catalog GPU, a type the trace names (gpu_type, speed_<gpu>), or any label
+  // with its own speed: jobs match pools by it, so a typo would leave every typed job without a
+  // pool, and an unknown label without a speed a cluster that is not what the table says.
   // Catalog names and aliases (h100, h100-sxm) are one type: both sides use the catalog's name.
   {
     const auto canonical = [](const std::string& label) {
@@ -174,9 +176,11 @@ std::vector<OutputFile> ClusterCommand::run() const {
       if (!j.gpu_type.empty()) labels.insert(j.gpu_type);
       for (const auto& sp : j.speed) labels.insert(sp.first);
     }
-    for (auto& p : c.pools) {
+    for (std::size_t i = 0; i < c.pools.size(); ++i) {
+      auto& p = c.pools[i];
       p.gpu = canonical(p.gpu);
-      if (labels.count(p.gpu) > 0) continue;
+      // A pool given its own speed may carry any label (GpuPool): it runs the untyped jobs.
+      if (labels.count(p.gpu) > 0 || own_speed[i]) continue;
       try {
         (void)wanka::Catalog::builtin().gpu(p.gpu);
       } catch (const InputError&) {
