@@ -880,6 +880,16 @@ int main(int argc, char** argv) {
                                    "colocated replicas it sizes itself; the fleet is --fleet)");
           }
         }
+        // The same fields through --set (the file's values are read, then ignored by the search).
+        for (const std::string& set : srv_flags.sets) {
+          const std::string key = set.substr(0, set.find('='));
+          for (const char* field : {"serving.arrival_rate_per_s", "serving.offline", "serving.requests",
+                                    "serving.disaggregation", "cluster.num_gpus"}) {
+            if (key == field || key.starts_with(std::string(field) + ".")) {
+              throw InputError(key, "is not used by --plan (it sizes the fleet and the load itself; the fleet is --fleet)");
+            }
+          }
+        }
       }
       const wanka::ServeScenario s = srv_flags.with_catalog([&](const wanka::Catalog& c) {
         if (srv_flags.file.empty()) {
