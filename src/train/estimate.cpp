@@ -611,15 +611,22 @@ namespace {
 // 16-bit weights on a GPU of a rank: whole, or sharded with ZeRO-3; ZeRO-3 without resharding
 // after forward holds every layer's gathered copy from its forward to its backward on top of
 // the shard (docs/model.md §6.5, §8).
-double rank_weights(const Scenario& s, const RankSummary& rk) {
+// ZeRO-3 shards over data parallelism; with none (every data-parallel group of one GPU) PyTorch
+// FSDP runs as NO_SHARD ("switching to use NO_SHARD ... since the world size is 1"): no
+// gathered copies, no temporaries, whole weights once.
+bool zero3_shards(const Scenario& s, const StepModel& st) {
+  return s.parallel.zero >= 3 && (st.dp_dense.size > 1 || st.dp_expert.size > 1);
+}
+
+double rank_weights(const Scenario& s, const StepModel& st, const RankSummary& rk) {
   const int z = s.parallel.zero;
-  return z >= 3 && !s.parallel.reshard_after_forward ? rk.weights[0] + rk.weights[1] : rk.weights[z >= 3];
+  return zero3_shards(s, st) && !s.parallel.reshard_after_forward ? rk.weights[0] + rk.weights[1] : rk.weights[z >= 3];
 }
 
 // Transient working set of a rank, framework reserve and ZeRO-3's gathered layers (bytes).
 double rank_temporary(const Scenario& s, const StepModel& st, const RankSummary& rk) {
   double temp = rk.transient + kFrameworkReserveBytes;
-  if (s.parallel.zero == 3) {
+  if (zero3_shards(s, st)) {
     // Two layers' parameters gathered at once (current + prefetched), plus their gradients;
     // without resharding after forward the gathered parameters are counted as weights (§8).
     // The root unit's (embedding, output layer) stay gathered from forward to backward, and the
@@ -641,7 +648,7 @@ StageMemory rank_memory(const Scenario& s, const StepModel& st, int r, const Act
   sm.stage = r;
   sm.layers = rk.layers;
   sm.params = rk.params;
-  sm.weights = Bytes(rank_weights(s, rk));
+  sm.weights = Bytes(rank_weights(s, st, rk));
   sm.persistent_weights = Bytes(rk.weights[z >= 3]);
   sm.gradients = Bytes(rk.gradients[z >= 2]);
   sm.optimizer = Bytes(rk.optimizer[z >= 1]);
@@ -672,7 +679,7 @@ double peak_memory_bytes(const Scenario& s, const StepModel& st, const std::vect
   for (int r = 0; r < s.parallel.pp; ++r) {
     const RankSummary& rk = st.rank[static_cast<std::size_t>(r)];
     const double total =
-        rank_weights(s, rk) + rk.gradients[z >= 2] + rk.optimizer[z >= 1] + peaks[r].bytes + rank_temporary(s, st, rk);
+        rank_weights(s, st, rk) + rk.gradients[z >= 2] + rk.optimizer[z >= 1] + peaks[r].bytes + rank_temporary(s, st, rk);
     peak = std::max(peak, total);
   }
   return peak;

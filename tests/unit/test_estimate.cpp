@@ -255,6 +255,21 @@ training: {seq_len: 1024, global_batch: 8}
   }
 }
 
+// Without data parallelism ZeRO has nothing to shard: every stage, ZeRO-3 without resharding
+// after forward included, gives ZeRO-0's memory (FSDP runs as NO_SHARD at world size 1; before,
+// ZeRO-3 added two gathered layers and, without resharding, counted the weights twice).
+TEST(Estimate, ZeroWithoutDataParallelismShardsNothing) {
+  const std::string y = "model: llama3-8b\ncluster: {gpu: h100-sxm, num_gpus: 2}\n"
+                        "parallel: {tp: 2, pp: 1, dp: 1, recompute: full}\ntraining: {seq_len: 4096, global_batch: 1}\n";
+  const double z0 = estimate(parse_scenario(y, "<t>", {{"parallel.zero", "0"}})).memory.peak_bytes_per_gpu.value;
+  for (const char* z : {"1", "2", "3"}) {
+    EXPECT_DOUBLE_EQ(estimate(parse_scenario(y, "<t>", {{"parallel.zero", z}})).memory.peak_bytes_per_gpu.value, z0) << z;
+  }
+  EXPECT_DOUBLE_EQ(estimate(parse_scenario(y, "<t>", {{"parallel.zero", "3"}, {"parallel.reshard_after_forward", "false"}}))
+                       .memory.peak_bytes_per_gpu.value,
+                   z0);
+}
+
 void expect_refused(const std::string& yaml, const std::vector<Override>& ov, const std::string& field,
                     const std::string& text);
 
