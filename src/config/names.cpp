@@ -95,7 +95,11 @@ double as_double(const YAML::Node& n, const std::string& path, double lo, double
     throw InputError(path, "'" + s + "' is not a number" + where(n));
   }
   if (v < lo || v > hi) {
-    throw InputError(path, "value " + s + " is out of range [" + fmt::format("{:g}", lo) + ", " + fmt::format("{:g}", hi) + "]" + where(n));
+    // Whole bounds up to 2^53 exactly (a seed's 9007199254740992, not 9.0072e+15).
+    const auto bound = [](double b) {
+      return b == std::floor(b) && std::fabs(b) <= 0x1p53 ? fmt::format("{:.0f}", b) : fmt::format("{:g}", b);
+    };
+    throw InputError(path, "value " + s + " is out of range [" + bound(lo) + ", " + bound(hi) + "]" + where(n));
   }
   return v;
 }
