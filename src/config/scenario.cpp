@@ -63,6 +63,28 @@ namespace {
 
 constexpr double kMaxGpus = 1e7;  // beyond any cluster in existence or planned
 
+// A copy of `n` without source marks: an override's value is its own one-line document, whose
+// "line 1, column 1" would read as a place in the scenario file in later errors.
+YAML::Node without_marks(const YAML::Node& n) {
+  switch (n.Type()) {
+    case YAML::NodeType::Scalar: return YAML::Node(n.Scalar());
+    case YAML::NodeType::Sequence: {
+      YAML::Node out(YAML::NodeType::Sequence);
+      for (const auto& item : n) out.push_back(without_marks(item));
+      return out;
+    }
+    case YAML::NodeType::Map: {
+      YAML::Node out(YAML::NodeType::Map);
+      for (const auto& kv : n) {
+        if (!kv.first.IsScalar()) return n;  // a complex key: keep the node as parsed
+        out[kv.first.Scalar()] = without_marks(kv.second);
+      }
+      return out;
+    }
+    default: return YAML::Node(n.Type());
+  }
+}
+
 // Sets root[a][b]...= value, turning a scalar on the way into {name: scalar} (so that
 // "model=llama3-70b" in the file and "model.layers=40" as a flag compose).
 void apply_override(YAML::Node root, const Override& ov) {
@@ -86,6 +108,7 @@ void apply_override(YAML::Node root, const Override& ov) {
     if (e.field().empty()) throw InputError(ov.first, "cannot parse " + what);
     throw InputError(join(ov.first, e.field()), what.substr(e.field().size() + 2));
   }
+  value = without_marks(value);
   // A value that reads as no document ('#8192', '---', '...') would reset the field silently:
   // null only when spelt so (null, Null, NULL, ~).
   if (value.IsNull()) {
