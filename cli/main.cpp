@@ -145,6 +145,9 @@ void write_output(const std::string& path, const std::string& text) { write_outp
 struct ScenarioFlags {
   std::string command;  // the subcommand, for errors
   std::string reliability_needs;  // how this command reads the reliability block ("" when it always does)
+  // Fields the command's mode does not read, each with why: a --set or flag that gives one (by
+  // its path, inside it, or as a key of a mapping) is refused; a null only unsets it.
+  std::vector<std::pair<std::string, std::string>> unread;
   std::string file;
   std::string catalog;
   std::vector<std::string> sets;
@@ -242,11 +245,6 @@ struct ScenarioFlags {
       if (top == "reliability" && command != "serve" && !reliability_needs.empty()) {
         throw InputError(s.substr(0, eq), "not used by wanka " + command + " " + reliability_needs);
       }
-      // estimate --failures runs the token budget to completion: no fixed window.
-      if (command == "estimate" && s.substr(0, eq) == "reliability.days") {
-        throw InputError("reliability.days", "not used by wanka estimate --failures (the token budget runs to completion; "
-                                             "wanka reliability takes a fixed window)");
-      }
       // And serving reads no training or reliability block.
       if (command == "serve" && (top == "training" || top == "reliability")) {
         throw InputError(s.substr(0, eq), "not used by wanka serve (it reads model, cluster, parallel, serving and capacity)");
@@ -270,7 +268,22 @@ struct ScenarioFlags {
       }
     }
     all.insert(all.end(), overrides.begin(), overrides.end());
+    for (std::size_t i = 0; i < all.size(); ++i) {
+      const std::string v = trimmed(all[i].second);
+      if (v == "null" || v == "~") continue;
+      for (const auto& [field, why] : unread) {
+        const bool at = all[i].first == field || all[i].first.starts_with(field + ".");
+        if (!at && !wanka::overrides_conflict(all[i], {field, "0"})) continue;
+        if (i >= sets.size()) throw InputError(override_flags[i - sets.size()], "not used by " + why);
+        // A mapping that gives the field: name the field, and the --set it is in.
+        throw InputError(at ? all[i].first : field, "not used by " + why + (at ? "" : " (given in --set " + all[i].first + ")"));
+      }
+    }
     return all;
+  }
+  static std::string trimmed(const std::string& s) {
+    const auto b = s.find_first_not_of(" \t"), e = s.find_last_not_of(" \t");
+    return b == std::string::npos ? std::string() : s.substr(b, e - b + 1);
   }
 
   // The same for a planner pin (plan --tp 4,8): a --set of its field is refused.
@@ -750,6 +763,19 @@ int main(int argc, char** argv) {
   if (!est_failures) est_flags.reliability_needs = "without --failures";
   if (!pl_failures) pl_flags.reliability_needs = "without --failures";
   sc_flags.reliability_needs = "(the scale curve has no failures)";
+  // With failures, estimate and plan run the token budget to completion: no fixed window.
+  for (auto* f : {&est_flags, &pl_flags}) {
+    f->unread.emplace_back("reliability.days", "wanka " + f->command + " --failures (the token budget runs to completion; "
+                                               "wanka reliability takes a fixed window)");
+  }
+  if (srv_plan) {
+    for (const char* field : {"serving.arrival_rate_per_s", "serving.offline", "serving.requests", "serving.disaggregation",
+                              "cluster.num_gpus"}) {
+      srv_flags.unread.emplace_back(field, "wanka serve --plan (it sizes the fleet and the load itself; the fleet is --fleet)");
+    }
+  } else {
+    srv_flags.unread.emplace_back("capacity", "wanka serve without --plan (the capacity inputs are --plan's)");
+  }
   try {
     if (est->parsed()) {
       const wanka::Scenario s = est_flags.load();
@@ -878,16 +904,6 @@ int main(int argc, char** argv) {
           if (srv->count(flag) > 0) {
             throw InputError(flag, "is not used by --plan (it simulates Poisson arrivals at the rates it searches, on "
                                    "colocated replicas it sizes itself; the fleet is --fleet)");
-          }
-        }
-        // The same fields through --set (the file's values are read, then ignored by the search).
-        for (const std::string& set : srv_flags.sets) {
-          const std::string key = set.substr(0, set.find('='));
-          for (const char* field : {"serving.arrival_rate_per_s", "serving.offline", "serving.requests",
-                                    "serving.disaggregation", "cluster.num_gpus"}) {
-            if (key == field || key.starts_with(std::string(field) + ".")) {
-              throw InputError(key, "is not used by --plan (it sizes the fleet and the load itself; the fleet is --fleet)");
-            }
           }
         }
       }

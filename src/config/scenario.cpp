@@ -177,18 +177,21 @@ bool overrides_conflict(const Override& first, const Override& second) {
   };
   const auto v1 = parsed(first.second), v2 = parsed(second.second);
   if (!v1 || !v2) return false;
+  // A catalog entry is chosen by its name or by `base` (a name and a base of another entry
+  // would run one GPU's figures under the other's name).
+  const auto chooses = [](const std::string& rest) { return rest == "name" || rest == "base"; };
   if (first.first == second.first) {
     // A name after a mapping composes (apply_override sets the mapping's name) unless the
-    // mapping gave a name; anything else sets the field twice.
-    return !(v1->IsMap() && v2->IsScalar()) || defines(*v1, "name");
+    // mapping chose an entry; anything else sets the field twice.
+    return !(v1->IsMap() && v2->IsScalar()) || defines(*v1, "name") || defines(*v1, "base");
   }
   if (const auto rest = below(second.first, first.first)) {
-    // Set inside what first gave: a mapping that defines it, or a scalar whose name it is.
-    return v1->IsMap() ? defines(*v1, *rest) : *rest == "name";
+    // Set inside what first gave: a mapping that defines it, or a scalar name it would override.
+    return v1->IsMap() ? defines(*v1, *rest) : chooses(*rest);
   }
   if (const auto rest = below(first.first, second.first)) {
     // A later mapping replaces the block first set a field in; a later scalar sets its name.
-    return v2->IsMap() || *rest == "name";
+    return v2->IsMap() || chooses(*rest);
   }
   return false;
 }
@@ -497,7 +500,12 @@ StageLayout stage_layout(long layers, long stages, int first_stage_layers, int l
   if (free > 0 && rest >= 0) {
     l.q = rest / free;
     l.rem = rest % free;
-    l.plus_begin = l.free_begin + (free - l.rem) / 2;
+    // The extra layers keep away from the embedding and head stages: centred between two edge
+    // stages (or two given ones), else against the given edge.
+    const bool first_free = l.first < 0, last_free = l.last < 0 && l.stages > 1;
+    l.plus_begin = first_free == last_free ? l.free_begin + (free - l.rem) / 2
+                   : first_free           ? l.free_end - l.rem
+                                          : l.free_begin;
     if (l.rem != 0 && l.issue == SplitIssue::kOk) l.issue = SplitIssue::kUnevenStages;
   }
   return l;

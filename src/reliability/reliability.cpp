@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "wanka/error.hpp"
+#include "wanka/model.hpp"
 #include "wanka/sim.hpp"
 #include "sim/rng.hpp"
 
@@ -71,7 +72,8 @@ CheckpointCost checkpoint_cost(const Scenario& s, const Estimate& e) {
   for (const auto& st : e.memory.per_stage) {
     c.bytes_per_gpu = std::max(c.bytes_per_gpu, st.persistent_weights.value + st.optimizer.value);
   }
-  c.bytes_total = kCheckpointBytesPerParam * e.params_total;
+  // Every trained parameter, the multi-token-prediction modules' included (not in params_total).
+  c.bytes_total = kCheckpointBytesPerParam * (e.params_total + count_model(s.model, s.training.seq_len).params_mtp);
   const double gpus = static_cast<double>(s.cluster.num_gpus);
   const double gpn = static_cast<double>(std::min<std::int64_t>(s.cluster.num_gpus, std::max(1, s.cluster.gpus_per_node)));
   const double node_bytes = c.bytes_per_gpu * gpn;

@@ -63,7 +63,7 @@ Json model_json(const ModelSpec& m) {
                 {"qk_rope_head_dim", m.mla->qk_rope_head_dim},
                 {"v_head_dim", m.mla->v_head_dim}};
   }
-  if (m.mtp_layers > 0) j["mtp_layers"] = m.mtp_layers;
+  j["mtp_layers"] = m.mtp_layers;
   if (m.rumored) j["rumored"] = true;
   return j;
 }

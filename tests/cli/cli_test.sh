@@ -66,7 +66,12 @@ expect catalog-read-field 2 "^wanka: error: --catalog: cannot read" -- "$W" esti
 expect list-item-spaces 0 "fifo" -- "$W" cluster --trace "$tmp/typed.csv" --gpu h100 --nodes 2 --gpus-per-node 8 --policy 'fifo, sjf'
 expect seed-beyond-double 2 "reliability.seed: value 9223372036854775807 is out of range" -- "$W" reliability --seed 9223372036854775807 --set reliability.runs=20
 expect cluster-pool-label-with-speed 0 "2 x 8 foo \(speed 2\)" -- "$W" cluster --trace "$SRC/../shared/data/traces/tiresias-sample/60_job.csv" --format tiresias --pools v100:4x8,foo:2x8:2
-expect serve-plan-set-gpus 2 "^wanka: error: cluster.num_gpus: is not used by --plan" -- "$W" serve --plan --users 10 --user-rate 1 --set cluster.num_gpus=16
+expect serve-plan-set-gpus 2 "^wanka: error: cluster.num_gpus: not used by wanka serve --plan" -- "$W" serve --plan --users 10 --user-rate 1 --set cluster.num_gpus=16
+expect serve-plan-set-mapping 2 "^wanka: error: serving.requests: not used by wanka serve --plan .*\(given in --set serving\)" -- "$W" serve --plan --users 10 --user-rate 1 --set 'serving={input_len: 512, requests: 100}'
+expect serve-capacity-without-plan 2 "^wanka: error: --users: not used by wanka serve without --plan" -- "$W" serve --users 5
+expect plan-failures-days 2 "^wanka: error: reliability.days: not used by wanka plan --failures" -- "$W" plan --failures --set reliability.days=3
+expect set-gpu-base-conflict 2 "^wanka: error: --set: cluster.gpu.base is also given by --gpu" -- "$W" estimate --gpu h100-sxm --set cluster.gpu.base=a100-80g
+expect null-unset-unread 0 "ETTR" -- "$W" estimate --failures --set reliability.days=null --set reliability.runs=20
 expect catalog-mtp 0 "MTP +1 multi-token-prediction module \(11.61B parameters" -- "$W" catalog model deepseek-v3
 expect mtp-layers-range 2 "model.mtp_layers" -- "$W" estimate --set model.mtp_layers=65
 expect recompute-modules-brackets 0 "recompute selective \(moe\)" -- "$W" estimate --model mixtral-8x7b --gpus 64 --tp 2 --pp 1 --vpp 1 --ep 8 --recompute-modules " [moe] "

@@ -298,6 +298,14 @@ TEST(Scenario, StageLayoutPlacesTheGivenEdgeLayers) {
   EXPECT_EQ(stage_layout(10, 1, 10, -1).issue, SplitIssue::kOk);
   EXPECT_EQ(stage_layout(10, 1, 9, -1).issue, SplitIssue::kStageLayers);
   EXPECT_EQ(stage_layout(10, 3, 0, -1).issue, SplitIssue::kOk);           // 5 + 5 after an empty first stage
+  // One edge given: the extra layers keep away from the other edge, which holds the embedding or
+  // the head (32 layers, 4 stages: the 32 left share 10 + 10 + 10, two of them one more).
+  const StageLayout last0 = stage_layout(32, 4, -1, 0), first0 = stage_layout(32, 4, 0, -1);
+  const long want_last0[4] = {10, 11, 11, 0}, want_first0[4] = {0, 11, 11, 10};
+  for (long g = 0; g < 4; ++g) {
+    EXPECT_EQ(last0.layers_of(g), want_last0[g]) << g;
+    EXPECT_EQ(first0.layers_of(g), want_first0[g]) << g;
+  }
   const std::string y = "model: llama2-7b\ncluster: {gpu: h100-sxm, num_gpus: 8}\n"
                         "parallel: {tp: 1, pp: 4, dp: 2}\ntraining: {seq_len: 4096, global_batch: 16}\n";
   expect_refused(y, {{"parallel.first_stage_layers", "20"}, {"parallel.last_stage_layers", "11"}},

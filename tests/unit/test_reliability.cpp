@@ -201,6 +201,18 @@ TEST(ReliabilityIntervals, YoungAndDalyByHand) {
 // ---------------------------------------------------------------------------------------------
 // Checkpoint cost
 
+// A checkpoint holds every trained parameter: DeepSeek-V3's multi-token-prediction module adds
+// 14 x 11,610,067,968 bytes (its parameters, outside params_total).
+TEST(ReliabilityCheckpoint, MultiTokenPredictionParametersAreCheckpointed) {
+  const auto load = [](const char* mtp) {
+    return load_scenario_file(std::string(WANKA_SOURCE_DIR) + "/examples/deepseek-v3-2048-h800.yaml", {{"model.mtp_layers", mtp}});
+  };
+  const Scenario with = load("1"), without = load("0");
+  const double a = checkpoint_cost(with, estimate(with)).bytes_total, b = checkpoint_cost(without, estimate(without)).bytes_total;
+  EXPECT_DOUBLE_EQ(a - b, 14.0 * 11610067968.0);
+  EXPECT_DOUBLE_EQ(b, 14.0 * estimate(without).params_total);
+}
+
 TEST(ReliabilityCheckpoint, StorageTierFromParametersAndBandwidth) {
   const Scenario s = scenario("");
   const Estimate e = estimate(s);
