@@ -1,5 +1,6 @@
 #include <algorithm>
 #include <cerrno>
+#include <cctype>
 #include <cmath>
 #include <cstdlib>
 #include <string>
@@ -113,9 +114,12 @@ long as_long(const YAML::Node& n, const std::string& path, long lo, long hi) {
 }
 
 bool as_bool(const YAML::Node& n, const std::string& path) {
-  const std::string s = scalar(n, path, "true or false");
+  // YAML 1.1's boolean spellings in any case (True, TRUE, Yes, Off, ...).
+  std::string s = scalar(n, path, "true or false");
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   if (s == "true" || s == "yes" || s == "on" || s == "1") return true;
   if (s == "false" || s == "no" || s == "off" || s == "0") return false;
+  s = n.Scalar();
   throw InputError(path, "expected true or false, got '" + s + "'" + where(n));
 }
 

@@ -112,7 +112,8 @@ std::string format_plan(const Scenario& base, const PlanResult& r) {
   const auto& c = base.cluster;
   const auto& t = base.training;
   std::string o = fmt::format("wanka {} — parallel plan (objective: {})\n\n", WANKA_VERSION, to_string(r.objective));
-  o += fmt::format("  model     {}, {} layers, hidden {}, {} heads\n", m.name, m.layers, m.hidden, m.heads);
+  o += fmt::format("  model     {}, {} layers{}, hidden {}, {} heads\n", m.name, m.layers,
+                   m.mtp_layers > 0 ? fmt::format(" + {} multi-token prediction", m.mtp_layers) : "", m.hidden, m.heads);
   o += fmt::format("  cluster   {} x {} (NIC {:.0f} Gb/s, scale-up domain {})\n", c.num_gpus, c.gpu.name, c.nic_gbps,
                    c.scale_up_domain);
   o += fmt::format("  training  seq {}, global batch {} ({:.2f}M tokens), {}\n\n", t.seq_len, t.global_batch,
