@@ -207,6 +207,9 @@ Json scale_to_json(const Scenario& base, const ScaleResult& r, bool timing) {
   j["scale_up_domain"] = base.cluster.scale_up_domain;
   j["network_bound_share"] = kNetworkBoundShare;
   j["network_bound_from_gpus"] = r.network_bound_from > 0 ? Json(r.network_bound_from) : Json(nullptr);
+  // The inputs every point shares, as plan writes them (each point's split is its own).
+  j["scenario"] = scenario_to_json(base);
+  j["scenario"].erase("parallel");
   Json pts = Json::array();
   for (const auto& p : r.points) {
     Json q;

@@ -73,6 +73,7 @@ expect plan-failures-days 2 "^wanka: error: reliability.days: not used by wanka 
 expect set-gpu-base-conflict 2 "^wanka: error: --set: cluster.gpu.base is also given by --gpu" -- "$W" estimate --gpu h100-sxm --set cluster.gpu.base=a100-80g
 expect null-unset-unread 0 "ETTR" -- "$W" estimate --failures --set reliability.days=null --set reliability.runs=20
 expect bool-any-case 0 "SP off" -- "$W" estimate --set parallel.sequence_parallel=FALSE
+expect scale-json-scenario 0 '"scenario": \{' -- "$W" scale --counts 1024 --json
 expect catalog-mtp 0 "MTP +1 multi-token-prediction module \(11.61B parameters" -- "$W" catalog model deepseek-v3
 expect mtp-layers-range 2 "model.mtp_layers" -- "$W" estimate --set model.mtp_layers=65
 expect recompute-modules-brackets 0 "recompute selective \(moe\)" -- "$W" estimate --model mixtral-8x7b --gpus 64 --tp 2 --pp 1 --vpp 1 --ep 8 --recompute-modules " [moe] "
