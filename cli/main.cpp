@@ -269,21 +269,16 @@ struct ScenarioFlags {
     }
     all.insert(all.end(), overrides.begin(), overrides.end());
     for (std::size_t i = 0; i < all.size(); ++i) {
-      const std::string v = trimmed(all[i].second);
-      if (v == "null" || v == "~") continue;
+      if (wanka::spells_null(all[i].second)) continue;
       for (const auto& [field, why] : unread) {
+        if (!wanka::override_gives(all[i], field)) continue;
         const bool at = all[i].first == field || all[i].first.starts_with(field + ".");
-        if (!at && !wanka::overrides_conflict(all[i], {field, "0"})) continue;
         if (i >= sets.size()) throw InputError(override_flags[i - sets.size()], "not used by " + why);
         // A mapping that gives the field: name the field, and the --set it is in.
         throw InputError(at ? all[i].first : field, "not used by " + why + (at ? "" : " (given in --set " + all[i].first + ")"));
       }
     }
     return all;
-  }
-  static std::string trimmed(const std::string& s) {
-    const auto b = s.find_first_not_of(" \t"), e = s.find_last_not_of(" \t");
-    return b == std::string::npos ? std::string() : s.substr(b, e - b + 1);
   }
 
   // The same for a planner pin (plan --tp 4,8): a --set of its field is refused.

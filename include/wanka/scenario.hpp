@@ -211,6 +211,12 @@ using Override = std::pair<std::string, std::string>;
 // as parse_scenario applies them. Values are read as YAML; one that does not parse conflicts
 // with nothing here (parse_scenario reports it).
 bool overrides_conflict(const Override& first, const Override& second);
+// Whether the override gives the field at `path`: sets it or a field inside it, or sets a block
+// above it with a mapping that defines it.
+bool override_gives(const Override& ov, const std::string& path);
+// Whether an override's value spells null (null, Null, NULL, ~, surrounding blanks allowed):
+// it unsets the field.
+bool spells_null(const std::string& value);
 
 // The built-in default: Llama-3-70B on 1,024 H100 (TP8 PP4 VPP5 DP32, 8K sequences, 4M tokens).
 const char* default_scenario_yaml();

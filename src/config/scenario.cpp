@@ -110,13 +110,9 @@ void apply_override(YAML::Node root, const Override& ov) {
   }
   value = without_marks(value);
   // A value that reads as no document ('#8192', '---', '...') would reset the field silently:
-  // null only when spelt so (null, Null, NULL, ~).
-  if (value.IsNull()) {
-    const auto b = ov.second.find_first_not_of(" \t"), e = ov.second.find_last_not_of(" \t");
-    const std::string t = b == std::string::npos ? std::string() : ov.second.substr(b, e - b + 1);
-    if (t != "null" && t != "Null" && t != "NULL" && t != "~") {
-      throw InputError(ov.first, "empty value '" + ov.second + "' (write null to unset the field)");
-    }
+  // null only when spelt so.
+  if (value.IsNull() && !spells_null(ov.second)) {
+    throw InputError(ov.first, "empty value '" + ov.second + "' (write null to unset the field)");
   }
   std::vector<YAML::Node> chain{root};
   for (std::size_t i = 0; i + 1 < parts.size(); ++i) {
@@ -145,37 +141,55 @@ void apply_override(YAML::Node root, const Override& ov) {
   }
 }
 
+// An override's value as YAML, or nullopt when it does not parse (parse_scenario reports it).
+std::optional<YAML::Node> parsed_value(const std::string& text) {
+  try {
+    return yaml::parse(text, "value");
+  } catch (const InputError&) {
+    return std::nullopt;
+  }
+}
+
+// `inner` = `outer` + "." + rest: rest, else nullopt.
+std::optional<std::string> below(const std::string& inner, const std::string& outer) {
+  if (inner.size() > outer.size() && inner.compare(0, outer.size(), outer) == 0 && inner[outer.size()] == '.') {
+    return inner.substr(outer.size() + 1);
+  }
+  return std::nullopt;
+}
+
+// Whether the mapping `v` defines the dotted path `rest` below it.
+bool defines(YAML::Node v, const std::string& rest) {
+  for (std::size_t at = 0;;) {
+    const std::size_t dot = rest.find('.', at);
+    const YAML::Node cur = v;  // the const operator[] never inserts
+    if (!cur.IsMap()) return false;
+    const YAML::Node next = cur[rest.substr(at, dot == std::string::npos ? std::string::npos : dot - at)];
+    if (!next.IsDefined()) return false;
+    if (dot == std::string::npos) return true;
+    v = next;
+    at = dot + 1;
+  }
+}
+
 }  // namespace
 
+bool spells_null(const std::string& value) {
+  const auto b = value.find_first_not_of(" \t"), e = value.find_last_not_of(" \t");
+  const std::string t = b == std::string::npos ? std::string() : value.substr(b, e - b + 1);
+  return t == "null" || t == "Null" || t == "NULL" || t == "~";
+}
+
+bool override_gives(const Override& ov, const std::string& path) {
+  if (ov.first == path || below(ov.first, path)) return true;
+  const auto rest = below(path, ov.first);
+  if (!rest) return false;
+  const auto v = parsed_value(ov.second);
+  return v && defines(*v, *rest);
+}
+
 bool overrides_conflict(const Override& first, const Override& second) {
-  const auto parsed = [](const std::string& text) -> std::optional<YAML::Node> {
-    try {
-      return yaml::parse(text, "value");
-    } catch (const InputError&) {
-      return std::nullopt;
-    }
-  };
-  // `inner` = `outer` + "." + rest: rest, else nullopt.
-  const auto below = [](const std::string& inner, const std::string& outer) -> std::optional<std::string> {
-    if (inner.size() > outer.size() && inner.compare(0, outer.size(), outer) == 0 && inner[outer.size()] == '.') {
-      return inner.substr(outer.size() + 1);
-    }
-    return std::nullopt;
-  };
-  // Whether the mapping `v` defines the dotted path `rest` below it.
-  const auto defines = [](YAML::Node v, const std::string& rest) {
-    for (std::size_t at = 0;;) {
-      const std::size_t dot = rest.find('.', at);
-      const YAML::Node cur = v;  // the const operator[] never inserts
-      if (!cur.IsMap()) return false;
-      const YAML::Node next = cur[rest.substr(at, dot == std::string::npos ? std::string::npos : dot - at)];
-      if (!next.IsDefined()) return false;
-      if (dot == std::string::npos) return true;
-      v = next;
-      at = dot + 1;
-    }
-  };
-  const auto v1 = parsed(first.second), v2 = parsed(second.second);
+  const auto v1 = parsed_value(first.second), v2 = parsed_value(second.second);
   if (!v1 || !v2) return false;
   // A catalog entry is chosen by its name or by `base` (a name and a base of another entry
   // would run one GPU's figures under the other's name).

@@ -76,17 +76,19 @@ ModelCounts count_model(const ModelSpec& m, long seq_len) {
   ModelCounts c;
   const double h = double(m.hidden);
   double matmul_active = 0;  // parameters multiplied per token (excludes embedding gather)
+  // A layer's parameters touched per token: the routed experts' top_k of experts.
+  const auto active = [&](const LayerParams& p, bool moe) {
+    const double experts = moe ? p.experts * double(m.moe.top_k) / double(m.moe.experts) : 0.0;
+    return p.attention + p.mlp + experts + p.shared + p.other;
+  };
   for (int moe = 0; moe <= 1; ++moe) {
     const long n = moe ? (m.is_moe() ? m.layers - m.moe.dense_layers : 0)
                        : (m.is_moe() ? m.moe.dense_layers : m.layers);
     if (n == 0) continue;
     const LayerParams p = layer_params(m, moe != 0);
     c.params_total += double(n) * p.total();
-    const double active_experts =
-        moe ? p.experts * double(m.moe.top_k) / double(m.moe.experts) : 0.0;
-    const double active = p.attention + p.mlp + active_experts + p.shared + p.other;
-    c.params_active += double(n) * active;
-    matmul_active += double(n) * active;
+    c.params_active += double(n) * active(p, moe != 0);
+    matmul_active += double(n) * active(p, moe != 0);
   }
   c.params_embedding = double(m.vocab) * h + (m.position == Position::kLearned ? double(m.max_seq_len) * h : 0.0);
   c.params_logits = m.tied_embeddings ? 0.0 : double(m.vocab) * h;
@@ -99,11 +101,9 @@ ModelCounts count_model(const ModelSpec& m, long seq_len) {
     // projection and three norms, and one more pass through the shared output head.
     const LayerParams p = layer_params(m, m.is_moe());
     const double norms = 3.0 * (m.norm == Norm::kLayerNorm ? 2.0 : 1.0) * h;
-    const double active_experts = m.is_moe() ? p.experts * double(m.moe.top_k) / double(m.moe.experts) : 0.0;
     const double n = double(m.mtp_layers);
     c.params_mtp = n * (p.total() + 2.0 * h * h + norms);
-    matmul_active += n * (p.attention + p.mlp + active_experts + p.shared + p.other + 2.0 * h * h + norms +
-                          double(m.vocab) * h);
+    matmul_active += n * (active(p, m.is_moe()) + 2.0 * h * h + norms + double(m.vocab) * h);
   }
   const AttnShape at = attn_shape(m);
   // 2 FLOPs per multiply-add, x3 for forward + backward (Kaplan et al. 2020, Eq. 2.1), plus
