@@ -412,8 +412,22 @@ void build_step(const Scenario& s, std::shared_ptr<const LayerCosts> lcp, StepMo
   // x + (r' - r) S. A hop is as slow as its slowest pair: it leaves the scale-up domain when
   // some pair straddles a domain boundary (a multiple of the domain size).
   st.hop.assign(static_cast<std::size_t>(p.pp), 0);
+  st.embedding_sync = 0;
   if (p.pp > 1) {
     const long S = static_cast<long>(p.tp) * p.cp * p.dp;
+    // The embedding's copy on the last stage (the tied output layer, or the embedding the
+    // multi-token-prediction modules look up) and the embedding on the first have their
+    // gradients summed before the optimizer step: an all-reduce of the vocabulary shard's
+    // gradient between each GPU of rank 0 and its peer (pp - 1) S ranks away, after the
+    // data-parallel reduction and outside any overlap (Megatron-Core finalize_model_grads:
+    // _allreduce_word_embedding_grads over the embedding group, whole main_grad; a ZeRO-3
+    // shard with FSDP).
+    if (m.tied_embeddings || m.mtp_layers > 0) {
+      const double shards = p.zero >= 3 && st.dp_dense.size > 1 ? double(st.dp_dense.size) : 1.0;
+      const Bytes grad(grad_bytes(s) * double(m.vocab) * double(m.hidden) / p.tp / shards);
+      const bool cross = straddles_domain(0, S, (p.pp - 1) * S, domain);
+      st.embedding_sync = all_reduce(grad, Group{2, cross ? 1 : 2}, fab).value;
+    }
     // The common cases without a division per rank (the planner builds millions of steps):
     // every hop crosses when a rank fills a domain, none when the whole pipeline fits in one.
     if (S >= domain || double(S) * p.pp <= double(domain)) {
@@ -696,6 +710,12 @@ double optimizer_time(const Scenario& s, const Accelerator& acc, const StepModel
   return acc.memory_bound(Bytes((kOptimizerStepBytes + 2.0 * grad_bytes(s)) * local)).value;
 }
 
+// The embedding-gradient all-reduce that ends the step of the first and last pipeline ranks
+// (build_step).
+double embedding_sync(const StepModel& st, int r) {
+  return r == 0 || r + 1 == static_cast<int>(st.rank.size()) ? st.embedding_sync : 0.0;
+}
+
 // The data-parallel collectives of a rank holding `prm` parameters (`eprm` of them routed
 // experts), before any overlap: gradient reduction (reduce-scatter with a sharded optimizer,
 // else all-reduce) and the sharded optimizer's parameter all-gather. ZeRO-2 shards the
@@ -781,7 +801,7 @@ void lower_bounds(const Scenario& s, const Accelerator& acc, const StepModel& st
     // differ), and so do neighbouring splits: dp_comm answers repeats from st.dp_memo.
     DpComm c = dp_comm(s, st, rk.params, rk.expert_params);
     const double last_bwd = from_sim_time(rk.bwd).value, first_fwd = from_sim_time(rk.fwd).value;
-    const double opt = optimizer_time(s, acc, st, r);
+    const double opt = optimizer_time(s, acc, st, r) + embedding_sync(st, r);
     const double tail = exposed_dp(s, c, last_bwd, first_fwd) + opt;
     if (r == 0) tail0 = tail;
     best = std::max(best, (head_f + busy) * 1e-9 + tail);
@@ -863,9 +883,16 @@ Estimate finish_estimate(const Scenario& s, const Accelerator& acc, const StepMo
   std::vector<double> exposed(p.pp), opt(p.pp);
   for (int r = 0; r < p.pp; ++r) {
     exposed[r] = exposed_dp(s, st, r, from_sim_time(pr.last_backward[r]).value, from_sim_time(pr.first_forward[r]).value);
+  }
+  // The embedding all-reduce starts when both edge ranks have reduced their gradients.
+  const double edges_ready = std::max(from_sim_time(pr.finish[0]).value + exposed[0],
+                                      from_sim_time(pr.finish[p.pp - 1]).value + exposed[p.pp - 1]);
+  for (int r = 0; r < p.pp; ++r) {
     opt[r] = optimizer_time(s, acc, st, r);
-    best_end = std::max(best_end, from_sim_time(pr.finish[r]).value + exposed[r] + opt[r]);
-    const double work = from_sim_time(pr.busy[r] + pr.blocked[r]).value + exposed[r] + opt[r];
+    const double sync = embedding_sync(st, r);
+    const double ready = sync > 0 ? edges_ready : from_sim_time(pr.finish[r]).value + exposed[r];
+    best_end = std::max(best_end, ready + sync + opt[r]);
+    const double work = from_sim_time(pr.busy[r] + pr.blocked[r]).value + exposed[r] + sync + opt[r];
     if (work > most_work) {
       most_work = work;
       crit = r;
@@ -899,7 +926,7 @@ Estimate finish_estimate(const Scenario& s, const Accelerator& acc, const StepMo
   b.cp_comm = Seconds(sum.cp);
   b.ep_comm = Seconds(sum.ep);
   b.dp_comm = Seconds(sum.dp + exposed[crit]);
-  b.pp_comm = from_sim_time(pr.blocked[crit]);
+  b.pp_comm = from_sim_time(pr.blocked[crit]) + Seconds(embedding_sync(st, crit));
   b.optimizer = Seconds(opt[crit]);
   b.pp_bubble = Seconds(std::max(0.0, e.step_time.value - (b.compute + b.tp_comm + b.cp_comm + b.ep_comm + b.dp_comm +
                                                            b.pp_comm + b.optimizer).value));

@@ -104,6 +104,7 @@ struct StepModel {
   std::vector<FwdBwd> stage_cost;       // per global stage, per micro-batch
   std::vector<RankSummary> rank;        // per pipeline rank
   std::vector<SimTime> hop;             // per pipeline rank: its activation transfer to the next
+  double embedding_sync = 0;             // seconds: the edge ranks' embedding-gradient all-reduce
   DenseStages dense;
   long filled = 0;                      // leading global stages whose ps arrays are set
   PipelineSpec ps;
