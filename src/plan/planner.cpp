@@ -65,6 +65,7 @@ double cluster_power_w(const Scenario& s, double busy_frac) {
 struct Candidate {
   std::uint64_t order = 0;  // enumeration index: the deterministic tie-break
   int tp = 1, cp = 1, pp = 1, vpp = 1, ep = 1, micro_batch = 1, zero = 0;
+  int first_layers = -1, last_layers = -1;  // parallel.first/last_stage_layers (-1: the even share)
   unsigned modules = kRecomputeCoreAttn;  // recompute_modules (selective); here it fills the padding before dp
   std::int64_t dp = 1;
   Recompute recompute = Recompute::kNone;
@@ -90,8 +91,10 @@ std::string invalid_reasons(const std::map<std::string, std::uint64_t>& by_reaso
 }
 
 bool same_but_zero(const Candidate& a, const Candidate& b) {
-  return std::tie(a.tp, a.cp, a.pp, a.vpp, a.ep, a.dp, a.micro_batch, a.recompute, a.modules, a.sp, a.cp_comm) ==
-         std::tie(b.tp, b.cp, b.pp, b.vpp, b.ep, b.dp, b.micro_batch, b.recompute, b.modules, b.sp, b.cp_comm);
+  return std::tie(a.tp, a.cp, a.pp, a.vpp, a.first_layers, a.last_layers, a.ep, a.dp, a.micro_batch, a.recompute,
+                  a.modules, a.sp, a.cp_comm) ==
+         std::tie(b.tp, b.cp, b.pp, b.vpp, b.first_layers, b.last_layers, b.ep, b.dp, b.micro_batch, b.recompute,
+                  b.modules, b.sp, b.cp_comm);
 }
 
 void apply(const Candidate& c, Scenario& s) {
@@ -100,6 +103,8 @@ void apply(const Candidate& c, Scenario& s) {
   s.parallel.cp_comm_type = c.cp_comm;
   s.parallel.pp = c.pp;
   s.parallel.vpp = c.vpp;
+  s.parallel.first_stage_layers = c.first_layers;
+  s.parallel.last_stage_layers = c.last_layers;
   s.parallel.ep = c.ep;
   s.parallel.dp = c.dp;
   s.parallel.micro_batch = c.micro_batch;
@@ -314,6 +319,41 @@ class Search {
                                (m.is_moe() ? unsigned(kRecomputeMoeAct) : 0u)});
       }
     }
+    // The last pipeline stage also runs the output layer and loss, and the multi-token-prediction
+    // modules with the head again (docs/model.md §3.9): in layers' worth of model FLOPs per
+    // token, e = (6 V h (1 + D) + 12 D h^2) / l + D, l the mean layer's FLOPs. Megatron-LM evens
+    // it out with --decoder-last-pipeline-num-layers (Llama 3 405B's pipeline holds one layer
+    // less on its last stage, Dubey et al. 2024 §3.3.2; DeepSeek-V3 keeps its module with the
+    // head). Unless the scenario gives edge counts, the search also tries the last stage with 1
+    // .. min(2, round(e)) layers fewer than the even share: none when e < 0.5 (GPT-3 175B: 0.35,
+    // Llama 3 405B at 8K: 0.6, Llama 3 8B: 1.8, DeepSeek-V3: 3.5). Two at most, because the
+    // FLOP ratio overstates what the head costs in time (its GEMMs run near peak, the layers
+    // also communicate): DeepSeek-V3's best PP16 placement is 2 layers lighter (§3.9), not 3.
+    if (bp_edges_free()) {
+      const ModelCounts mc = count_model(m, t.seq_len);
+      const double h = double(m.hidden), D = double(m.mtp_layers);
+      const double head = 6.0 * double(m.vocab) * h * (1.0 + D) + 12.0 * D * h * h;
+      const double layer = (mc.flops_per_token - head) / double(m.layers + m.mtp_layers);
+      if (layer > 0) lighter_last_ = static_cast<int>(std::min(2.0, std::floor(head / layer + D + 0.5)));
+    }
+  }
+
+  bool bp_edges_free() const { return base_.parallel.first_stage_layers < 0 && base_.parallel.last_stage_layers < 0; }
+
+  // The last-stage layer counts searched for `stages` global stages: the scenario's (or the even
+  // share, -1), then the lighter ones (lighter_last_) whose layout check_split would accept.
+  std::vector<int> edge_variants(long stages) const {
+    std::vector<int> out{base_.parallel.last_stage_layers};
+    if (stages < 2 || lighter_last_ == 0 || !bp_edges_free()) return out;
+    const long layers = base_.model.layers;
+    const long even = stage_layout(layers, stages, -1, -1).layers_of(stages - 1);
+    for (long j = 1; j <= lighter_last_ && even - j >= 0; ++j) {
+      const SplitIssue issue = stage_layout(layers, stages, -1, static_cast<int>(even - j)).issue;
+      if (issue == SplitIssue::kOk || (issue == SplitIssue::kUnevenStages && !space_.even_stages)) {
+        out.push_back(static_cast<int>(even - j));
+      }
+    }
+    return out;
   }
 
   // Largest data-parallel size for the layout that divides the global batch, fills whole nodes
@@ -381,8 +421,13 @@ class Search {
     const bool twins = l.ring && l.ulysses;
     const std::uint64_t per_split = twins ? 2 : 1;
     const CpComm own = l.cp == 1 ? base_.parallel.cp_comm_type : l.ring ? CpComm::kP2p : CpComm::kA2a;
+    // (virtual stages, last-stage layers) pairs: the even share, and lighter last stages.
+    std::vector<std::pair<int, int>> stagings;
+    for (int v : vpps) {
+      for (int last : edge_variants(static_cast<long>(v) * l.pp)) stagings.emplace_back(v, last);
+    }
     const std::uint64_t inner =
-        std::uint64_t(eps_.size()) * vpps.size() * sps.size() * rcs_.size() * mbs.size() * zeros.size() * per_split;
+        std::uint64_t(eps_.size()) * stagings.size() * sps.size() * rcs_.size() * mbs.size() * zeros.size() * per_split;
     if (dp == 0) {
       cnt.candidates += inner;
       cnt.invalid += inner;
@@ -397,7 +442,7 @@ class Search {
     std::vector<double> rho_cache;
     for (int ep : eps_) {
       if (l.ulysses) rho_cache.assign(sps.size() * rcs_.size() * mbs.size() * 2, -1.0);
-      for (int v : vpps) {
+      for (const auto& [v, last] : stagings) {
         for (std::size_t spi = 0; spi < sps.size(); ++spi) {
           const bool spv = sps[spi];
           for (std::size_t rci = 0; rci < rcs_.size(); ++rci) {
@@ -425,6 +470,8 @@ class Search {
                 c.order = base_order + k;
                 k += 2;
                 c.tp = l.tp; c.cp = l.cp; c.pp = l.pp; c.vpp = v; c.ep = ep; c.dp = dp;
+                c.first_layers = base_.parallel.first_stage_layers;
+                c.last_layers = last;
                 c.cp_comm = own;  // without CP: the scenario's label
                 c.micro_batch = mb; c.zero = z; c.recompute = rc; c.modules = rch.modules; c.sp = spv;
                 cnt.candidates += per_split;
@@ -627,6 +674,7 @@ class Search {
     unsigned modules;
   };
   std::vector<RecomputeChoice> rcs_;
+  int lighter_last_ = 0;  // lighter last stages searched beside the even share (edge_variants)
   static thread_local detail::StepModel step_, step3_;
 };
 

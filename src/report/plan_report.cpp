@@ -10,6 +10,13 @@ namespace wanka {
 std::string split_label(const ParallelConfig& p) {
   std::string s = fmt::format("TP{}{} PP{}", p.tp, p.sequence_parallel ? "+SP" : "", p.pp);
   if (p.vpp > 1) s += fmt::format("x{}", p.vpp);
+  if (p.first_stage_layers >= 0 && p.last_stage_layers >= 0) {
+    s += fmt::format("({}..{})", p.first_stage_layers, p.last_stage_layers);
+  } else if (p.first_stage_layers >= 0) {
+    s += fmt::format("({}..)", p.first_stage_layers);
+  } else if (p.last_stage_layers >= 0) {
+    s += fmt::format("(..{})", p.last_stage_layers);
+  }
   if (p.cp > 1) s += fmt::format(" CP{}{}", p.cp, p.cp_comm_type == CpComm::kA2a ? "(a2a)" : "");
   if (p.ep > 1) s += fmt::format(" EP{}", p.ep);
   s += fmt::format(" DP{}", p.dp);
@@ -124,8 +131,12 @@ std::string format_plan(const Scenario& base, const PlanResult& r) {
     std::size_t rcw = 9;  // the recompute column fits its longest label
     for (const auto& e : r.plans) rcw = std::max(rcw, recompute_label(e.scenario.parallel).size());
     for (const auto& e : r.pareto) rcw = std::max(rcw, recompute_label(e.scenario.parallel).size());
-    o += fmt::format("  {:>3}  {:<26} {:>3} {:>4} {:>{}} {:>8} {:>6} {:>8} {:>8} {:>7} {:>6} {:>6} {:>6}", "#",
-                     "split", "mb", "ZeRO", "recompute", rcw, "step s", "MFU", "tok/s/GPU", "mem GiB", "free", "bubble",
+    std::size_t sw = 26;  // and the split column its longest split
+    for (const auto* list : {&r.plans, &r.pareto, &r.cost_front}) {
+      for (const auto& e : *list) sw = std::max(sw, split_label(e.scenario.parallel).size());
+    }
+    o += fmt::format("  {:>3}  {:<{}} {:>3} {:>4} {:>{}} {:>8} {:>6} {:>8} {:>8} {:>7} {:>6} {:>6} {:>6}", "#",
+                     "split", sw, "mb", "ZeRO", "recompute", rcw, "step s", "MFU", "tok/s/GPU", "mem GiB", "free", "bubble",
                      "comm", "idle");
     const bool days = r.plans.front().estimate.run.defined;
     const bool goodput = r.plans.front().expected_ettr > 0;
@@ -137,8 +148,8 @@ std::string format_plan(const Scenario& base, const PlanResult& r) {
       const auto& b = e.estimate.breakdown;
       const double st = e.estimate.step_time.value;
       const double comm = (b.tp_comm + b.cp_comm + b.ep_comm + b.pp_comm + b.dp_comm).value;
-      o += fmt::format("  {:>3}  {:<26} {:>3} {:>4} {:>{}} {:>8.3f} {:>5.1f}% {:>8.0f} {:>8.1f} {:>7.1f} {:>5.1f}% {:>5.1f}% {:>6}",
-                       ++i, split_label(p), p.micro_batch, p.zero, recompute_label(p), rcw, st,
+      o += fmt::format("  {:>3}  {:<{}} {:>3} {:>4} {:>{}} {:>8.3f} {:>5.1f}% {:>8.0f} {:>8.1f} {:>7.1f} {:>5.1f}% {:>5.1f}% {:>6}",
+                       ++i, split_label(p), sw, p.micro_batch, p.zero, recompute_label(p), rcw, st,
                        100 * e.estimate.mfu, e.estimate.tokens_per_s_per_gpu,
                        gib(e.estimate.memory.peak_bytes_per_gpu.value), gib(e.headroom_bytes),
                        100 * b.pp_bubble.value / st, 100 * comm / st, e.gpus_idle);
@@ -153,7 +164,7 @@ std::string format_plan(const Scenario& base, const PlanResult& r) {
     o += "\n  Pareto front, step time vs memory headroom (fastest first):\n";
     for (const auto& e : r.pareto) {
       const auto& p = e.scenario.parallel;
-      o += fmt::format("    {:<26} mb {:<3} ZeRO-{} {:<{}} {:>8.3f} s  {:>6.1f} GiB free\n", split_label(p), p.micro_batch,
+      o += fmt::format("    {:<{}} mb {:<3} ZeRO-{} {:<{}} {:>8.3f} s  {:>6.1f} GiB free\n", split_label(p), sw, p.micro_batch,
                        p.zero, recompute_label(p), rcw, e.estimate.step_time.value, gib(e.headroom_bytes));
     }
     if (r.cost_front.size() > 1) {
@@ -163,7 +174,7 @@ std::string format_plan(const Scenario& base, const PlanResult& r) {
       for (const auto& e : r.cost_front) {
         const auto& p = e.scenario.parallel;
         const double gpu_h = e.estimate.step_time.value * double(e.scenario.cluster.num_gpus) / 3600.0;
-        o += fmt::format("    {:<26} mb {:<3} ZeRO-{} {:<{}} {:>8.3f} s  {:>7} GPUs  {}\n", split_label(p), p.micro_batch, p.zero,
+        o += fmt::format("    {:<{}} mb {:<3} ZeRO-{} {:<{}} {:>8.3f} s  {:>7} GPUs  {}\n", split_label(p), sw, p.micro_batch, p.zero,
                          recompute_label(p), rcw, e.estimate.step_time.value, e.scenario.cluster.num_gpus,
                          priced ? fmt::format("{:.4g} USD", gpu_h * c.price_per_gpu_hour_usd) : fmt::format("{:.4g} GPU-h", gpu_h));
       }
@@ -246,22 +257,24 @@ Json scale_to_json(const Scenario& base, const ScaleResult& r, bool timing) {
 std::string scale_to_csv(const ScaleResult& r) {
   std::string o =
       "num_gpus,global_batch,feasible,tp,sp,pp,vpp,cp,cp_exchange,ep,dp,micro_batch,zero,recompute,step_time_s,mfu,tokens_per_s_per_gpu,"
-      "scaling_efficiency,days,cost_usd,energy_mwh,compute,tp_comm,cp_comm,ep_comm,pp_comm,pp_bubble,dp_comm,optimizer\n";
+      "scaling_efficiency,days,cost_usd,energy_mwh,compute,tp_comm,cp_comm,ep_comm,pp_comm,pp_bubble,dp_comm,optimizer,"
+      "first_stage_layers,last_stage_layers\n";
   for (const auto& p : r.points) {
     if (!p.feasible) {
-      o += fmt::format("{},{},false,,,,,,,,,,,,,,,,,,,,,,,,,,\n", p.num_gpus, p.global_batch);
+      o += fmt::format("{},{},false,,,,,,,,,,,,,,,,,,,,,,,,,,,,\n", p.num_gpus, p.global_batch);
       continue;
     }
     const auto& e = p.best.estimate;
     const auto& q = p.best.scenario.parallel;
     const Shares s = shares(e);
-    o += fmt::format("{},{},true,{},{},{},{},{},{},{},{},{},{},{},{:.6g},{:.6g},{:.6g},{:.6g},{},{},{},{:.4f},{:.4f},{:.4f},{:.4f},{:.4f},{:.4f},{:.4f},{:.4f}\n",
+    o += fmt::format("{},{},true,{},{},{},{},{},{},{},{},{},{},{},{:.6g},{:.6g},{:.6g},{:.6g},{},{},{},{:.4f},{:.4f},{:.4f},{:.4f},{:.4f},{:.4f},{:.4f},{:.4f},{},{}\n",
                      p.num_gpus, p.global_batch, q.tp, q.sequence_parallel, q.pp, q.vpp, q.cp, to_string(q.cp_comm_type), q.ep, q.dp, q.micro_batch,
                      q.zero, recompute_label(q), e.step_time.value, e.mfu, e.tokens_per_s_per_gpu,
                      p.scaling_efficiency, e.run.defined ? fmt::format("{:.6g}", e.run.days) : "",
                      e.run.defined ? fmt::format("{:.6g}", e.run.cost_usd) : "",
                      e.run.defined ? fmt::format("{:.6g}", e.run.energy_mwh) : "", s.compute, s.tp, s.cp, s.ep, s.pp,
-                     s.bubble, s.dp, s.optimizer);
+                     s.bubble, s.dp, s.optimizer, q.first_stage_layers >= 0 ? std::to_string(q.first_stage_layers) : "",
+                     q.last_stage_layers >= 0 ? std::to_string(q.last_stage_layers) : "");
   }
   return o;
 }
@@ -270,8 +283,12 @@ std::string format_scale(const Scenario& base, const ScaleResult& r) {
   const auto& c = base.cluster;
   std::string o = fmt::format("wanka {} — scaling {} on {} (NIC {:.0f} Gb/s, scale-up domain {})\n\n", WANKA_VERSION,
                               base.model.name, c.gpu.name, c.nic_gbps, c.scale_up_domain);
-  o += fmt::format("  {:>7} {:>6} {:<26} {:>7} {:>6} {:>6} {:>8} {:>10}  {:>5} {:>5} {:>5} {:>5} {:>5} {:>6}\n", "GPUs",
-                   "batch", "best split", "step s", "MFU", "eff", "days", "cost USD", "comp", "tp", "cp+ep", "pp", "dp",
+  std::size_t sw = 26;  // the split column fits its longest split
+  for (const auto& p : r.points) {
+    if (p.feasible) sw = std::max(sw, split_label(p.best.scenario.parallel).size());
+  }
+  o += fmt::format("  {:>7} {:>6} {:<{}} {:>7} {:>6} {:>6} {:>8} {:>10}  {:>5} {:>5} {:>5} {:>5} {:>5} {:>6}\n", "GPUs",
+                   "batch", "best split", sw, "step s", "MFU", "eff", "days", "cost USD", "comp", "tp", "cp+ep", "pp", "dp",
                    "bubble");
   for (const auto& p : r.points) {
     if (!p.feasible) {
@@ -281,8 +298,8 @@ std::string format_scale(const Scenario& base, const ScaleResult& r) {
     const auto& e = p.best.estimate;
     const Shares s = shares(e);
     auto pct = [](double x) { return fmt::format("{:.0f}%", 100 * x); };
-    o += fmt::format("  {:>7} {:>6} {:<26} {:>7.3f} {:>5.1f}% {:>5.0f}% {:>8} {:>10}  {:>5} {:>5} {:>5} {:>5} {:>5} {:>6}\n",
-                     p.num_gpus, p.global_batch, split_label(p.best.scenario.parallel), e.step_time.value, 100 * e.mfu,
+    o += fmt::format("  {:>7} {:>6} {:<{}} {:>7.3f} {:>5.1f}% {:>5.0f}% {:>8} {:>10}  {:>5} {:>5} {:>5} {:>5} {:>5} {:>6}\n",
+                     p.num_gpus, p.global_batch, split_label(p.best.scenario.parallel), sw, e.step_time.value, 100 * e.mfu,
                      100 * p.scaling_efficiency, e.run.defined ? fmt::format("{:.1f}", e.run.days) : "-",
                      e.run.defined ? fmt::format("{:.3g}", e.run.cost_usd) : "-", pct(s.compute), pct(s.tp),
                      pct(s.cp + s.ep), pct(s.pp), pct(s.dp), pct(s.bubble));
