@@ -121,7 +121,7 @@ struct TrainingConfig {
   // bf16 (--accumulate-allreduce-grads-in-fp32). false: 16-bit gradients (ZeRO's 2 bytes).
   bool fp32_grads = false;
   double tokens = 0;  // run length in tokens (0: unset)
-  double flops = 0;   // run length in model FLOPs (0: unset); used when tokens is unset
+  double flops = 0;   // run length in model FLOPs (0: unset); never set together with tokens
 };
 
 // One kind of interruption (reliability model). Rates are per unit per day, where the unit is

@@ -295,7 +295,27 @@ YAML::Node scenario_root(const std::string& text, const std::string& origin, con
   YAML::Node root = yaml::parse(text, origin);
   if (!root || root.IsNull()) root = YAML::Node(YAML::NodeType::Map);
   if (!root.IsMap()) throw InputError("", origin + ": a scenario is a mapping with model, cluster, parallel, training");
-  for (const auto& ov : overrides) apply_override(root, ov);
+  // training.tokens and training.flops size the run two ways: one set by an override replaces
+  // the other from the file (`estimate --flops 1e24` on a scenario with a token budget); set by
+  // two overrides they are refused here, in one file by parse_scenario_draft.
+  bool tokens_set = false, flops_set = false;
+  for (const auto& ov : overrides) {
+    apply_override(root, ov);
+    if (spells_null(ov.second)) continue;
+    const bool tokens = override_gives(ov, "training.tokens"), flops = override_gives(ov, "training.flops");
+    if (tokens == flops) continue;  // neither, or a whole training block
+    if ((tokens && flops_set) || (flops && tokens_set)) {
+      throw InputError(tokens ? "training.tokens" : "training.flops",
+                       "the run is sized by training.tokens or by training.flops, not both");
+    }
+    tokens_set = tokens_set || tokens;
+    flops_set = flops_set || flops;
+    const YAML::Node cr = root;  // the const operator[] never inserts
+    if (cr["training"].IsMap()) {
+      YAML::Node t = root["training"];
+      t.remove(tokens ? "flops" : "tokens");
+    }
+  }
   return root;
 }
 
@@ -385,6 +405,10 @@ ScenarioDraft parse_scenario_draft(const std::string& text, const std::string& o
     yaml::opt_bool(t, "fp32_grads", "training", tr.fp32_grads);
     yaml::opt(t, "tokens", "training", tr.tokens, 0, 1e20);
     yaml::opt(t, "flops", "training", tr.flops, 0, 1e35);
+    if (tr.tokens > 0 && tr.flops > 0) {
+      throw InputError("training.flops", "the run is sized by training.tokens or by training.flops, not both" +
+                                             yaml::where(t["flops"]));
+    }
   }
 
   // parallel

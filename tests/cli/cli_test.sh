@@ -126,6 +126,14 @@ expect plan-no-fit 2 "smallest cluster on which it fits is [0-9]+ GPUs" -- "$W" 
 expect plan-deadline-impossible 2 "\-\-days" -- "$W" plan --model llama3-8b --gpus 8 --global-batch 16 --tokens 1.5e13 --days 1
 expect plan-deadline-no-tokens 2 "training.tokens" -- "$W" plan --model llama3-8b --gpus 8 --set training.tokens=0 --days 30
 expect plan-deadline 0 "deadline 30 days" -- "$W" plan --model llama3-8b --gpu h100-sxm --tokens 1.5e12 --days 30 --top 1
+# training.tokens and training.flops size the run two ways: a flag for one replaces the other from
+# the scenario (the built-in default has a token budget); both at once are refused.
+expect flops-replaces-tokens 0 "run: 2.08e\+12 tokens \(1e\+24 FLOPs\)" -- "$W" estimate --flops 1e24
+expect tokens-replaces-flops 0 "run: 1e\+12 tokens" -- "$W" estimate "$SRC/examples/gpt4-class-25k-a100.yaml" --tokens 1e12
+expect tokens-and-flops-flags 2 "training\.(tokens|flops): the run is sized by training.tokens or by training.flops, not both" -- "$W" estimate --flops 1e24 --tokens 1e12
+printf 'model: llama3-8b\ncluster: {gpu: h100-sxm, num_gpus: 8}\ntraining: {seq_len: 4096, global_batch: 64, tokens: 1e12, flops: 1e24}\n' > "$tmp/tf.yaml"
+expect tokens-and-flops-file 2 "training\.flops: .*not both \(line 3" -- "$W" estimate "$tmp/tf.yaml"
+expect tokens-and-flops-unset 0 "run: 1e\+12 tokens" -- "$W" estimate "$tmp/tf.yaml" --set training.flops=null
 expect scale-csv 0 "^num_gpus,global_batch,feasible,tp,sp,pp,vpp,cp,cp_exchange,ep," -- "$W" scale --counts 64,128 --model llama3-8b --format csv
 expect scale-json 0 '"points"' -- "$W" scale --counts 64..256 --model llama3-8b --json
 expect scale-bad-counts 2 "\-\-counts" -- "$W" scale --counts 0..4
