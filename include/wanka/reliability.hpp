@@ -94,6 +94,8 @@ std::size_t best_sweep_point(const std::vector<IntervalPoint>& sweep, double you
 struct ReliabilityResult {
   bool window = false;            // true: a fixed wall-clock window (days); false: run to a token budget
   double work_s = 0;              // token budget in failure-free training seconds (0 for a window)
+  double tokens = 0;              // the token budget (reliability.tokens, else the run's tokens of
+                                  // training.tokens or training.flops; 0 for a window)
   double window_s = 0;
   int runs = 0;
   std::uint64_t seed = 0;

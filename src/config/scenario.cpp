@@ -295,25 +295,50 @@ YAML::Node scenario_root(const std::string& text, const std::string& origin, con
   YAML::Node root = yaml::parse(text, origin);
   if (!root || root.IsNull()) root = YAML::Node(YAML::NodeType::Map);
   if (!root.IsMap()) throw InputError("", origin + ": a scenario is a mapping with model, cluster, parallel, training");
-  // training.tokens and training.flops size the run two ways: one set by an override replaces
-  // the other from the file (`estimate --flops 1e24` on a scenario with a token budget); set by
-  // two overrides they are refused here, in one file by parse_scenario_draft.
-  bool tokens_set = false, flops_set = false;
+  // What sizes the run: training.tokens or training.flops (estimate, plan), and for wanka
+  // reliability a token budget (those, or reliability.tokens) or a wall-clock window
+  // (reliability.days, which wins over a budget in the file). An override setting a budget
+  // replaces what would contradict it in the file (`estimate --flops 1e24` on a scenario with a
+  // token budget; `reliability --tokens` on one with a window); two overrides that contradict
+  // each other are refused here, tokens and flops in one file by parse_scenario_draft.
+  struct Sizing {
+    const char* block;
+    const char* key;
+    unsigned excludes;       // bits of the sizings this one contradicts
+    unsigned replaces;       // bits of those it removes from the file
+    const char* message;
+  };
+  static constexpr unsigned kTok = 1, kFlops = 2, kRelTok = 4, kDays = 8;
+  static constexpr Sizing kSizings[] = {
+      {"training", "tokens", kFlops | kDays, kFlops | kDays, "the run is sized by training.tokens or by training.flops, not both"},
+      {"training", "flops", kTok | kDays, kTok | kDays, "the run is sized by training.tokens or by training.flops, not both"},
+      {"reliability", "tokens", kDays, kDays, "a wall-clock window (reliability.days) and a token budget (training.tokens, training.flops, reliability.tokens) exclude each other"},
+      {"reliability", "days", kTok | kFlops | kRelTok, 0,
+       "a wall-clock window (reliability.days) and a token budget (training.tokens, training.flops, reliability.tokens) exclude each other"},
+  };
+  unsigned given = 0;
   for (const auto& ov : overrides) {
     apply_override(root, ov);
     if (spells_null(ov.second)) continue;
-    const bool tokens = override_gives(ov, "training.tokens"), flops = override_gives(ov, "training.flops");
-    if (tokens == flops) continue;  // neither, or a whole training block
-    if ((tokens && flops_set) || (flops && tokens_set)) {
-      throw InputError(tokens ? "training.tokens" : "training.flops",
-                       "the run is sized by training.tokens or by training.flops, not both");
+    int which = -1, count = 0;
+    for (int i = 0; i < 4; ++i) {
+      if (override_gives(ov, std::string(kSizings[i].block) + "." + kSizings[i].key)) {
+        which = i;
+        ++count;
+      }
     }
-    tokens_set = tokens_set || tokens;
-    flops_set = flops_set || flops;
-    const YAML::Node cr = root;  // the const operator[] never inserts
-    if (cr["training"].IsMap()) {
-      YAML::Node t = root["training"];
-      t.remove(tokens ? "flops" : "tokens");
+    if (count != 1) continue;  // none, or a whole block (checked as the file is)
+    const Sizing& z = kSizings[which];
+    if (given & z.excludes) throw InputError(std::string(z.block) + "." + z.key, z.message);
+    given |= 1u << which;
+    for (int i = 0; i < 4; ++i) {
+      if (!(z.replaces & (1u << i))) continue;
+      const YAML::Node cr = root;  // the const operator[] never inserts
+      const YAML::Node block = cr[kSizings[i].block];
+      if (block.IsDefined() && block.IsMap()) {
+        YAML::Node b = root[kSizings[i].block];
+        b.remove(kSizings[i].key);
+      }
     }
   }
   return root;

@@ -630,16 +630,19 @@ ReliabilityResult simulate_reliability(const Scenario& s, const Estimate& e, con
   res.cause_names.emplace_back("lemon_node");
 
   // What is simulated: a wall-clock window, or the token budget run to completion.
-  const double tokens = r.tokens > 0 ? r.tokens : s.training.tokens;
+  // The budget: reliability.tokens, else the run's (training.tokens, or training.flops over the
+  // model FLOPs per token).
+  const double tokens = r.tokens > 0 ? r.tokens : e.run.defined ? e.run.tokens : 0.0;
   if (r.days > 0) {
     res.window = true;
     res.window_s = r.days * kDay;
   } else if (tokens > 0) {
     if (!(e.tokens_per_s > 0)) throw InputError("reliability.tokens", "the estimate gives no throughput");
     res.work_s = tokens / e.tokens_per_s;
+    res.tokens = tokens;
   } else {
     throw InputError("reliability.days", "give reliability.days (a wall-clock window) or a token budget "
-                                         "(reliability.tokens or training.tokens)");
+                                         "(reliability.tokens, training.tokens or training.flops)");
   }
 
   const double mtbi = res.rates.mtbi_s();

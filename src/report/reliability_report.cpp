@@ -47,7 +47,7 @@ Json reliability_config_to_json(const Scenario& s, const ReliabilityResult& res)
             {"backup_interval_s", k.backup_interval_s},
             {"keep", k.keep}}},
           {"days", r.days},
-          {"tokens", r.tokens > 0 ? r.tokens : s.training.tokens},
+          {"tokens", res.window ? (r.tokens > 0 ? r.tokens : s.training.tokens) : res.tokens},
           {"runs", r.runs},
           {"seed", r.seed}};
 }
@@ -114,7 +114,7 @@ std::string format_reliability(const Scenario& s, const ReliabilityResult& res) 
                    s.cluster.gpu.name, res.rates.nodes, res.rates.spare_nodes, res.rates.lemons, s.model.name,
                    res.window ? fmt::format("for a {:g}-day window", r.days)
                               : fmt::format("for {:.3g} tokens ({:.1f} failure-free days)",
-                                            r.tokens > 0 ? r.tokens : s.training.tokens, res.work_s / 86400));
+                                            res.tokens, res.work_s / 86400));
   // The split the failure-free time comes from (the planner's best when the input gave none).
   o += fmt::format("  split      {}, micro-batch {}, ZeRO-{}, recompute {}\n", split_label(s.parallel),
                    s.parallel.micro_batch, s.parallel.zero, to_string(s.parallel.recompute));

@@ -134,6 +134,13 @@ expect tokens-and-flops-flags 2 "training\.(tokens|flops): the run is sized by t
 printf 'model: llama3-8b\ncluster: {gpu: h100-sxm, num_gpus: 8}\ntraining: {seq_len: 4096, global_batch: 64, tokens: 1e12, flops: 1e24}\n' > "$tmp/tf.yaml"
 expect tokens-and-flops-file 2 "training\.flops: .*not both \(line 3" -- "$W" estimate "$tmp/tf.yaml"
 expect tokens-and-flops-unset 0 "run: 1e\+12 tokens" -- "$W" estimate "$tmp/tf.yaml" --set training.flops=null
+# wanka reliability: a FLOP budget runs like a token budget; a budget flag replaces the file's
+# window; a window and a budget as flags are refused.
+expect rel-flops-budget 0 "llama3-70b for 2.08e\+10 tokens" -- "$W" reliability --gpus 64 --flops 1e22 --runs 20
+expect rel-window-and-budget 2 "^wanka: error: reliability.days: a wall-clock window \(reliability.days\) and a token budget" -- "$W" reliability --gpus 64 --days 5 --tokens 1e10 --runs 20
+printf 'model: llama3-8b\ncluster: {gpu: h100-sxm, num_gpus: 64}\ntraining: {seq_len: 4096, global_batch: 256, tokens: 1e10}\nreliability: {days: 5, runs: 20}\n' > "$tmp/relw.yaml"
+expect rel-file-window 0 "llama3-8b for a 5-day window" -- "$W" reliability "$tmp/relw.yaml"
+expect rel-budget-flag-over-window 0 "llama3-8b for 2e\+10 tokens" -- "$W" reliability "$tmp/relw.yaml" --tokens 2e10
 expect scale-csv 0 "^num_gpus,global_batch,feasible,tp,sp,pp,vpp,cp,cp_exchange,ep," -- "$W" scale --counts 64,128 --model llama3-8b --format csv
 expect scale-json 0 '"points"' -- "$W" scale --counts 64..256 --model llama3-8b --json
 expect scale-bad-counts 2 "\-\-counts" -- "$W" scale --counts 0..4
