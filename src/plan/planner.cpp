@@ -322,13 +322,14 @@ class Search {
     // The last pipeline stage also runs the output layer and loss, and the multi-token-prediction
     // modules with the head again (docs/model.md §3.9): in layers' worth of model FLOPs per
     // token, e = (6 V h (1 + D) + 12 D h^2) / l + D, l the mean layer's FLOPs. Megatron-LM evens
-    // it out with --decoder-last-pipeline-num-layers (Llama 3 405B's pipeline holds one layer
-    // less on its last stage, Dubey et al. 2024 §3.3.2; DeepSeek-V3 keeps its module with the
-    // head). Unless the scenario gives edge counts, the search also tries the last stage with 1
-    // .. min(2, round(e)) layers fewer than the even share: none when e < 0.5 (GPT-3 175B: 0.35,
-    // Llama 3 405B at 8K: 0.6, Llama 3 8B: 1.8, DeepSeek-V3: 3.5). Two at most, because the
-    // FLOP ratio overstates what the head costs in time (its GEMMs run near peak, the layers
-    // also communicate): DeepSeek-V3's best PP16 placement is 2 layers lighter (§3.9), not 3.
+    // it out with --decoder-last-pipeline-num-layers (DeepSeek-V3's module sits with the head;
+    // Llama 3 405B lightened its first and last stages, Dubey et al. 2024 §3.3.2). Unless the
+    // scenario gives edge counts or the search keeps stages even (--even-stages), it also tries
+    // the last stage with 1 .. min(2, round(e)) layers fewer than the even share: none when
+    // e < 0.5 (GPT-3 175B: 0.33, Turing-530B: 0.20; Llama 3 405B at 8K: 0.61, Llama 3 8B at 8K:
+    // 1.84, DeepSeek-V3: 3.6). Two at most, because the FLOP ratio overstates what the head
+    // costs in time (its GEMMs run near peak, the layers also communicate): DeepSeek-V3's best
+    // PP16 placement is 2 layers lighter (§3.9), not 3.
     if (bp_edges_free()) {
       const ModelCounts mc = count_model(m, t.seq_len);
       const double h = double(m.hidden), D = double(m.mtp_layers);
@@ -344,12 +345,12 @@ class Search {
   // share, -1), then the lighter ones (lighter_last_) whose layout check_split would accept.
   std::vector<int> edge_variants(long stages) const {
     std::vector<int> out{base_.parallel.last_stage_layers};
-    if (stages < 2 || lighter_last_ == 0 || !bp_edges_free()) return out;
+    if (stages < 2 || lighter_last_ == 0 || !bp_edges_free() || space_.even_stages) return out;
     const long layers = base_.model.layers;
     const long even = stage_layout(layers, stages, -1, -1).layers_of(stages - 1);
     for (long j = 1; j <= lighter_last_ && even - j >= 0; ++j) {
-      const SplitIssue issue = stage_layout(layers, stages, -1, static_cast<int>(even - j)).issue;
-      if (issue == SplitIssue::kOk || (issue == SplitIssue::kUnevenStages && !space_.even_stages)) {
+      // A lighter last stage is an uneven layout: --even-stages searches none (above).
+      if (stage_layout(layers, stages, -1, static_cast<int>(even - j)).issue != SplitIssue::kStageLayers) {
         out.push_back(static_cast<int>(even - j));
       }
     }

@@ -11,11 +11,11 @@ std::string split_label(const ParallelConfig& p) {
   std::string s = fmt::format("TP{}{} PP{}", p.tp, p.sequence_parallel ? "+SP" : "", p.pp);
   if (p.vpp > 1) s += fmt::format("x{}", p.vpp);
   if (p.first_stage_layers >= 0 && p.last_stage_layers >= 0) {
-    s += fmt::format("({}..{})", p.first_stage_layers, p.last_stage_layers);
+    s += fmt::format("(first {}, last {})", p.first_stage_layers, p.last_stage_layers);
   } else if (p.first_stage_layers >= 0) {
-    s += fmt::format("({}..)", p.first_stage_layers);
+    s += fmt::format("(first {})", p.first_stage_layers);
   } else if (p.last_stage_layers >= 0) {
-    s += fmt::format("(..{})", p.last_stage_layers);
+    s += fmt::format("(last {})", p.last_stage_layers);
   }
   if (p.cp > 1) s += fmt::format(" CP{}{}", p.cp, p.cp_comm_type == CpComm::kA2a ? "(a2a)" : "");
   if (p.ep > 1) s += fmt::format(" EP{}", p.ep);
@@ -131,6 +131,7 @@ std::string format_plan(const Scenario& base, const PlanResult& r) {
     std::size_t rcw = 9;  // the recompute column fits its longest label
     for (const auto& e : r.plans) rcw = std::max(rcw, recompute_label(e.scenario.parallel).size());
     for (const auto& e : r.pareto) rcw = std::max(rcw, recompute_label(e.scenario.parallel).size());
+    for (const auto& e : r.cost_front) rcw = std::max(rcw, recompute_label(e.scenario.parallel).size());
     std::size_t sw = 26;  // and the split column its longest split
     for (const auto* list : {&r.plans, &r.pareto, &r.cost_front}) {
       for (const auto& e : *list) sw = std::max(sw, split_label(e.scenario.parallel).size());

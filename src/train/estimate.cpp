@@ -420,10 +420,11 @@ void build_step(const Scenario& s, std::shared_ptr<const LayerCosts> lcp, StepMo
     // gradients summed before the optimizer step: an all-reduce of the vocabulary shard's
     // gradient between each GPU of rank 0 and its peer (pp - 1) S ranks away, after the
     // data-parallel reduction and outside any overlap (Megatron-Core finalize_model_grads:
-    // _allreduce_word_embedding_grads over the embedding group, whole main_grad; a ZeRO-3
-    // shard with FSDP).
+    // _allreduce_word_embedding_grads over the embedding group, its whole main_grad buffer with
+    // ZeRO 0-1; with ZeRO 2-3 the gradients are sharded over data parallelism, §8, and each GPU
+    // sums its shard).
     if (m.tied_embeddings || m.mtp_layers > 0) {
-      const double shards = p.zero >= 3 && st.dp_dense.size > 1 ? double(st.dp_dense.size) : 1.0;
+      const double shards = p.zero >= 2 && st.dp_dense.size > 1 ? double(st.dp_dense.size) : 1.0;
       const Bytes grad(grad_bytes(s) * double(m.vocab) * double(m.hidden) / p.tp / shards);
       const bool cross = straddles_domain(0, S, (p.pp - 1) * S, domain);
       st.embedding_sync = all_reduce(grad, Group{2, cross ? 1 : 2}, fab).value;

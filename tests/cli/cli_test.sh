@@ -142,6 +142,11 @@ printf 'model: llama3-8b\ncluster: {gpu: h100-sxm, num_gpus: 64}\ntraining: {seq
 expect rel-file-window 0 "llama3-8b for a 5-day window" -- "$W" reliability "$tmp/relw.yaml"
 expect rel-budget-flag-over-window 0 "llama3-8b for 2e\+10 tokens" -- "$W" reliability "$tmp/relw.yaml" --tokens 2e10
 expect scale-csv 0 "^num_gpus,global_batch,feasible,tp,sp,pp,vpp,cp,cp_exchange,ep," -- "$W" scale --counts 64,128 --model llama3-8b --format csv
+# every CSV row, feasible (8, 64 GPUs) or not (1 GPU: Llama 3 8B does not fit), has the header's
+# 31 columns; the lighter last stage the search may pick fills last_stage_layers
+"$W" scale --counts 1,8,64 --model llama3-8b --format csv > "$tmp/scale.csv" 2>/dev/null
+if [ "$(awk -F, '{print NF}' "$tmp/scale.csv" | sort -u)" = "31" ] && grep -q '^1,.*,false,' "$tmp/scale.csv" && [ "$(wc -l < "$tmp/scale.csv")" = 4 ]; then pass=$((pass+1))
+else echo "FAIL scale-csv-columns"; sed 's/^/  | /' "$tmp/scale.csv" | head -5; fail=$((fail+1)); fi
 expect scale-json 0 '"points"' -- "$W" scale --counts 64..256 --model llama3-8b --json
 expect scale-bad-counts 2 "\-\-counts" -- "$W" scale --counts 0..4
 # the plan is byte-identical whatever the thread count

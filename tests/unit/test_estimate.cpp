@@ -358,6 +358,16 @@ TEST(Estimate, BreakdownAddsUpToStepTime) {
   const Scenario s = parse_scenario(default_scenario_yaml(), "<default>");
   const Estimate e = estimate(s);
   EXPECT_NEAR(e.breakdown.total().value, e.step_time.value, 1e-9 * e.step_time.value);
+  // With the embedding-gradient all-reduce of the edge stages: DeepSeek-V3 (its module's copy;
+  // the busiest rank is the last) and a tied GPT.
+  const Estimate d = run("deepseek-v3-2048-h800.yaml");
+  EXPECT_EQ(d.breakdown.rank, 15);
+  EXPECT_NEAR(d.breakdown.total().value, d.step_time.value, 1e-9 * d.step_time.value);
+  const Estimate g = estimate(parse_scenario(
+      "model: gpt-7.5b\ncluster: {gpu: a100-80g, num_gpus: 32}\n"
+      "parallel: {tp: 4, pp: 4, dp: 2, micro_batch: 1}\ntraining: {seq_len: 2048, global_batch: 64}\n",
+      "<t>"));
+  EXPECT_NEAR(g.breakdown.total().value, g.step_time.value, 1e-9 * g.step_time.value);
 }
 
 TEST(Estimate, JsonIsByteIdenticalAcrossRuns) {

@@ -63,6 +63,7 @@ TEST(Plan, PruningNeverChangesTheTopPlansOrTheFront) {
   const Scenario s = small();
   PlanOptions pruned;
   pruned.threads = 2;
+  pruned.space.micro_batch.only = {1, 2};  // the exhaustive run simulates every fitting split
   PlanOptions full = pruned;
   full.exhaustive = true;
   const PlanResult a = plan(s, pruned), b = plan(s, full);
@@ -232,7 +233,8 @@ Scenario small_8k() {
 PlanOptions both_exchanges() {
   PlanOptions o;
   o.threads = 2;
-  o.space.pp.only = {1};  // with PP2 the lighter-last-stage splits outrun the Ulysses ones
+  o.space.pp.only = {1, 2};
+  o.space.even_stages = true;  // as many splits as before lighter last stages were searched
   o.space.cp_comm.only = {CpComm::kP2p, CpComm::kA2a};
   return o;
 }
@@ -414,21 +416,38 @@ TEST(Plan, PinsThatLeaveNothingValidAreAnError) {
 }
 
 TEST(Plan, LowerBoundNeverExceedsTheSimulatedStepTime) {
-  // Every fitting split of the small space, simulated, against its bound.
-  const Scenario s = small();
-  PlanOptions o;
-  o.exhaustive = true;
-  o.top = 1000000;
-  const PlanResult r = plan(s, o);
-  ASSERT_GT(r.plans.size(), 100u);
-  for (const auto& p : r.plans) {
-    const Accelerator acc(p.scenario.cluster.gpu, p.scenario.training.precision);
-    detail::StepModel st;
-    detail::build_step(p.scenario,
-                       std::make_shared<const detail::LayerCosts>(detail::layer_costs(p.scenario, acc, detail::make_fabric(p.scenario.cluster))),
-                       st);
-    const double lb = detail::step_time_lower_bound(p.scenario, acc, st);
-    EXPECT_LE(lb * (1 - 1e-3), p.estimate.step_time.value) << scenario_to_json(p.scenario)["parallel"].dump();
+  // Every fitting split of the small space, simulated, against its bound; tied, the pipelined
+  // splits also sum the embedding gradients of their edge stages (the bound's tails hold it).
+  for (const bool tied : {false, true}) {
+    Scenario s = small();
+    s.model.tied_embeddings = tied;
+    PlanOptions o;
+    o.exhaustive = true;
+    o.top = 1000000;
+    o.space.micro_batch.only = {1, 2};
+    if (tied) {
+      o.space.tp.only = {1, 2};
+      o.space.pp.only = {2, 4};
+    }
+    const PlanResult r = plan(s, o);
+    ASSERT_GT(r.plans.size(), 100u);
+    int synced = 0;
+    for (const auto& p : r.plans) {
+      const Accelerator acc(p.scenario.cluster.gpu, p.scenario.training.precision);
+      detail::StepModel st;
+      detail::build_step(p.scenario,
+                         std::make_shared<const detail::LayerCosts>(detail::layer_costs(p.scenario, acc, detail::make_fabric(p.scenario.cluster))),
+                         st);
+      synced += st.embedding_sync > 0 ? 1 : 0;
+      const double lb = detail::step_time_lower_bound(p.scenario, acc, st);
+      EXPECT_LE(lb * (1 - 1e-3), p.estimate.step_time.value) << scenario_to_json(p.scenario)["parallel"].dump();
+      EXPECT_NEAR(p.estimate.breakdown.total().value, p.estimate.step_time.value, 1e-9 * p.estimate.step_time.value);
+    }
+    if (tied) {
+      EXPECT_GT(synced, 100);
+    } else {
+      EXPECT_EQ(synced, 0);
+    }
   }
 }
 
