@@ -649,7 +649,9 @@ class Search {
     for (std::size_t i = 0; i < layouts_.size(); ++i) {
       const Layout& l = layouts_[i];
       const std::int64_t dp = data_parallel(l);
-      const std::uint64_t vpps = l.pp == 1 ? 1 : std::uint64_t(base_.model.layers / l.pp);
+      // Pipelined layouts: their virtual-stage counts, each with its lighter last stages.
+      const std::uint64_t lighter = bp_edges_free() && !space_.even_stages ? std::uint64_t(lighter_last_) : 0;
+      const std::uint64_t vpps = l.pp == 1 ? 1 : std::uint64_t(base_.model.layers / l.pp) * (1 + lighter);
       const std::uint64_t mbs = dp > 0 ? divisors(base_.training.global_batch / dp, base_.training.global_batch / dp).size() : 0;
       w[i] = {vpps * mbs * (l.ring && l.ulysses ? 2 : 1), i};
     }
