@@ -966,7 +966,14 @@ int main(int argc, char** argv) {
       }
     }
   } catch (const InputError& e) {
-    std::fprintf(stderr, "wanka: error: %s\n", e.what());
+    // A field a flag gave is named by the flag too: "--tp: parallel.tp: 'abc' is not a number".
+    std::string flag;
+    for (const ScenarioFlags* f : {&est_flags, &pl_flags, &sc_flags, &rel_flags, &srv_flags}) {
+      for (std::size_t i = 0; i < f->overrides.size() && !e.field().empty(); ++i) {
+        if (f->overrides[i].first == e.field() && f->override_flags[i] != "--set") flag = f->override_flags[i];
+      }
+    }
+    std::fprintf(stderr, "wanka: error: %s%s\n", flag.empty() ? "" : (flag + ": ").c_str(), e.what());
     return 2;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "wanka: internal error: %s\n", e.what());
