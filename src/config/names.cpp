@@ -3,6 +3,7 @@
 #include <cctype>
 #include <cmath>
 #include <cstdlib>
+#include <limits>
 #include <string>
 #include <string_view>
 #include <unordered_set>
@@ -78,7 +79,9 @@ std::string where(const YAML::Node& n) {
   return " (line " + std::to_string(m.line + 1) + ", column " + std::to_string(m.column + 1) + ")";
 }
 
-std::string join(const std::string& path, const std::string& key) { return path.empty() ? key : path + "." + key; }
+std::string join(const std::string& path, const std::string& key) {
+  return path.empty() || (!key.empty() && key.front() == '[') ? path + key : path + "." + key;
+}
 
 static std::string scalar(const YAML::Node& n, const std::string& path, const char* what) {
   if (!n.IsScalar()) throw InputError(path, std::string("expected ") + what + where(n));
@@ -154,26 +157,67 @@ namespace {
 // is refused past kMaxNodes visits instead of walked for hours; scenarios and catalogs have
 // hundreds of nodes.
 constexpr std::size_t kMaxNodes = 1'000'000;
+// An alias inside the node it names (`a: &a [*a]`) makes the document a cycle: the walk would
+// go down it until kMaxNodes, building ever longer paths (a million of them, megabytes each).
+// Scenarios nest a few levels; no document may nest deeper than this.
+constexpr std::size_t kMaxDepth = 1'000;
 
 void refuse_duplicate_keys(const YAML::Node& root, const std::string& origin) {
-  std::vector<std::pair<YAML::Node, std::string>> todo{{root, ""}};
+  // Each visited node's step from its parent (a key, or "[i]"), so that a path is only built
+  // for an error.
+  struct Step {
+    std::size_t parent;
+    std::string key;
+  };
+  std::vector<Step> steps{{0, ""}};
+  // The path of step i, its first `most` components and "..." after them.
+  const auto path_of = [&](std::size_t i, std::size_t most = std::numeric_limits<std::size_t>::max()) {
+    std::vector<const std::string*> keys;
+    for (; i != 0; i = steps[i].parent) keys.push_back(&steps[i].key);
+    std::string path;
+    std::size_t n = 0;
+    for (auto k = keys.rbegin(); k != keys.rend(); ++k, ++n) {
+      if (n == most) return path + "...";
+      if (!path.empty() && (*k)->front() != '[') path += '.';
+      path += **k;
+    }
+    return path;
+  };
+  struct Todo {
+    YAML::Node node;
+    std::size_t step, depth;
+  };
+  std::vector<Todo> todo{{root, 0, 0}};
   std::size_t visited = 0;
   while (!todo.empty()) {
-    auto [n, path] = std::move(todo.back());
+    const Todo t = std::move(todo.back());
     todo.pop_back();
     if (++visited > kMaxNodes) throw InputError("", origin + ": more than 1e6 YAML nodes (aliases expanded)");
-    if (n.IsMap()) {
+    if (t.depth > kMaxDepth) {
+      throw InputError(path_of(t.step, 4),
+                       "nested deeper than 1000 levels (an alias inside the node it names?)" + where(t.node));
+    }
+    const auto push = [&](const YAML::Node& child, std::string key) {
+      steps.push_back({t.step, std::move(key)});
+      todo.push_back({child, steps.size() - 1, t.depth + 1});
+    };
+    if (t.node.IsMap()) {
       std::unordered_set<std::string> seen;
-      for (const auto& kv : n) {
+      for (const auto& kv : t.node) {
         const std::string key = kv.first.IsScalar() ? kv.first.Scalar() : std::string();
         if (kv.first.IsScalar() && !seen.insert(key).second) {
-          throw InputError(join(path, key), "duplicate key" + where(kv.first));
+          throw InputError(join(path_of(t.step), key), "duplicate key" + where(kv.first));
         }
-        todo.emplace_back(kv.second, join(path, key));
+        push(kv.second, key);
       }
-    } else if (n.IsSequence()) {
+    } else if (t.node.IsSequence()) {
       std::size_t i = 0;
-      for (const auto& item : n) todo.emplace_back(item, path + "[" + std::to_string(i++) + "]");
+      for (const auto& item : t.node) {
+        std::string key(1, '[');
+        key += std::to_string(i++);
+        key += ']';
+        push(item, std::move(key));
+      }
     }
   }
 }

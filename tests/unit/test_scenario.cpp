@@ -4,6 +4,7 @@
 
 #include <cctype>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "wanka/error.hpp"
@@ -132,6 +133,21 @@ TEST(Overrides, DuplicateKeyInAValueIsRejected) {
   const InputError bad = default_error({{"parallel", "{tp: 2"}});
   EXPECT_EQ(bad.field(), "parallel");
   EXPECT_TRUE(contains(bad.what(), "malformed YAML")) << bad.what();
+}
+
+// An alias inside the node it names makes a cycle: refused at once, not walked (it hung, the
+// walk building ever longer paths); a sequence's path reads model.layers[1].a.
+TEST(Overrides, SelfReferencingAliasIsRefused) {
+  for (const auto& [path, value, field] :
+       {std::tuple<std::string, std::string, std::string>{"model.layers", "&a [*a]", "model.layers[0][0][0][0]..."},
+        {"parallel", "&a {tp: *a}", "parallel.tp.tp.tp.tp..."}}) {
+    const InputError e = default_error({{path, value}});
+    EXPECT_EQ(e.field(), field);
+    EXPECT_TRUE(contains(e.what(), "nested deeper than 1000 levels")) << e.what();
+  }
+  const InputError e = input_error("a: &a {b: *a}\n");
+  EXPECT_EQ(e.field(), "a.b.b.b...");
+  EXPECT_EQ(default_error({{"model.layers", "[1, {a: 1, a: 2}]"}}).field(), "model.layers[1].a");
 }
 
 TEST(Validation, TensorParallelMustDivideHeads) {
