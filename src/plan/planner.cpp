@@ -532,7 +532,7 @@ class Search {
                     bound = z == 2 && bound_2.time >= 0 ? bound_2 : detail::step_time_bound(s, w.acc(), st);
                   }
                   c.lb_time = bound.time;
-                  c.lb_obj = objective_lower_bound(s, c.lb_time);
+                  c.lb_obj = objective_lower_bound(s, c.lb_time, &st);
                 }
                 if (twins && !memory_only) {
                   // The a2a twin (same memory): skipped when provably no faster than the ring
@@ -620,7 +620,7 @@ class Search {
 
   // The a2a twin a ring split carries: the same split with the Ulysses exchange, bounded by its
   // share of the ring split's bound (its own bound is computed before it is simulated).
-  static Candidate a_twin(const Candidate& ring) {
+  Candidate a_twin(const Candidate& ring) const {
     Candidate t = ring;
     const double share = double(ring.twin_share);
     t.order = ring.order + 1;
@@ -628,15 +628,35 @@ class Search {
     t.twin_share = -1;
     t.rough = true;
     t.lb_time = share * ring.lb_time;
-    t.lb_obj = share * ring.lb_obj;  // objectives are linear in the time bound
+    // Time and cost are linear in the time bound; energy's computing term is the ring split's,
+    // not the twin's: the twin keeps the idle-power part, linear in time.
+    if (opt_.objective == Objective::kEnergy) {
+      const double gpus = double(ring.tp) * ring.cp * ring.pp * double(ring.dp);
+      t.lb_obj = t.lb_time * gpus * detail::power_w_per_gpu(base_.cluster, 0.0) * base_.cluster.pue;
+    } else {
+      t.lb_obj = share * ring.lb_obj;
+    }
     return t;
   }
 
-  double objective_lower_bound(const Scenario& s, double t) const {
+  // A lower bound on the objective of a split whose step time is at least t. Energy per step is
+  // t P(0) + (P(1) - P(0)) min(C, t) (power linear in the computing share C / t, clamped at 1;
+  // estimate.cpp, docs/model.md §11), C the ranks' mean computing time per step, known from the
+  // stages without simulating (RankSummary::comp), and rising in t; without `st`, C >= 0.
+  double objective_lower_bound(const Scenario& s, double t, const detail::StepModel* st = nullptr) const {
     switch (opt_.objective) {
       case Objective::kTime: return t;
       case Objective::kCost: return t * cost_per_second(s);
-      case Objective::kEnergy: return t * cluster_power_w(s, 0.0);  // busy fraction >= 0
+      case Objective::kEnergy: {
+        double busy = 0;
+        if (st) {
+          for (const auto& rk : st->rank) busy += rk.comp;
+          // Summed in another order than the estimate's: a hair low, to stay a bound.
+          busy *= double(st->micro) / double(st->rank.size()) * (1.0 - 1e-9);
+        }
+        const double idle = cluster_power_w(s, 0.0);
+        return t * idle + (cluster_power_w(s, 1.0) - idle) * std::min(busy, t);
+      }
     }
     return t;
   }
@@ -959,7 +979,7 @@ PlanResult plan(const Scenario& base, const PlanOptions& opt) {
         apply(c, s);
         detail::build_step(s, w.costs(), refine_step, /*full=*/false);
         const double t = detail::step_time_lower_bound(s, w.acc(), refine_step);
-        if (outside(c, search.objective_lower_bound(s, t), t)) {
+        if (outside(c, search.objective_lower_bound(s, t, &refine_step), t)) {
           ++res.bounded;
           continue;
         }
@@ -1219,7 +1239,7 @@ SplitRank rank_split(const Scenario& split, double top_fraction, const PlanOptio
   std::vector<Candidate>& fit = p1.fitting;
   const std::size_t carried = fit.size();
   for (std::size_t i = 0; i < carried; ++i) {
-    if (fit[i].twin_share >= 0) fit.push_back(Search::a_twin(fit[i]));
+    if (fit[i].twin_share >= 0) fit.push_back(search.a_twin(fit[i]));
   }
   out.fitting = fit.size();
   std::vector<std::size_t> order;

@@ -562,6 +562,7 @@ void build_step(const Scenario& s, std::shared_ptr<const LayerCosts> lcp, StepMo
         rs.layers += count * layers;
         rs.fwd += count * x.fwd;
         rs.bwd += count * x.bwd;
+        rs.comp += double(count) * (x.cost.f.comp + x.cost.b.comp);
         rs.act_min = std::min(rs.act_min, x.act);
         rs.act_max = std::max(rs.act_max, x.act);
       };
@@ -595,6 +596,7 @@ void build_step(const Scenario& s, std::shared_ptr<const LayerCosts> lcp, StepMo
         rs.layers += n;
         rs.fwd += x.fwd;
         rs.bwd += x.bwd;
+        rs.comp += x.cost.f.comp + x.cost.b.comp;
         rs.act_min = std::min(rs.act_min, x.act);
         rs.act_max = std::max(rs.act_max, x.act);
       }

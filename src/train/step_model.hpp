@@ -56,6 +56,7 @@ struct RankSummary {
   double transient = 0;                  // largest per-layer working set of its chunks (bytes)
   long layers = 0;
   SimTime fwd = 0, bwd = 0;              // one micro-batch's forwards / backwards, all chunks
+  double comp = 0;                       // their computing seconds (Cost::comp), all chunks
   double act_min = 1e300, act_max = 0;   // smallest / largest chunk's saved activations (bytes)
   // Model-state bytes per GPU, [0] replicated and [1] sharded over data parallelism (ZeRO
   // shards the optimizer state from stage 1, gradients from 2, weights from 3).
