@@ -765,11 +765,14 @@ int main(int argc, char** argv) {
   }
   if (srv_plan) {
     for (const char* field : {"serving.arrival_rate_per_s", "serving.offline", "serving.requests", "serving.disaggregation",
-                              "cluster.num_gpus"}) {
+                              "cluster.num_gpus", "parallel.dp"}) {
       srv_flags.unread.emplace_back(field, "wanka serve --plan (it sizes the fleet and the load itself; the fleet is --fleet)");
     }
   } else {
     srv_flags.unread.emplace_back("capacity", "wanka serve without --plan (the capacity inputs are --plan's)");
+  }
+  for (const char* field : {"cluster.pue", "cluster.node_overhead_w_per_gpu"}) {
+    srv_flags.unread.emplace_back(field, "wanka serve (it reports no energy)");
   }
   try {
     if (est->parsed()) {

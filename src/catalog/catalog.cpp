@@ -302,8 +302,10 @@ void Catalog::finalize_model(ModelSpec& m, const std::string& path) {
     } else if (m.moe.topk_groups > 0) {
       throw InputError(join(path, "moe.groups"), "must be positive when topk_groups is set");
     }
-  } else if (m.moe.top_k > 0 || m.moe.shared > 0) {
-    throw InputError(join(path, "moe.experts"), "must be positive when top_k or shared is set");
+  } else if (m.moe.top_k > 0 || m.moe.shared > 0 || m.moe.ffn_hidden > 0 || m.moe.shared_ffn_hidden > 0 ||
+             m.moe.dense_ffn_hidden > 0 || m.moe.dense_layers > 0 || m.moe.groups > 0 || m.moe.topk_groups > 0) {
+    // Any field of the block makes a mixture of experts; without experts it would be dropped.
+    throw InputError(join(path, "moe.experts"), "must be positive when another moe field is set (a dense model has no moe block)");
   }
   if (m.mla) {
     if (m.mla->kv_lora_rank <= 0 || m.mla->v_head_dim <= 0 || m.mla->qk_nope_head_dim + m.mla->qk_rope_head_dim <= 0) {

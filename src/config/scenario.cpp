@@ -4,6 +4,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <fstream>
+#include <iterator>
 #include <optional>
 
 #include "config/reliability_config.hpp"
@@ -295,49 +296,53 @@ YAML::Node scenario_root(const std::string& text, const std::string& origin, con
   YAML::Node root = yaml::parse(text, origin);
   if (!root || root.IsNull()) root = YAML::Node(YAML::NodeType::Map);
   if (!root.IsMap()) throw InputError("", origin + ": a scenario is a mapping with model, cluster, parallel, training");
-  // What sizes the run: training.tokens or training.flops (estimate, plan), and for wanka
-  // reliability a token budget (those, or reliability.tokens) or a wall-clock window
-  // (reliability.days, which wins over a budget in the file). An override setting a budget
+  // Fields that say one thing two ways. What sizes the run: training.tokens or training.flops
+  // (estimate, plan), and for wanka reliability a token budget (those, or reliability.tokens) or
+  // a wall-clock window (reliability.days, which wins over a budget in the file). The NIC
+  // bandwidth: cluster.network (a catalog name) or cluster.nic_gbps. An override setting one
   // replaces what would contradict it in the file (`estimate --flops 1e24` on a scenario with a
-  // token budget; `reliability --tokens` on one with a window); two overrides that contradict
-  // each other are refused here, tokens and flops in one file by parse_scenario_draft.
-  struct Sizing {
+  // token budget; `reliability --tokens` on one with a window; `--network` on one with
+  // nic_gbps); two overrides that contradict each other are refused here, both in one file by
+  // parse_scenario_draft (tokens and flops, network and nic_gbps).
+  struct TwoWays {
     const char* block;
     const char* key;
     unsigned excludes;       // bits of the sizings this one contradicts
     unsigned replaces;       // bits of those it removes from the file
     const char* message;
   };
-  static constexpr unsigned kTok = 1, kFlops = 2, kRelTok = 4, kDays = 8;
-  static constexpr Sizing kSizings[] = {
+  static constexpr unsigned kTok = 1, kFlops = 2, kRelTok = 4, kDays = 8, kNetwork = 16, kNic = 32;
+  static constexpr TwoWays kTwoWays[] = {
       {"training", "tokens", kFlops | kDays, kFlops | kDays, "the run is sized by training.tokens or by training.flops, not both"},
       {"training", "flops", kTok | kDays, kTok | kDays, "the run is sized by training.tokens or by training.flops, not both"},
       {"reliability", "tokens", kDays, kDays, "a wall-clock window (reliability.days) and a token budget (training.tokens, training.flops, reliability.tokens) exclude each other"},
       {"reliability", "days", kTok | kFlops | kRelTok, 0,
        "a wall-clock window (reliability.days) and a token budget (training.tokens, training.flops, reliability.tokens) exclude each other"},
+      {"cluster", "network", kNic, kNic, "cluster.network and cluster.nic_gbps both set the NIC bandwidth: give one"},
+      {"cluster", "nic_gbps", kNetwork, kNetwork, "cluster.network and cluster.nic_gbps both set the NIC bandwidth: give one"},
   };
   unsigned given = 0;
   for (const auto& ov : overrides) {
     apply_override(root, ov);
     if (spells_null(ov.second)) continue;
     int which = -1, count = 0;
-    for (int i = 0; i < 4; ++i) {
-      if (override_gives(ov, std::string(kSizings[i].block) + "." + kSizings[i].key)) {
+    for (int i = 0; i < int(std::size(kTwoWays)); ++i) {
+      if (override_gives(ov, std::string(kTwoWays[i].block) + "." + kTwoWays[i].key)) {
         which = i;
         ++count;
       }
     }
     if (count != 1) continue;  // none, or a whole block (checked as the file is)
-    const Sizing& z = kSizings[which];
+    const TwoWays& z = kTwoWays[which];
     if (given & z.excludes) throw InputError(std::string(z.block) + "." + z.key, z.message);
     given |= 1u << which;
-    for (int i = 0; i < 4; ++i) {
+    for (int i = 0; i < int(std::size(kTwoWays)); ++i) {
       if (!(z.replaces & (1u << i))) continue;
       const YAML::Node cr = root;  // the const operator[] never inserts
-      const YAML::Node block = cr[kSizings[i].block];
+      const YAML::Node block = cr[kTwoWays[i].block];
       if (block.IsDefined() && block.IsMap()) {
-        YAML::Node b = root[kSizings[i].block];
-        b.remove(kSizings[i].key);
+        YAML::Node b = root[kTwoWays[i].block];
+        b.remove(kTwoWays[i].key);
       }
     }
   }
@@ -385,7 +390,13 @@ ScenarioDraft parse_scenario_draft(const std::string& text, const std::string& o
     cl.scale_up_nvls = link->nvls;
     if (link->domain > 0) cl.scale_up_domain = link->domain;
   }
-  if (const LinkSpec* link = named_link("network", "network", cat.scale_out_links())) cl.nic_gbps = link->gbps;
+  if (const LinkSpec* link = named_link("network", "network", cat.scale_out_links())) {
+    if (c["nic_gbps"] && !c["nic_gbps"].IsNull()) {
+      throw InputError("cluster.nic_gbps", "cluster.network and cluster.nic_gbps both set the NIC bandwidth: give one" +
+                                               yaml::where(c["nic_gbps"]));
+    }
+    cl.nic_gbps = link->gbps;
+  }
   yaml::opt(c, "scale_up_domain", "cluster", cl.scale_up_domain, 1, 1e6);
   yaml::opt(c, "scale_up_gbytes_per_s", "cluster", cl.scale_up_gbytes_per_s, 1e-3, 1e6);
   yaml::opt(c, "nic_gbps", "cluster", cl.nic_gbps, 1e-3, 1e6);

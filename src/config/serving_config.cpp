@@ -238,6 +238,15 @@ ServeScenario parse_serve_scenario(const std::string& text, const std::string& o
       throw InputError("parallel." + k, "not used for serving (tp, pp and ep are)");
     }
   }
+  // Replicas are num_gpus / (tp x pp): a data-parallel degree given with them must agree.
+  if (std::find(d.parallel_given.begin(), d.parallel_given.end(), "dp") != d.parallel_given.end()) {
+    const double per_replica = double(p.tp) * double(p.pp);
+    if (double(p.dp) * per_replica != double(s.base.cluster.num_gpus)) {
+      throw InputError("parallel.dp", std::to_string(p.dp) + " replicas of tp x pp = " + std::to_string(long(per_replica)) +
+                                          " GPUs is not cluster.num_gpus (" + std::to_string(s.base.cluster.num_gpus) +
+                                          "): serving runs num_gpus / (tp x pp) replicas; drop parallel.dp or make them agree");
+    }
+  }
   p.dp = 1;
   const auto& sv = s.serving;
   // Attention DP shards the routed experts over the replica: ep follows tp unless it is given.

@@ -144,6 +144,19 @@ expect rel-window-and-budget 2 "^wanka: error: (--(days|tokens): )?reliability.d
 printf 'model: llama3-8b\ncluster: {gpu: h100-sxm, num_gpus: 64}\ntraining: {seq_len: 4096, global_batch: 256, tokens: 1e10}\nreliability: {days: 5, runs: 20}\n' > "$tmp/relw.yaml"
 expect rel-file-window 0 "llama3-8b for a 5-day window" -- "$W" reliability "$tmp/relw.yaml"
 expect rel-budget-flag-over-window 0 "llama3-8b for 2e\+10 tokens" -- "$W" reliability "$tmp/relw.yaml" --tokens 2e10
+# two fields for the NIC bandwidth: a flag for one replaces the other, both in one file or as
+# flags are refused
+expect network-flag-over-nic 0 "NIC 200 Gb/s" -- "$W" estimate "$SRC/examples/llama3-405b-16k-h100.yaml" --network ib-hdr-200
+expect network-and-nic-flags 2 "cluster.network and cluster.nic_gbps both set the NIC bandwidth" -- "$W" estimate --network ib-hdr-200 --nic-gbps 800
+printf 'model: llama3-8b\ncluster: {gpu: h100-sxm, num_gpus: 8, network: ib-hdr-200, nic_gbps: 800}\ntraining: {seq_len: 4096, global_batch: 64}\n' > "$tmp/nn.yaml"
+expect network-and-nic-file 2 "^wanka: error: cluster.nic_gbps: .*both set the NIC bandwidth: give one \(line 2" -- "$W" estimate "$tmp/nn.yaml"
+# a moe field on a dense model is refused, not dropped
+expect dense-moe-field 2 "^wanka: error: model.moe.experts: must be positive when another moe field is set" -- "$W" estimate --model llama3-8b --gpus 8 --tp 1 --pp 1 --set parallel.vpp=1 --set model.moe.groups=4
+# serving: a data-parallel degree must agree with the replicas; energy inputs are not read
+expect serve-dp-disagrees 2 "^wanka: error: parallel.dp: 1000 replicas of tp x pp = 1 GPUs is not cluster.num_gpus \(8\)" -- "$W" serve --model llama3-8b --gpus 8 --tp 1 --set parallel.dp=1000 --set serving.requests=10
+expect serve-dp-agrees 0 "8 replica\(s\) of tp 1 x pp 1" -- "$W" serve --model llama3-8b --gpus 8 --tp 1 --set parallel.dp=8 --set serving.requests=10
+expect serve-pue 2 "^wanka: error: cluster.pue: not used by wanka serve \(it reports no energy\)" -- "$W" serve --model llama3-8b --gpus 8 --set cluster.pue=2
+expect serve-plan-dp 2 "^wanka: error: parallel.dp: not used by wanka serve --plan" -- "$W" serve --plan --model llama3-8b --set parallel.dp=2
 expect scale-csv 0 "^num_gpus,global_batch,feasible,tp,sp,pp,vpp,cp,cp_exchange,ep," -- "$W" scale --counts 64,128 --model llama3-8b --format csv
 # every CSV row, feasible (8, 64 GPUs) or not (1 GPU: Llama 3 8B does not fit), has the header's
 # 31 columns; the lighter last stage the search may pick fills last_stage_layers
