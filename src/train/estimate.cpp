@@ -331,6 +331,7 @@ void build_step(const Scenario& s, std::shared_ptr<const LayerCosts> lcp, StepMo
   if (!same_link(fab_new.scale_up, st.fab.scale_up) || !same_link(fab_new.scale_out, st.fab.scale_out)) {
     for (auto& memo : st.dp_memo) memo = DpCommMemo{};
     for (auto& memo : st.edge_memo) memo = StepModel::GatherMemo{};
+    st.sync_memo = StepModel::SyncMemo{};
   }
   st.fab = fab_new;
   const Fabric& fab = st.fab;
@@ -427,7 +428,9 @@ void build_step(const Scenario& s, std::shared_ptr<const LayerCosts> lcp, StepMo
       const double shards = p.zero >= 2 && st.dp_dense.size > 1 ? double(st.dp_dense.size) : 1.0;
       const Bytes grad(grad_bytes(s) * double(m.vocab) * double(m.hidden) / p.tp / shards);
       const bool cross = straddles_domain(0, S, (p.pp - 1) * S, domain);
-      st.embedding_sync = all_reduce(grad, Group{2, cross ? 1 : 2}, fab).value;
+      StepModel::SyncMemo& memo = st.sync_memo;
+      if (memo.bytes != grad.value || memo.cross != cross) memo = {grad.value, cross, all_reduce(grad, Group{2, cross ? 1 : 2}, fab).value};
+      st.embedding_sync = memo.seconds;
     }
     // The common cases without a division per rank (the planner builds millions of steps):
     // every hop crosses when a rank fills a domain, none when the whole pipeline fits in one.

@@ -106,6 +106,13 @@ struct StepModel {
   std::vector<RankSummary> rank;        // per pipeline rank
   std::vector<SimTime> hop;             // per pipeline rank: its activation transfer to the next
   double embedding_sync = 0;             // seconds: the edge ranks' embedding-gradient all-reduce
+  // The last embedding all-reduce evaluated (bytes, across domains or not, seconds): the
+  // planner's consecutive splits repeat it (cleared with dp_memo).
+  struct SyncMemo {
+    double bytes = -1;
+    bool cross = false;
+    double seconds = 0;
+  } sync_memo;
   DenseStages dense;
   long filled = 0;                      // leading global stages whose ps arrays are set
   PipelineSpec ps;
