@@ -780,6 +780,21 @@ TEST(ReliabilitySim, WorkBoundCountsTheSweepAndRunsThatNeverFinish) {
   }
 }
 
+// Runs that stall (the built-in default, Llama-3-70B for 15T tokens on 1,024 H100, at
+// rate_scale 100: 46 node swaps a day against 2 spares) pass the formula's check but stopped at
+// the bound after 80 s of simulation: two pilot runs project them (about 1.9e9 arrivals with
+// the interval sweep, over twice the 5e8 bound) and refuse them at once.
+TEST(ReliabilitySim, PilotRunsRefuseStallingRunsUpFront) {
+  const Scenario s = parse_scenario(default_scenario_yaml(), "<default>",
+                                    {{"reliability.runs", "100"}, {"reliability.rate_scale", "100"}});
+  const Estimate e = estimate(s);
+  ReliabilityOptions o;
+  o.max_failures = 5e8;
+  const InputError err = input_error([&] { simulate_reliability(s, e, o); });
+  EXPECT_EQ(err.field(), "reliability.runs") << err.what();
+  EXPECT_TRUE(contains(err.what(), "projected from 2 pilot runs")) << err.what();
+}
+
 TEST(ReliabilitySim, FirstOrderFormulaAgreesAtLowFailureRate) {
   // Llama-3-like: Llama-3-8B with the Llama 3 failure mix and synchronous storage checkpoints at
   // Young's interval, in a 14-day window. On 1,024 H100 (128 nodes) the rate is
