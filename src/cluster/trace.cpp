@@ -327,7 +327,19 @@ Workload parse_trace(std::string_view text, TraceFormat format, const std::strin
   std::stable_sort(w.jobs.begin(), w.jobs.end(), [](const Job& a, const Job& b) { return a.submit_s < b.submit_s; });
   if (!w.jobs.empty()) {
     const double t0 = w.jobs.front().submit_s;
-    for (Job& j : w.jobs) j.submit_s -= t0;
+    for (Job& j : w.jobs) {
+      j.submit_s -= t0;
+      // The replay's clock holds ~63 years (simulator.cpp, kMaxTime) and gives every job up to
+      // 100 years after the last arrival: an arrival decades after the first is a unit or typing
+      // error, not a workload (traces span days to months).
+      constexpr double kMaxSpan = 30.0 * 365 * 86400;
+      if (j.submit_s > kMaxSpan) {
+        throw InputError(fmt::format("{}:{}", name, j.line),
+                         fmt::format("job '{}' arrives {:.3g} s ({:.3g} years) after the first one; a trace spans at "
+                                     "most 30 years (are the arrival times in seconds?)",
+                                     j.id, j.submit_s, j.submit_s / (365 * 86400.0)));
+      }
+    }
   }
   return w;
 }
