@@ -134,8 +134,13 @@ void apply_override(YAML::Node root, const Override& ov) {
   }
   YAML::Node last = chain.back();
   YAML::Node target = last[parts.back()];
-  // "--set model=llama3-8b" on a file with model: {name: llama3-70b, ...}: replace the name only.
+  // "--set model=llama3-8b" on a file with model: {name: llama3-70b, ...}: replace the name only
+  // (model and cluster.gpu are named catalog entries; other blocks have no name).
   if (target.IsMap() && value.IsScalar()) {
+    if (ov.first != "model" && ov.first != "cluster.gpu") {
+      throw InputError(ov.first, "is a mapping: set its fields (--set " + ov.first + ".<field>=...) or give a mapping, not '" +
+                                     ov.second + "'");
+    }
     target["name"] = value;
   } else {
     last[parts.back()] = value;

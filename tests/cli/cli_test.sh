@@ -59,6 +59,8 @@ expect empty-document-value 2 "^wanka: error: --seq-len: training.seq_len: empty
 # a field a flag gave is named by the flag too, by --set only by its path
 expect flag-named-in-error 2 "^wanka: error: --tp: parallel.tp: 'abc' is not a number" -- "$W" estimate --tp abc
 expect set-named-by-path 2 "^wanka: error: parallel.tp: 'abc' is not a number" -- "$W" estimate --set parallel.tp=abc
+# a scalar for a block without a name: not read as {name: 4}
+expect set-scalar-on-block 2 "^wanka: error: parallel: is a mapping: set its fields" -- "$W" estimate --set parallel=4
 printf 'id,submit_s,gpus,duration_s,gpu_type\na,0,8,3600,h100-sxm\nb,10,8,3600,h100-sxm\n' > "$tmp/typed.csv"
 expect cluster-gpu-alias 0 "fifo +2 " -- "$W" cluster --trace "$tmp/typed.csv" --gpu h100 --nodes 2 --gpus-per-node 8
 printf 'id,submit_s,gpus,duration_s\n3,0,1,10\n,0,1,4\n' > "$tmp/blank-id.csv"
