@@ -1127,7 +1127,7 @@ DeadlineResult solve_deadline(const Scenario& base, double days, const PlanOptio
     hi *= 2;
   }
   if (seen.at(hi).first > days) {
-    throw InputError("--days", fmt::format("no cluster of {} meets {:g} days for {}: the fastest found is {:.1f} days on {} GPUs, "
+    throw InputError("--days", fmt::format("no cluster of {} meets {:g} days for {}: the fastest found is {:.3g} days on {} GPUs, "
                                            "and adding GPUs stops paying off (the global batch limits data parallelism; "
                                            "raise training.global_batch)",
                                            base.cluster.gpu.name, days, base.model.name, best, best_nodes * node));

@@ -442,11 +442,14 @@ std::string fit_message(const ServeScenario& s, const InferenceCost& cost) {
   const auto& g = s.base.cluster.gpu;
   return fmt::format(
       "{} does not fit on {} GPU(s) of {} per replica (tp {} x pp {}): {:.1f} GiB of {} weights and {:.1f} GiB of "
-      "activation workspace per GPU leave {:.1f} GiB of the {:.0f} % x {:.0f} GiB usable for the KV cache; {}"
+      "activation workspace per GPU {}; {}"
       "or quantize the weights (serving.weight_precision)",
       s.base.model.name, cost.gpus(), g.name, cost.tp(), cost.pp(), cost.weight_bytes_per_gpu() / kGiB,
       weight_precision_name(s.serving), cost.workspace_bytes_per_gpu() / kGiB,
-      cost.kv_capacity_bytes_per_gpu() / kGiB, 100 * s.serving.gpu_memory_utilization, g.hbm_gib,
+      fmt::format(fmt::runtime(cost.kv_capacity_bytes_per_gpu() > 0
+                                   ? "leave {0:.1f} GiB of the {1:.0f} % x {2:.0f} GiB usable for the KV cache"
+                                   : "exceed the {1:.0f} % x {2:.0f} GiB usable by {0:.1f} GiB, leaving nothing for the KV cache"),
+                  std::abs(cost.kv_capacity_bytes_per_gpu()) / kGiB, 100 * s.serving.gpu_memory_utilization, g.hbm_gib),
       s.serving.attention_dp ? "with attention DP every GPU holds whole attention weights: raise tp (the experts' share), "
                              : "raise tp or pp, ");
 }
