@@ -736,7 +736,7 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
     // CLI11's own messages in wanka's form: one line naming the problem, exit code 2.
-    fmt::print(stderr, "wanka: error: {}\nRun with --help for more information.\n", e.what());
+    fmt::print(stderr, "wanka: error: {} (wanka --help, wanka COMMAND --help)\n", e.what());
     return 2;
   }
   // Over the given options: an empty argument (`--seq-len ''`) is refused too, its default

@@ -59,6 +59,10 @@ expect empty-document-value 2 "^wanka: error: --seq-len: training.seq_len: empty
 # a field a flag gave is named by the flag too, by --set only by its path
 expect flag-named-in-error 2 "^wanka: error: --tp: parallel.tp: 'abc' is not a number" -- "$W" estimate --tp abc
 expect set-named-by-path 2 "^wanka: error: parallel.tp: 'abc' is not a number" -- "$W" estimate --set parallel.tp=abc
+# a usage error is one line on stderr, exit 2
+"$W" estimate --bogus > /dev/null 2>"$tmp/usage.err"; rc=$?
+if [ "$rc" = 2 ] && [ "$(wc -l < "$tmp/usage.err")" = 1 ] && grep -q "^wanka: error: .*--bogus" "$tmp/usage.err"; then pass=$((pass+1))
+else echo "FAIL usage-error-one-line: rc=$rc"; sed 's/^/  | /' "$tmp/usage.err"; fail=$((fail+1)); fi
 # a scalar for a block without a name: not read as {name: 4}
 expect set-scalar-on-block 2 "^wanka: error: parallel: is a mapping: set its fields" -- "$W" estimate --set parallel=4
 printf 'id,submit_s,gpus,duration_s,gpu_type\na,0,8,3600,h100-sxm\nb,10,8,3600,h100-sxm\n' > "$tmp/typed.csv"
