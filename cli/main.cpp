@@ -970,11 +970,21 @@ int main(int argc, char** argv) {
     }
   } catch (const InputError& e) {
     // A field a flag gave is named by the flag too: "--tp: parallel.tp: 'abc' is not a number".
+    // The override with the longest path at or above the field gave it; named if a flag did.
     std::string flag;
-    for (const ScenarioFlags* f : {&est_flags, &pl_flags, &sc_flags, &rel_flags, &srv_flags}) {
-      for (std::size_t i = 0; i < f->overrides.size() && !e.field().empty(); ++i) {
-        if (f->overrides[i].first == e.field() && f->override_flags[i] != "--set") flag = f->override_flags[i];
+    std::size_t longest = 0;
+    const auto consider = [&](const std::string& path, const std::string& by) {
+      const std::string& x = e.field();
+      const bool inside = !x.empty() && (x == path || (x.size() > path.size() && x.compare(0, path.size(), path) == 0 &&
+                                                       (x[path.size()] == '.' || x[path.size()] == '[')));
+      if (inside && path.size() >= longest) {
+        longest = path.size();
+        flag = by;
       }
+    };
+    for (const ScenarioFlags* f : {&est_flags, &pl_flags, &sc_flags, &rel_flags, &srv_flags}) {
+      for (const auto& set : f->sets) consider(set.substr(0, set.find('=')), "");  // --set: the path says it all
+      for (std::size_t i = 0; i < f->overrides.size(); ++i) consider(f->overrides[i].first, f->override_flags[i]);
     }
     std::fprintf(stderr, "wanka: error: %s%s\n", flag.empty() ? "" : (flag + ": ").c_str(), e.what());
     return 2;

@@ -247,6 +247,18 @@ ModelSpec Catalog::parse_model(const YAML::Node& n, const std::string& path, con
     yaml::opt(moe, "dense_ffn_hidden", mp, m.moe.dense_ffn_hidden, 0, 1e8);
     yaml::opt(moe, "groups", mp, m.moe.groups, 0, 1e5);
     yaml::opt(moe, "topk_groups", mp, m.moe.topk_groups, 0, 1e5);
+    if (m.moe.experts == 0) {
+      // A dense model (experts 0, here or from the base): a field given here would be dropped;
+      // the base's mixture-of-experts figures go with its experts.
+      for (const char* k : {"top_k", "ffn_hidden", "shared", "shared_ffn_hidden", "dense_layers", "dense_ffn_hidden", "groups",
+                            "topk_groups"}) {
+        const YAML::Node v = moe[k];
+        if (v && !v.IsNull() && v.IsScalar() && v.Scalar() != "0") {
+          throw InputError(join(mp, k), "'" + v.Scalar() + "' on a dense model: give moe.experts for a mixture of experts");
+        }
+      }
+      m.moe = MoeSpec{};
+    }
   }
   if (auto mla = n["mla"]; mla && !mla.IsNull()) {
     const std::string mp = join(path, "mla");
@@ -304,7 +316,8 @@ void Catalog::finalize_model(ModelSpec& m, const std::string& path) {
     }
   } else if (m.moe.top_k > 0 || m.moe.shared > 0 || m.moe.ffn_hidden > 0 || m.moe.shared_ffn_hidden > 0 ||
              m.moe.dense_ffn_hidden > 0 || m.moe.dense_layers > 0 || m.moe.groups > 0 || m.moe.topk_groups > 0) {
-    // Any field of the block makes a mixture of experts; without experts it would be dropped.
+    // Any field of the block makes a mixture of experts; without experts it would be dropped
+    // (parse_model clears a dense entry's block; this guards models built otherwise).
     throw InputError(join(path, "moe.experts"), "must be positive when another moe field is set (a dense model has no moe block)");
   }
   if (m.mla) {

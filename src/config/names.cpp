@@ -178,7 +178,7 @@ void refuse_duplicate_keys(const YAML::Node& root, const std::string& origin) {
     std::size_t n = 0;
     for (auto k = keys.rbegin(); k != keys.rend(); ++k, ++n) {
       if (n == most) return path + "...";
-      if (!path.empty() && (*k)->front() != '[') path += '.';
+      if (!path.empty() && ((*k)->empty() || (*k)->front() != '[')) path += '.';
       path += **k;
     }
     return path;

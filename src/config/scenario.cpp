@@ -136,12 +136,13 @@ void apply_override(YAML::Node root, const Override& ov) {
   YAML::Node target = last[parts.back()];
   // "--set model=llama3-8b" on a file with model: {name: llama3-70b, ...}: replace the name only
   // (model and cluster.gpu are named catalog entries; other blocks have no name).
-  if (target.IsMap() && value.IsScalar()) {
-    if (ov.first != "model" && ov.first != "cluster.gpu") {
-      throw InputError(ov.first, "is a mapping: set its fields (--set " + ov.first + ".<field>=...) or give a mapping, not '" +
-                                     ov.second + "'");
-    }
+  // A top-level block other than model is a mapping only; a nested field that holds a mapping
+  // and may hold a scalar (serving.input_len: 1000 or {mean: ...}) takes the scalar.
+  if (target.IsMap() && value.IsScalar() && (ov.first == "model" || ov.first == "cluster.gpu")) {
     target["name"] = value;
+  } else if (target.IsMap() && value.IsScalar() && parts.size() == 1) {
+    throw InputError(ov.first, "is a mapping: set its fields (--set " + ov.first + ".<field>=...) or give a mapping, not '" +
+                                   ov.second + "'");
   } else {
     last[parts.back()] = value;
   }
@@ -312,34 +313,52 @@ YAML::Node scenario_root(const std::string& text, const std::string& origin, con
   struct TwoWays {
     const char* block;
     const char* key;
-    unsigned excludes;       // bits of the sizings this one contradicts
-    unsigned replaces;       // bits of those it removes from the file
-    const char* message;
+    unsigned excludes;  // bits of the entries this one contradicts
+    unsigned replaces;  // bits of those it removes from the file
   };
   static constexpr unsigned kTok = 1, kFlops = 2, kRelTok = 4, kDays = 8, kNetwork = 16, kNic = 32;
+  // training.tokens or flops given as an override also replaces the file's reliability.tokens,
+  // which would otherwise win for wanka reliability.
   static constexpr TwoWays kTwoWays[] = {
-      {"training", "tokens", kFlops | kDays, kFlops | kDays, "the run is sized by training.tokens or by training.flops, not both"},
-      {"training", "flops", kTok | kDays, kTok | kDays, "the run is sized by training.tokens or by training.flops, not both"},
-      {"reliability", "tokens", kDays, kDays, "a wall-clock window (reliability.days) and a token budget (training.tokens, training.flops, reliability.tokens) exclude each other"},
-      {"reliability", "days", kTok | kFlops | kRelTok, 0,
-       "a wall-clock window (reliability.days) and a token budget (training.tokens, training.flops, reliability.tokens) exclude each other"},
-      {"cluster", "network", kNic, kNic, "cluster.network and cluster.nic_gbps both set the NIC bandwidth: give one"},
-      {"cluster", "nic_gbps", kNetwork, kNetwork, "cluster.network and cluster.nic_gbps both set the NIC bandwidth: give one"},
+      {"training", "tokens", kFlops | kDays | kRelTok, kFlops | kDays | kRelTok},
+      {"training", "flops", kTok | kDays | kRelTok, kTok | kDays | kRelTok},
+      {"reliability", "tokens", kDays | kTok | kFlops, kDays},
+      {"reliability", "days", kTok | kFlops | kRelTok, 0},
+      {"cluster", "network", kNic, kNic},
+      {"cluster", "nic_gbps", kNetwork, kNetwork},
+  };
+  const auto name = [](int i) { return std::string(kTwoWays[i].block) + "." + kTwoWays[i].key; };
+  // Why entries i and j contradict each other.
+  const auto why = [&](int i, int j) -> std::string {
+    const unsigned both = (1u << i) | (1u << j);
+    if (both & (kNetwork | kNic)) return "both set the NIC bandwidth: give one";
+    if (both & kDays) return "are a wall-clock window and a token budget: give one";
+    return "both size the run: give one";
+  };
+  // "0" is unset for these fields, as null is.
+  const auto unsets = [](const std::string& v) {
+    const auto b = v.find_first_not_of(" \t"), e = v.find_last_not_of(" \t");
+    const std::string t = b == std::string::npos ? std::string() : v.substr(b, e - b + 1);
+    return t == "0" || t == "0.0" || t == "0e0";
   };
   unsigned given = 0;
   for (const auto& ov : overrides) {
     apply_override(root, ov);
-    if (spells_null(ov.second)) continue;
+    if (spells_null(ov.second) || unsets(ov.second)) continue;
     int which = -1, count = 0;
     for (int i = 0; i < int(std::size(kTwoWays)); ++i) {
-      if (override_gives(ov, std::string(kTwoWays[i].block) + "." + kTwoWays[i].key)) {
+      if (override_gives(ov, name(i))) {
         which = i;
         ++count;
       }
     }
     if (count != 1) continue;  // none, or a whole block (checked as the file is)
     const TwoWays& z = kTwoWays[which];
-    if (given & z.excludes) throw InputError(std::string(z.block) + "." + z.key, z.message);
+    if (given & z.excludes) {
+      int j = 0;
+      while (!((given & z.excludes) & (1u << j))) ++j;
+      throw InputError(name(which), name(which) + " and " + name(j) + " " + why(which, j));
+    }
     given |= 1u << which;
     for (int i = 0; i < int(std::size(kTwoWays)); ++i) {
       if (!(z.replaces & (1u << i))) continue;
@@ -397,7 +416,7 @@ ScenarioDraft parse_scenario_draft(const std::string& text, const std::string& o
   }
   if (const LinkSpec* link = named_link("network", "network", cat.scale_out_links())) {
     if (c["nic_gbps"] && !c["nic_gbps"].IsNull()) {
-      throw InputError("cluster.nic_gbps", "cluster.network and cluster.nic_gbps both set the NIC bandwidth: give one" +
+      throw InputError("cluster.nic_gbps", "cluster.nic_gbps and cluster.network both set the NIC bandwidth: give one" +
                                                yaml::where(c["nic_gbps"]));
     }
     cl.nic_gbps = link->gbps;
@@ -447,7 +466,7 @@ ScenarioDraft parse_scenario_draft(const std::string& text, const std::string& o
     yaml::opt(t, "tokens", "training", tr.tokens, 0, 1e20);
     yaml::opt(t, "flops", "training", tr.flops, 0, 1e35);
     if (tr.tokens > 0 && tr.flops > 0) {
-      throw InputError("training.flops", "the run is sized by training.tokens or by training.flops, not both" +
+      throw InputError("training.flops", "training.flops and training.tokens both size the run: give one" +
                                              yaml::where(t["flops"]));
     }
   }

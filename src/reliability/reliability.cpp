@@ -751,14 +751,17 @@ ReliabilityResult simulate_reliability(const Scenario& s, const Estimate& e, con
     return x;
   };
   // The formula misses runs that stall (spare nodes exhausted, waiting for repairs): two pilot
-  // runs at the first interval, their arrivals times all the runs, refuse in a fraction of a
-  // second what would otherwise stop at the bound after a minute or more. A projection, not a
-  // count: refused only beyond twice the bound (the count itself still holds the bound). Seeded
-  // as the runs are and then discarded, they change no result.
+  // runs at the first interval, the smaller of their arrival counts times all the runs, refuse
+  // in a fraction of a second what would otherwise stop at the bound after a minute or more. A
+  // projection, not a count: refused only beyond twice the bound, and from the smaller run, as
+  // one run that stalls among many that do not would overstate the total (the count itself
+  // still holds the bound). Seeded as the runs are and then discarded, they change no result.
   if (all_runs > 2 && su.max_rate > 0) {
     const int pilot = 2;
-    simulate_checked(setup_for(first_interval), pilot);
-    const double projected = static_cast<double>(arrivals.load()) / pilot * all_runs;
+    const auto pilots = simulate_checked(setup_for(first_interval), pilot);
+    std::uint64_t least = pilots.front().arrivals;
+    for (const auto& o : pilots) least = std::min(least, o.arrivals);
+    const double projected = static_cast<double>(least) * all_runs;
     if (projected > 2 * opt.max_failures) {
       throw too_much(fmt::format("about {:.3g} (projected from {} pilot runs)", projected, pilot));
     }

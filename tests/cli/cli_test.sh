@@ -142,14 +142,14 @@ expect plan-deadline 0 "deadline 30 days" -- "$W" plan --model llama3-8b --gpu h
 # the scenario (the built-in default has a token budget); both at once are refused.
 expect flops-replaces-tokens 0 "run: 2.08e\+12 tokens \(1e\+24 FLOPs\)" -- "$W" estimate --flops 1e24
 expect tokens-replaces-flops 0 "run: 1e\+12 tokens" -- "$W" estimate "$SRC/examples/gpt4-class-25k-a100.yaml" --tokens 1e12
-expect tokens-and-flops-flags 2 "training\.(tokens|flops): the run is sized by training.tokens or by training.flops, not both" -- "$W" estimate --flops 1e24 --tokens 1e12
+expect tokens-and-flops-flags 2 "training\.(tokens|flops): training.(tokens|flops) and training.(tokens|flops) both size the run: give one" -- "$W" estimate --flops 1e24 --tokens 1e12
 printf 'model: llama3-8b\ncluster: {gpu: h100-sxm, num_gpus: 8}\ntraining: {seq_len: 4096, global_batch: 64, tokens: 1e12, flops: 1e24}\n' > "$tmp/tf.yaml"
-expect tokens-and-flops-file 2 "training\.flops: .*not both \(line 3" -- "$W" estimate "$tmp/tf.yaml"
+expect tokens-and-flops-file 2 "training\.flops: training.flops and training.tokens both size the run: give one \(line 3" -- "$W" estimate "$tmp/tf.yaml"
 expect tokens-and-flops-unset 0 "run: 1e\+12 tokens" -- "$W" estimate "$tmp/tf.yaml" --set training.flops=null
 # wanka reliability: a FLOP budget runs like a token budget; a budget flag replaces the file's
 # window; a window and a budget as flags are refused.
 expect rel-flops-budget 0 "llama3-70b for 2.08e\+10 tokens" -- "$W" reliability --gpus 64 --flops 1e22 --runs 20
-expect rel-window-and-budget 2 "^wanka: error: (--(days|tokens): )?reliability.days: a wall-clock window \(reliability.days\) and a token budget" -- "$W" reliability --gpus 64 --days 5 --tokens 1e10 --runs 20
+expect rel-window-and-budget 2 "^wanka: error: --(days|tokens): (reliability.days|training.tokens): .* are a wall-clock window and a token budget: give one" -- "$W" reliability --gpus 64 --days 5 --tokens 1e10 --runs 20
 printf 'model: llama3-8b\ncluster: {gpu: h100-sxm, num_gpus: 64}\ntraining: {seq_len: 4096, global_batch: 256, tokens: 1e10}\nreliability: {days: 5, runs: 20}\n' > "$tmp/relw.yaml"
 expect rel-file-window 0 "llama3-8b for a 5-day window" -- "$W" reliability "$tmp/relw.yaml"
 expect rel-budget-flag-over-window 0 "llama3-8b for 2e\+10 tokens" -- "$W" reliability "$tmp/relw.yaml" --tokens 2e10
@@ -160,7 +160,16 @@ expect network-and-nic-flags 2 "cluster.network and cluster.nic_gbps both set th
 printf 'model: llama3-8b\ncluster: {gpu: h100-sxm, num_gpus: 8, network: ib-hdr-200, nic_gbps: 800}\ntraining: {seq_len: 4096, global_batch: 64}\n' > "$tmp/nn.yaml"
 expect network-and-nic-file 2 "^wanka: error: cluster.nic_gbps: .*both set the NIC bandwidth: give one \(line 2" -- "$W" estimate "$tmp/nn.yaml"
 # a moe field on a dense model is refused, not dropped
-expect dense-moe-field 2 "^wanka: error: model.moe.experts: must be positive when another moe field is set" -- "$W" estimate --model llama3-8b --gpus 8 --tp 1 --pp 1 --set parallel.vpp=1 --set model.moe.groups=4
+expect dense-moe-field 2 "^wanka: error: model.moe.groups: '4' on a dense model: give moe.experts" -- "$W" estimate --model llama3-8b --gpus 8 --tp 1 --pp 1 --set parallel.vpp=1 --set model.moe.groups=4
+# a dense model derived from a mixture of experts by experts: 0 drops the base's expert figures
+expect dense-from-moe-base 0 "mixtral-8x7b: 7.24B params \(7.24B active\)" -- "$W" estimate --set 'model={base: mixtral-8x7b, moe: {experts: 0}}' --gpus 64 --set parallel.vpp=1 --set parallel.pp=1
+# --tokens 0 unsets: --flops then sizes the run; a window set before a budget flag is named as such
+expect tokens-zero-and-flops 0 "run: 2.08e\+12 tokens \(1e\+24 FLOPs\)" -- "$W" estimate --tokens 0 --flops 1e24
+expect window-then-budget 2 "training.tokens and reliability.days are a wall-clock window and a token budget" -- "$W" reliability --gpus 64 --set reliability.days=30 --tokens 1e12 --runs 10
+# a scalar replaces a nested field's mapping (a length distribution), and a --set inside a flag's
+# block is named by its path, not the flag
+expect set-scalar-on-nested-map 0 "wanka serve" -- "$W" serve "$SRC/examples/serve-llama3-70b-disaggregated.yaml" --set serving.input_len=1000 --set serving.requests=20
+expect set-inside-flag-block 2 "^wanka: error: model.moe.groups" -- "$W" estimate --model llama3-8b --set model.moe.groups=4
 # serving: a data-parallel degree must agree with the replicas; energy inputs are not read
 expect serve-dp-disagrees 2 "^wanka: error: parallel.dp: 1000 replicas of tp x pp = 1 GPUs is not cluster.num_gpus \(8\)" -- "$W" serve --model llama3-8b --gpus 8 --tp 1 --set parallel.dp=1000 --set serving.requests=10
 expect serve-dp-agrees 0 "8 replica\(s\) of tp 1 x pp 1" -- "$W" serve --model llama3-8b --gpus 8 --tp 1 --set parallel.dp=8 --set serving.requests=10
