@@ -633,11 +633,15 @@ ReliabilityResult simulate_reliability(const Scenario& s, const Estimate& e, con
   // The budget: reliability.tokens, else the run's (training.tokens, or training.flops over the
   // model FLOPs per token).
   const double tokens = r.tokens > 0 ? r.tokens : e.run.defined ? e.run.tokens : 0.0;
+  // The field the budget came from, for messages.
+  const std::string budget_field = r.tokens > 0                 ? "reliability.tokens"
+                                   : s.training.tokens > 0 ? "training.tokens"
+                                                           : "training.flops";
   if (r.days > 0) {
     res.window = true;
     res.window_s = r.days * kDay;
   } else if (tokens > 0) {
-    if (!(e.tokens_per_s > 0)) throw InputError("reliability.tokens", "the estimate gives no throughput");
+    if (!(e.tokens_per_s > 0)) throw InputError(budget_field, "the estimate gives no throughput");
     res.work_s = tokens / e.tokens_per_s;
     res.tokens = tokens;
   } else {
@@ -700,8 +704,8 @@ ReliabilityResult simulate_reliability(const Scenario& s, const Estimate& e, con
   su.wall_cap_s = res.window ? res.window_s : 100 * res.work_s + 30 * kDay;
   // Simulated time is int64 nanoseconds (292 years); keep every event well inside it.
   if (su.wall_cap_s > 200 * 365 * kDay) {
-    throw InputError("reliability.tokens", fmt::format("{:.3g} failure-free days is beyond what can be simulated "
-                                                       "(at most 2 years of work)", res.work_s / kDay));
+    throw InputError(budget_field, fmt::format("{:.3g} failure-free days is beyond what can be simulated "
+                                               "(at most 2 years of work)", res.work_s / kDay));
   }
   // The interval sweep: log-spaced around Young's, 2^(1/4) apart, over a factor of 8 each way,
   // with common random numbers (the same failure times for every interval); min(runs, 200) runs

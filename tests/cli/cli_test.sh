@@ -166,6 +166,8 @@ expect dense-from-moe-base 0 "mixtral-8x7b: 7.24B params \(7.24B active\)" -- "$
 # --tokens 0 unsets: --flops then sizes the run; a window set before a budget flag is named as such
 expect tokens-zero-and-flops 0 "run: 2.08e\+12 tokens \(1e\+24 FLOPs\)" -- "$W" estimate --tokens 0 --flops 1e24
 expect window-then-budget 2 "training.tokens and reliability.days are a wall-clock window and a token budget" -- "$W" reliability --gpus 64 --set reliability.days=30 --tokens 1e12 --runs 10
+# a budget too long to simulate is named by the field (and flag) that gave it
+expect rel-budget-too-long 2 "^wanka: error: --tokens: training.tokens: .* failure-free days is beyond what can be simulated" -- "$W" reliability --gpus 64 --tokens 1e14 --runs 10
 # a scalar replaces a nested field's mapping (a length distribution), and a --set inside a flag's
 # block is named by its path, not the flag
 expect set-scalar-on-nested-map 0 "wanka serve" -- "$W" serve "$SRC/examples/serve-llama3-70b-disaggregated.yaml" --set serving.input_len=1000 --set serving.requests=20
