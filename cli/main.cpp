@@ -762,6 +762,8 @@ int main(int argc, char** argv) {
   for (auto* f : {&est_flags, &pl_flags}) {
     f->unread.emplace_back("reliability.days", "wanka " + f->command + " --failures (the token budget runs to completion; "
                                                "wanka reliability takes a fixed window)");
+    f->unread.emplace_back("reliability.tokens", "wanka " + f->command + " --failures (the run's own budget, training.tokens "
+                                                 "or training.flops, runs to completion)");
   }
   if (srv_plan) {
     for (const char* field : {"serving.arrival_rate_per_s", "serving.offline", "serving.requests", "serving.disaggregation",
@@ -781,7 +783,10 @@ int main(int argc, char** argv) {
       std::string text;
       if (est_failures) {
         wanka::Scenario sf = s;
-        sf.reliability.days = 0;  // the token budget run to completion
+        // The run's token budget (training.tokens or flops) run to completion: the goodput applies
+        // to the run the estimate reports, not to a file's window or reliability.tokens.
+        sf.reliability.days = 0;
+        sf.reliability.tokens = 0;
         const wanka::ReliabilityResult rr = wanka::simulate_reliability(sf, e);
         const wanka::RunTotals ideal = e.run;
         wanka::apply_goodput(s, rr, e.run);

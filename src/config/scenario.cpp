@@ -739,12 +739,16 @@ void validate_scenario(const Scenario& s) {
                               " stages, which need at least one each" + (free == 0 ? " (and none may be left over)" : ""));
     }
     case SplitIssue::kUnevenStages:
+      // Named by the edge count given (the last when both are), else by vpp when there are
+      // virtual stages, else by pp.
       if (p.first_stage_layers >= 0 || p.last_stage_layers >= 0) {
-        throw InputError("parallel.pp", "the layers left after parallel.first_stage_layers / last_stage_layers do not divide "
-                                        "evenly over the other stages; set parallel.allow_uneven_stages: true to allow it");
+        throw InputError(p.last_stage_layers >= 0 ? "parallel.last_stage_layers" : "parallel.first_stage_layers",
+                         "the layers left after parallel.first_stage_layers / last_stage_layers do not divide evenly over "
+                         "the other stages of pp x vpp = " + str(chunks) + "; set parallel.allow_uneven_stages: true to allow it");
       }
-      throw InputError("parallel.pp", "pp x vpp = " + str(chunks) + " does not divide layers (" + str(m.layers) +
-                                          "); set parallel.allow_uneven_stages: true to allow uneven stages");
+      throw InputError(p.vpp > 1 ? "parallel.vpp" : "parallel.pp",
+                       "pp x vpp = " + str(chunks) + " does not divide layers (" + str(m.layers) +
+                           "); set parallel.allow_uneven_stages: true to allow uneven stages");
     case SplitIssue::kVppWithoutPp: throw InputError("parallel.vpp", "virtual stages need pp > 1");
     case SplitIssue::kCpSeq:
       throw InputError("parallel.cp", "2 x cp = " + str(2 * p.cp) + " must divide training.seq_len (" + str(t.seq_len) +

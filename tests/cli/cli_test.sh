@@ -168,6 +168,13 @@ expect tokens-zero-and-flops 0 "run: 2.08e\+12 tokens \(1e\+24 FLOPs\)" -- "$W" 
 expect window-then-budget 2 "training.tokens and reliability.days are a wall-clock window and a token budget" -- "$W" reliability --gpus 64 --set reliability.days=30 --tokens 1e12 --runs 10
 # a budget too long to simulate is named by the field (and flag) that gave it
 expect rel-budget-too-long 2 "^wanka: error: --tokens: training.tokens: .* failure-free days is beyond what can be simulated" -- "$W" reliability --gpus 64 --tokens 1e14 --runs 10
+# estimate --failures applies its goodput to the run it reports: a file's reliability.tokens is
+# not read (days with failures were below the failure-free days), and --set of it is refused
+printf 'model: {name: llama3-8b}\ncluster: {gpu: h100-sxm, num_gpus: 64}\nparallel: {tp: 1, pp: 1, vpp: 1}\ntraining: {seq_len: 4096, global_batch: 256, tokens: 1e10}\nreliability: {tokens: 5e9, runs: 20}\n' > "$tmp/rt2.yaml"
+expect failures-run-budget 0 "for 1e\+10 tokens" -- "$W" estimate "$tmp/rt2.yaml" --failures
+expect failures-set-rel-tokens 2 "^wanka: error: reliability.tokens: not used by wanka estimate --failures" -- "$W" estimate --failures --set reliability.tokens=5e9
+# uneven stages are named by what was given: vpp, or the edge count
+expect uneven-names-vpp 2 "^wanka: error: --vpp: parallel.vpp: pp x vpp = 12 does not divide layers \(80\)" -- "$W" estimate --vpp 3
 # a scalar replaces a nested field's mapping (a length distribution), and a --set inside a flag's
 # block is named by its path, not the flag
 expect set-scalar-on-nested-map 0 "wanka serve" -- "$W" serve "$SRC/examples/serve-llama3-70b-disaggregated.yaml" --set serving.input_len=1000 --set serving.requests=20

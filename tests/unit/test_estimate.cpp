@@ -310,7 +310,7 @@ TEST(Scenario, StageLayoutPlacesTheGivenEdgeLayers) {
                         "parallel: {tp: 1, pp: 4, dp: 2}\ntraining: {seq_len: 4096, global_batch: 16}\n";
   expect_refused(y, {{"parallel.first_stage_layers", "20"}, {"parallel.last_stage_layers", "11"}},
                  "parallel.first_stage_layers", "leave 1 of the model's 32 for the other 2");
-  expect_refused(y, {{"parallel.last_stage_layers", "6"}}, "parallel.pp", "allow_uneven_stages");  // 26 over 3
+  expect_refused(y, {{"parallel.last_stage_layers", "6"}}, "parallel.last_stage_layers", "allow_uneven_stages");  // 26 over 3
   expect_refused(y, {{"parallel.pp", "1"}, {"parallel.dp", "8"}, {"parallel.last_stage_layers", "5"}},
                  "parallel.last_stage_layers", "holds all 32 layers");
   const Scenario ok = parse_scenario(y, "<t>", {{"parallel.last_stage_layers", "2"}});  // 30 = 3 x 10
