@@ -181,9 +181,16 @@ bool defines(YAML::Node v, const std::string& rest) {
 
 }  // namespace
 
-bool spells_null(const std::string& value) {
+namespace {
+// An override's value without surrounding blanks.
+std::string trimmed(const std::string& value) {
   const auto b = value.find_first_not_of(" \t"), e = value.find_last_not_of(" \t");
-  const std::string t = b == std::string::npos ? std::string() : value.substr(b, e - b + 1);
+  return b == std::string::npos ? std::string() : value.substr(b, e - b + 1);
+}
+}  // namespace
+
+bool spells_null(const std::string& value) {
+  const std::string t = trimmed(value);
   return t == "null" || t == "Null" || t == "NULL" || t == "~";
 }
 
@@ -337,8 +344,7 @@ YAML::Node scenario_root(const std::string& text, const std::string& origin, con
   };
   // "0" is unset for these fields, as null is.
   const auto unsets = [](const std::string& v) {
-    const auto b = v.find_first_not_of(" \t"), e = v.find_last_not_of(" \t");
-    const std::string t = b == std::string::npos ? std::string() : v.substr(b, e - b + 1);
+    const std::string t = trimmed(v);
     return t == "0" || t == "0.0" || t == "0e0";
   };
   unsigned given = 0;
