@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -43,6 +44,27 @@ struct SloConfig {
 struct DisaggregationConfig {
   int prefill_replicas = 0;  // 0: colocated (every replica prefills and decodes)
 };
+
+// Speculative decoding (Leviathan et al. 2023, "Fast Inference from Transformers via
+// Speculative Decoding", ICML; Chen et al. 2023): every decode iteration a draft proposes
+// `tokens` tokens per sequence, one after the other, and the target model verifies them with the
+// sequence's last token in one pass of tokens + 1 query positions; the first rejected draft is
+// replaced by the target's own token, so an iteration emits 1 to tokens + 1 tokens. Each draft is
+// accepted with probability `acceptance` while the ones before it were (the i.i.d. assumption of
+// Leviathan et al. §3.1): (1 - a^(k+1)) / (1 - a) tokens per iteration on average. The draft is
+// the model's multi-token-prediction module (DeepSeek-V3, arXiv 2412.19437 §2.2 and §5.4.3: one
+// transformer block, a 2h x h projection and the shared output head, run once per draft token)
+// or a smaller model of the same vocabulary on the same GPUs.
+struct SpeculativeConfig {
+  int tokens = 0;            // drafts per iteration; 0: off
+  double acceptance = 0.8;   // probability each draft is accepted, given the ones before it were
+  std::string draft = "mtp"; // "mtp", or a model name (catalog or scenario `models:`)
+  std::optional<ModelSpec> draft_model;  // the named draft, resolved at parse time (mtp: unset)
+};
+
+// Tokens a verification step emits on average with every draft proposed:
+// (1 - a^(k+1)) / (1 - a) (Leviathan et al. 2023, eq. 1), k + 1 at a = 1.
+double expected_tokens_per_step(const SpeculativeConfig& sp);
 
 // Capacity planning (`capacity:` block or `serve --plan` flags).
 struct CapacityConfig {
@@ -88,6 +110,7 @@ struct ServingConfig {
   bool attention_dp = false;
   bool attention_dp_given = false;  // set in the input (else `serve --plan` searches both layouts for MoE models)
   SloConfig slo;
+  SpeculativeConfig speculative;
   DisaggregationConfig disaggregation;
   std::uint64_t seed = 1;
   std::optional<CapacityConfig> capacity;
@@ -121,7 +144,10 @@ struct BatchShape {
   double logits_rows = 0;  // sequences that produce a token this iteration
   double kv_tokens = 0;    // sum over sequences of the KV length attended to (context + new)
   double attn_pairs = 0;   // sum over sequences of q * (c + (q + 1) / 2): query-key pairs computed
-  double decode_kv_tokens = 0;  // the part of kv_tokens read by sequences decoding one token (q = 1)
+  double decode_kv_tokens = 0;  // the part of kv_tokens read by sequences decoding (q = 1, or 1 + drafts)
+  // Speculative decoding: the sequences that draft this iteration and the sum of their contexts
+  // (the KV length each draft pass starts from).
+  double draft_seqs = 0, draft_kv_tokens = 0;
   // With attention DP, the busiest rank's part of each quantity above (the maximum over the
   // ranks the sequences are assigned to). 0: not given; the cost model then assumes sequences
   // spread evenly, ceil(seqs / tp) on the busiest rank.
@@ -135,6 +161,7 @@ struct BatchShape {
 
 struct StepBreakdown {
   Seconds gemm_compute, weight_read, expert_read, attention, kv_read, other, tp_comm, ep_comm, pp_comm;
+  Seconds draft;  // speculative decoding: the draft passes (all their parts)
   Seconds total;
 };
 
@@ -145,6 +172,8 @@ class InferenceCost {
 
   // KV bytes per token for the whole model: 2 x layers x kv_heads x head_dim x bytes (GQA/MHA);
   // MLA caches one latent of kv_lora_rank + rope dims per layer.
+  // The draft's KV cache (speculative decoding) is included in the per-GPU figure, the blocks and
+  // the weights; kv_bytes_per_token is the target model's.
   double kv_bytes_per_token() const { return kv_token_model_; }
   double kv_bytes_per_token_per_gpu() const { return kv_token_gpu_; }
   double weight_bytes_per_gpu() const { return weight_gpu_; }   // the fullest pipeline stage
@@ -173,6 +202,7 @@ class InferenceCost {
   // The fullest stage's layers (without the logits) and the logits, of one batch.
   StepBreakdown stage(const BatchShape& b) const;
   Seconds logits(const BatchShape& b) const;
+  Seconds draft_time(const BatchShape& b) const;
 
   int tp_, pp_, ep_;
   bool attention_dp_ = false;
@@ -198,6 +228,11 @@ class InferenceCost {
   long tp_group_domain_ = 8;
   long pp_cross_hops_ = 0;  // of the pp - 1 stage-to-stage hops, those leaving the scale-up domain
   Fabric fabric_{};
+  // Speculative decoding: the draft (the MTP module as a one-layer model, or the draft model)
+  // on the replica's TP group, and the drafts per iteration.
+  std::shared_ptr<const InferenceCost> draft_;
+  int draft_tokens_ = 0;
+  Linear mtp_proj_;  // in an MTP draft: the projection of [hidden; next embedding], per pass
   double kv_token_model_ = 0, kv_token_gpu_ = 0, kv_token_transfer_ = 0;
   double weight_gpu_ = 0, workspace_gpu_ = 0, kv_cap_gpu_ = 0;
   long kv_blocks_ = 0;
@@ -223,6 +258,9 @@ struct LatencyPercentiles {
 
 struct ServeResult {
   long requests = 0, completed = 0, preemptions = 0;
+  // Speculative decoding: iterations of a drafting sequence, and the tokens they emitted (their
+  // ratio: the measured tokens per verification pass).
+  double spec_steps = 0, spec_tokens = 0;
   long replicas = 0, gpus = 0, prefill_replicas = 0;
   std::int64_t iterations = 0;
   double makespan_s = 0;

@@ -7,6 +7,8 @@
 #include <climits>
 #include <cmath>
 
+#include <fmt/format.h>
+
 #include "config/yaml_util.hpp"
 #include "wanka/error.hpp"
 #include "wanka/serve.hpp"
@@ -58,7 +60,7 @@ void parse_serving(const YAML::Node& n, ServingConfig& sv) {
   yaml::require_map(n, P);
   yaml::check_keys(n, P, {"input_len", "output_len", "requests", "arrival_rate_per_s", "offline", "trace",
                           "trace_time_scale", "max_batch", "max_batch_tokens", "kv_block_tokens", "weight_precision",
-                          "kv_precision", "gpu_memory_utilization", "kv_pool", "decode_kv_reads", "attention_dp", "slo", "disaggregation", "seed"});
+                          "kv_precision", "gpu_memory_utilization", "kv_pool", "decode_kv_reads", "attention_dp", "slo", "speculative", "disaggregation", "seed"});
   if (auto x = n["input_len"]; x && !x.IsNull()) sv.input_len = parse_length(x, P + ".input_len");
   if (auto x = n["output_len"]; x && !x.IsNull()) sv.output_len = parse_length(x, P + ".output_len");
   yaml::opt(n, "requests", P, sv.requests, 1, 1e7);  // ~60 B of state per request
@@ -125,6 +127,17 @@ void parse_serving(const YAML::Node& n, ServingConfig& sv) {
       throw InputError(P + ".slo.percentile", "must be 50, 90 or 99");
     }
   }
+  if (auto x = n["speculative"]; x && !x.IsNull()) {
+    const std::string Q = P + ".speculative";
+    yaml::require_map(x, Q);
+    yaml::check_keys(x, Q, {"tokens", "acceptance", "draft"});
+    auto& sp = sv.speculative;
+    if (!x["tokens"] || x["tokens"].IsNull()) throw InputError(Q + ".tokens", "missing: the drafts per iteration (0 turns speculative decoding off)");
+    sp.tokens = static_cast<int>(yaml::as_long(x["tokens"], Q + ".tokens", 0, 16));
+    yaml::opt(x, "acceptance", Q, sp.acceptance, 0, 1);
+    yaml::opt_string(x, "draft", Q, sp.draft);
+    if (sp.draft.empty()) throw InputError(Q + ".draft", "empty: give mtp or a model name");
+  }
   if (auto x = n["disaggregation"]; x && !x.IsNull()) {
     yaml::require_map(x, P + ".disaggregation");
     yaml::check_keys(x, P + ".disaggregation", {"prefill_replicas"});
@@ -151,6 +164,35 @@ CapacityConfig parse_capacity(const YAML::Node& n) {
     throw InputError(P + ".requests_per_user_per_hour", "missing: give the per-user rate, or fleet_gpus to solve for it");
   }
   return c;
+}
+
+// The speculative draft: the model's own multi-token-prediction module, or a model of the
+// catalog with the same vocabulary (the draft's tokens are the target's).
+void resolve_draft(ServeScenario& s, const Catalog& catalog) {
+  auto& sp = s.serving.speculative;
+  if (sp.tokens == 0) return;
+  const ModelSpec& m = s.base.model;
+  const std::string F = "serving.speculative.draft";
+  if (sp.draft == "mtp") {
+    if (m.mtp_layers < 1) {
+      throw InputError(F, m.name + " has no multi-token-prediction module (model.mtp_layers is 0): name a draft model of its vocabulary");
+    }
+    return;
+  }
+  ModelSpec d;
+  try {
+    d = catalog.model(sp.draft);
+  } catch (const InputError& e) {
+    const std::string& w = e.what();
+    const std::string prefix = e.field() + ": ";
+    throw InputError(F, w.compare(0, prefix.size(), prefix) == 0 ? w.substr(prefix.size()) : w);
+  }
+  if (d.vocab != m.vocab) {
+    throw InputError(F, fmt::format("{}'s vocabulary ({}) is not {}'s ({}): a draft must propose the target's tokens", d.name,
+                                    d.vocab, m.name, m.vocab));
+  }
+  if (d.is_moe()) throw InputError(F, "a mixture-of-experts draft model is not modelled: name a dense model, or mtp");
+  sp.draft_model = d;
 }
 
 }  // namespace
@@ -232,6 +274,7 @@ ServeScenario parse_serve_scenario(const std::string& text, const std::string& o
       s.serving.trace = ((ec ? scenario : real).parent_path() / trace).string();
     }
   }
+  resolve_draft(s, catalog);
   auto& p = s.base.parallel;
   for (const auto& k : d.parallel_given) {
     if (k != "tp" && k != "pp" && k != "ep" && k != "cp" && k != "vpp" && k != "dp") {

@@ -46,6 +46,7 @@ Json serving_config_to_json(const ServeScenario& s) {
          {"attention_dp", sv.attention_dp},
          {"decode_kv_reads", sv.decode_kv_reads == ServingConfig::DecodeKvReads::kPerKvHead ? "per_kv_head" : "per_query_head"},
          {"slo", {{"ttft_s", sv.slo.ttft_s}, {"tpot_s", sv.slo.tpot_s}, {"percentile", sv.slo.percentile}}},
+         {"speculative", {{"tokens", sv.speculative.tokens}, {"acceptance", sv.speculative.acceptance}, {"draft", sv.speculative.draft}}},
          {"disaggregation", {{"prefill_replicas", sv.disaggregation.prefill_replicas}}},
          {"seed", sv.seed}};
   return j;
@@ -81,6 +82,14 @@ Json serve_to_json(const ServeScenario& s, const ServeResult& r) {
                      {"decode_step_s", r.decode_step_s},
                      {"batch_mean", r.batch_mean}};
   j["run"] = {{"requests", r.requests}, {"completed", r.completed}, {"iterations", r.iterations}, {"makespan_s", r.makespan_s}};
+  if (s.serving.speculative.tokens > 0) {
+    j["speculative"] = {{"draft", s.serving.speculative.draft},
+                        {"tokens", s.serving.speculative.tokens},
+                        {"acceptance", s.serving.speculative.acceptance},
+                        {"expected_tokens_per_step", expected_tokens_per_step(s.serving.speculative)},
+                        {"tokens_per_step", r.spec_steps > 0 ? Json(r.spec_tokens / r.spec_steps) : Json(nullptr)},
+                        {"verification_steps", r.spec_steps}};
+  }
   const double cost_h = double(r.gpus) * s.base.cluster.price_per_gpu_hour_usd;
   j["cost"] = {{"price_per_gpu_hour_usd", s.base.cluster.price_per_gpu_hour_usd},
                {"per_million_output_tokens_usd", r.output_tokens_per_s > 0 ? cost_h / (r.output_tokens_per_s * 3600) * 1e6 : 0.0},
@@ -128,6 +137,13 @@ std::string format_serve(const ServeScenario& s, const ServeResult& r) {
                    r.kv_bytes_per_token / 1024, r.kv_capacity_tokens, 100 * r.kv_occupancy_mean, 100 * r.kv_occupancy_peak);
   o += fmt::format("  per GPU         {:.1f} GiB weights; mean batch {:.1f}, decode step {}\n", r.weight_bytes_per_gpu / kGiB,
                    r.batch_mean, ms(r.decode_step_s));
+  if (sv.speculative.tokens > 0) {
+    o += fmt::format("  speculative     {} draft(s) per step by {}, acceptance {:g}: {} tokens per verification step "
+                     "({:.2f} expected)\n",
+                     sv.speculative.tokens, sv.speculative.draft, sv.speculative.acceptance,
+                     r.spec_steps > 0 ? fmt::format("{:.2f}", r.spec_tokens / r.spec_steps) : std::string("no"),
+                     expected_tokens_per_step(sv.speculative));
+  }
   const double cost_h = double(r.gpus) * s.base.cluster.price_per_gpu_hour_usd;
   if (r.output_tokens_per_s > 0) {
     o += fmt::format("  cost            ${:.3f} per million output tokens at ${:.2f}/GPU-h\n",

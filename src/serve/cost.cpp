@@ -228,6 +228,47 @@ InferenceCost::InferenceCost(const ModelSpec& m, const ClusterConfig& c, int tp,
   if (m.is_moe()) w += double(moe_stage_layers_) * local_params(layer_params(m, true));
   const double embed = V * h / ta * 2.0;
   w += pp == 1 ? 2.0 * embed : embed;  // input embedding and lm_head (one of them per edge stage)
+  // Speculative decoding: the draft lives on the same GPUs (on the last stage with pp > 1; its
+  // weights and KV cache are counted on the fullest stage, a bound). The MTP module is the
+  // model cut to one layer (a MoE layer when the model has experts, as DeepSeek-V3's is) whose
+  // embedding and output head are the target's (not counted twice) plus the 2h x h projection
+  // of [h_i; emb(t_i+1)] (replicated); a draft model is a whole dense model on the replica's TP
+  // group (the largest divisor of tp its heads allow).
+  if (sv.speculative.tokens > 0) {
+    draft_tokens_ = sv.speculative.tokens;
+    ServingConfig dsv = sv;
+    dsv.speculative = SpeculativeConfig{};
+    const bool mtp = !sv.speculative.draft_model;
+    ModelSpec d = mtp ? m : *sv.speculative.draft_model;
+    int dtp = tp, dep = ep;
+    if (mtp) {
+      d.name = m.name + " MTP";
+      d.layers = 1;
+      d.mtp_layers = 0;
+      if (m.is_moe()) d.moe.dense_layers = 0;
+    } else {
+      dsv.attention_dp = false;
+      dep = 1;
+      auto splits = [&](int x) {
+        return d.heads % x == 0 && (d.kv_heads % x == 0 || x % d.kv_heads == 0);
+      };
+      while (dtp > 1 && !(tp % dtp == 0 && splits(dtp))) --dtp;
+    }
+    auto dc = std::make_shared<InferenceCost>(d, c, dtp, 1, dep, dsv);
+    double dw = dc->weight_gpu_;
+    if (mtp) {
+      const double dta = dsv.attention_dp ? 1.0 : double(dtp);
+      dw -= 2.0 * (V * h / dta * 2.0);  // the shared embedding and output head
+      Linear proj;
+      double proj_w = 0;
+      gemm(proj, proj_w, h, 2.0 * h);
+      dw += 2.0 * h * h * wb;
+      dc->mtp_proj_ = proj;
+    }
+    w += dw;
+    kv_token_gpu_ += dc->kv_token_gpu_;
+    draft_ = std::move(dc);
+  }
   weight_gpu_ = w;
   const double f_act = std::max(f_dense, m.is_moe() ? double(m.moe.ffn_hidden) * m.moe.top_k / t : 0.0);
   // With attention DP one rank may hold a whole max_batch_tokens chunk and the fp32 logits of
@@ -347,10 +388,30 @@ StepBreakdown InferenceCost::breakdown(const BatchShape& b) const {
   }
   s.other += lg;
   s.total += lg;
+  s.draft = draft_time(b);
+  s.total += s.draft;
   return s;
 }
 
 Seconds InferenceCost::iteration_time(const BatchShape& b) const { return breakdown(b).total; }
+
+Seconds InferenceCost::draft_time(const BatchShape& b) const {
+  // `draft_tokens_` draft passes, one after the other, each proposing one token for every
+  // drafting sequence (q = 1) over its context so far: pass j (1-based) attends over c + j
+  // keys, c + j - 1 of them cached; summed over the passes, k (c + (k + 1) / 2) keys per
+  // sequence, which the mean pass below times k reproduces (every term is linear in them).
+  if (!draft_ || b.draft_seqs <= 0) return Seconds(0);
+  const double n = b.draft_seqs, k = double(draft_tokens_);
+  BatchShape d;
+  d.tokens = d.seqs = d.logits_rows = n;
+  d.kv_tokens = b.draft_kv_tokens + n * (k + 1.0) / 2.0;
+  d.attn_pairs = d.kv_tokens;
+  d.decode_kv_tokens = d.kv_tokens;
+  d.attn_full_pairs = b.draft_kv_tokens + n * (k - 1.0) / 2.0;
+  const auto& pr = draft_->mtp_proj_;
+  const double proj = pr.a + n * pr.b;  // zero for a draft model
+  return (draft_->iteration_time(d) + Seconds(proj)) * k;
+}
 
 Seconds InferenceCost::kv_transfer_time(double tokens, bool cross_domain) const {
   // Every GPU of the prefill replica sends its shard to its peer in the decode replica, in

@@ -23,6 +23,7 @@
 
 #include <fmt/format.h>
 
+#include "sim/rng.hpp"
 #include "wanka/error.hpp"
 #include "wanka/serve.hpp"
 #include "wanka/sim.hpp"
@@ -82,6 +83,12 @@ struct Shared {
   std::int64_t iterations = 0;
   double batch_sum = 0;
   bool cross_domain_transfer = true;
+  // Speculative decoding: drafts per iteration, their acceptance, the draws, and the counts of
+  // verification passes and of the tokens they emitted.
+  int spec_k = 0;
+  double spec_accept = 0;
+  sim::Rng spec_rng{0};
+  double spec_steps = 0, spec_tokens = 0;
 };
 
 class Instance : public sim::Process {
@@ -91,7 +98,7 @@ class Instance : public sim::Process {
   Instance(Shared& sh, Role role, long blocks, int ranks, const ServingConfig& sv)
       : sh_(sh), role_(role), total_blocks_(blocks), free_blocks_(blocks),
         watermark_(static_cast<long>(0.01 * double(blocks / ranks))), max_batch_(sv.max_batch),
-        budget_(sv.max_batch_tokens), block_(sv.kv_block_tokens), ranks_(ranks),
+        budget_(sv.max_batch_tokens), block_(sv.kv_block_tokens), spec_k_(sv.speculative.tokens), ranks_(ranks),
         rank_free_(static_cast<std::size_t>(ranks), blocks / ranks), rank_seqs_(static_cast<std::size_t>(ranks), 0) {}
 
   void set_id(std::uint32_t id) { id_ = id; }
@@ -179,9 +186,14 @@ class Instance : public sim::Process {
         if constexpr (!kDp) break;
         continue;
       }
+      // The last token, and with speculative decoding up to spec_k drafts, no more than the
+      // output has left (drafts past it are not proposed) nor the budget allows.
+      long q = 1;
+      if (spec_k_ > 0) q = std::max(1L, std::min({long(spec_k_) + 1, long(s.out) - long(s.gen), budget}));
       // One more token needs a new block exactly when the held ones are full (blocks >=
       // ceil(done / block) always holds); a multiply instead of a division per sequence.
-      const long more = long(s.done) + 1 > long(s.blocks) * block_ ? 1 : 0;
+      const long more = q == 1 ? (long(s.done) + 1 > long(s.blocks) * block_ ? 1 : 0)
+                               : std::max(0L, blocks_for(long(s.done) + q) - long(s.blocks));
       long& rank_free = rank_free_[std::size_t(s.rank)];
       bool self = false;
       while (more > rank_free) {
@@ -204,8 +216,8 @@ class Instance : public sim::Process {
       free_blocks_ -= more;
       rank_free -= more;
       s.blocks += static_cast<std::int32_t>(more);
-      s.sched = 1;
-      --budget;
+      s.sched = static_cast<std::int32_t>(q);
+      budget -= q;
     }
     // 2. prompt chunks of admitted sequences
     for (auto& s : running_) {
@@ -251,13 +263,19 @@ class Instance : public sim::Process {
       const double q = s.sched, c = s.done;
       const double pairs = q * (c + (q + 1.0) / 2.0);
       const bool decoding = s.done >= s.need, row = s.done + s.sched >= s.need;
+      // A verification pass samples at every position: 1 + drafts rows.
+      const double rows = decoding ? q : (row ? 1.0 : 0.0);
       b.tokens += q;
       b.seqs += 1;
       b.kv_tokens += c + q;
       if (decoding) b.decode_kv_tokens += c + q;
       b.attn_pairs += pairs;
       b.attn_full_pairs += q * c;
-      if (row) b.logits_rows += 1;
+      b.logits_rows += rows;
+      if (decoding && s.sched > 1) {
+        b.draft_seqs += 1;
+        b.draft_kv_tokens += c;
+      }
       if constexpr (kDp) {
         BatchShape& x = per_rank_[std::size_t(s.rank)];
         x.tokens += q;
@@ -265,7 +283,7 @@ class Instance : public sim::Process {
         if (decoding) x.decode_kv_tokens += c + q;
         x.attn_pairs += pairs;
         x.attn_full_pairs += q * c;
-        if (row) x.logits_rows += 1;
+        x.logits_rows += rows;
       }
     }
     if constexpr (kDp) {
@@ -322,10 +340,20 @@ class Instance : public sim::Process {
       Seq s = running_[i];
       bool keep = true;
       if (s.sched > 0) {
-        s.done += s.sched;
+        // A decoding sequence emits its token, or with drafts 1 + the accepted ones: each
+        // accepted with probability spec_accept while the ones before it were (the first
+        // rejected is replaced by the target's token); only their KV stays.
+        const bool decoding = s.done >= s.need;
+        std::int32_t emitted = 1;
+        if (decoding && s.sched > 1) {
+          while (emitted < s.sched && sh_.spec_rng.uniform() < sh_.spec_accept) ++emitted;
+          sh_.spec_steps += 1;
+          sh_.spec_tokens += emitted;
+        }
+        s.done += decoding ? emitted : s.sched;
         s.sched = 0;
         if (s.done >= s.need) {
-          ++s.gen;
+          s.gen += emitted;
           if (sh_.t.first[s.req] < 0) sh_.t.first[s.req] = e.now();
           if (s.gen >= s.out) {
             sh_.t.finish[s.req] = e.now();
@@ -357,6 +385,7 @@ class Instance : public sim::Process {
   std::uint32_t pool_index_ = 0;
   std::size_t load_ = 0;
   long total_blocks_, free_blocks_, watermark_, max_batch_, budget_, block_;
+  int spec_k_;
   int ranks_;
   std::vector<long> rank_free_;   // free blocks per attention-DP rank (one entry without it)
   std::vector<long> rank_seqs_;   // running sequences per rank
@@ -454,6 +483,11 @@ std::string fit_message(const ServeScenario& s, const InferenceCost& cost) {
                              : "raise tp or pp, ");
 }
 
+double expected_tokens_per_step(const SpeculativeConfig& sp) {
+  const double a = sp.acceptance, k = sp.tokens;
+  return a >= 1 ? k + 1 : (1 - std::pow(a, k + 1)) / (1 - a);
+}
+
 ServeResult simulate_serving(const ServeScenario& s) { return simulate_serving(s, make_requests(s.serving)); }
 
 ServeResult simulate_serving(const ServeScenario& s, const std::vector<RequestSpec>& requests) {
@@ -484,10 +518,11 @@ ServeResult simulate_serving(const ServeScenario& s, const std::vector<RequestSp
   // least max(outputs / max_batch, inputs / max_batch_tokens) / ranks iterations. Refused up
   // front when those lower bounds pass the work limit (kMaxWorkNs), and stopped at run time
   // when the counts do (online arrivals, a batch held small by the KV cache, preemptions).
-  const double ranks = sv.attention_dp ? double(p.tp) : 1.0;
-  const double by_batch = outputs / double(sv.max_batch) / ranks, by_tokens = inputs / double(sv.max_batch_tokens) / ranks;
+  // With speculative decoding a sequence-step emits up to 1 + drafts tokens.
+  const double ranks = sv.attention_dp ? double(p.tp) : 1.0, per_step = 1.0 + sv.speculative.tokens;
+  const double by_batch = outputs / per_step / double(sv.max_batch) / ranks, by_tokens = inputs / double(sv.max_batch_tokens) / ranks;
   const double min_iterations = std::max(by_batch, by_tokens);
-  if (work_ns(min_iterations, outputs) > kMaxWorkNs) {
+  if (work_ns(min_iterations, outputs / per_step) > kMaxWorkNs) {
     if (work_ns(min_iterations, 0) > 0.5 * kMaxWorkNs) {
       throw InputError(by_batch >= by_tokens ? "serving.max_batch" : "serving.max_batch_tokens",
                        fmt::format("these requests need at least {:.3g} scheduler iterations and {:.3g} sequence-steps, more "
@@ -515,6 +550,9 @@ ServeResult simulate_serving(const ServeScenario& s, const std::vector<RequestSp
   Shared sh;
   sh.requests = &requests;
   sh.cost = &cost;
+  sh.spec_k = sv.speculative.tokens;
+  sh.spec_accept = sv.speculative.acceptance;
+  sh.spec_rng = sim::Rng{sv.seed ^ 0x5DEECE66DULL};  // a stream of its own: the requests' draws stay the same
   const std::size_t n = requests.size();
   sh.t.arrival.resize(n);
   sh.t.first.assign(n, -1);
@@ -550,6 +588,8 @@ ServeResult simulate_serving(const ServeScenario& s, const std::vector<RequestSp
   res.gpus = replicas * cost.gpus();
   res.preemptions = sh.preemptions;
   res.iterations = sh.iterations;
+  res.spec_steps = sh.spec_steps;
+  res.spec_tokens = sh.spec_tokens;
   res.weight_bytes_per_gpu = cost.weight_bytes_per_gpu();
   res.kv_bytes_per_token = cost.kv_bytes_per_token();
   res.kv_blocks = cost.kv_blocks();
@@ -603,9 +643,15 @@ ServeResult simulate_serving(const ServeScenario& s, const std::vector<RequestSp
   if (n > 0) {
     const double ctx = (in_tok + out_tok / 2.0) / double(std::max(1L, res.completed));
     const double bsz = std::max(1.0, res.batch_mean);
-    BatchShape b{bsz, bsz, bsz, bsz * (ctx + 1), bsz * (ctx + 1)};
-    b.attn_full_pairs = bsz * ctx;      // each new token against its cached context
+    // With speculative decoding, a verification pass of 1 + drafts tokens and the drafts.
+    const double q = 1.0 + sv.speculative.tokens;
+    BatchShape b{bsz * q, bsz, bsz * q, bsz * (ctx + q), bsz * q * (ctx + (q + 1) / 2)};
+    b.attn_full_pairs = bsz * q * ctx;  // each new token against its cached context
     b.decode_kv_tokens = b.kv_tokens;  // every sequence decodes (rank_* unset: an even spread with attention DP)
+    if (q > 1) {
+      b.draft_seqs = bsz;
+      b.draft_kv_tokens = bsz * ctx;
+    }
     res.decode_step_s = cost.iteration_time(b).value;
   }
   return res;

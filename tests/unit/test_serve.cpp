@@ -446,15 +446,17 @@ RC_GTEST_PROP(ServeProps, InvariantsAndMoreMemory, ()) {
   }
 }
 
+// The serving block `extra` is refused with an InputError naming `field`.
+void expect_field(const std::string& extra, const std::string& field, const std::string& model = "llama3-70b") {
+  try {
+    scenario(extra, model);
+    ADD_FAILURE() << extra;
+  } catch (const InputError& e) {
+    EXPECT_EQ(e.field(), field) << e.what();
+  }
+}
+
 TEST(ServeConfig, FieldNamedErrors) {
-  auto expect_field = [](const std::string& extra, const std::string& field) {
-    try {
-      scenario(extra);
-      ADD_FAILURE() << extra;
-    } catch (const InputError& e) {
-      EXPECT_EQ(e.field(), field) << e.what();
-    }
-  };
   expect_field("weight_precision: int3", "serving.weight_precision");
   expect_field("kv_precision: fp4", "serving.kv_precision");
   expect_field("max_batch: 0", "serving.max_batch");
@@ -467,6 +469,95 @@ TEST(ServeConfig, FieldNamedErrors) {
   expect_field("kv_pool: sglang", "serving.kv_pool");
   expect_field("decode_kv_reads: per_token", "serving.decode_kv_reads");
   expect_field("attention_dp: true", "serving.attention_dp");  // the dense default model
+}
+
+TEST(ServeConfig, SpeculativeErrorsNameTheField) {
+  expect_field("speculative: {acceptance: 0.8}", "serving.speculative.tokens");
+  expect_field("speculative: {tokens: 17}", "serving.speculative.tokens");
+  expect_field("speculative: {tokens: 2, acceptance: 1.5}", "serving.speculative.acceptance");
+  expect_field("speculative: {tokens: 2, draft: mtp}", "serving.speculative.draft");         // llama3-70b has no MTP module
+  expect_field("speculative: {tokens: 2, draft: llama2-7b}", "serving.speculative.draft");   // 32,000-token vocabulary
+  expect_field("speculative: {tokens: 2, draft: llama3-8bb}", "serving.speculative.draft");  // unknown name
+  expect_field("speculative: {tokens: 2, draft: mixtral-8x7b}", "serving.speculative.draft", "mixtral-8x22b");  // MoE draft
+  EXPECT_NO_THROW(scenario("speculative: {tokens: 0, draft: mtp}"));  // off: the draft is not needed
+}
+
+// The draft model's weights and KV cache sit on the replica's GPUs, and each iteration runs k
+// draft passes over the drafting sequences (q = 1 each, the context growing by one per pass).
+TEST(ServeCost, DraftModelWeightsKvAndPasses) {
+  const auto plain = scenario("input_len: 512, output_len: 128");
+  const auto spec = scenario("input_len: 512, output_len: 128, speculative: {tokens: 3, draft: llama3-8b}");
+  const InferenceCost a = cost_of(plain), b = cost_of(spec);
+  auto draft_s = scenario("input_len: 512, output_len: 128", "llama3-8b");  // llama3-8b on the same 8 GPUs, tp 8
+  const InferenceCost d = cost_of(draft_s);
+  EXPECT_NEAR(b.weight_bytes_per_gpu() - a.weight_bytes_per_gpu(), d.weight_bytes_per_gpu(), 1.0);
+  EXPECT_NEAR(b.kv_capacity_bytes_per_gpu(), a.kv_capacity_bytes_per_gpu() - d.weight_bytes_per_gpu(), 1.0);
+  // 8 sequences at context 1,000: the three passes see 1,001, 1,002 and 1,003 keys, 1,002 on average.
+  BatchShape v{32, 8, 32, 8 * 1004.0, 8 * 4 * (1000 + 2.5)};
+  v.attn_full_pairs = 8 * 4 * 1000.0;
+  v.decode_kv_tokens = v.kv_tokens;
+  v.draft_seqs = 8;
+  v.draft_kv_tokens = 8 * 1000.0;
+  BatchShape pass{8, 8, 8, 8 * 1002.0, 8 * 1002.0};
+  pass.attn_full_pairs = 8 * 1001.0;
+  pass.decode_kv_tokens = pass.kv_tokens;
+  const StepBreakdown s = b.breakdown(v);
+  EXPECT_NEAR(s.draft.value, 3 * d.iteration_time(pass).value, 1e-12);
+  BatchShape no_draft = v;
+  no_draft.draft_seqs = no_draft.draft_kv_tokens = 0;
+  EXPECT_NEAR(s.total.value, a.iteration_time(no_draft).value + s.draft.value, 1e-12);
+}
+
+// DeepSeek-V3's MTP module as the draft: one MoE layer with the shared embedding and head, plus
+// the 2h x h projection, 7,168 x 14,336 fp8 weights (arXiv 2412.19437 §2.2).
+TEST(ServeCost, MtpDraftIsOneLayerAndTheProjection) {
+  auto ds = [](const std::string& extra) {
+    return parse_serve_scenario("model: deepseek-v3\ncluster: {gpu: h200, num_gpus: 8}\nparallel: {tp: 8, ep: 8}\n"
+                                "serving: {weight_precision: fp8" + extra + "}\n", "<test>");
+  };
+  const auto plain = ds(""), spec = ds(", speculative: {tokens: 1}");
+  const InferenceCost a = cost_of(plain), b = cost_of(spec);
+  const ModelSpec& m = plain.base.model;
+  const double h = double(m.hidden);
+  // One MoE layer of the 58 the fullest stage holds beside 3 dense ones, on each GPU.
+  auto one_layer = plain;
+  one_layer.base.model.layers = 4;  // 3 dense + 1 MoE
+  auto dense_only = plain;
+  dense_only.base.model.layers = 3;
+  dense_only.base.model.moe.dense_layers = 3;
+  const double moe_layer = cost_of(one_layer).weight_bytes_per_gpu() - cost_of(dense_only).weight_bytes_per_gpu();
+  EXPECT_NEAR(b.weight_bytes_per_gpu() - a.weight_bytes_per_gpu(), moe_layer + 2.0 * h * h * 1.0, 1.0);
+}
+
+// Acceptance 1: every verification step emits 1 + k tokens. 16 requests of 32 output tokens,
+// k = 3: the prefill gives token 1; then seven steps of 4 tokens (29 in all) and one of 3 (the
+// output has 3 left: 2 drafts): 9 iterations, 8 verification steps, 31 tokens.
+TEST(ServeSim, SpeculativeFullAcceptanceSteps) {
+  auto s = scenario("input_len: 256, output_len: 32, requests: 16, offline: true, max_batch: 16, "
+                    "speculative: {tokens: 3, acceptance: 1, draft: llama3-8b}");
+  const ServeResult r = simulate_serving(s);
+  EXPECT_EQ(r.completed, 16);
+  EXPECT_EQ(r.iterations, 9);
+  EXPECT_DOUBLE_EQ(r.spec_steps, 16 * 8.0);
+  EXPECT_DOUBLE_EQ(r.spec_tokens, 16 * 31.0);
+}
+
+// Acceptance 0: one token per step, as without drafts, each step dearer (drafts + a wider
+// verification pass); at 0.8 the mean tokens per step is (1 - 0.8^4) / 0.2 = 2.952 for k = 3.
+TEST(ServeSim, SpeculativeAcceptanceSetsTokensPerStep) {
+  const std::string base = "input_len: 256, output_len: 400, requests: 64, offline: true, max_batch: 16";
+  const ServeResult plain = simulate_serving(scenario(base));
+  const ServeResult none = simulate_serving(scenario(base + ", speculative: {tokens: 3, acceptance: 0, draft: llama3-8b}"));
+  EXPECT_EQ(none.iterations, plain.iterations);
+  EXPECT_GT(none.tpot_s.p50, plain.tpot_s.p50);
+  const auto s = scenario(base + ", speculative: {tokens: 3, acceptance: 0.8, draft: llama3-8b}");
+  const ServeResult r = simulate_serving(s);
+  EXPECT_NEAR(expected_tokens_per_step(s.serving.speculative), 2.952, 1e-12);
+  // 64 x 399 tokens over about 8,600 steps: the standard error of the mean is about 0.013; the
+  // last steps of each request propose fewer drafts and pull the mean down slightly.
+  EXPECT_NEAR(r.spec_tokens / r.spec_steps, 2.952, 0.06);
+  EXPECT_LT(r.iterations, plain.iterations);
+  EXPECT_LT(r.tpot_s.p50, plain.tpot_s.p50);
 }
 
 // Capacity: the chosen fleet serves the demand within the SLO at the probe's rate.

@@ -85,6 +85,23 @@ TEST(ServeExamples, PalmDecodeLatencyOnTpuV4) {
   EXPECT_LT(r.tpot_s.mean, 0.035);
 }
 
+// Speculative decoding with DeepSeek-V3's MTP module (examples/serve-deepseek-v3-mtp.yaml):
+// with k = 1 at acceptance 0.875 a step emits 1.875 tokens on average; the step itself costs
+// more (a verification pass of twice the tokens, the module's layer and head), so the output
+// rate gains more than nothing and less than 1.875x; every step at least as dear as a plain
+// decode step, so the gain is below the tokens per step (prefill is the same in both).
+TEST(ServeExamples, MtpDraftSpeedUpBelowTokensPerStep) {
+  auto s = load("serve-deepseek-v3-mtp.yaml");
+  const ServeResult spec = simulate_serving(s);
+  s.serving.speculative.tokens = 0;
+  const ServeResult plain = simulate_serving(s);
+  const double gain = spec.output_tokens_per_s / plain.output_tokens_per_s;
+  EXPECT_GT(gain, 1.0);
+  EXPECT_LT(gain, 1.875);
+  EXPECT_GT(spec.decode_step_s, plain.decode_step_s);
+  EXPECT_NEAR(spec.spec_tokens / spec.spec_steps, 1.875, 0.03);  // 64 x 999 tokens in ~34,000 steps
+}
+
 // Attention DP against TP8 + EP8 at the same total batch limits (examples/serve-qwen3-235b-
 // attention-dp.yaml): each GPU's KV pool holds whole KV heads of its own sequences, 94 x 4 x 128
 // x 2 x 1 B = 96,256 B per token, with nothing replicated, where TP8 replicates the 4 KV heads
