@@ -276,7 +276,13 @@ struct ServeResult {
   double weight_bytes_per_gpu = 0, kv_bytes_per_token = 0, kv_capacity_tokens = 0;
   long kv_blocks = 0;
   double decode_step_s = 0;  // one decode iteration at the mean running batch and context
+  long longest_request = 0;  // input + output tokens of the longest request
 };
+
+// Notes on a simulated deployment that do not stop it: requests longer than the model's context
+// (model.max_seq_len; benchmarks do run past it, e.g. TensorRT-LLM's GPT-J 6B at 2,048 + 2,048
+// tokens, but a served model needs RoPE scaling or a longer-context variant for them).
+std::vector<std::string> serve_notes(const ServeScenario& s, const ServeResult& r);
 
 // Simulates the deployment; throws InputError when the model does not fit or a request can
 // never fit in the KV cache.
@@ -307,6 +313,7 @@ struct CapacityResult {
   ReplicaOption best;
   std::vector<ReplicaOption> options;  // every fitting configuration, best first
   double demand_per_s = 0;             // peak requests/s of all users
+  double mean_input_tokens = 0, mean_output_tokens = 0;  // per request, as drawn (clamped) and simulated
   long replicas = 0;
   std::int64_t gpus = 0;
   double cost_per_hour_usd = 0, cost_per_month_usd = 0;

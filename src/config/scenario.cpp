@@ -120,8 +120,18 @@ void apply_override(YAML::Node root, const Override& ov) {
     YAML::Node cur = chain.back();
     YAML::Node next = cur[parts[i]];
     if (next.IsScalar()) {
+      // A field below a scalar: the scalar is the short form of a mapping where there is one
+      // (a catalog name for model and cluster.gpu, a fixed length for the serving lengths);
+      // anywhere else the path is wrong, named as far as it exists.
+      std::string at = parts[0];
+      for (std::size_t k = 1; k <= i; ++k) at += "." + parts[k];
+      const bool named = at == "model" || at == "cluster.gpu";
+      const bool length = at == "serving.input_len" || at == "serving.output_len";
+      if (!named && !length) {
+        throw InputError(at, "is a value ('" + next.Scalar() + "'), not a mapping: cannot set " + ov.first);
+      }
       YAML::Node m(YAML::NodeType::Map);
-      m["name"] = next.Scalar();
+      m[named ? "name" : "mean"] = next.Scalar();
       cur[parts[i]] = m;
       next = cur[parts[i]];
     } else if (!next.IsDefined() || next.IsNull()) {

@@ -35,6 +35,16 @@ LengthDist parse_length(const YAML::Node& n, const std::string& path) {
   else if (kind == "lognormal") d.kind = LengthDist::Kind::kLognormal;
   else if (kind == "exponential") d.kind = LengthDist::Kind::kExponential;
   else throw InputError(path + ".dist", unknown_name_message("length distribution", kind, {"fixed", "uniform", "normal", "lognormal", "exponential"}));
+  // Fields the distribution does not use are refused rather than ignored.
+  const auto given = [&](const char* k) { return n[k] && !n[k].IsNull(); };
+  if (d.kind == LengthDist::Kind::kFixed) {
+    for (const char* k : {"min", "max", "stddev"}) {
+      if (given(k)) throw InputError(path + "." + k, "a fixed length has no " + std::string(k) + " (give dist: uniform, normal, lognormal or exponential to draw lengths)");
+    }
+  }
+  if ((d.kind == LengthDist::Kind::kUniform || d.kind == LengthDist::Kind::kExponential) && given("stddev")) {
+    throw InputError(path + ".stddev", "not used by " + kind + " lengths");
+  }
   yaml::opt(n, "min", path, d.min, 1, kMaxTokens);
   yaml::opt(n, "max", path, d.max, 1, kMaxTokens);
   if (d.max > 0 && d.max < d.min) throw InputError(path + ".max", "is below min (" + std::to_string(d.min) + ")");
@@ -66,9 +76,13 @@ void parse_serving(const YAML::Node& n, ServingConfig& sv) {
   yaml::opt(n, "requests", P, sv.requests, 1, 1e7);  // ~60 B of state per request
   bool rate_given = false;
   if (auto x = n["arrival_rate_per_s"]; x && !x.IsNull()) {
-    sv.arrival_rate_per_s = yaml::as_double(x, P + ".arrival_rate_per_s", 1e-9, 1e9);
-    rate_given = true;
-    sv.offline = false;
+    // 0 is the resolved scenario's "no rate" (offline or a trace), as wanka serve --json writes it.
+    sv.arrival_rate_per_s = yaml::as_double(x, P + ".arrival_rate_per_s", 0, 1e9);
+    if (sv.arrival_rate_per_s > 0 && sv.arrival_rate_per_s < 1e-9) {
+      throw InputError(P + ".arrival_rate_per_s", "must be 0 (none) or at least 1e-9 requests per second");
+    }
+    rate_given = sv.arrival_rate_per_s > 0;
+    if (rate_given) sv.offline = false;
   }
   if (auto x = n["offline"]; x && !x.IsNull()) {
     sv.offline = yaml::as_bool(x, P + ".offline");
@@ -120,8 +134,12 @@ void parse_serving(const YAML::Node& n, ServingConfig& sv) {
   if (auto x = n["slo"]; x && !x.IsNull()) {
     yaml::require_map(x, P + ".slo");
     yaml::check_keys(x, P + ".slo", {"ttft_s", "tpot_s", "percentile"});
-    yaml::opt(x, "ttft_s", P + ".slo", sv.slo.ttft_s, 1e-6, 1e6);
-    yaml::opt(x, "tpot_s", P + ".slo", sv.slo.tpot_s, 1e-6, 1e6);
+    // 0: no target (the default, and how wanka serve --json writes an absent one).
+    yaml::opt(x, "ttft_s", P + ".slo", sv.slo.ttft_s, 0, 1e6);
+    yaml::opt(x, "tpot_s", P + ".slo", sv.slo.tpot_s, 0, 1e6);
+    for (const auto& [v, k] : {std::pair{sv.slo.ttft_s, "ttft_s"}, std::pair{sv.slo.tpot_s, "tpot_s"}}) {
+      if (v > 0 && v < 1e-6) throw InputError(P + ".slo." + k, "must be 0 (no target) or at least 1e-6 s");
+    }
     yaml::opt(x, "percentile", P + ".slo", sv.slo.percentile, 50, 99);
     if (sv.slo.percentile != 50 && sv.slo.percentile != 90 && sv.slo.percentile != 99) {
       throw InputError(P + ".slo.percentile", "must be 50, 90 or 99");
@@ -152,8 +170,13 @@ CapacityConfig parse_capacity(const YAML::Node& n) {
   yaml::check_keys(n, P, {"users", "requests_per_user_per_hour", "fleet_gpus", "peak_to_mean", "max_gpus_per_replica"});
   CapacityConfig c;
   yaml::opt(n, "users", P, c.users, 1, 1e12);
-  yaml::opt(n, "requests_per_user_per_hour", P, c.requests_per_user_per_hour, 1e-6, 1e6);
-  yaml::opt(n, "fleet_gpus", P, c.fleet_gpus, 1, 1e7);
+  // 0 leaves the question open, as wanka serve --plan --json writes it: fleet_gpus 0 sizes the
+  // fleet, requests_per_user_per_hour 0 with a fleet solves for the rate.
+  yaml::opt(n, "requests_per_user_per_hour", P, c.requests_per_user_per_hour, 0, 1e6);
+  yaml::opt(n, "fleet_gpus", P, c.fleet_gpus, 0, 1e7);
+  if (c.requests_per_user_per_hour > 0 && c.requests_per_user_per_hour < 1e-6) {
+    throw InputError(P + ".requests_per_user_per_hour", "must be 0 (solve for it) or at least 1e-6");
+  }
   yaml::opt(n, "peak_to_mean", P, c.peak_to_mean, 1, 100);
   yaml::opt(n, "max_gpus_per_replica", P, c.max_gpus_per_replica, 1, 4096);
   if (c.users <= 0) {

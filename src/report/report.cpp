@@ -49,6 +49,7 @@ Json model_json(const ModelSpec& m) {
   j["norm"] = norm_name(m.norm);
   j["position"] = position_name(m.position);
   j["tied_embeddings"] = m.tied_embeddings;
+  j["max_seq_len"] = m.max_seq_len;
   if (m.is_moe()) {
     j["moe"] = {{"experts", m.moe.experts},           {"top_k", m.moe.top_k},
                 {"ffn_hidden", m.moe.ffn_hidden},     {"shared", m.moe.shared},
@@ -412,7 +413,6 @@ Json model_to_json(const ModelSpec& m) {
   for (auto it = j.begin(); it != j.end(); ++it) {
     if (it.key() != "name") out[it.key()] = it.value();
   }
-  if (m.max_seq_len > 0) out["max_seq_len"] = m.max_seq_len;
   out["params_b"] = m.params_b;
   out["rumored"] = m.rumored;
   Json doc;  // a catalog file (JSON is YAML)

@@ -82,6 +82,7 @@ Json serve_to_json(const ServeScenario& s, const ServeResult& r) {
                      {"decode_step_s", r.decode_step_s},
                      {"batch_mean", r.batch_mean}};
   j["run"] = {{"requests", r.requests}, {"completed", r.completed}, {"iterations", r.iterations}, {"makespan_s", r.makespan_s}};
+  if (const auto notes = serve_notes(s, r); !notes.empty()) j["notes"] = notes;
   if (s.serving.speculative.tokens > 0) {
     j["speculative"] = {{"draft", s.serving.speculative.draft},
                         {"tokens", s.serving.speculative.tokens},
@@ -144,6 +145,7 @@ std::string format_serve(const ServeScenario& s, const ServeResult& r) {
                      r.spec_steps > 0 ? fmt::format("{:.2f}", r.spec_tokens / r.spec_steps) : std::string("no"),
                      expected_tokens_per_step(sv.speculative));
   }
+  for (const auto& n : serve_notes(s, r)) o += "  note            " + n + "\n";
   const double cost_h = double(r.gpus) * s.base.cluster.price_per_gpu_hour_usd;
   if (r.output_tokens_per_s > 0) {
     o += fmt::format("  cost            ${:.3f} per million output tokens at ${:.2f}/GPU-h\n",
@@ -167,7 +169,9 @@ Json capacity_to_json(const ServeScenario& s, const CapacityResult& c) {
   j["demand"] = {{"users", cap.users},
                  {"requests_per_user_per_hour", cap.requests_per_user_per_hour},
                  {"peak_to_mean", cap.peak_to_mean},
-                 {"requests_per_s", c.demand_per_s}};
+                 {"requests_per_s", c.demand_per_s},
+                 {"mean_input_tokens", c.mean_input_tokens},
+                 {"mean_output_tokens", c.mean_output_tokens}};
   j["replica"] = {{"tp", b.tp},
                   {"pp", b.pp},
                   {"ep", b.ep},
@@ -204,8 +208,8 @@ std::string format_capacity(const ServeScenario& s, const CapacityResult& c) {
   const auto& sv = s.serving;
   const auto& b = c.best;
   std::string o;
-  o += fmt::format("wanka serve --plan: {} on {}, input {:.0f} / output {:.0f} tokens (mean), SLO TTFT {} / TPOT {} at p{:g}\n",
-                   s.base.model.name, s.base.cluster.gpu.name, sv.input_len.mean, sv.output_len.mean,
+  o += fmt::format("wanka serve --plan: {} on {}, input {:.0f} / output {:.0f} tokens (mean as drawn), SLO TTFT {} / TPOT {} at p{:g}\n",
+                   s.base.model.name, s.base.cluster.gpu.name, c.mean_input_tokens, c.mean_output_tokens,
                    sv.slo.ttft_s > 0 ? ms(sv.slo.ttft_s) : "-", sv.slo.tpot_s > 0 ? ms(sv.slo.tpot_s) : "-", sv.slo.percentile);
   const bool stranded = b.footprint_gpus > b.tp * b.pp;
   o += fmt::format("  best replica    tp {} x pp {}{} = {} GPUs{}, max_batch {}{}: {:.3f} req/s within the SLO ({:.0f} output tok/s)\n", b.tp,
@@ -229,7 +233,7 @@ std::string format_capacity(const ServeScenario& s, const CapacityResult& c) {
                      cap.requests_per_user_per_hour, cap.peak_to_mean, c.demand_per_s);
     o += fmt::format("  fleet           {} replicas x {:g} GPUs = {} GPUs\n", c.replicas, b.footprint_gpus, c.gpus);
   }
-  o += fmt::format("  cost            ${:.0f}/hour, ${:.3g}/month; ${:.3f} per million output tokens, ${:.3f} per million tokens\n",
+  o += fmt::format("  cost            ${:.2f}/hour, ${:.3g}/month; ${:.3f} per million output tokens, ${:.3f} per million tokens\n",
                    c.cost_per_hour_usd, c.cost_per_month_usd, c.cost_per_million_output_tokens_usd, c.cost_per_million_tokens_usd);
   o += fmt::format("  searched        {} replica shapes, {} simulations; best per-GPU rates (800-request probes unless checked):\n", c.configurations, c.simulations);
   std::size_t shown = 0;

@@ -339,7 +339,15 @@ CapacityResult plan_capacity(const ServeScenario& in, bool pin_max_batch) {
   res.gpus = gpus_of(res.best, res.replicas);
 
   const double price = in.base.cluster.price_per_gpu_hour_usd;
-  const double in_mean = in.serving.input_len.mean, out_mean = in.serving.output_len.mean;
+  // Tokens per request as drawn and simulated (the answer's run): a distribution clamped by its
+  // max has a lower mean than the one it was given (lognormal mean 1,000 and stddev 5,000 with
+  // max 1,000 draws 352 on average).
+  const ServeResult& run = res.best.at_max;
+  const bool drawn = run.requests_per_s > 0;
+  const double in_mean = drawn ? run.input_tokens_per_s / run.requests_per_s : in.serving.input_len.mean;
+  const double out_mean = drawn ? run.output_tokens_per_s / run.requests_per_s : in.serving.output_len.mean;
+  res.mean_input_tokens = in_mean;
+  res.mean_output_tokens = out_mean;
   double served_mean_per_s = 0;
   if (cap.fleet_gpus == 0) {
     served_mean_per_s = res.demand_per_s / cap.peak_to_mean;

@@ -12,6 +12,8 @@
 #include <random>
 #include <sstream>
 
+#include <fmt/format.h>
+
 #include "wanka/error.hpp"
 #include "wanka/io.hpp"
 #include "wanka/serve.hpp"
@@ -128,6 +130,7 @@ std::vector<RequestSpec> parse_trace(const std::string& text, const std::string&
   while (std::getline(in, line)) {
     ++lineno;
     if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (lineno == 1 && line.rfind("\xEF\xBB\xBF", 0) == 0) line.erase(0, 3);  // a UTF-8 byte-order mark
     if (line.empty() || line[0] == '#') continue;
     if (fmt == Fmt::kUnknown) {
       if (line[0] == '{') {
@@ -190,6 +193,10 @@ std::vector<RequestSpec> parse_trace(const std::string& text, const std::string&
 std::vector<RequestSpec> make_requests(const ServingConfig& sv) {
   if (!sv.trace.empty()) {
     std::vector<RequestSpec> out = parse_trace(read_text_file(sv.trace, "serving.trace", "trace file"), sv.trace);
+    if (out.back().arrival_s * sv.trace_time_scale > 1e9) {
+      throw InputError("serving.trace_time_scale", fmt::format("stretches the trace's {:.3g} s to {:.3g} s, more than 1e9 s",
+                                                               out.back().arrival_s, out.back().arrival_s * sv.trace_time_scale));
+    }
     for (auto& r : out) r.arrival_s *= sv.trace_time_scale;
     return out;
   }

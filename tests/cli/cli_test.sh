@@ -264,6 +264,24 @@ printf '0,100,10\n0.5,200,20\n1.0,abc,5\n' > "$tmp/bad.csv"
 expect serve-trace-malformed 2 "serving.trace: .*bad.csv:3: cannot parse input length 'abc'" -- "$W" serve --trace "$tmp/bad.csv"
 printf 'arrival_s,input,output\n0,100,10\n0.5,200,20\n' > "$tmp/ok.csv"
 expect serve-trace 0 "2 completed" -- "$W" serve --trace "$tmp/ok.csv"
+printf '\xef\xbb\xbf0,100,10\n0.5,200,20\n' > "$tmp/bom.csv"
+expect serve-trace-bom 0 "2 completed" -- "$W" serve --trace "$tmp/bom.csv"
+printf '0,100,10\n11900,200,20\n' > "$tmp/long.csv"
+expect serve-trace-scale 2 "^wanka: error: serving.trace_time_scale: stretches the trace's 1.19e\+04 s to 1.19e\+10 s" -- "$W" serve --trace "$tmp/long.csv" --set serving.trace_time_scale=1e6
+expect serve-set-below-scalar 2 "^wanka: error: serving.max_batch: is a value \('256'\), not a mapping: cannot set serving.max_batch.x" -- "$W" serve --set serving.max_batch.x=3
+expect serve-set-length-field 2 "^wanka: error: serving.output_len.max: a fixed length has no max" -- "$W" serve --set serving.output_len.max=64
+expect serve-set-length-dist 0 "200 completed" -- "$W" serve --requests 200 --set serving.output_len.dist=exponential
+expect serve-workspace 2 "^wanka: error: --max-batch: serving.max_batch: max_batch 200000 sizes an activation workspace" -- "$W" serve --model llama3-8b --gpus 1 --tp 1 --max-batch 200000
+expect serve-context-note 0 "note +requests reach 31999 positions \(input \+ output - 1\), beyond llama2-7b's context of 4096" -- "$W" serve --model llama2-7b --gpus 1 --tp 1 --input-len 30000 --output-len 2000 --requests 2 --offline
+expect serve-fleet-few-requests 0 "1 completed" -- "$W" serve --model llama3-8b --tp 1 --gpus 10000000 --requests 1
+"$W" serve --offline --requests 20 --json > "$tmp/serve.json"
+python3 -c "import json,sys; json.dump(json.load(open(sys.argv[1]))['scenario'], open(sys.argv[2], 'w'))" "$tmp/serve.json" "$tmp/serve-scenario.json"
+expect serve-json-scenario-round-trip 0 "20 \(offline\), 20 completed" -- "$W" serve "$tmp/serve-scenario.json"
+"$W" serve --plan --model llama3-8b --users 1000 --user-rate 2 --json > "$tmp/plan.json"
+python3 -c "import json,sys; json.dump(json.load(open(sys.argv[1]))['scenario'], open(sys.argv[2], 'w'))" "$tmp/plan.json" "$tmp/plan-scenario.json"
+expect serve-plan-json-scenario-round-trip 0 "best replica" -- "$W" serve --plan "$tmp/plan-scenario.json"
+expect serve-speculative 0 "speculative +1 draft\(s\) per step by mtp, acceptance 0.875: 1.8[0-9] tokens per verification step \(1.88 expected\)" -- "$W" serve "$SRC/examples/serve-deepseek-v3-mtp.yaml" --set serving.requests=8
+expect serve-speculative-vocab 2 "^wanka: error: serving.speculative.draft: llama2-7b's vocabulary \(32000\) is not llama3-70b's \(128256\)" -- "$W" serve --set 'serving.speculative={tokens: 2, draft: llama2-7b}'
 expect serve-slo-unmeetable 2 "serving.slo: no configuration meets" -- "$W" serve --plan --users 1000 --user-rate 1 --ttft 0.001
 expect serve-plan-no-users 2 "capacity.users" -- "$W" serve --plan --user-rate 1
 expect validate-serving 0 "all throughput" -- "$W" validate --serving --worst 0
