@@ -8,6 +8,7 @@
 // for prefill/decode disaggregation and goodput under an SLO. Details in docs/model.md.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -233,6 +234,10 @@ class InferenceCost {
   std::shared_ptr<const InferenceCost> draft_;
   int draft_tokens_ = 0;
   Linear mtp_proj_;  // in an MTP draft: the projection of [hidden; next embedding], per pass
+  // stage()'s TP/EP collective times by whole token count (-1: not yet computed). A simulation
+  // builds its own InferenceCost: not shared between threads.
+  static constexpr std::size_t kCommCache = 1 << 16;
+  mutable std::vector<std::array<double, 2>> comm_cache_;
   double kv_token_model_ = 0, kv_token_gpu_ = 0, kv_token_transfer_ = 0;
   double weight_gpu_ = 0, workspace_gpu_ = 0, kv_cap_gpu_ = 0;
   long kv_blocks_ = 0;

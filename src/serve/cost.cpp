@@ -331,6 +331,21 @@ StepBreakdown InferenceCost::stage(const BatchShape& b) const {
                               (full - dec_full) * prefill_full_flop_s_per_pair_));
   s.kv_read = Seconds(Ls * (kv * kv_read_s_per_token_ + dkv * kv_decode_extra_s_per_token_ + Tg * kv_write_s_per_token_));
   s.other = Seconds(T * Lm * moe_act_s_per_token_ + Tg * (Ld * other_s_per_token_ + Lm * moe_local_s_per_token_));
+  // The collectives depend on the token count alone (T, or the busiest rank's Tg with attention
+  // DP) and cost a few pow() calls each (the size curves of §5): memoised per whole count, as a
+  // simulation asks for the same few hundred counts millions of times.
+  const double key = attention_dp_ ? Tg : T;
+  const bool cacheable = key == std::floor(key) && key < double(kCommCache);
+  if (cacheable) {
+    if (comm_cache_.empty()) comm_cache_.assign(kCommCache, {-1.0, -1.0});
+    const auto& c = comm_cache_[static_cast<std::size_t>(key)];
+    if (c[0] >= 0) {
+      s.tp_comm = Seconds(c[0]);
+      s.ep_comm = Seconds(c[1]);
+      s.total = s.gemm_compute + s.weight_read + s.expert_read + s.attention + s.kv_read + s.other + s.tp_comm + s.ep_comm;
+      return s;
+    }
+  }
   if (attention_dp_) {
     // Each rank dispatches its tokens to their k experts and combines the results: two
     // all-to-alls per MoE layer, sized by the busiest rank's Tg tokens x k h x 2 B (T k h x 2 B
@@ -353,6 +368,7 @@ StepBreakdown InferenceCost::stage(const BatchShape& b) const {
       s.tp_comm = ar * (2.0 * (Ld + Lm));
     }
   }
+  if (cacheable) comm_cache_[static_cast<std::size_t>(key)] = {s.tp_comm.value, s.ep_comm.value};
   s.total = s.gemm_compute + s.weight_read + s.expert_read + s.attention + s.kv_read + s.other + s.tp_comm + s.ep_comm;
   return s;
 }
