@@ -897,9 +897,9 @@ int main(int argc, char** argv) {
         throw InputError("--offline", "conflicts with --rate: give one arrival mode");
       }
       // Flags the chosen mode would silently ignore are refused.
-      for (const char* flag : {"--rate", "--offline"}) {
+      for (const char* flag : {"--rate", "--offline", "--requests", "--input-len", "--output-len"}) {
         if (srv->count(flag) > 0 && srv->count("--trace") > 0) {
-          throw InputError(flag, "conflicts with --trace: the trace gives the arrival times");
+          throw InputError(flag, "conflicts with --trace: the trace gives the requests, their arrival times and lengths");
         }
       }
       if (srv_plan) {
@@ -924,7 +924,7 @@ int main(int argc, char** argv) {
       });
       std::string text;
       if (srv_plan) {
-        const wanka::CapacityResult r = wanka::plan_capacity(s);
+        const wanka::CapacityResult r = wanka::plan_capacity(s, s.serving.max_batch_given);
         text = srv_json ? wanka::capacity_to_json(s, r).dump(2) + "\n" : wanka::format_capacity(s, r);
       } else {
         if (s.serving.capacity && s.parallel_given.empty()) {

@@ -85,6 +85,7 @@ struct ServingConfig {
   std::string trace;              // file: CSV arrival_s,input,output; Azure LLM CSV; Mooncake JSONL
   double trace_time_scale = 1.0;  // multiply trace inter-arrival times (0.5 = twice the load)
   long max_batch = 256;           // running sequences per batch stream: a replica, or each of its pp streams (vLLM max_num_seqs)
+  bool max_batch_given = false;   // set in the input: serve --plan keeps it instead of searching {16, ..., 512}
   long max_batch_tokens = 8192;   // tokens per iteration (chunked-prefill budget)
   long kv_block_tokens = 16;
   Precision weight_precision = Precision::kBf16;

@@ -92,6 +92,7 @@ void parse_serving(const YAML::Node& n, ServingConfig& sv) {
   yaml::opt_string(n, "trace", P, sv.trace);
   yaml::opt(n, "trace_time_scale", P, sv.trace_time_scale, 1e-6, 1e6);
   yaml::opt(n, "max_batch", P, sv.max_batch, 1, 1e6);
+  sv.max_batch_given = n["max_batch"] && !n["max_batch"].IsNull();
   yaml::opt(n, "max_batch_tokens", P, sv.max_batch_tokens, 1, 1e7);
   yaml::opt(n, "kv_block_tokens", P, sv.kv_block_tokens, 1, 1e5);
   if (auto x = n["weight_precision"]; x && !x.IsNull()) {
@@ -222,11 +223,12 @@ void resolve_draft(ServeScenario& s, const Catalog& catalog) {
 
 const char* default_serve_scenario_yaml() {
   return R"(# Built-in serving default: Llama-3-70B in bf16 on one HGX H100 node (TP8), 1,000 requests of
-# 512 input and 128 output tokens arriving at 4 per second, vLLM-like limits.
+# 512 input and 128 output tokens arriving at 4 per second, vLLM-like limits (max_batch is the
+# default 256, left out so that serve --plan searches it).
 model: {name: llama3-70b}
 cluster: {gpu: h100-sxm, num_gpus: 8}
 parallel: {tp: 8, pp: 1}
-serving: {input_len: 512, output_len: 128, requests: 1000, arrival_rate_per_s: 4, max_batch: 256,
+serving: {input_len: 512, output_len: 128, requests: 1000, arrival_rate_per_s: 4,
           max_batch_tokens: 8192, kv_block_tokens: 16, weight_precision: bf16, kv_precision: bf16,
           slo: {ttft_s: 1.0, tpot_s: 0.05, percentile: 90}}
 )";

@@ -268,7 +268,7 @@ printf '\xef\xbb\xbf0,100,10\n0.5,200,20\n' > "$tmp/bom.csv"
 expect serve-trace-bom 0 "2 completed" -- "$W" serve --trace "$tmp/bom.csv"
 printf '0,100,10\n11900,200,20\n' > "$tmp/long.csv"
 expect serve-trace-scale 2 "^wanka: error: serving.trace_time_scale: stretches the trace's 1.19e\+04 s to 1.19e\+10 s" -- "$W" serve --trace "$tmp/long.csv" --set serving.trace_time_scale=1e6
-expect serve-set-below-scalar 2 "^wanka: error: serving.max_batch: is a value \('256'\), not a mapping: cannot set serving.max_batch.x" -- "$W" serve --set serving.max_batch.x=3
+expect serve-set-below-scalar 2 "^wanka: error: serving.max_batch_tokens: is a value \('8192'\), not a mapping: cannot set serving.max_batch_tokens.x" -- "$W" serve --set serving.max_batch_tokens.x=3
 expect serve-set-length-field 2 "^wanka: error: serving.output_len.max: a fixed length has no max" -- "$W" serve --set serving.output_len.max=64
 expect serve-set-length-dist 0 "200 completed" -- "$W" serve --requests 200 --set serving.output_len.dist=exponential
 expect serve-workspace 2 "^wanka: error: --max-batch: serving.max_batch: max_batch 200000 sizes an activation workspace" -- "$W" serve --model llama3-8b --gpus 1 --tp 1 --max-batch 200000
@@ -282,6 +282,8 @@ python3 -c "import json,sys; json.dump(json.load(open(sys.argv[1]))['scenario'],
 expect serve-plan-json-scenario-round-trip 0 "best replica" -- "$W" serve --plan "$tmp/plan-scenario.json"
 expect serve-speculative 0 "speculative +1 draft\(s\) per step by mtp, acceptance 0.875: 1.8[0-9] tokens per verification step \(1.88 expected\)" -- "$W" serve "$SRC/examples/serve-deepseek-v3-mtp.yaml" --set serving.requests=8
 expect serve-speculative-vocab 2 "^wanka: error: serving.speculative.draft: llama2-7b's vocabulary \(32000\) is not llama3-70b's \(128256\)" -- "$W" serve --set 'serving.speculative={tokens: 2, draft: llama2-7b}'
+expect serve-trace-requests 2 "^wanka: error: --requests: conflicts with --trace" -- "$W" serve --trace "$tmp/ok.csv" --requests 5
+expect serve-plan-max-batch-pinned 0 "max_batch 4:" -- "$W" serve --plan --model llama3-8b --users 10000 --user-rate 2 --max-batch 4
 expect serve-slo-unmeetable 2 "serving.slo: no configuration meets" -- "$W" serve --plan --users 1000 --user-rate 1 --ttft 0.001
 expect serve-plan-no-users 2 "capacity.users" -- "$W" serve --plan --user-rate 1
 expect validate-serving 0 "all throughput" -- "$W" validate --serving --worst 0
@@ -411,7 +413,7 @@ expect las-thresholds-equal 2 "^wanka: error: --las-thresholds: thresholds must 
 expect las-thresholds-unused 2 "^wanka: error: --las-thresholds: thresholds must increase" -- "$W" cluster --trace "$tmp/jobs.csv" --policy fifo --las-thresholds 1000,100
 # A fleet shared by a billion users: the rate limit is 0.0029 per user-hour (it printed 0.00);
 # a fleet without users says what the users are for.
-expect serve-plan-tiny-rate-limit 0 "rate limit +0\.0029 requests per user per hour .*\(0\.00869 per 3 hours\)" -- "$W" serve --plan --fleet 16 --model llama3-8b --users 1e9
+expect serve-plan-tiny-rate-limit 0 "rate limit +0\.0029[0-9]? requests per user per hour .*\(0\.008[0-9]{2} per 3 hours\)" -- "$W" serve --plan --fleet 16 --model llama3-8b --users 1e9
 expect serve-plan-fleet-no-users 2 "^wanka: error: capacity.users: missing: the number of users sharing the fleet" -- "$W" serve --plan --fleet 16 --model llama3-8b
 # A write that fails says why (the operating system's reason); it is still exit code 2.
 expect output-os-reason 2 "^wanka: error: --output: cannot write '/nonexistent-dir/x.json': No such file or directory$" -- "$W" estimate -o /nonexistent-dir/x.json
