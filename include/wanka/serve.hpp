@@ -178,7 +178,8 @@ class InferenceCost {
   // the weights; kv_bytes_per_token is the target model's.
   double kv_bytes_per_token() const { return kv_token_model_; }
   double kv_bytes_per_token_per_gpu() const { return kv_token_gpu_; }
-  double weight_bytes_per_gpu() const { return weight_gpu_; }   // the fullest pipeline stage
+  double weight_bytes_per_gpu() const { return weight_gpu_; }   // the fullest pipeline stage (a speculative draft's included)
+  double draft_weight_bytes_per_gpu() const { return draft_weight_gpu_; }
   double workspace_bytes_per_gpu() const { return workspace_gpu_; }
   double kv_capacity_bytes_per_gpu() const { return kv_cap_gpu_; }  // may be <= 0: does not fit
   long kv_blocks() const { return kv_blocks_; }                  // per replica (every GPU holds its shard)
@@ -234,6 +235,7 @@ class InferenceCost {
   // on the replica's TP group, and the drafts per iteration.
   std::shared_ptr<const InferenceCost> draft_;
   int draft_tokens_ = 0;
+  double draft_weight_gpu_ = 0;
   Linear mtp_proj_;  // in an MTP draft: the projection of [hidden; next embedding], per pass
   // stage()'s TP/EP collective times by whole token count (-1: not yet computed). A simulation
   // builds its own InferenceCost: not shared between threads.

@@ -87,7 +87,8 @@ void parse_serving(const YAML::Node& n, ServingConfig& sv) {
   if (auto x = n["offline"]; x && !x.IsNull()) {
     sv.offline = yaml::as_bool(x, P + ".offline");
     if (sv.offline && rate_given) throw InputError(P + ".offline", "give either offline: true or arrival_rate_per_s, not both");
-    if (!sv.offline && !rate_given) throw InputError(P + ".arrival_rate_per_s", "missing: offline is false");
+    const bool traced = n["trace"] && !n["trace"].IsNull();  // a trace gives the arrival times
+    if (!sv.offline && !rate_given && !traced) throw InputError(P + ".arrival_rate_per_s", "missing: offline is false");
   }
   yaml::opt_string(n, "trace", P, sv.trace);
   yaml::opt(n, "trace_time_scale", P, sv.trace_time_scale, 1e-6, 1e6);
@@ -153,6 +154,10 @@ void parse_serving(const YAML::Node& n, ServingConfig& sv) {
     auto& sp = sv.speculative;
     if (!x["tokens"] || x["tokens"].IsNull()) throw InputError(Q + ".tokens", "missing: the drafts per iteration (0 turns speculative decoding off)");
     sp.tokens = static_cast<int>(yaml::as_long(x["tokens"], Q + ".tokens", 0, 16));
+    if (sp.tokens > 0 && (!x["acceptance"] || x["acceptance"].IsNull())) {
+      throw InputError(Q + ".acceptance", "missing: the probability each draft is accepted (an input: it depends on the data "
+                                          "and the draft; DeepSeek-V3 reports 0.85-0.9 for its MTP module)");
+    }
     yaml::opt(x, "acceptance", Q, sp.acceptance, 0, 1);
     yaml::opt_string(x, "draft", Q, sp.draft);
     if (sp.draft.empty()) throw InputError(Q + ".draft", "empty: give mtp or a model name");

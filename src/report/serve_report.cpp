@@ -140,7 +140,7 @@ std::string format_serve(const ServeScenario& s, const ServeResult& r) {
                    r.batch_mean, ms(r.decode_step_s));
   if (sv.speculative.tokens > 0) {
     o += fmt::format("  speculative     {} draft(s) per step by {}, acceptance {:g}: {} tokens per verification step "
-                     "({:.2f} expected)\n",
+                     "({:.2f} expected when every draft is proposed)\n",
                      sv.speculative.tokens, sv.speculative.draft, sv.speculative.acceptance,
                      r.spec_steps > 0 ? fmt::format("{:.2f}", r.spec_tokens / r.spec_steps) : std::string("no"),
                      expected_tokens_per_step(sv.speculative));
@@ -194,6 +194,14 @@ Json capacity_to_json(const ServeScenario& s, const CapacityResult& c) {
   }
   j["search"] = {{"configurations", c.configurations}, {"simulations", c.simulations}, {"options", opts}};
   Json sc = serve_to_json(s, ServeResult{})["scenario"];
+  // Only the split keys the input pinned: written out, the others would pin the search when the
+  // scenario is read back.
+  Json pinned = Json::object();
+  for (const auto& k : s.parallel_given) {
+    if (sc["parallel"].contains(k)) pinned[k] = sc["parallel"][k];
+  }
+  if (pinned.empty()) sc.erase("parallel");
+  else sc["parallel"] = pinned;
   sc["capacity"] = {{"users", cap.users},
                     {"requests_per_user_per_hour", cap.requests_per_user_per_hour},
                     {"fleet_gpus", cap.fleet_gpus},

@@ -266,7 +266,7 @@ InferenceCost::InferenceCost(const ModelSpec& m, const ClusterConfig& c, int tp,
       dc->mtp_proj_ = proj;
     }
     w += dw;
-    kv_token_gpu_ += dc->kv_token_gpu_;
+    draft_weight_gpu_ = dw;
     draft_ = std::move(dc);
   }
   weight_gpu_ = w;
@@ -279,7 +279,8 @@ InferenceCost::InferenceCost(const ModelSpec& m, const ClusterConfig& c, int tp,
   kv_cap_gpu_ = sv.kv_pool == ServingConfig::KvPoolRule::kVllm
                     ? sv.gpu_memory_utilization * hbm_bytes - weight_gpu_ - workspace_gpu_
                     : sv.gpu_memory_utilization * (hbm_bytes - weight_gpu_ - workspace_gpu_);
-  kv_token_gpu_ = double(stage_layers_) * kv_layer;
+  // The draft caches every token too (its layers' KV, the MTP module's one layer).
+  kv_token_gpu_ = double(stage_layers_) * kv_layer + (draft_ ? draft_->kv_token_gpu_ : 0.0);
   kv_token_transfer_ = double(stage_layers_) * kv_layer_transfer;
   kv_token_model_ = m.mla ? double(L) * kv_layer : double(L) * 2.0 * double(m.kv_heads) * dqk * kvb;
   kv_blocks_ = kv_cap_gpu_ > 0 ? static_cast<long>(std::floor(kv_cap_gpu_ / (kv_token_gpu_ * double(sv.kv_block_tokens)))) : 0;

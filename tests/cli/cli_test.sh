@@ -280,10 +280,14 @@ expect serve-json-scenario-round-trip 0 "20 \(offline\), 20 completed" -- "$W" s
 "$W" serve --plan --model llama3-8b --users 1000 --user-rate 2 --json > "$tmp/plan.json"
 python3 -c "import json,sys; json.dump(json.load(open(sys.argv[1]))['scenario'], open(sys.argv[2], 'w'))" "$tmp/plan.json" "$tmp/plan-scenario.json"
 expect serve-plan-json-scenario-round-trip 0 "best replica" -- "$W" serve --plan "$tmp/plan-scenario.json"
-expect serve-speculative 0 "speculative +1 draft\(s\) per step by mtp, acceptance 0.875: 1.8[0-9] tokens per verification step \(1.88 expected\)" -- "$W" serve "$SRC/examples/serve-deepseek-v3-mtp.yaml" --set serving.requests=8
-expect serve-speculative-vocab 2 "^wanka: error: serving.speculative.draft: llama2-7b's vocabulary \(32000\) is not llama3-70b's \(128256\)" -- "$W" serve --set 'serving.speculative={tokens: 2, draft: llama2-7b}'
+expect serve-speculative 0 "speculative +1 draft\(s\) per step by mtp, acceptance 0.875: 1.8[0-9] tokens per verification step \(1.88 expected when every draft is proposed\)" -- "$W" serve "$SRC/examples/serve-deepseek-v3-mtp.yaml" --set serving.requests=8
+expect serve-speculative-vocab 2 "^wanka: error: serving.speculative.draft: llama2-7b's vocabulary \(32000\) is not llama3-70b's \(128256\)" -- "$W" serve --set 'serving.speculative={tokens: 2, acceptance: 0.7, draft: llama2-7b}'
 expect serve-trace-requests 2 "^wanka: error: --requests: conflicts with --trace" -- "$W" serve --trace "$tmp/ok.csv" --requests 5
 expect serve-plan-max-batch-pinned 0 "max_batch 4:" -- "$W" serve --plan --model llama3-8b --users 10000 --user-rate 2 --max-batch 4
+"$W" serve --trace "$tmp/ok.csv" --json > "$tmp/trace.json"
+python3 -c "import json,sys; json.dump(json.load(open(sys.argv[1]))['scenario'], open(sys.argv[2], 'w'))" "$tmp/trace.json" "$tmp/trace-scenario.json"
+expect serve-trace-json-round-trip 0 "2 completed" -- "$W" serve "$tmp/trace-scenario.json"
+expect serve-plan-json-no-parallel-pin 0 "^no pin$" -- python3 -c "import json,sys; print('pinned' if 'parallel' in json.load(open(sys.argv[1])) else 'no pin')" "$tmp/plan-scenario.json"
 expect serve-slo-unmeetable 2 "serving.slo: no configuration meets" -- "$W" serve --plan --users 1000 --user-rate 1 --ttft 0.001
 expect serve-plan-no-users 2 "capacity.users" -- "$W" serve --plan --user-rate 1
 expect validate-serving 0 "all throughput" -- "$W" validate --serving --worst 0

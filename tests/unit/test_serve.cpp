@@ -474,11 +474,12 @@ TEST(ServeConfig, FieldNamedErrors) {
 TEST(ServeConfig, SpeculativeErrorsNameTheField) {
   expect_field("speculative: {acceptance: 0.8}", "serving.speculative.tokens");
   expect_field("speculative: {tokens: 17}", "serving.speculative.tokens");
+  expect_field("speculative: {tokens: 2, draft: llama3-8b}", "serving.speculative.acceptance");  // an input, no default
   expect_field("speculative: {tokens: 2, acceptance: 1.5}", "serving.speculative.acceptance");
-  expect_field("speculative: {tokens: 2, draft: mtp}", "serving.speculative.draft");         // llama3-70b has no MTP module
-  expect_field("speculative: {tokens: 2, draft: llama2-7b}", "serving.speculative.draft");   // 32,000-token vocabulary
-  expect_field("speculative: {tokens: 2, draft: llama3-8bb}", "serving.speculative.draft");  // unknown name
-  expect_field("speculative: {tokens: 2, draft: mixtral-8x7b}", "serving.speculative.draft", "mixtral-8x22b");  // MoE draft
+  expect_field("speculative: {tokens: 2, acceptance: 0.8, draft: mtp}", "serving.speculative.draft");         // llama3-70b has no MTP module
+  expect_field("speculative: {tokens: 2, acceptance: 0.8, draft: llama2-7b}", "serving.speculative.draft");   // 32,000-token vocabulary
+  expect_field("speculative: {tokens: 2, acceptance: 0.8, draft: llama3-8bb}", "serving.speculative.draft");  // unknown name
+  expect_field("speculative: {tokens: 2, acceptance: 0.8, draft: mixtral-8x7b}", "serving.speculative.draft", "mixtral-8x22b");  // MoE draft
   EXPECT_NO_THROW(scenario("speculative: {tokens: 0, draft: mtp}"));  // off: the draft is not needed
 }
 
@@ -486,12 +487,16 @@ TEST(ServeConfig, SpeculativeErrorsNameTheField) {
 // draft passes over the drafting sequences (q = 1 each, the context growing by one per pass).
 TEST(ServeCost, DraftModelWeightsKvAndPasses) {
   const auto plain = scenario("input_len: 512, output_len: 128");
-  const auto spec = scenario("input_len: 512, output_len: 128, speculative: {tokens: 3, draft: llama3-8b}");
+  const auto spec = scenario("input_len: 512, output_len: 128, speculative: {tokens: 3, acceptance: 0.8, draft: llama3-8b}");
   const InferenceCost a = cost_of(plain), b = cost_of(spec);
   auto draft_s = scenario("input_len: 512, output_len: 128", "llama3-8b");  // llama3-8b on the same 8 GPUs, tp 8
   const InferenceCost d = cost_of(draft_s);
   EXPECT_NEAR(b.weight_bytes_per_gpu() - a.weight_bytes_per_gpu(), d.weight_bytes_per_gpu(), 1.0);
   EXPECT_NEAR(b.kv_capacity_bytes_per_gpu(), a.kv_capacity_bytes_per_gpu() - d.weight_bytes_per_gpu(), 1.0);
+  // Per token and GPU: the target's 80 layers x 1 KV head and the draft's 32 x 1, x 2 x 128 x 2 B.
+  EXPECT_DOUBLE_EQ(a.kv_bytes_per_token_per_gpu(), 80 * 2 * 128 * 2.0);
+  EXPECT_DOUBLE_EQ(b.kv_bytes_per_token_per_gpu(), (80 + 32) * 2 * 128 * 2.0);
+  EXPECT_EQ(b.kv_blocks(), static_cast<long>(std::floor(b.kv_capacity_bytes_per_gpu() / (b.kv_bytes_per_token_per_gpu() * 16))));
   // 8 sequences at context 1,000: the three passes see 1,001, 1,002 and 1,003 keys, 1,002 on average.
   BatchShape v{32, 8, 32, 8 * 1004.0, 8 * 4 * (1000 + 2.5)};
   v.attn_full_pairs = 8 * 4 * 1000.0;
@@ -515,7 +520,7 @@ TEST(ServeCost, MtpDraftIsOneLayerAndTheProjection) {
     return parse_serve_scenario("model: deepseek-v3\ncluster: {gpu: h200, num_gpus: 8}\nparallel: {tp: 8, ep: 8}\n"
                                 "serving: {weight_precision: fp8" + extra + "}\n", "<test>");
   };
-  const auto plain = ds(""), spec = ds(", speculative: {tokens: 1}");
+  const auto plain = ds(""), spec = ds(", speculative: {tokens: 1, acceptance: 0.85}");
   const InferenceCost a = cost_of(plain), b = cost_of(spec);
   const ModelSpec& m = plain.base.model;
   const double h = double(m.hidden);
@@ -527,6 +532,8 @@ TEST(ServeCost, MtpDraftIsOneLayerAndTheProjection) {
   dense_only.base.model.moe.dense_layers = 3;
   const double moe_layer = cost_of(one_layer).weight_bytes_per_gpu() - cost_of(dense_only).weight_bytes_per_gpu();
   EXPECT_NEAR(b.weight_bytes_per_gpu() - a.weight_bytes_per_gpu(), moe_layer + 2.0 * h * h * 1.0, 1.0);
+  // One more layer of MLA latent per token (576 x 2 B, replicated on the TP ranks).
+  EXPECT_DOUBLE_EQ(b.kv_bytes_per_token_per_gpu() - a.kv_bytes_per_token_per_gpu(), 576 * 2.0);
 }
 
 // Acceptance 1: every verification step emits 1 + k tokens. 16 requests of 32 output tokens,
