@@ -501,6 +501,11 @@ std::vector<std::string> serve_notes(const ServeScenario& s, const ServeResult& 
                               "(model.max_seq_len): served only with RoPE scaling or a longer-context variant",
                               r.longest_request - 1, m.name, m.max_seq_len));
   }
+  const auto& d = s.serving.speculative.draft_model;
+  if (s.serving.speculative.tokens > 0 && d && d->max_seq_len > 0 && r.longest_request - 1 > d->max_seq_len) {
+    out.push_back(fmt::format("requests reach {} positions, beyond the draft {}'s context of {}", r.longest_request - 1, d->name,
+                              d->max_seq_len));
+  }
   return out;
 }
 

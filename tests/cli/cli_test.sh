@@ -288,6 +288,8 @@ expect serve-plan-max-batch-pinned 0 "max_batch 4:" -- "$W" serve --plan --model
 python3 -c "import json,sys; json.dump(json.load(open(sys.argv[1]))['scenario'], open(sys.argv[2], 'w'))" "$tmp/trace.json" "$tmp/trace-scenario.json"
 expect serve-trace-json-round-trip 0 "2 completed" -- "$W" serve "$tmp/trace-scenario.json"
 expect serve-plan-json-no-parallel-pin 0 "^no pin$" -- python3 -c "import json,sys; print('pinned' if 'parallel' in json.load(open(sys.argv[1])) else 'no pin')" "$tmp/plan-scenario.json"
+printf 'gpus: []\nmodels:\n  - {name: short-draft, base: llama3-8b, max_seq_len: 2048}\n' > "$tmp/short-draft.yaml"
+expect serve-draft-context-note 0 "note +requests reach 3099 positions, beyond the draft short-draft's context of 2048" -- "$W" serve --catalog "$tmp/short-draft.yaml" --input-len 3000 --output-len 100 --requests 4 --offline --set 'serving.speculative={tokens: 2, acceptance: 0.7, draft: short-draft}'
 expect serve-slo-unmeetable 2 "serving.slo: no configuration meets" -- "$W" serve --plan --users 1000 --user-rate 1 --ttft 0.001
 expect serve-plan-no-users 2 "capacity.users" -- "$W" serve --plan --user-rate 1
 expect validate-serving 0 "all throughput" -- "$W" validate --serving --worst 0
