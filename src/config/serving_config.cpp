@@ -295,6 +295,17 @@ ServeScenario parse_serve_scenario(const std::string& text, const std::string& o
   // --set) stays relative to the working directory.
   const bool trace_overridden = std::any_of(overrides.begin(), overrides.end(),
                                             [](const Override& o) { return o.first == "serving.trace"; });
+  // A trace and an arrival mode from the same input contradict each other (a trace from the
+  // command line replaces the file's arrival mode, as --trace is meant to).
+  if (!s.serving.trace.empty() && !trace_overridden) {
+    const YAML::Node n = root["serving"];
+    if (s.serving.arrival_rate_per_s > 0) {
+      throw InputError("serving.arrival_rate_per_s", "not used with serving.trace: the trace gives the arrival times");
+    }
+    if (auto x = n["offline"]; x && !x.IsNull() && yaml::as_bool(x, "serving.offline")) {
+      throw InputError("serving.offline", "not used with serving.trace: the trace gives the arrival times");
+    }
+  }
   if (!s.serving.trace.empty() && !trace_overridden) {
     namespace fs = std::filesystem;
     std::error_code ec;

@@ -290,6 +290,10 @@ expect serve-trace-json-round-trip 0 "2 completed" -- "$W" serve "$tmp/trace-sce
 expect serve-plan-json-no-parallel-pin 0 "^no pin$" -- python3 -c "import json,sys; print('pinned' if 'parallel' in json.load(open(sys.argv[1])) else 'no pin')" "$tmp/plan-scenario.json"
 printf 'gpus: []\nmodels:\n  - {name: short-draft, base: llama3-8b, max_seq_len: 2048}\n' > "$tmp/short-draft.yaml"
 expect serve-draft-context-note 0 "note +requests reach 3099 positions, beyond the draft short-draft's context of 2048" -- "$W" serve --catalog "$tmp/short-draft.yaml" --input-len 3000 --output-len 100 --requests 4 --offline --set 'serving.speculative={tokens: 2, acceptance: 0.7, draft: short-draft}'
+printf 'model: llama3-8b\ncluster: {gpu: h100-sxm, num_gpus: 1}\nparallel: {tp: 1}\nserving: {trace: ok.csv, arrival_rate_per_s: 5}\n' > "$tmp/trace-rate.yaml"
+expect serve-file-trace-and-rate 2 "^wanka: error: serving.arrival_rate_per_s: not used with serving.trace" -- "$W" serve "$tmp/trace-rate.yaml"
+printf 'model: llama3-8b\ncluster: {gpu: h100-sxm, num_gpus: 1}\nparallel: {tp: 1}\nserving: {arrival_rate_per_s: 5}\n' > "$tmp/rate.yaml"
+expect serve-flag-trace-replaces-rate 0 "2 \(trace .*ok.csv\), 2 completed" -- "$W" serve "$tmp/rate.yaml" --trace "$tmp/ok.csv"
 expect serve-slo-unmeetable 2 "serving.slo: no configuration meets" -- "$W" serve --plan --users 1000 --user-rate 1 --ttft 0.001
 expect serve-plan-no-users 2 "capacity.users" -- "$W" serve --plan --user-rate 1
 expect validate-serving 0 "all throughput" -- "$W" validate --serving --worst 0
