@@ -297,7 +297,10 @@ ServeScenario parse_serve_scenario(const std::string& text, const std::string& o
                                             [](const Override& o) { return o.first == "serving.trace"; });
   // A trace and an arrival mode from the same input contradict each other (a trace from the
   // command line replaces the file's arrival mode, as --trace is meant to).
-  if (!s.serving.trace.empty() && !trace_overridden) {
+  if (!s.serving.trace.empty() && trace_overridden) {
+    s.serving.arrival_rate_per_s = 0;  // replaced by the trace: the resolved scenario says so
+    s.serving.offline = false;
+  } else if (!s.serving.trace.empty()) {
     const YAML::Node n = root["serving"];
     if (s.serving.arrival_rate_per_s > 0) {
       throw InputError("serving.arrival_rate_per_s", "not used with serving.trace: the trace gives the arrival times");
