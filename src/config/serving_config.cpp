@@ -300,16 +300,14 @@ ServeScenario parse_serve_scenario(const std::string& text, const std::string& o
   if (!s.serving.trace.empty() && trace_overridden) {
     s.serving.arrival_rate_per_s = 0;  // replaced by the trace: the resolved scenario says so
     s.serving.offline = false;
-  } else if (!s.serving.trace.empty()) {
-    const YAML::Node n = root["serving"];
+  }
+  if (!s.serving.trace.empty() && !trace_overridden) {
     if (s.serving.arrival_rate_per_s > 0) {
       throw InputError("serving.arrival_rate_per_s", "not used with serving.trace: the trace gives the arrival times");
     }
-    if (auto x = n["offline"]; x && !x.IsNull() && yaml::as_bool(x, "serving.offline")) {
+    if (auto x = root["serving"]["offline"]; x && !x.IsNull() && yaml::as_bool(x, "serving.offline")) {
       throw InputError("serving.offline", "not used with serving.trace: the trace gives the arrival times");
     }
-  }
-  if (!s.serving.trace.empty() && !trace_overridden) {
     namespace fs = std::filesystem;
     std::error_code ec;
     const fs::path trace(s.serving.trace), scenario(origin);

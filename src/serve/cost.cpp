@@ -335,41 +335,42 @@ StepBreakdown InferenceCost::stage(const BatchShape& b) const {
   // The collectives depend on the token count alone (T, or the busiest rank's Tg with attention
   // DP) and cost a few pow() calls each (the size curves of §5): memoised per whole count, as a
   // simulation asks for the same few hundred counts millions of times.
+  auto collectives = [&]() -> std::array<double, 2> {  // {tp_comm, ep_comm} in seconds
+    if (attention_dp_) {
+      // Each rank dispatches its tokens to their k experts and combines the results: two
+      // all-to-alls per MoE layer, sized by the busiest rank's Tg tokens x k h x 2 B (T k h x 2 B
+      // / ep for an even spread); attention and dense layers need no collective.
+      if (ep_ > 1 && Lm > 0) {
+        const Group ge = place_group(ep_, 1, tp_group_domain_);
+        return {0.0, (all_to_all(Bytes(Tg * double(ep_) * ep_bytes_per_token_), ge, fabric_) * (2.0 * Lm)).value};
+      }
+    } else if (tp_ > 1) {
+      const Group g = place_group(tp_, 1, tp_group_domain_);
+      const Seconds ar = all_reduce(Bytes(T * tp_bytes_per_token_), g, fabric_);
+      // Two all-reduces per layer (after attention and after the FFN); with EP the MoE layer's
+      // second one becomes an all-to-all dispatch and combine plus an all-gather of the tokens.
+      if (ep_ > 1 && Lm > 0) {
+        const Group ge = place_group(ep_, 1, tp_group_domain_);
+        const Seconds a2a = all_to_all(Bytes(T * ep_bytes_per_token_), ge, fabric_);
+        return {(ar * (2.0 * Ld + Lm) + all_gather(Bytes(T * tp_bytes_per_token_), g, fabric_) * Lm).value,
+                (a2a * (2.0 * Lm)).value};
+      }
+      return {(ar * (2.0 * (Ld + Lm))).value, 0.0};
+    }
+    return {0.0, 0.0};
+  };
   const double key = attention_dp_ ? Tg : T;
-  const bool cacheable = key == std::floor(key) && key < double(kCommCache);
-  if (cacheable) {
+  std::array<double, 2> comm{};
+  if (key == std::floor(key) && key < double(kCommCache)) {
     if (comm_cache_.empty()) comm_cache_.assign(kCommCache, {-1.0, -1.0});
-    const auto& c = comm_cache_[static_cast<std::size_t>(key)];
-    if (c[0] >= 0) {
-      s.tp_comm = Seconds(c[0]);
-      s.ep_comm = Seconds(c[1]);
-      s.total = s.gemm_compute + s.weight_read + s.expert_read + s.attention + s.kv_read + s.other + s.tp_comm + s.ep_comm;
-      return s;
-    }
+    auto& slot = comm_cache_[static_cast<std::size_t>(key)];
+    if (slot[0] < 0) slot = collectives();
+    comm = slot;
+  } else {
+    comm = collectives();
   }
-  if (attention_dp_) {
-    // Each rank dispatches its tokens to their k experts and combines the results: two
-    // all-to-alls per MoE layer, sized by the busiest rank's Tg tokens x k h x 2 B (T k h x 2 B
-    // / ep for an even spread); attention and dense layers need no collective.
-    if (ep_ > 1 && Lm > 0) {
-      const Group ge = place_group(ep_, 1, tp_group_domain_);
-      s.ep_comm = all_to_all(Bytes(Tg * double(ep_) * ep_bytes_per_token_), ge, fabric_) * (2.0 * Lm);
-    }
-  } else if (tp_ > 1) {
-    const Group g = place_group(tp_, 1, tp_group_domain_);
-    const Seconds ar = all_reduce(Bytes(T * tp_bytes_per_token_), g, fabric_);
-    // Two all-reduces per layer (after attention and after the FFN); with EP the MoE layer's
-    // second one becomes an all-to-all dispatch and combine plus an all-gather of the tokens.
-    if (ep_ > 1 && Lm > 0) {
-      const Group ge = place_group(ep_, 1, tp_group_domain_);
-      const Seconds a2a = all_to_all(Bytes(T * ep_bytes_per_token_), ge, fabric_);
-      s.tp_comm = ar * (2.0 * Ld + Lm) + all_gather(Bytes(T * tp_bytes_per_token_), g, fabric_) * Lm;
-      s.ep_comm = a2a * (2.0 * Lm);
-    } else {
-      s.tp_comm = ar * (2.0 * (Ld + Lm));
-    }
-  }
-  if (cacheable) comm_cache_[static_cast<std::size_t>(key)] = {s.tp_comm.value, s.ep_comm.value};
+  s.tp_comm = Seconds(comm[0]);
+  s.ep_comm = Seconds(comm[1]);
   s.total = s.gemm_compute + s.weight_read + s.expert_read + s.attention + s.kv_read + s.other + s.tp_comm + s.ep_comm;
   return s;
 }

@@ -85,9 +85,8 @@ struct Shared {
   double batch_sum = 0;
   double work_steps = 0;  // sequence-steps weighted by their cost (kDraftStepExtra), for the work limit
   bool cross_domain_transfer = true;
-  // Speculative decoding: drafts per iteration, their acceptance, the draws, and the counts of
-  // verification passes and of the tokens they emitted.
-  int spec_k = 0;
+  // Speculative decoding: the drafts' acceptance, the draws, and the counts of verification
+  // passes and of the tokens they emitted.
   double spec_accept = 0;
   sim::Rng spec_rng{0};
   double spec_steps = 0, spec_tokens = 0;
@@ -590,7 +589,6 @@ ServeResult simulate_serving(const ServeScenario& s, const std::vector<RequestSp
   Shared sh;
   sh.requests = &requests;
   sh.cost = &cost;
-  sh.spec_k = sv.speculative.tokens;
   sh.spec_accept = sv.speculative.acceptance;
   sh.spec_rng = sim::Rng{sv.seed ^ 0x5DEECE66DULL};  // a stream of its own: the requests' draws stay the same
   const std::size_t n = requests.size();
