@@ -70,6 +70,8 @@ struct Estimate {
   double params_total = 0;
   double params_active = 0;
   std::int64_t micro_batches = 0;  // per pipeline per step (gradient accumulation)
+  // The busiest expert-parallel rank's routed rows over the mean (docs/model.md §6.4; 1 without EP)
+  double ep_load_imbalance = 1;
   std::uint64_t sim_events = 0;
 };
 

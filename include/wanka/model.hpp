@@ -27,6 +27,9 @@ struct Gemm {
   // Engine's FP8 modules: the output layer is a plain ColumnParallelLinear, the router a
   // torch linear).
   bool wide = false;
+  // Routed experts: the busiest expert-parallel rank's rows over the mean (ep_load_imbalance),
+  // already in m; the mean rank does flops() / load.
+  double load = 1;
   Flops flops() const { return Flops(2.0 * m * n * k * count); }
 };
 
@@ -42,6 +45,7 @@ struct LayerWork {
   Bytes fp8_cast_bwd;
   double params = 0;             // parameters held by this GPU (all of the layer's kinds)
   double expert_params = 0;      // of which routed-expert parameters (sharded by EP)
+  double ep_imbalance = 1;       // the busiest EP rank's routed rows over the mean (its GEMMs, all-to-alls)
   Bytes activations_saved;       // saved for backward per micro-batch, per recompute mode
   Bytes activations_transient;   // largest extra working set while this layer runs backward
   // Selective recompute (ShardSpec::recompute_modules): forward work repeated in the backward.
@@ -97,6 +101,21 @@ struct LayerParams {
 LayerParams layer_params(const ModelSpec& m, bool moe_layer);
 // The query/key head size a fused attention kernel runs at (MLA: nope + rope dims).
 double attention_head_dim(const ModelSpec& m);
+
+// Expected largest of n independent standard normal draws (0 for n <= 1), by Blom's (1958)
+// plotting position: Phi^-1((n - 0.375) / (n + 0.25)); 4.5 % above the exact value at n = 2,
+// within 0.8 % from n = 8 on (test_model.cpp integrates the exact one).
+double expected_max_normal(double n);
+// The busiest of `ep` expert-parallel ranks' routed rows over the mean `rows_per_rank` under
+// uniform top-k routing, the balance that auxiliary losses and bias terms aim at (docs/model.md
+// §6.4): 1 + z(ep) sqrt((E - k) / ((E - 1) rows_per_rank)), at most ep min(k, E/ep) / k (one
+// rank receives every token). 1 without expert parallelism.
+double ep_load_imbalance(const MoeSpec& moe, int ep, double rows_per_rank);
+// The expected most distinct experts any of `ep` ranks (E/ep experts each) sees used by
+// `tokens` tokens under uniform top-k routing: L p + z(ep) sigma, at most L, with p = 1 - (1 -
+// k/E)^T the chance an expert is used and sigma^2 the variance of a rank's count (its experts'
+// pairwise covariance included). The mean L p without expert parallelism.
+double busiest_rank_experts_used(const MoeSpec& moe, int ep, double tokens);
 
 // `moe_layer` selects the MoE or dense FFN (DeepSeek-V3's first layers are dense).
 LayerWork layer_work(const ModelSpec& m, const ShardSpec& s, bool moe_layer);

@@ -217,6 +217,7 @@ class InferenceCost {
   double expert_flop_s_per_token_ = 0;  // routed-expert math per token (top-k, sharded)
   double expert_shard_bytes_s_ = 0;     // reading one local expert's weights
   double local_experts_ = 0, expert_pick_ = 0;  // E / ep; k / E
+  MoeSpec moe_{};                               // for the busiest EP rank's load (ep_load_imbalance)
   double attn_flop_s_per_pair_ = 0, attn_full_flop_s_per_pair_ = 0, attn_pairs_per_query_ = 0, kv_read_s_per_token_ = 0, kv_write_s_per_token_ = 0, kv_decode_extra_s_per_token_ = 0;
   // Pairs of prefill queries (causal and against a cached prefix): MLA prefills in its
   // decompressed (MHA) form; equal to the rates above for every other attention.

@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <cmath>
 #include <string_view>
 
 #include "wanka/model.hpp"
@@ -113,6 +114,71 @@ ModelCounts count_model(const ModelSpec& m, long seq_len) {
   return c;
 }
 
+namespace {
+
+// Inverse of the standard normal distribution function, p in (0, 1): Acklam's rational
+// approximation (relative error 1.15e-9) and one Newton step on erfc.
+double normal_quantile(double p) {
+  static constexpr double a[] = {-3.969683028665376e+01, 2.209460984245205e+02, -2.759285104469687e+02,
+                                 1.383577518672690e+02,  -3.066479806614716e+01, 2.506628277459239e+00};
+  static constexpr double b[] = {-5.447609879822406e+01, 1.615858368580409e+02, -1.556989798598866e+02,
+                                 6.680131188771972e+01,  -1.328068155288572e+01};
+  static constexpr double c[] = {-7.784894002430293e-03, -3.223964580411365e-01, -2.400758277161838e+00,
+                                 -2.549732539343734e+00, 4.374664141464968e+00,  2.938163982698783e+00};
+  static constexpr double d[] = {7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e+00,
+                                 3.754408661907416e+00};
+  constexpr double lo = 0.02425;
+  auto tail = [&](double q) {
+    return (((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5]) /
+           ((((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1.0);
+  };
+  double x;
+  if (p < lo) {
+    x = tail(std::sqrt(-2.0 * std::log(p)));
+  } else if (p > 1.0 - lo) {
+    x = -tail(std::sqrt(-2.0 * std::log1p(-p)));
+  } else {
+    const double q = p - 0.5, r = q * q;
+    x = (((((a[0] * r + a[1]) * r + a[2]) * r + a[3]) * r + a[4]) * r + a[5]) * q /
+        (((((b[0] * r + b[1]) * r + b[2]) * r + b[3]) * r + b[4]) * r + 1.0);
+  }
+  const double e = 0.5 * std::erfc(-x / std::sqrt(2.0)) - p;
+  return x - e * std::sqrt(2.0 * M_PI) * std::exp(0.5 * x * x);
+}
+
+}  // namespace
+
+double expected_max_normal(double n) {
+  if (!(n > 1.0)) return 0.0;
+  return normal_quantile((n - 0.375) / (n + 0.25));
+}
+
+double ep_load_imbalance(const MoeSpec& moe, int ep, double rows_per_rank) {
+  if (ep <= 1 || moe.experts <= 1 || moe.top_k <= 0 || !(rows_per_rank > 0)) return 1.0;
+  // A token's k distinct experts put a hypergeometric count on a rank holding L = E/ep of them;
+  // over the N tokens of the group the rank's rows S have mean A = N k / ep and variance
+  // A (1 - 1/ep)(E - k)/(E - 1), and the ranks' rows sum to N k. Exchangeable normals with a
+  // fixed sum are Y_r - mean(Y) for independent Y of variance tau^2 = A (E - k)/(E - 1), so the
+  // expected busiest rank is A + tau z(ep).
+  const double E = moe.experts, k = std::min<double>(moe.top_k, E), n = ep;
+  const double l = 1.0 + expected_max_normal(n) * std::sqrt((E - k) / ((E - 1.0) * rows_per_rank));
+  return std::min(l, n * std::min(k, E / n) / k);
+}
+
+double busiest_rank_experts_used(const MoeSpec& moe, int ep, double tokens) {
+  if (moe.experts <= 0 || moe.top_k <= 0 || !(tokens > 0)) return 0.0;
+  const double E = moe.experts, k = std::min<double>(moe.top_k, E), L = E / std::max(1, ep);
+  // An expert goes unused by all T tokens with probability q = (1 - k/E)^T, a pair of experts
+  // with q2 = (1 - 2k/E + k(k-1)/(E(E-1)))^T (a token picks either of them with 2k/E less the
+  // chance it picks both).
+  const double q = std::pow(1.0 - k / E, tokens), p = 1.0 - q;
+  if (ep <= 1) return L * p;
+  const double q2 = E > 1 ? std::pow(std::max(0.0, 1.0 - 2.0 * k / E + k * (k - 1.0) / (E * (E - 1.0))), tokens) : 0.0;
+  const double both = 1.0 - 2.0 * q + q2;
+  const double var = L * p * (1.0 - p) + L * (L - 1.0) * (both - p * p);
+  return std::min(L, L * p + expected_max_normal(ep) * std::sqrt(std::max(0.0, var)));
+}
+
 LayerWork layer_work(const ModelSpec& m, const ShardSpec& s, bool moe_layer) {
   LayerWork w;
   const double t = s.tp;
@@ -152,13 +218,17 @@ LayerWork layer_work(const ModelSpec& m, const ShardSpec& s, bool moe_layer) {
   FfnPart dense, routed, shared;
   if (moe_layer) {
     const double E = m.moe.experts, k = m.moe.top_k, fe = double(m.moe.ffn_hidden);
-    routed.rows = T * k;  // balanced routing: each rank's experts receive T*k tokens
+    routed.rows = T * k;  // each rank's experts receive T*k tokens on average
     routed.width = fe / t;
+    // The layer waits for the busiest rank, which receives ep_imbalance times that under
+    // uniform routing (its GEMMs, activation function and all-to-all traffic; the memory
+    // below keeps the mean, as the excess averages out over the micro-batches in flight).
+    w.ep_imbalance = ep_load_imbalance(m.moe, s.ep, routed.rows);
     w.gemms.push_back({"router", Tr, E, h, 1, true});
-    const double per_expert = routed.rows * s.ep / E;
+    const double per_expert = routed.rows * w.ep_imbalance * s.ep / E;
     const double local = E / s.ep;
-    w.gemms.push_back({"expert_fc1", per_expert, (swiglu ? 2.0 : 1.0) * fe / t, h, local});
-    w.gemms.push_back({"expert_fc2", per_expert, h, fe / t, local});
+    w.gemms.push_back({"expert_fc1", per_expert, (swiglu ? 2.0 : 1.0) * fe / t, h, local, false, w.ep_imbalance});
+    w.gemms.push_back({"expert_fc2", per_expert, h, fe / t, local, false, w.ep_imbalance});
     if (m.moe.shared > 0) {
       const double fs = double(m.moe.shared) * double(m.moe.shared_ffn_hidden);
       shared = {T, fs / t};
@@ -182,7 +252,7 @@ LayerWork layer_work(const ModelSpec& m, const ShardSpec& s, bool moe_layer) {
   const double permute = moe_layer ? 2.0 * 2.0 * Tr * double(m.moe.top_k) * h * kAct : 0.0;  // permute + unpermute
   double ew = norms + rope + permute;
   ew += 2.0 * 3.0 * Tr * h * kAct;                            // two residual adds: 2 reads + 1 write
-  ew += act_bytes(dense) + act_bytes(routed) + act_bytes(shared);
+  ew += act_bytes(dense) + act_bytes(routed) * w.ep_imbalance + act_bytes(shared);
   w.elementwise_fwd = Bytes(ew);
   w.elementwise_bwd = Bytes(2.0 * ew);
   const bool fp8 = s.precision == Precision::kFp8;
@@ -302,13 +372,13 @@ LayerWork layer_work(const ModelSpec& m, const ShardSpec& s, bool moe_layer) {
     w.tp_bytes = Bytes(kAct * T * h);
     // Megatron-Core's all-to-all dispatcher with expert TP = TP gathers the dispatched tokens
     // (T*k rows) across TP; shared experts run on the plain T rows.
-    w.tp_ffn_bytes = moe_layer ? Bytes(kAct * T * (double(m.moe.top_k) + (m.moe.shared > 0 ? 1.0 : 0.0)) * h)
+    w.tp_ffn_bytes = moe_layer ? Bytes(kAct * T * (double(m.moe.top_k) * w.ep_imbalance + (m.moe.shared > 0 ? 1.0 : 0.0)) * h)
                                : Bytes(kAct * T * h);
     w.tp_collectives_fwd = 1;  // per block (SP: AG before, RS after; else one all-reduce)
   }
   if (moe_layer && s.ep > 1) {
-    w.ep_bytes = Bytes(kAct * Tr * double(m.moe.top_k) * h);
-    w.ep_token_elems = Tr * h;
+    w.ep_bytes = Bytes(kAct * Tr * double(m.moe.top_k) * h * w.ep_imbalance);
+    w.ep_token_elems = Tr * h * w.ep_imbalance;
     w.ep_all_to_alls_fwd = 2;  // dispatch and combine
   }
   if (s.cp > 1) {
@@ -342,11 +412,11 @@ LayerWork layer_work(const ModelSpec& m, const ShardSpec& s, bool moe_layer) {
     }
     if (moe_layer && rc(kRecomputeMoe)) {
       for (const char* g : {"router", "expert_fc1", "expert_fc2", "shared_fc1", "shared_fc2"}) redo(g);
-      rew += act_bytes(routed) + act_bytes(shared) + permute;
+      rew += act_bytes(routed) * w.ep_imbalance + act_bytes(shared) + permute;
       w.recompute_tp_bytes = w.tp_ffn_bytes;
       w.recompute_ep = s.ep > 1;
     } else if (moe_layer) {
-      if (rc(kRecomputeMoeAct)) rew += act_bytes(routed);
+      if (rc(kRecomputeMoeAct)) rew += act_bytes(routed) * w.ep_imbalance;
       if (rc(kRecomputeSharedExperts) && shared.rows > 0) {
         redo("shared_fc1");
         redo("shared_fc2");

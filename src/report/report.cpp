@@ -177,6 +177,7 @@ Json estimate_to_json(const Scenario& s, const Estimate& e) {
   j["params_total"] = e.params_total;
   j["params_active"] = e.params_active;
   j["micro_batches"] = e.micro_batches;
+  j["ep_load_imbalance"] = e.ep_load_imbalance;
   j["scenario"] = scenario_to_json(s);
   return j;
 }
@@ -198,7 +199,10 @@ std::string format_estimate(const Scenario& s, const Estimate& e) {
   o += fmt::format("  parallel  TP{} PP{}{} CP{}{} EP{}{} DP{}, micro-batch {}, {} micro-batches/step, SP {}, recompute {}, ZeRO-{}{}\n",
                    p.tp, p.pp, p.vpp > 1 ? fmt::format(" (VPP{})", p.vpp) : "", p.cp,
                    p.cp > 1 && p.cp_comm_type == CpComm::kA2a ? " (a2a)" : "", p.ep,
-                   p.ep > 1 && p.ep_dispatcher == EpDispatcher::kDeepEp ? " (deepep)" : "", p.dp, p.micro_batch,
+                   p.ep > 1 ? fmt::format(" ({}busiest rank {:.3f}x the mean rows)",
+                                          p.ep_dispatcher == EpDispatcher::kDeepEp ? "deepep, " : "", e.ep_load_imbalance)
+                            : std::string(),
+                   p.dp, p.micro_batch,
                    e.micro_batches, p.sequence_parallel ? "on" : "off",
                    p.recompute == Recompute::kSelective && p.recompute_modules != kRecomputeCoreAttn
                        ? fmt::format("selective ({})", fmt::join(recompute_module_list(p), ", "))

@@ -154,7 +154,8 @@ InferenceCost::InferenceCost(const ModelSpec& m, const ClusterConfig& c, int tp,
   // MoE layer: router and shared experts every token; routed experts (Shazeer et al. 2017;
   // GShard) on demand. With top-k routing spread evenly, an expert is untouched by a batch of
   // T tokens with probability (1 - k/E)^T, so a decode step of few tokens reads only the
-  // experts it uses: E/ep local experts x (1 - (1 - k/E)^T) x their shard.
+  // experts it uses: of E/ep local experts, the most any rank uses (busiest_rank_experts_used),
+  // x their shard.
   if (m.is_moe()) {
     const double E = m.moe.experts, k = m.moe.top_k, fe = double(m.moe.ffn_hidden);
     moe_fixed_gemm_ = attn;
@@ -169,6 +170,7 @@ InferenceCost::InferenceCost(const ModelSpec& m, const ClusterConfig& c, int tp,
     const double shard = t / ep;  // each expert's FFN is split over tp / ep ranks
     local_experts_ = E / ep;
     expert_pick_ = k / E;
+    moe_ = m.moe;
     expert_shard_bytes_s_ = mats * h * fe / shard * wb / hbm;
     expert_flop_s_per_token_ = 2.0 * k * mats * h * fe / t / P;
     // Routed activations on this GPU: T k / ep tokens, each in (h), fc1 out (mats_in fe'),
@@ -317,10 +319,13 @@ StepBreakdown InferenceCost::stage(const BatchShape& b) const {
   const double weights = Ld * dense_weight_s_ + Lm * moe_fixed_weight_s_;
   s.weight_read = Seconds(weights);
   s.gemm_compute = Seconds(Tg * (Ld * dense_gemm_.b + Lm * moe_fixed_gemm_.b) + (gemm_fixed - weights));
+  // The MoE layer waits for the busiest EP rank (docs/model.md §6.4, §17.1): under uniform routing it
+  // receives `lb` times the mean T k / ep rows (its expert math, routed activations and
+  // all-to-all traffic) and reads the most distinct experts of any rank.
+  const double lb = Lm > 0 ? ep_load_imbalance(moe_, ep_, T * expert_pick_ * local_experts_) : 1.0;
   if (Lm > 0) {
-    const double touched = local_experts_ * (1.0 - std::pow(1.0 - expert_pick_, T));
-    s.expert_read = Seconds(Lm * touched * expert_shard_bytes_s_);
-    s.gemm_compute += Seconds(Lm * (T * expert_flop_s_per_token_ + 2.0 * t0_));
+    s.expert_read = Seconds(Lm * busiest_rank_experts_used(moe_, ep_, T) * expert_shard_bytes_s_);
+    s.gemm_compute += Seconds(Lm * (lb * T * expert_flop_s_per_token_ + 2.0 * t0_));
   }
   // Decoding sequences' pairs (their kv tokens, all but one against the cached context) at the
   // decode rates, the prefill chunks' at the prefill rates (the same but for MLA).
@@ -331,18 +336,21 @@ StepBreakdown InferenceCost::stage(const BatchShape& b) const {
                               (pairs - dec - (full - dec_full)) * prefill_flop_s_per_pair_ +
                               (full - dec_full) * prefill_full_flop_s_per_pair_));
   s.kv_read = Seconds(Ls * (kv * kv_read_s_per_token_ + dkv * kv_decode_extra_s_per_token_ + Tg * kv_write_s_per_token_));
-  s.other = Seconds(T * Lm * moe_act_s_per_token_ + Tg * (Ld * other_s_per_token_ + Lm * moe_local_s_per_token_));
-  // The collectives depend on the token count alone (T, or the busiest rank's Tg with attention
-  // DP) and cost a few pow() calls each (the size curves of §5): memoised per whole count, as a
+  s.other = Seconds(lb * T * Lm * moe_act_s_per_token_ + Tg * (Ld * other_s_per_token_ + Lm * moe_local_s_per_token_));
+  // The collectives depend on one token count alone (T, or with attention DP the busiest
+  // endpoint's a2a_tokens) and cost a few pow() calls each (the size curves of §5): memoised per whole count, as a
   // simulation asks for the same few hundred counts millions of times.
+  // With attention DP the all-to-alls are sized by the busiest endpoint: the rank sending the
+  // most tokens (Tg) or the one receiving the most, lb T / ep, rounded up to whole tokens.
+  const double a2a_tokens = attention_dp_ ? std::max(Tg, std::ceil(lb * T / double(ep_) - 1e-9)) : T;
   auto collectives = [&]() -> std::array<double, 2> {  // {tp_comm, ep_comm} in seconds
     if (attention_dp_) {
       // Each rank dispatches its tokens to their k experts and combines the results: two
-      // all-to-alls per MoE layer, sized by the busiest rank's Tg tokens x k h x 2 B (T k h x 2 B
-      // / ep for an even spread); attention and dense layers need no collective.
+      // all-to-alls per MoE layer, sized by the busiest endpoint's tokens x k h x 2 B (T k h x
+      // 2 B / ep for an even spread); attention and dense layers need no collective.
       if (ep_ > 1 && Lm > 0) {
         const Group ge = place_group(ep_, 1, tp_group_domain_);
-        return {0.0, (all_to_all(Bytes(Tg * double(ep_) * ep_bytes_per_token_), ge, fabric_) * (2.0 * Lm)).value};
+        return {0.0, (all_to_all(Bytes(a2a_tokens * double(ep_) * ep_bytes_per_token_), ge, fabric_) * (2.0 * Lm)).value};
       }
     } else if (tp_ > 1) {
       const Group g = place_group(tp_, 1, tp_group_domain_);
@@ -351,7 +359,7 @@ StepBreakdown InferenceCost::stage(const BatchShape& b) const {
       // second one becomes an all-to-all dispatch and combine plus an all-gather of the tokens.
       if (ep_ > 1 && Lm > 0) {
         const Group ge = place_group(ep_, 1, tp_group_domain_);
-        const Seconds a2a = all_to_all(Bytes(T * ep_bytes_per_token_), ge, fabric_);
+        const Seconds a2a = all_to_all(Bytes(lb * T * ep_bytes_per_token_), ge, fabric_);
         return {(ar * (2.0 * Ld + Lm) + all_gather(Bytes(T * tp_bytes_per_token_), g, fabric_) * Lm).value,
                 (a2a * (2.0 * Lm)).value};
       }
@@ -359,7 +367,7 @@ StepBreakdown InferenceCost::stage(const BatchShape& b) const {
     }
     return {0.0, 0.0};
   };
-  const double key = attention_dp_ ? Tg : T;
+  const double key = attention_dp_ ? a2a_tokens : T;  // lb is a function of T
   std::array<double, 2> comm{};
   if (key == std::floor(key) && key < double(kCommCache)) {
     if (comm_cache_.empty()) comm_cache_.assign(kCommCache, {-1.0, -1.0});

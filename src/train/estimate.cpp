@@ -874,6 +874,7 @@ Estimate finish_estimate(const Scenario& s, const Accelerator& acc, const StepMo
 
   Estimate e;
   e.micro_batches = st.micro;
+  e.ep_load_imbalance = st.lc->moe_w.ep_imbalance;
   e.sim_events = pr.events;
   std::vector<ActivationPeak> peaks(pr.peak_activation_bytes.size());
   for (std::size_t r = 0; r < peaks.size(); ++r) peaks[r] = {pr.peak_activation_bytes[r], pr.peak_in_flight[r]};
@@ -964,7 +965,7 @@ Estimate finish_estimate(const Scenario& s, const Accelerator& acc, const StepMo
     const double rank_tokens = double(p.micro_batch) * double(tr.seq_len) / double(p.cp) / double(p.tp);
     auto gemm_flops = [](const LayerWork& w) {
       double f = 0;
-      for (const auto& g : w.recompute_gemms) f += g.flops().value;
+      for (const auto& g : w.recompute_gemms) f += g.flops().value / g.load;
       return f;
     };
     const long moe_layers = m.is_moe() ? layers - m.moe.dense_layers : 0;

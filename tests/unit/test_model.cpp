@@ -2,9 +2,13 @@
 // checked against hand derivations and published model sizes.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
+#include <numeric>
+#include <random>
 #include <string>
+#include <vector>
 
 #include "wanka/accelerator.hpp"
 #include "wanka/catalog.hpp"
@@ -451,6 +455,131 @@ TEST(LayerWork, MlpRecomputeKeepsOnlyTheMlpInput) {
   EXPECT_NEAR(w.activations_saved.value, 44138496.0, 1e-3);
   EXPECT_NEAR(w.recompute_tp_bytes.value, 50331648.0, 1e-3);
   EXPECT_EQ(w.recompute_gemms.size(), 2u);
+}
+
+// ---- the busiest expert-parallel rank (docs/model.md §6.7)
+
+// E[max of n independent standard normals] = integral of x n phi(x) Phi(x)^(n-1), midpoint rule.
+double exact_max_normal(int n) {
+  double sum = 0;
+  const double dx = 1e-3;
+  for (double x = -12 + dx / 2; x < 12; x += dx) {
+    const double phi = std::exp(-0.5 * x * x) / std::sqrt(2 * M_PI), cdf = 0.5 * std::erfc(-x / std::sqrt(2.0));
+    sum += x * n * phi * std::pow(cdf, n - 1) * dx;
+  }
+  return sum;
+}
+
+TEST(ExpertLoad, BlomsExpectedMaximumIsWithinItsStatedErrorOfTheExactOne) {
+  EXPECT_EQ(expected_max_normal(1), 0.0);
+  EXPECT_EQ(expected_max_normal(0.5), 0.0);
+  EXPECT_NEAR(exact_max_normal(2), 1 / std::sqrt(M_PI), 1e-9);  // E[max of 2] = 1/sqrt(pi)
+  EXPECT_LT(rel(expected_max_normal(2), exact_max_normal(2)), 0.045);
+  for (int n : {8, 16, 64, 256, 1024, 4096}) EXPECT_LT(rel(expected_max_normal(n), exact_max_normal(n)), 0.008) << n;
+}
+
+// Monte Carlo of uniform top-k routing: the mean over trials of the busiest rank's rows and of
+// the most distinct experts any rank uses.
+struct Routed {
+  double rows = 0, used = 0;
+};
+Routed route(int E, int k, int ep, int tokens, int trials) {
+  std::mt19937_64 rng(12345);
+  std::vector<int> experts(E), rows(ep);
+  std::vector<char> hit(E);
+  Routed r;
+  const int L = E / ep;
+  for (int t = 0; t < trials; ++t) {
+    std::fill(rows.begin(), rows.end(), 0);
+    std::fill(hit.begin(), hit.end(), 0);
+    for (int i = 0; i < tokens; ++i) {
+      std::iota(experts.begin(), experts.end(), 0);
+      for (int j = 0; j < k; ++j) {  // k distinct experts: a partial Fisher-Yates shuffle
+        std::swap(experts[j], experts[j + static_cast<int>(rng() % static_cast<unsigned>(E - j))]);
+        ++rows[experts[j] / L];
+        hit[experts[j]] = 1;
+      }
+    }
+    int most = 0;
+    for (int q = 0; q < ep; ++q) most = std::max(most, static_cast<int>(std::count(hit.begin() + q * L, hit.begin() + (q + 1) * L, 1)));
+    r.rows += *std::max_element(rows.begin(), rows.end());
+    r.used += most;
+  }
+  r.rows /= trials;
+  r.used /= trials;
+  return r;
+}
+
+MoeSpec moe(int experts, int top_k) {
+  MoeSpec m;
+  m.experts = experts;
+  m.top_k = top_k;
+  return m;
+}
+
+// DeepSeek-V3's routing (256 experts, top 8) over EP8, 32 rows per rank on average (a decode
+// batch of 32): 1 + z(8) sqrt(248 / (255 x 32)) = 1 + 1.43420 x 0.174334 = 1.25003. Without
+// expert parallelism nothing waits; a rank never gets more than every token (the cap).
+TEST(ExpertLoad, BusiestRankRowsByHandAndAgainstMonteCarlo) {
+  EXPECT_NEAR(ep_load_imbalance(moe(256, 8), 8, 32), 1.25003, 2e-5);
+  EXPECT_EQ(ep_load_imbalance(moe(256, 8), 1, 32), 1.0);
+  // Mixtral (8 experts, top 2) on EP8 with a hundredth of a row per rank: capped at
+  // ep min(k, E/ep) / k = 8 x 1 / 2 = 4.
+  EXPECT_EQ(ep_load_imbalance(moe(8, 2), 8, 0.01), 4.0);
+  struct Case {
+    int E, k, ep, tokens;
+    double tol;  // relative, on the excess over the mean
+  };
+  for (const Case c : {Case{256, 8, 8, 32, 0.05}, Case{256, 8, 8, 256, 0.05}, Case{128, 8, 4, 8, 0.05},
+                       Case{64, 6, 8, 32, 0.05}, Case{8, 2, 2, 16, 0.15}, Case{256, 8, 8, 1, 0.12}}) {
+    const double mean = double(c.tokens) * c.k / c.ep;
+    const double mc = route(c.E, c.k, c.ep, c.tokens, 4000).rows / mean;
+    EXPECT_NEAR(ep_load_imbalance(moe(c.E, c.k), c.ep, mean) - 1, mc - 1, c.tol * (mc - 1))
+        << c.E << " " << c.k << " " << c.ep << " " << c.tokens;
+  }
+}
+
+// Experts used by a decode batch: with one rank the mean E (1 - (1 - k/E)^T); with EP the busiest
+// rank's, within 3 % of a Monte Carlo from 16 tokens on, and 11 % low at one token (where the
+// count is 1, 2 or 3 and the normal approximation is coarsest).
+TEST(ExpertLoad, BusiestRankExpertsUsedAgainstMonteCarlo) {
+  EXPECT_NEAR(busiest_rank_experts_used(moe(256, 8), 1, 1), 8.0, 1e-12);
+  EXPECT_NEAR(busiest_rank_experts_used(moe(128, 8), 1, 32), 128 * (1 - std::pow(1 - 8.0 / 128, 32)), 1e-9);
+  struct Case {
+    int E, k, ep, tokens;
+    double tol;
+  };
+  for (const Case c : {Case{256, 8, 8, 16, 0.03}, Case{256, 8, 8, 32, 0.03}, Case{128, 8, 8, 32, 0.03},
+                       Case{128, 8, 4, 8, 0.03}, Case{256, 8, 32, 16, 0.03}, Case{256, 8, 8, 1, 0.13}}) {
+    const double mc = route(c.E, c.k, c.ep, c.tokens, 4000).used;
+    EXPECT_NEAR(busiest_rank_experts_used(moe(c.E, c.k), c.ep, c.tokens), mc, c.tol * mc)
+        << c.E << " " << c.k << " " << c.ep << " " << c.tokens;
+  }
+  EXPECT_EQ(busiest_rank_experts_used(moe(8, 2), 8, 64), 1.0);  // never more than the rank holds
+}
+
+// Training (Megatron-Core, expert TP = TP): DeepSeek-V3 on EP64 at 4,096 tokens per micro-batch.
+// Each rank's 4 experts receive T k = 32,768 rows on average; the busiest 1 + z(64) sqrt(248 /
+// (255 x 32768)), z(64) = 2.33669: 1.012730. Its expert GEMMs and all-to-alls carry that, its
+// saved activations the mean (the same bytes as without expert parallelism).
+TEST(LayerWork, ExpertGemmsAndAllToAllsAreTheBusiestRanks) {
+  const ModelSpec& m = Catalog::builtin().model("deepseek-v3");
+  ShardSpec s = shard(1, false, Recompute::kNone, 4096);
+  s.ep = 64;
+  const LayerWork w = layer_work(m, s, true);
+  EXPECT_NEAR(w.ep_imbalance, 1.012730, 1e-6);
+  for (const auto& g : w.gemms) {
+    if (std::string(g.name) == "expert_fc1") {
+      EXPECT_NEAR(g.m, 8192 * 1.012730, 0.02);  // per local expert: T k lb ep / E, 4 of them
+      EXPECT_EQ(g.count, 4);
+      EXPECT_NEAR(g.load, w.ep_imbalance, 0);
+    }
+  }
+  EXPECT_NEAR(w.ep_bytes.value, 2.0 * 4096 * 8 * 7168 * 1.012730, 1e3);
+  s.ep = 1;
+  const LayerWork one = layer_work(m, s, true);
+  EXPECT_EQ(one.ep_imbalance, 1.0);
+  EXPECT_EQ(w.activations_saved.value, one.activations_saved.value);
 }
 
 }  // namespace
