@@ -529,10 +529,17 @@ void Simulator::pass() {
   record();
 }
 
+// The cluster's state from now on: busy GPUs, capacity and waiting jobs (those a failure or a
+// preemption requeued since the last pass included). Recorded after every event, not only at
+// passes: with --round-s a job that ends mid-round frees its GPUs then, not at the boundary.
 void Simulator::record() {
-  const Mark m{engine_.now(), capacity_ - free_, capacity_, waiting_.size()};
-  if (!marks_.empty() && marks_.back().t == m.t) marks_.back() = m;
-  else marks_.push_back(m);
+  const Mark m{engine_.now(), capacity_ - free_, capacity_, waiting_.size() + preempted_.size()};
+  if (!marks_.empty() && marks_.back().t == m.t) {
+    marks_.back() = m;
+  } else if (marks_.empty() || marks_.back().busy != m.busy || marks_.back().capacity != m.capacity ||
+             marks_.back().waiting != m.waiting) {
+    marks_.push_back(m);
+  }
 }
 
 void Simulator::schedule_failure() {
@@ -618,7 +625,7 @@ void Simulator::on_event(sim::Engine& e, std::uint64_t payload) {
     }
     case Kind::kPass:
       pass();
-      break;
+      return;  // recorded by the pass
     case Kind::kWake:
       if (e.now() == next_wake_) next_wake_ = std::numeric_limits<SimTime>::max();
       request_pass();
@@ -645,6 +652,7 @@ void Simulator::on_event(sim::Engine& e, std::uint64_t payload) {
       break;
     }
   }
+  record();
 }
 
 PolicyResult Simulator::run() {

@@ -51,6 +51,27 @@ TEST(Cluster, FifoVersusSjfByHand) {
   EXPECT_DOUBLE_EQ(f.p99_jct_s, 15.0);
 }
 
+// Rounds of 1,000 s on one GPU: A (10 s) at 0 starts at the first pass (t = 0) and ends at 10;
+// B (10 s) arrives at 5 and waits for the pass at 1,000, ending at 1,010. The GPU is busy 20 of
+// 1,010 s, and idle while B waits from 10 to 1,000: utilization 20/1010, fragmentation
+// 990/1010 (the GPU is freed when A ends, not at the next round).
+TEST(Cluster, RoundsFreeGpusWhenJobsEndNotAtTheBoundary) {
+  const Workload w = csv("A,0,1,10,\nB,5,1,10,\n");
+  SimOptions o;
+  o.round_s = 1000;
+  o.series_points = 101;
+  const auto r = run("fifo", w, cluster(1, 1), o);
+  EXPECT_DOUBLE_EQ(r.makespan_s, 1010.0);
+  EXPECT_NEAR(r.utilization, 20.0 / 1010.0, 1e-12);
+  EXPECT_NEAR(r.fragmentation, 990.0 / 1010.0, 1e-12);
+  // Buckets of 10 s: [0, 10) busy, B waiting from 5; [500, 510) idle with B waiting.
+  EXPECT_NEAR(r.series[0].busy_gpus, 1.0, 1e-9);
+  EXPECT_NEAR(r.series[0].waiting_jobs, 0.5, 1e-9);
+  EXPECT_NEAR(r.series[50].busy_gpus, 0.0, 1e-9);
+  EXPECT_NEAR(r.series[50].waiting_jobs, 1.0, 1e-9);
+  EXPECT_NEAR(r.series[50].idle_gpus_while_waiting, 1.0, 1e-9);
+}
+
 // SRTF on one GPU, restart cost 1 s: A (10 s) at 0, B (2 s) at 3. At 3 A has 7 s left > 2, so
 // B preempts it and runs 3-5 (a first start costs nothing). A restarts at 5, is productive
 // from 6 and needs its 7 s: done at 13. JCT A 13, B 2.
