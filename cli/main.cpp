@@ -796,6 +796,9 @@ int main(int argc, char** argv) {
                                       {"energy_mwh", ideal.energy_mwh}};
           j["goodput"] = wanka::reliability_to_json(sf, rr);  // the inputs the simulation ran on (days 0)
           j["goodput"].erase("scenario");
+          // The scenario reads back with --failures: the simulated inputs, not days or tokens
+          // (estimate --failures runs the training budget).
+          j["scenario"]["reliability"] = wanka::reliability_scenario_json(sf, rr, false);
           text = j.dump(2) + "\n";
         } else {
           text = wanka::format_estimate(s, e) + fmt::format("    (with failures: ETTR p50 {:.1f}%, failure-free {:.1f} days)\n\n",
@@ -820,6 +823,15 @@ int main(int argc, char** argv) {
       const auto bar = progress_bar();
       opt.progress = bar;
       std::string text;
+      const int want = opt.top;
+      if (pl_failures) {
+        // Rank the best 50 (or --top) by the goodput-adjusted objective and keep --top of them.
+        opt.top = std::max(opt.top, 50);
+        opt.rerank = [want](wanka::PlanResult& r) {
+          wanka::rank_by_goodput(r);
+          if (r.plans.size() > static_cast<std::size_t>(want)) r.plans.resize(static_cast<std::size_t>(want));
+        };
+      }
       if (pl->count("--days") > 0) {
         const wanka::DeadlineResult r = wanka::solve_deadline(d.scenario, pl_days, opt);
         end_progress(bar);
@@ -829,18 +841,24 @@ int main(int argc, char** argv) {
           wanka::Json j = wanka::plan_to_json(at, r.plan, !pl_no_timing);
           wanka::Json tried = wanka::Json::array();
           for (const auto& t : r.tried) {
-            tried.push_back({{"num_gpus", t.num_gpus}, {"days", std::isfinite(t.days) ? wanka::Json(t.days) : wanka::Json(nullptr)},
-                             {"cost_usd", t.cost_usd}});
+            const bool ran = std::isfinite(t.days);  // else no split fits or runs at this size
+            tried.push_back({{"num_gpus", t.num_gpus}, {"days", ran ? wanka::Json(t.days) : wanka::Json(nullptr)},
+                             {"cost_usd", ran ? wanka::Json(t.cost_usd) : wanka::Json(nullptr)}});
           }
           j["deadline"] = {{"days", pl_days}, {"num_gpus", r.num_gpus}, {"tried", tried}};
           text = j.dump(2) + "\n";
         } else {
-          text = fmt::format("deadline {:g} days for {:.3g} tokens: {} x {} ({}), best plan {:.1f} days, {:.4g} USD\n", pl_days,
-                             r.plan.plans.front().estimate.run.tokens, r.num_gpus, at.cluster.gpu.name,
+          const auto& front = r.plan.plans.front();
+          const double ettr = front.expected_ettr > 0 ? front.expected_ettr : 1.0;  // --failures
+          text = fmt::format("deadline {:g} days for {:.3g} tokens: {} x {} ({}), best plan {:.1f} days, {:.4g} USD{}\n", pl_days,
+                             front.estimate.run.tokens, r.num_gpus, at.cluster.gpu.name,
                              opt.objective == wanka::Objective::kCost ? "cheapest found" : "smallest",
-                             r.plan.plans.front().estimate.run.days, r.plan.plans.front().estimate.run.cost_usd);
+                             front.estimate.run.days / ettr, front.estimate.run.cost_usd / ettr,
+                             pl_failures ? fmt::format(" with failures (expected ETTR {:.1f} %)", 100 * ettr) : "");
           text += "  cluster sizes tried:";
-          for (const auto& t : r.tried) text += fmt::format(" {}:{:.1f}d", t.num_gpus, t.days);
+          for (const auto& t : r.tried) {
+            text += std::isfinite(t.days) ? fmt::format(" {}:{:.1f}d", t.num_gpus, t.days) : fmt::format(" {}:none", t.num_gpus);
+          }
           text += "\n";
           const auto& best = r.plan.plans.front();
           if (best.estimate.micro_batches == 1) {
@@ -854,14 +872,9 @@ int main(int argc, char** argv) {
           text += "\n" + wanka::format_plan(at, r.plan);
         }
       } else {
-        const int want = opt.top;
-        if (pl_failures) opt.top = std::max(opt.top, 50);
         wanka::PlanResult r = wanka::plan(d.scenario, opt);
         end_progress(bar);
-        if (pl_failures) {
-          wanka::rank_by_goodput(r);
-          if (r.plans.size() > static_cast<std::size_t>(want)) r.plans.resize(static_cast<std::size_t>(want));
-        }
+        if (opt.rerank) opt.rerank(r);
         if (r.plans.empty()) {
           const auto n = wanka::smallest_fitting_gpus(d.scenario, opt);
           throw InputError("cluster.num_gpus",

@@ -42,6 +42,7 @@ struct PlanSpace {
   bool recompute_modules_given = false;
 };
 
+struct PlanResult;
 struct PlanOptions {
   Objective objective = Objective::kTime;
   int top = 10;
@@ -51,6 +52,9 @@ struct PlanOptions {
   PlanSpace space;
   // Called from the calling thread about ten times a second with the fraction done.
   std::function<void(double)> progress;
+  // solve_deadline only: applied to every size's plan (plan --failures: rank_by_goodput); the
+  // days and cost held against the deadline are then divided by the best plan's expected ETTR.
+  std::function<void(PlanResult&)> rerank;
 };
 
 struct PlanEntry {
@@ -78,6 +82,10 @@ struct PlanResult {
   // tier's capacity, and the first such error (field: message).
   std::uint64_t checkpoint_unfit = 0;
   std::string checkpoint_unfit_error;
+  // ... and plans dropped because interruptions come faster than one recovery takes (no
+  // progress: `estimate --failures` refuses such a split), with the first reason.
+  std::uint64_t no_progress = 0;
+  std::string no_progress_error;
   std::vector<PlanEntry> plans;    // best first
   std::vector<PlanEntry> pareto;   // step time vs memory headroom, fastest first: splits within 1.5x
                                    // of the best time, each freeing >= 1 % of HBM more than any faster one

@@ -40,6 +40,9 @@ std::string format_scale(const Scenario& base, const ScaleResult& r);
 // Reliability Monte Carlo (issue 4): interruptions, ETTR, wall-clock days, lost GPU-hours.
 Json reliability_config_to_json(const Scenario& s, const ReliabilityResult& r);
 Json reliability_to_json(const Scenario& s, const ReliabilityResult& r);
+// The scenario's `reliability:` block as the parser reads it back (the resolved inputs of the
+// simulation; days and tokens only as given, and only when `window` asks for them).
+Json reliability_scenario_json(const Scenario& s, const ReliabilityResult& r, bool window);
 std::string format_reliability(const Scenario& s, const ReliabilityResult& r);
 
 // Serving (issue 5): one simulated deployment, and capacity planning.

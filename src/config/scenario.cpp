@@ -389,6 +389,10 @@ YAML::Node scenario_root(const std::string& text, const std::string& origin, con
   return root;
 }
 
+namespace {
+void check_recompute_modules(const Scenario& s);
+}  // namespace
+
 ScenarioDraft parse_scenario_draft(const std::string& text, const std::string& origin,
                                    const std::vector<Override>& overrides, const Catalog& cat) {
   ScenarioDraft d;
@@ -575,6 +579,7 @@ ScenarioDraft parse_scenario_draft(const std::string& text, const std::string& o
   if (!sp_given) pa.sequence_parallel = pa.tp > 1;
   if (pa.tp == 1) pa.sequence_parallel = false;
   d.dp_given = dp_given;
+  check_recompute_modules(s);
   return d;
 }
 
@@ -696,14 +701,14 @@ const char* to_string(SplitIssue i) {
   return "?";
 }
 
-void validate_scenario(const Scenario& s) {
+namespace {
+
+// The modules are read with recompute: selective and ignored by the other modes (so that
+// --recompute none|full overrides a scenario that names them), but they must fit the model.
+// Checked on drafts too: plan and scale would otherwise search with modules estimate refuses.
+void check_recompute_modules(const Scenario& s) {
   const auto& m = s.model;
   const auto& p = s.parallel;
-  const auto& c = s.cluster;
-  const auto& t = s.training;
-  auto str = [](auto v) { return std::to_string(v); };
-  // The modules are read with recompute: selective and ignored by the other modes (so that
-  // --recompute none|full overrides a scenario that names them), but they must fit the model.
   if (p.recompute_modules != kRecomputeCoreAttn) {
     const std::string f = "parallel.recompute_modules";
     if ((p.recompute_modules & kRecomputeMlaUpProj) && !m.mla) {
@@ -716,6 +721,17 @@ void validate_scenario(const Scenario& s) {
       throw InputError(f, "shared_experts: " + m.name + " has no shared experts");
     }
   }
+}
+
+}  // namespace
+
+void validate_scenario(const Scenario& s) {
+  const auto& m = s.model;
+  const auto& p = s.parallel;
+  const auto& c = s.cluster;
+  const auto& t = s.training;
+  auto str = [](auto v) { return std::to_string(v); };
+  check_recompute_modules(s);
   if (!p.reshard_after_forward && p.zero != 3) {
     throw InputError("parallel.reshard_after_forward", "false applies to ZeRO-3 (FSDP) only, and parallel.zero is " +
                                                            str(p.zero) + " (ZeRO 0-2 keep whole parameters, never gathered per layer)");

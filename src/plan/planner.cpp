@@ -1086,6 +1086,10 @@ DeadlineResult solve_deadline(const Scenario& base, double days, const PlanOptio
   PlanOptions o = opt;
   o.objective = Objective::kTime;
   std::map<std::int64_t, std::pair<double, PlanResult>> seen;  // nodes -> (days, plan)
+  // A plan's days and cost, with failures (opt.rerank) divided by its expected ETTR.
+  const auto goodput = [](const PlanEntry& e) { return e.expected_ettr > 0 ? e.expected_ettr : 1.0; };
+  const auto days_of = [&](const PlanEntry& e) { return e.estimate.run.days / goodput(e); };
+  const auto cost_of = [&](const PlanEntry& e) { return e.estimate.run.cost_usd / goodput(e); };
   auto eval = [&](std::int64_t nodes) -> double {
     if (auto it = seen.find(nodes); it != seen.end()) return it->second.first;
     Scenario s = base;
@@ -1094,11 +1098,14 @@ DeadlineResult solve_deadline(const Scenario& base, double days, const PlanOptio
     PlanResult r;
     try {
       r = plan(s, o);
-      if (!r.plans.empty()) d = r.plans.front().estimate.run.days;
+      if (opt.rerank) opt.rerank(r);
+      if (!r.plans.empty()) d = days_of(r.plans.front());
     } catch (const InputError&) {
-      // no valid split at this size (e.g. the batch does not divide): treat as not meeting it
+      // no valid split at this size (e.g. the batch does not divide, or with failures no
+      // checkpoint fits or no plan makes progress): treat as not meeting it
+      r.plans.clear();
     }
-    DeadlineStep st{nodes * node, d, r.plans.empty() ? 0.0 : r.plans.front().estimate.run.cost_usd};
+    DeadlineStep st{nodes * node, d, r.plans.empty() ? 0.0 : cost_of(r.plans.front())};
     out.tried.push_back(st);
     seen.emplace(nodes, std::make_pair(d, std::move(r)));
     return d;
@@ -1147,7 +1154,7 @@ DeadlineResult solve_deadline(const Scenario& base, double days, const PlanOptio
     double cheapest = std::numeric_limits<double>::infinity();
     for (const auto& [nodes, tried] : seen) {
       if (tried.first > days || tried.second.plans.empty()) continue;
-      const double c = tried.second.plans.front().estimate.run.cost_usd;
+      const double c = cost_of(tried.second.plans.front());
       if (c < cheapest) {
         cheapest = c;
         pick = nodes;
@@ -1161,6 +1168,7 @@ DeadlineResult solve_deadline(const Scenario& base, double days, const PlanOptio
     Scenario s = base;
     s.cluster.num_gpus = out.num_gpus;
     out.plan = plan(s, opt);  // ranked by the requested objective
+    if (opt.rerank) opt.rerank(out.plan);
   }
   return out;
 }

@@ -846,11 +846,25 @@ void rank_by_goodput(PlanResult& r) {
       }
       continue;
     }
+    // Interruptions faster than a recovery: the run cannot make progress (the Monte Carlo's
+    // guard, simulate()); the split leaves the ranking.
+    const double recovery = p.scenario.reliability.detection_s + p.scenario.reliability.restart_s + c.restore_s;
+    if (rates.mtbi_s() < recovery) {
+      if (r.no_progress++ == 0) {
+        r.no_progress_error = fmt::format("the mean time between interruptions ({:.3g} s) is shorter than a recovery "
+                                          "({:.3g} s): the run cannot make progress", rates.mtbi_s(), recovery);
+      }
+      continue;
+    }
     // Young's interval from the interruptions that lose work (planned ones are checkpointed
     // first); with none, no periodic checkpoint.
     const double tau = rates.unplanned_per_s > 0 ? young_interval_s(std::max(c.block_s, 1e-3), rates.unplanned_mtbi_s()) : 1e30;
     p.expected_ettr = std::max(1e-6, expected_ettr(p.scenario, rates, c, std::max(tau, c.persist_s - c.block_s)));
     kept.push_back(std::move(p));
+  }
+  if (kept.empty() && r.no_progress > 0) {
+    throw InputError("reliability", fmt::format("none of the {} best plans makes progress; the best: {}", r.plans.size(),
+                                                r.no_progress_error));
   }
   r.plans = std::move(kept);
   std::stable_sort(r.plans.begin(), r.plans.end(), [](const PlanEntry& a, const PlanEntry& b) {

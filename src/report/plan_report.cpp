@@ -85,6 +85,10 @@ Json plan_to_json(const Scenario& base, const PlanResult& r, bool timing) {
     j["pruned"]["checkpoint_unfit"] = r.checkpoint_unfit;
     j["pruned"]["checkpoint_unfit_error"] = r.checkpoint_unfit_error;
   }
+  if (r.no_progress > 0) {  // plan --failures only
+    j["pruned"]["no_progress"] = r.no_progress;
+    j["pruned"]["no_progress_error"] = r.no_progress_error;
+  }
   j["elapsed_s"] = timing ? Json(r.elapsed_s) : Json(nullptr);
   Json plans = Json::array();
   for (const auto& e : r.plans) plans.push_back(plan_entry_to_json(e));
@@ -161,6 +165,10 @@ std::string format_plan(const Scenario& base, const PlanResult& r) {
     if (r.checkpoint_unfit > 0) {
       o += fmt::format("  {} of the best plans dropped: their checkpoint does not fit (the first: {})\n", r.checkpoint_unfit,
                        r.checkpoint_unfit_error);
+    }
+    if (r.no_progress > 0) {
+      o += fmt::format("  {} of the best plans dropped: they make no progress (the first: {})\n", r.no_progress,
+                       r.no_progress_error);
     }
     o += "\n  Pareto front, step time vs memory headroom (fastest first):\n";
     for (const auto& e : r.pareto) {

@@ -52,6 +52,15 @@ Json reliability_config_to_json(const Scenario& s, const ReliabilityResult& res)
           {"seed", r.seed}};
 }
 
+Json reliability_scenario_json(const Scenario& s, const ReliabilityResult& res, bool window) {
+  Json j = reliability_config_to_json(s, res);
+  j.erase("days");
+  j.erase("tokens");
+  if (window && s.reliability.days > 0) j["days"] = s.reliability.days;
+  if (window && s.reliability.tokens > 0) j["tokens"] = s.reliability.tokens;
+  return j;
+}
+
 Json reliability_to_json(const Scenario& s, const ReliabilityResult& res) {
   Json j;
   j["wanka_version"] = WANKA_VERSION;
@@ -103,6 +112,7 @@ Json reliability_to_json(const Scenario& s, const ReliabilityResult& res) {
   j["allocated_gpu_hours"] = res.wall_clock_days.mean * 24 * gpus;
   j["reliability"] = reliability_config_to_json(s, res);
   j["scenario"] = scenario_to_json(s);
+  j["scenario"]["reliability"] = reliability_scenario_json(s, res, true);
   return j;
 }
 

@@ -82,11 +82,39 @@ std::string human_count(double v) {
 
 }  // namespace
 
+namespace {
+
+// The scenario's GPU as the scenario parser reads it back: the built-in name when it is that
+// entry unchanged; otherwise every field inline, with `base:` naming the built-in GPU whose
+// calibration it carries (a renamed or --catalog GPU built on one), else none (a custom GPU reads
+// back with the generic calibration, as it was given).
+Json scenario_gpu_json(const GpuSpec& g) {
+  // gpu_to_json is a catalog document: the entry under `gpus`, its calibration by name.
+  const auto split = [](const GpuSpec& x) {
+    Json doc = gpu_to_json(x);
+    return std::pair<Json, Json>{doc["gpus"][0], doc["calibration"][x.name]};
+  };
+  const Catalog& cat = Catalog::builtin();
+  auto [mine, cal] = split(g);
+  for (const auto& b : cat.gpus()) {
+    if (b.name == g.name && split(b) == std::pair<Json, Json>{mine, cal}) return g.name;  // names are unique
+  }
+  mine.erase("aliases");
+  std::string base;
+  for (const auto& b : cat.gpus()) {
+    if (split(b).second == cal && (base.empty() || b.name == g.name)) base = b.name;
+  }
+  if (!base.empty()) mine["base"] = base;
+  return mine;
+}
+
+}  // namespace
+
 Json scenario_to_json(const Scenario& s) {
   Json j;
   j["model"] = model_json(s.model);
   const auto& c = s.cluster;
-  j["cluster"] = {{"gpu", c.gpu.name},
+  j["cluster"] = {{"gpu", scenario_gpu_json(c.gpu)},
                   {"num_gpus", c.num_gpus},
                   {"gpus_per_node", c.gpus_per_node},
                   {"scale_up_domain", c.scale_up_domain},

@@ -235,6 +235,14 @@ printf 'model: llama3-8b\ncluster: {gpu: h100-sxm, num_gpus: 64}\ntraining: {seq
 "$W" estimate "$tmp/rel5.yaml" --failures --json > "$tmp/ef5.json" 2>"$tmp/err"; rc=$?
 if [ "$rc" = 0 ] && grep -q '"mode": "tokens"' "$tmp/ef5.json" && grep -q '^      "days": 0.0,' "$tmp/ef5.json" && ! grep -q '"days": 5.0' "$tmp/ef5.json"; then pass=$((pass+1))
 else echo "FAIL estimate-failures-json-echoes-simulated-inputs: rc=$rc"; fail=$((fail+1)); fi
+# the --json scenario of estimate --failures and of reliability carries the reliability block
+# (GEMINI's peer tier): read back, the same days and ETTR
+"$W" estimate "$SRC/examples/reliability-gemini-100b-128-a100.yaml" --failures --json --set reliability.runs=50 > "$tmp/efg.json"
+python3 -c "import json,sys; json.dump(json.load(open(sys.argv[1]))['scenario'], open(sys.argv[2], 'w'))" "$tmp/efg.json" "$tmp/efg-scenario.json"
+expect estimate-failures-scenario-round-trip 0 "^same$" -- python3 -c "import json,subprocess,sys; a=json.load(open(sys.argv[1]))['run']['days']; b=json.loads(subprocess.run([sys.argv[3], 'estimate', sys.argv[2], '--failures', '--json'], capture_output=True, text=True).stdout)['run']['days']; print('same' if a == b else f'{a} != {b}')" "$tmp/efg.json" "$tmp/efg-scenario.json" "$W"
+"$W" reliability "$SRC/examples/reliability-gemini-100b-128-a100.yaml" --json --set reliability.runs=50 > "$tmp/rg.json"
+python3 -c "import json,sys; json.dump(json.load(open(sys.argv[1]))['scenario'], open(sys.argv[2], 'w'))" "$tmp/rg.json" "$tmp/rg-scenario.json"
+expect reliability-scenario-round-trip 0 "^same$" -- python3 -c "import json,subprocess,sys; a=json.load(open(sys.argv[1]))['ettr']; b=json.loads(subprocess.run([sys.argv[3], 'reliability', sys.argv[2], '--json'], capture_output=True, text=True).stdout)['ettr']; print('same' if a == b else f'{a} != {b}')" "$tmp/rg.json" "$tmp/rg-scenario.json" "$W"
 expect set-reliability-without-failures 2 "^wanka: error: reliability.runs: not used by wanka estimate without --failures" -- "$W" estimate --set reliability.runs=5
 expect set-reliability-days-estimate 2 "^wanka: error: reliability.days: not used by wanka estimate --failures" -- "$W" estimate --failures --set reliability.days=5
 expect estimate-failures-text 0 "with failures: ETTR" -- "$W" estimate --gpus 64 --tokens 1e10 --failures --set reliability.runs=20
@@ -244,6 +252,16 @@ n=$(grep -c '"expected_ettr": 0\.[0-9]' "$tmp/pf.json")
 if [ "$rc" = 0 ] && [ "$n" = 2 ]; then pass=$((pass+1)); else echo "FAIL plan-failures-json: rc=$rc, $n expected_ettr"; fail=$((fail+1)); fi
 # plan --failures: splits whose checkpoint does not fit are dropped; none left is exit 2 naming the field
 expect plan-failures-no-checkpoint-fits 2 "reliability.checkpoint.host_memory_gb: the checkpoint of none of the" -- "$W" plan --failures --model llama3-8b --gpus 64 --set reliability.checkpoint.tier=cpu --set reliability.checkpoint.host_memory_gb=1
+# plan and scale refuse the recompute modules estimate refuses (a dense model has no MoE modules)
+expect plan-dense-moe-modules 2 "^wanka: error: --recompute-modules: parallel.recompute_modules: moe_act, moe and shared_experts apply to MoE models" -- "$W" plan --recompute selective --recompute-modules moe_act
+expect scale-dense-mla-modules 2 "^wanka: error: --recompute-modules: parallel.recompute_modules: mla_up_proj needs a model with multi-head latent attention" -- "$W" scale --model llama3-70b --recompute-modules mla_up_proj --counts 64
+# plan --failures: splits on which interruptions come faster than a recovery are dropped (as
+# estimate --failures refuses them); none left is exit 2
+expect plan-failures-no-progress 2 "^wanka: error: reliability: none of the 50 best plans makes progress" -- "$W" plan --failures --model llama3-8b --gpus 64 --set reliability.rate_scale=5000
+# plan --days --failures holds the days with failures against the deadline: 112 GPUs meet 11
+# days failure-free (10.5) but not with 100x the failure rates (12.2), so 128 are needed
+expect plan-days-failure-free 0 "^deadline 11 days for 1e\+12 tokens: 112 x h100-sxm" -- "$W" plan --model llama3-8b --tokens 1e12 --days 11
+expect plan-days-failures 0 "^deadline 11 days for 1e\+12 tokens: 128 x h100-sxm \(smallest\), best plan 9.2 days, .* with failures \(expected ETTR" -- "$W" plan --model llama3-8b --tokens 1e12 --days 11 --failures --set reliability.rate_scale=100
 # serving (issue 5)
 expect serve-default 0 "TTFT" -- "$W" serve
 expect serve-json 0 '"output_tokens_per_s_per_gpu"' -- "$W" serve --json --requests 200
@@ -287,6 +305,12 @@ expect serve-plan-max-batch-pinned 0 "max_batch 4:" -- "$W" serve --plan --model
 "$W" serve --trace "$tmp/ok.csv" --json > "$tmp/trace.json"
 python3 -c "import json,sys; json.dump(json.load(open(sys.argv[1]))['scenario'], open(sys.argv[2], 'w'))" "$tmp/trace.json" "$tmp/trace-scenario.json"
 expect serve-trace-json-round-trip 0 "2 completed" -- "$W" serve "$tmp/trace-scenario.json"
+# an inline GPU (a changed catalog entry) is written out whole, on its base's calibration
+"$W" estimate --set 'cluster.gpu={base: h100-sxm, hbm_gib: 40, peak_tflops: {bf16: 1200}}' --json > "$tmp/gpu.json"
+python3 -c "import json,sys; json.dump(json.load(open(sys.argv[1]))['scenario'], open(sys.argv[2], 'w'))" "$tmp/gpu.json" "$tmp/gpu-scenario.json"
+expect estimate-inline-gpu-round-trip 0 "capacity 40.0 GiB" -- "$W" estimate "$tmp/gpu-scenario.json"
+expect estimate-inline-gpu-same-mfu 0 "^same$" -- python3 -c "import json,subprocess,sys; a=json.load(open(sys.argv[1]))['mfu']; b=json.loads(subprocess.run([sys.argv[3], 'estimate', sys.argv[2], '--json'], capture_output=True, text=True).stdout)['mfu']; print('same' if a == b else f'{a} != {b}')" "$tmp/gpu.json" "$tmp/gpu-scenario.json" "$W"
+expect estimate-catalog-gpu-by-name 0 '"gpu": "h100-sxm"' -- "$W" estimate --json
 expect serve-plan-json-no-parallel-pin 0 "^no pin$" -- python3 -c "import json,sys; print('pinned' if 'parallel' in json.load(open(sys.argv[1])) else 'no pin')" "$tmp/plan-scenario.json"
 printf 'gpus: []\nmodels:\n  - {name: short-draft, base: llama3-8b, max_seq_len: 2048}\n' > "$tmp/short-draft.yaml"
 expect serve-draft-context-note 0 "note +requests reach 3099 positions, beyond the draft short-draft's context of 2048" -- "$W" serve --catalog "$tmp/short-draft.yaml" --input-len 3000 --output-len 100 --requests 4 --offline --set 'serving.speculative={tokens: 2, acceptance: 0.7, draft: short-draft}'
