@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <map>
 #include <set>
@@ -86,7 +87,7 @@ void ClusterCommand::add(CLI::App& app) {
   cmd->add_option("--threads", threads, "Policies replayed in parallel (default: all cores)")->check(CLI::Range(0, 64));
   cmd->add_flag("--json", json, "JSON output");
   cmd->add_flag("--csv", csv, "CSV output (one row per policy)");
-  cmd->add_flag("--no-timing", no_timing, "Write elapsed_s as null (byte-identical output across runs)");
+  cmd->add_flag("--no-timing", no_timing, "Write elapsed_s as null, and the text's wall s as - (byte-identical output across runs)");
   cmd->add_option("-o,--output", out, "Write the result to a file (all or nothing)");
 }
 
@@ -152,6 +153,11 @@ std::vector<OutputFile> ClusterCommand::run() const {
   std::vector<std::string> names = split_list("--policy", policies);
   if (names.size() == 1 && names[0] == "all") names = cl::policy_names();
   if (names.empty()) throw InputError("--policy", "no policy given");
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    if (std::find(names.begin(), names.begin() + static_cast<std::ptrdiff_t>(i), names[i]) != names.begin() + static_cast<std::ptrdiff_t>(i)) {
+      throw InputError("--policy", "'" + names[i] + "' is listed twice");
+    }
+  }
 
   const cl::TraceFormat f = cl::parse_trace_format(format);
   cl::Workload w = cl::read_trace(trace, f, pollux_profiles);
@@ -190,6 +196,18 @@ std::vector<OutputFile> ClusterCommand::run() const {
                          wanka::unknown_name_message("gpu", p.gpu, known) + ": neither a catalog gpu nor a type in the trace");
       }
     }
+    // Jobs typed for a GPU no pool has are skipped like jobs larger than the cluster; say which
+    // types, with the closest pool, as such a type may be a typo (gpu_type v10O for v100).
+    std::set<std::string> pool_labels;
+    for (const auto& p : c.pools) pool_labels.insert(p.gpu);
+    std::map<std::string, std::size_t> unmatched;
+    for (const auto& j : w.jobs)
+      if (!j.gpu_type.empty() && pool_labels.count(j.gpu_type) == 0) ++unmatched[j.gpu_type];
+    for (const auto& [type, n] : unmatched) {
+      const std::vector<std::string> known(pool_labels.begin(), pool_labels.end());
+      std::fprintf(stderr, "wanka: note: %zu job(s) of gpu_type '%s', which no pool has, are skipped (%s)\n", n, type.c_str(),
+                   wanka::unknown_name_message("pool", type, known).c_str());
+    }
   }
   // About 400 bytes and 1.4 us per job and policy (1e7 FIFO jobs: 4.0 GB, 14 s here): 1e8 would
   // need 40 GB, more than a 24 GiB machine has.
@@ -207,7 +225,7 @@ std::vector<OutputFile> ClusterCommand::run() const {
   std::vector<OutputFile> files;
   if (json) files.push_back({"--output", out, cl::results_json(info, c, o, results, !no_timing)});
   else if (csv) files.push_back({"--output", out, cl::results_csv(results, !no_timing)});
-  else files.push_back({"--output", out, cl::results_table(info, c, results)});
+  else files.push_back({"--output", out, cl::results_table(info, c, results, !no_timing)});
   if (!series.empty()) files.push_back({"--series", series, cl::series_csv(c, results)});
   if (!jobs_out.empty()) files.push_back({"--jobs", jobs_out, cl::jobs_csv(w, results)});
   return files;

@@ -249,7 +249,8 @@ struct RunInfo {
 std::string results_json(const RunInfo& info, const ClusterSpec& c, const SimOptions& opt,
                          const std::vector<PolicyResult>& results, bool timing = true);
 std::string results_csv(const std::vector<PolicyResult>& results, bool timing = true);
-std::string results_table(const RunInfo& info, const ClusterSpec& c, const std::vector<PolicyResult>& results);
+std::string results_table(const RunInfo& info, const ClusterSpec& c, const std::vector<PolicyResult>& results,
+                          bool timing = true);
 // policy,id,submit_s,gpus,duration_s,queue_s,jct_s: one row per job and policy (skipped: empty).
 std::string jobs_csv(const Workload& w, const std::vector<PolicyResult>& results);
 // policy,t_s,busy_gpus,utilization,waiting_jobs,idle_gpus_while_waiting: one row per bucket.

@@ -74,7 +74,7 @@ std::string results_csv(const std::vector<PolicyResult>& results, bool timing) {
       "policy,jobs,skipped_jobs,avg_jct_s,p50_jct_s,p99_jct_s,avg_queue_s,p50_queue_s,p99_queue_s,avg_run_s,"
       "utilization,fragmentation,makespan_s,preemptions,failures,events,elapsed_s\n";
   for (const auto& r : results) {
-    out += fmt::format("{},{},{},{:.6g},{:.6g},{:.6g},{:.6g},{:.6g},{:.6g},{:.6g},{:.6g},{:.6g},{:.6g},{},{},{},{}\n", r.name,
+    out += fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", r.name,
                        r.jobs, r.skipped_jobs, r.avg_jct_s, r.p50_jct_s, r.p99_jct_s, r.avg_queue_s, r.p50_queue_s,
                        r.p99_queue_s, r.avg_run_s, r.utilization, r.fragmentation, r.makespan_s, r.preemptions,
                        r.failures, r.events, timing ? fmt::format("{:.4f}", r.elapsed_s) : std::string());
@@ -82,7 +82,8 @@ std::string results_csv(const std::vector<PolicyResult>& results, bool timing) {
   return out;
 }
 
-std::string results_table(const RunInfo& info, const ClusterSpec& c, const std::vector<PolicyResult>& results) {
+std::string results_table(const RunInfo& info, const ClusterSpec& c, const std::vector<PolicyResult>& results,
+                          bool timing) {
   std::string pools;
   for (const auto& p : c.pools)
     pools += fmt::format("{}{} x {} {} (speed {:.3g})", pools.empty() ? "" : " + ", p.nodes, p.gpus_per_node, p.gpu, p.speed);
@@ -92,9 +93,10 @@ std::string results_table(const RunInfo& info, const ClusterSpec& c, const std::
                      "avg JCT s", "p50 JCT s", "p99 JCT s", "avg queue", "p99 queue", "util", "frag", "makespan s",
                      "preempt", "wall s");
   for (const auto& r : results) {
-    out += fmt::format("{:<10} {:>7} {:>11.0f} {:>11.0f} {:>11.0f} {:>11.0f} {:>11.0f} {:>5.1f}% {:>5.1f}% {:>11.0f} {:>8} {:>8.3f}\n",
+    out += fmt::format("{:<10} {:>7} {:>11.0f} {:>11.0f} {:>11.0f} {:>11.0f} {:>11.0f} {:>5.1f}% {:>5.1f}% {:>11.0f} {:>8} {:>8}\n",
                        r.name, r.jobs, r.avg_jct_s, r.p50_jct_s, r.p99_jct_s, r.avg_queue_s, r.p99_queue_s,
-                       100 * r.utilization, 100 * r.fragmentation, r.makespan_s, r.preemptions, r.elapsed_s);
+                       100 * r.utilization, 100 * r.fragmentation, r.makespan_s, r.preemptions,
+                       timing ? fmt::format("{:.3f}", r.elapsed_s) : std::string("-"));
   }
   out += "\naverage JCT / queue (s) by job size (GPUs):\n";
   for (const auto& r : results) {
@@ -119,8 +121,8 @@ std::string jobs_csv(const Workload& w, const std::vector<PolicyResult>& results
     for (std::size_t j = 0; j < w.jobs.size(); ++j) {
       const Job& job = w.jobs[j];
       const bool ran = !std::isnan(r.jct_s[j]);
-      out += fmt::format("{},{},{:.6g},{},{:.6g},{},{}\n", r.name, job.id, job.submit_s, job.gpus, job.duration_s,
-                         ran ? fmt::format("{:.6g}", r.queue_s[j]) : "", ran ? fmt::format("{:.6g}", r.jct_s[j]) : "");
+      out += fmt::format("{},{},{},{},{},{},{}\n", r.name, job.id, job.submit_s, job.gpus, job.duration_s,
+                         ran ? fmt::format("{}", r.queue_s[j]) : "", ran ? fmt::format("{}", r.jct_s[j]) : "");
     }
   return out;
 }
@@ -130,7 +132,7 @@ std::string series_csv(const ClusterSpec& c, const std::vector<PolicyResult>& re
   const double total = static_cast<double>(c.total_gpus());
   for (const auto& r : results)
     for (const auto& p : r.series)
-      out += fmt::format("{},{:.6g},{:.6g},{:.6g},{:.6g},{:.6g}\n", r.name, p.t_s, p.busy_gpus, p.busy_gpus / total,
+      out += fmt::format("{},{},{},{},{},{}\n", r.name, p.t_s, p.busy_gpus, p.busy_gpus / total,
                          p.waiting_jobs, p.idle_gpus_while_waiting);
   return out;
 }

@@ -26,6 +26,7 @@ class Table {
  public:
   Table(std::string_view text, std::string name) : name_(std::move(name)) {
     std::size_t at = 0, line = 0;
+    if (text.substr(0, 3) == "\xEF\xBB\xBF") at = 3;  // a UTF-8 byte-order mark (spreadsheet exports)
     while (at < text.size()) {
       std::size_t end = text.find('\n', at);
       if (end == std::string_view::npos) end = text.size();
@@ -85,7 +86,7 @@ class Table {
 
 int gpu_count(const Table& t, std::size_t r, int c) {
   const double g = t.num(r, c);
-  if (g < 1 || g != std::floor(g) || g > 1e7) throw t.error(r, c, fmt::format("{} is not a GPU count >= 1", g));
+  if (g < 1 || g != std::floor(g) || g > 1e7) throw t.error(r, c, fmt::format("{} is not a GPU count in [1, 1e7]", g));
   return static_cast<int>(g);
 }
 

@@ -345,6 +345,16 @@ expect cluster-unknown-format 2 "\-\-format: unknown trace format" -- "$W" clust
 printf 'id,submit_s,gpus,duration_s\nA,0,1,10\nB,0,1,-4\n' > "$tmp/neg.csv"
 expect cluster-negative 2 "neg.csv:3: duration_s: -4 is negative" -- "$W" cluster --trace "$tmp/neg.csv"
 printf 'id,submit_s,gpus,duration_s\nA,0,1,10\nB,0,64,4\n' > "$tmp/big.csv"
+printf '\xEF\xBB\xBFid,submit_s,gpus,duration_s\nA,0,1,10\n' > "$tmp/bom.csv"
+expect cluster-trace-bom 0 "fifo +1 +10" -- "$W" cluster --trace "$tmp/bom.csv" --nodes 1 --gpus-per-node 1 --policy fifo
+expect cluster-policy-twice 2 "^wanka: error: --policy: 'fifo' is listed twice" -- "$W" cluster --trace "$tmp/bom.csv" --nodes 1 --gpus-per-node 1 --policy fifo,sjf,fifo
+printf 'id,submit_s,gpus,duration_s,gpu_type\nA,0,1,10,v10O\nB,0,1,10,v100\n' > "$tmp/typo.csv"
+expect cluster-gpu-type-typo 0 "note: 1 job\(s\) of gpu_type 'v10O', which no pool has, are skipped \(unknown pool 'v10O' \(closest: v100\)\)" -- "$W" cluster --trace "$tmp/typo.csv" --nodes 1 --gpus-per-node 1 --gpu v100 --policy fifo
+expect cluster-no-timing-text 0 "^fifo .* 0 +-$" -- "$W" cluster --trace "$tmp/bom.csv" --nodes 1 --gpus-per-node 1 --policy fifo --no-timing
+# the CSV files keep every digit (were 6 significant: 1e+06, 1.23457e+06)
+printf 'id,submit_s,gpus,duration_s\nA,0,1,1234567\nB,1000003,1,7654321\n' > "$tmp/prec.csv"
+"$W" cluster --trace "$tmp/prec.csv" --nodes 1 --gpus-per-node 1 --policy fifo --jobs "$tmp/prec-jobs.csv" > /dev/null
+expect cluster-jobs-csv-precision 0 "^fifo,B,1000003,1,7654321,234564,7888885$" -- cat "$tmp/prec-jobs.csv"
 expect cluster-oversize-skip 0 "1 jobs larger than the cluster were skipped" -- "$W" cluster --trace "$tmp/big.csv" --nodes 2 --gpus-per-node 8
 expect cluster-oversize-refuse 2 "job B: needs 64 GPUs" -- "$W" cluster --trace "$tmp/big.csv" --nodes 2 --gpus-per-node 8 --oversize refuse
 expect cluster-missing-trace 2 "cannot read" -- "$W" cluster --trace "$tmp/nope.csv"
