@@ -812,6 +812,11 @@ int main(int argc, char** argv) {
     } else if (rel->parsed()) {
       const wanka::Scenario s = rel_flags.load_or_plan();
       const wanka::Estimate e = wanka::estimate(s);
+      if (!e.memory.fits) {
+        std::fprintf(stderr, "wanka: note: this split does not fit in memory (%.1f GiB per GPU of %.1f; wanka estimate shows "
+                             "where): the run simulated here could not start as configured\n",
+                     e.memory.peak_bytes_per_gpu.value / wanka::kGiB, e.memory.capacity_bytes_per_gpu.value / wanka::kGiB);
+      }
       wanka::ReliabilityOptions ro;
       ro.threads = rel_threads;
       const wanka::ReliabilityResult rr = wanka::simulate_reliability(s, e, ro);
@@ -833,6 +838,7 @@ int main(int argc, char** argv) {
         };
       }
       if (pl->count("--days") > 0) {
+        if (pl->count("--gpus") > 0) throw InputError("--gpus", "conflicts with --days: the reverse solve sizes the cluster");
         const wanka::DeadlineResult r = wanka::solve_deadline(d.scenario, pl_days, opt);
         end_progress(bar);
         wanka::Scenario at = d.scenario;

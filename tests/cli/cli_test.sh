@@ -135,8 +135,8 @@ expect plan-exclude-cp-comm 0 "CP[0-9]+\(a2a\)" -- "$W" plan --model llama3-8b -
 expect plan-bad-objective 2 "objective" -- "$W" plan --objective speed
 expect plan-bad-exclude 2 "\-\-exclude" -- "$W" plan --exclude foo=1
 expect plan-no-fit 2 "smallest cluster on which it fits is [0-9]+ GPUs" -- "$W" plan --model llama3-405b --gpus 8
-expect plan-deadline-impossible 2 "\-\-days" -- "$W" plan --model llama3-8b --gpus 8 --global-batch 16 --tokens 1.5e13 --days 1
-expect plan-deadline-no-tokens 2 "training.tokens" -- "$W" plan --model llama3-8b --gpus 8 --set training.tokens=0 --days 30
+expect plan-deadline-impossible 2 "\-\-days" -- "$W" plan --model llama3-8b --global-batch 16 --tokens 1.5e13 --days 1
+expect plan-deadline-no-tokens 2 "training.tokens" -- "$W" plan --model llama3-8b --set training.tokens=0 --days 30
 expect plan-deadline 0 "deadline 30 days" -- "$W" plan --model llama3-8b --gpu h100-sxm --tokens 1.5e12 --days 30 --top 1
 # training.tokens and training.flops size the run two ways: a flag for one replaces the other from
 # the scenario (the built-in default has a token budget); both at once are refused.
@@ -258,6 +258,8 @@ expect scale-dense-mla-modules 2 "^wanka: error: --recompute-modules: parallel.r
 # plan --failures: splits on which interruptions come faster than a recovery are dropped (as
 # estimate --failures refuses them); none left is exit 2
 expect plan-failures-no-progress 2 "^wanka: error: reliability: none of the 50 best plans makes progress" -- "$W" plan --failures --model llama3-8b --gpus 64 --set reliability.rate_scale=5000
+expect plan-days-gpus 2 "^wanka: error: --gpus: conflicts with --days: the reverse solve sizes the cluster" -- "$W" plan --days 30 --gpus 4096
+expect reliability-does-not-fit 0 "note: this split does not fit in memory" -- "$W" reliability "$SRC/examples/reliability-gemini-100b-128-a100.yaml" --gpus 16 --dp 16 --tier storage --set reliability.runs=10
 # plan --days --failures holds the days with failures against the deadline: 112 GPUs meet 11
 # days failure-free (10.5) but not with 100x the failure rates (12.2), so 128 are needed
 expect plan-days-failure-free 0 "^deadline 11 days for 1e\+12 tokens: 112 x h100-sxm" -- "$W" plan --model llama3-8b --tokens 1e12 --days 11
