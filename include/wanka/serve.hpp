@@ -242,6 +242,8 @@ class InferenceCost {
   // builds its own InferenceCost: not shared between threads.
   static constexpr std::size_t kCommCache = 1 << 16;
   mutable std::vector<std::array<double, 2>> comm_cache_;
+  // The busiest EP rank's {rows over the mean, experts used} by whole token count (MoE only).
+  mutable std::vector<std::array<double, 2>> moe_cache_;
   double kv_token_model_ = 0, kv_token_gpu_ = 0, kv_token_transfer_ = 0;
   double weight_gpu_ = 0, workspace_gpu_ = 0, kv_cap_gpu_ = 0;
   long kv_blocks_ = 0;

@@ -322,9 +322,23 @@ StepBreakdown InferenceCost::stage(const BatchShape& b) const {
   // The MoE layer waits for the busiest EP rank (docs/model.md §6.4, §17.1): under uniform routing it
   // receives `lb` times the mean T k / ep rows (its expert math, routed activations and
   // all-to-all traffic) and reads the most distinct experts of any rank.
-  const double lb = Lm > 0 ? ep_load_imbalance(moe_, ep_, T * expert_pick_ * local_experts_) : 1.0;
+  auto busiest = [&]() -> std::array<double, 2> {
+    return {ep_load_imbalance(moe_, ep_, T * expert_pick_ * local_experts_), busiest_rank_experts_used(moe_, ep_, T)};
+  };
+  std::array<double, 2> moe{1.0, 0.0};
   if (Lm > 0) {
-    s.expert_read = Seconds(Lm * busiest_rank_experts_used(moe_, ep_, T) * expert_shard_bytes_s_);
+    if (T == std::floor(T) && T < double(kCommCache)) {  // a few pow() calls, memoised as the collectives below
+      if (moe_cache_.empty()) moe_cache_.assign(kCommCache, {-1.0, -1.0});
+      auto& slot = moe_cache_[static_cast<std::size_t>(T)];
+      if (slot[0] < 0) slot = busiest();
+      moe = slot;
+    } else {
+      moe = busiest();
+    }
+  }
+  const double lb = moe[0];
+  if (Lm > 0) {
+    s.expert_read = Seconds(Lm * moe[1] * expert_shard_bytes_s_);
     s.gemm_compute += Seconds(Lm * (lb * T * expert_flop_s_per_token_ + 2.0 * t0_));
   }
   // Decoding sequences' pairs (their kv tokens, all but one against the cached context) at the
