@@ -39,6 +39,18 @@ Precision compute_precision(const GpuSpec& g, const ServingConfig& sv) {
   return g.peak_tflops.count(Precision::kBf16) ? Precision::kBf16 : Precision::kFp16;
 }
 
+// What stage() computes from one token count alone (a few pow() calls: the size curves of §5,
+// the busiest EP rank), memoised per whole count below `size`, as a simulation asks for the
+// same few hundred counts millions of times.
+template <class F>
+std::array<double, 2> memo(std::vector<std::array<double, 2>>& cache, double key, std::size_t size, const F& compute) {
+  if (!(key == std::floor(key) && key >= 0 && key < double(size))) return compute();
+  if (cache.empty()) cache.assign(size, {-1.0, -1.0});
+  auto& slot = cache[static_cast<std::size_t>(key)];
+  if (slot[0] < 0) slot = compute();
+  return slot;
+}
+
 }  // namespace
 
 InferenceCost::InferenceCost(const ModelSpec& m, const ClusterConfig& c, int tp, int pp, int ep, const ServingConfig& sv)
@@ -325,17 +337,7 @@ StepBreakdown InferenceCost::stage(const BatchShape& b) const {
   auto busiest = [&]() -> std::array<double, 2> {
     return {ep_load_imbalance(moe_, ep_, T * expert_pick_ * local_experts_), busiest_rank_experts_used(moe_, ep_, T)};
   };
-  std::array<double, 2> moe{1.0, 0.0};
-  if (Lm > 0) {
-    if (T == std::floor(T) && T < double(kCommCache)) {  // a few pow() calls, memoised as the collectives below
-      if (moe_cache_.empty()) moe_cache_.assign(kCommCache, {-1.0, -1.0});
-      auto& slot = moe_cache_[static_cast<std::size_t>(T)];
-      if (slot[0] < 0) slot = busiest();
-      moe = slot;
-    } else {
-      moe = busiest();
-    }
-  }
+  const std::array<double, 2> moe = Lm > 0 ? memo(moe_cache_, T, kCommCache, busiest) : std::array<double, 2>{1.0, 0.0};
   const double lb = moe[0];
   if (Lm > 0) {
     s.expert_read = Seconds(Lm * moe[1] * expert_shard_bytes_s_);
@@ -352,8 +354,7 @@ StepBreakdown InferenceCost::stage(const BatchShape& b) const {
   s.kv_read = Seconds(Ls * (kv * kv_read_s_per_token_ + dkv * kv_decode_extra_s_per_token_ + Tg * kv_write_s_per_token_));
   s.other = Seconds(lb * T * Lm * moe_act_s_per_token_ + Tg * (Ld * other_s_per_token_ + Lm * moe_local_s_per_token_));
   // The collectives depend on one token count alone (T, or with attention DP the busiest
-  // endpoint's a2a_tokens) and cost a few pow() calls each (the size curves of §5): memoised per whole count, as a
-  // simulation asks for the same few hundred counts millions of times.
+  // endpoint's a2a_tokens): memoised (memo).
   // With attention DP the all-to-alls are sized by the busiest endpoint: the rank sending the
   // most tokens (Tg) or the one receiving the most, lb T / ep, rounded up to whole tokens.
   const double a2a_tokens = attention_dp_ ? std::max(Tg, std::ceil(lb * T / double(ep_) - 1e-9)) : T;
@@ -381,16 +382,7 @@ StepBreakdown InferenceCost::stage(const BatchShape& b) const {
     }
     return {0.0, 0.0};
   };
-  const double key = attention_dp_ ? a2a_tokens : T;  // lb is a function of T
-  std::array<double, 2> comm{};
-  if (key == std::floor(key) && key < double(kCommCache)) {
-    if (comm_cache_.empty()) comm_cache_.assign(kCommCache, {-1.0, -1.0});
-    auto& slot = comm_cache_[static_cast<std::size_t>(key)];
-    if (slot[0] < 0) slot = collectives();
-    comm = slot;
-  } else {
-    comm = collectives();
-  }
+  const std::array<double, 2> comm = memo(comm_cache_, attention_dp_ ? a2a_tokens : T, kCommCache, collectives);  // lb is a function of T
   s.tp_comm = Seconds(comm[0]);
   s.ep_comm = Seconds(comm[1]);
   s.total = s.gemm_compute + s.weight_read + s.expert_read + s.attention + s.kv_read + s.other + s.tp_comm + s.ep_comm;
