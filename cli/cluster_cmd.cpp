@@ -2,7 +2,6 @@
 
 #include <fmt/format.h>
 
-#include <algorithm>
 #include <cstdio>
 #include <map>
 #include <set>
@@ -153,10 +152,8 @@ std::vector<OutputFile> ClusterCommand::run() const {
   std::vector<std::string> names = split_list("--policy", policies);
   if (names.size() == 1 && names[0] == "all") names = cl::policy_names();
   if (names.empty()) throw InputError("--policy", "no policy given");
-  for (std::size_t i = 0; i < names.size(); ++i) {
-    if (std::find(names.begin(), names.begin() + static_cast<std::ptrdiff_t>(i), names[i]) != names.begin() + static_cast<std::ptrdiff_t>(i)) {
-      throw InputError("--policy", "'" + names[i] + "' is listed twice");
-    }
+  for (std::set<std::string> seen; const auto& n : names) {
+    if (!seen.insert(n).second) throw InputError("--policy", "'" + n + "' is listed twice");
   }
 
   const cl::TraceFormat f = cl::parse_trace_format(format);
@@ -203,8 +200,8 @@ std::vector<OutputFile> ClusterCommand::run() const {
     std::map<std::string, std::size_t> unmatched;
     for (const auto& j : w.jobs)
       if (!j.gpu_type.empty() && pool_labels.count(j.gpu_type) == 0) ++unmatched[j.gpu_type];
+    const std::vector<std::string> known(pool_labels.begin(), pool_labels.end());
     for (const auto& [type, n] : unmatched) {
-      const std::vector<std::string> known(pool_labels.begin(), pool_labels.end());
       std::fprintf(stderr, "wanka: note: %zu job(s) of gpu_type '%s', which no pool has, are skipped (%s)\n", n, type.c_str(),
                    wanka::unknown_name_message("pool", type, known).c_str());
     }

@@ -15,7 +15,9 @@ namespace wanka {
 using Json = nlohmann::ordered_json;
 
 Json scenario_to_json(const Scenario& s);     // every default written out
-Json estimate_to_json(const Scenario& s, const Estimate& e);
+Json parallel_to_json(const ParallelConfig& p);  // its `parallel` block: a split as estimate takes it
+// with_scenario false: without the `scenario` block (a plan entry, whose inputs the plan gives once).
+Json estimate_to_json(const Scenario& s, const Estimate& e, bool with_scenario = true);
 std::string format_estimate(const Scenario& s, const Estimate& e);  // tables for a terminal
 std::string format_gpu(const GpuSpec& g);
 std::string format_model(const ModelSpec& m);

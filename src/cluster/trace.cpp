@@ -25,8 +25,7 @@ namespace {
 class Table {
  public:
   Table(std::string_view text, std::string name) : name_(std::move(name)) {
-    std::size_t at = 0, line = 0;
-    if (text.substr(0, 3) == "\xEF\xBB\xBF") at = 3;  // a UTF-8 byte-order mark (spreadsheet exports)
+    std::size_t at = utf8_bom_length(text), line = 0;
     while (at < text.size()) {
       std::size_t end = text.find('\n', at);
       if (end == std::string_view::npos) end = text.size();

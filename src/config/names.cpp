@@ -14,6 +14,7 @@
 
 #include "config/yaml_util.hpp"
 #include "wanka/error.hpp"
+#include "wanka/io.hpp"
 
 namespace wanka {
 
@@ -232,8 +233,7 @@ std::size_t documents_with_content(const std::string& text, std::size_t& empty_e
   std::size_t docs = 0, line_no = 0;
   empty_end = 0;
   bool open = false, has = false;
-  // A UTF-8 byte-order mark, which yaml-cpp skips.
-  std::size_t at = text.compare(0, 3, "\xEF\xBB\xBF") == 0 ? 3 : 0;
+  std::size_t at = utf8_bom_length(text);  // which yaml-cpp skips
   while (at <= text.size()) {
     std::size_t end = text.find('\n', at);
     if (end == std::string::npos) end = text.size();

@@ -25,9 +25,6 @@ std::string split_label(const ParallelConfig& p) {
 
 namespace {
 
-// The split as `wanka estimate` takes it (scenario_to_json's parallel block).
-Json parallel_json(const Scenario& s) { return scenario_to_json(s)["parallel"]; }
-
 double gib(double b) { return b / kGiB; }
 
 // none, full, selective, or for selective with other modules than core attention, the modules
@@ -47,14 +44,13 @@ std::string recompute_label(const ParallelConfig& p) {
 
 Json plan_entry_to_json(const PlanEntry& e) {
   Json j;
-  j["parallel"] = parallel_json(e.scenario);
+  j["parallel"] = parallel_to_json(e.scenario.parallel);
   j["gpus_used"] = e.scenario.cluster.num_gpus;
   j["gpus_idle"] = e.gpus_idle;
   j["objective"] = e.objective;
   j["memory_headroom_bytes"] = e.headroom_bytes;
-  Json est = estimate_to_json(e.scenario, e.estimate);
+  Json est = estimate_to_json(e.scenario, e.estimate, false);
   est.erase("wanka_version");
-  est.erase("scenario");
   for (auto& [k, v] : est.items()) j[k] = v;
   if (e.expected_ettr > 0) {
     j["expected_ettr"] = e.expected_ettr;
@@ -95,7 +91,7 @@ Json plan_to_json(const Scenario& base, const PlanResult& r, bool timing) {
   j["plans"] = plans;
   Json front = Json::array();
   for (const auto& e : r.pareto) {
-    front.push_back({{"parallel", parallel_json(e.scenario)},
+    front.push_back({{"parallel", parallel_to_json(e.scenario.parallel)},
                      {"step_time_s", e.estimate.step_time.value},
                      {"mfu", e.estimate.mfu},
                      {"memory_headroom_bytes", e.headroom_bytes},
@@ -106,7 +102,7 @@ Json plan_to_json(const Scenario& base, const PlanResult& r, bool timing) {
   for (const auto& e : r.cost_front) {
     const double gpu_h = e.estimate.step_time.value * double(e.scenario.cluster.num_gpus) / 3600.0;
     const double price = e.scenario.cluster.price_per_gpu_hour_usd;
-    cost_front.push_back({{"parallel", parallel_json(e.scenario)},
+    cost_front.push_back({{"parallel", parallel_to_json(e.scenario.parallel)},
                           {"step_time_s", e.estimate.step_time.value},
                           {"gpus_used", e.scenario.cluster.num_gpus},
                           {"gpu_hours_per_step", gpu_h},

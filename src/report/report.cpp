@@ -110,6 +110,34 @@ Json scenario_gpu_json(const GpuSpec& g) {
 
 }  // namespace
 
+Json parallel_to_json(const ParallelConfig& p) {
+  Json j = {{"tp", p.tp},
+            {"pp", p.pp},
+            {"vpp", p.vpp},
+            {"cp", p.cp},
+            {"ep", p.ep},
+            {"dp", p.dp},
+            {"micro_batch", p.micro_batch},
+            {"sequence_parallel", p.sequence_parallel},
+            {"recompute", to_string(p.recompute)},
+            {"recompute_modules", recompute_module_list(p)},
+            {"zero", p.zero},
+            {"reshard_after_forward", p.reshard_after_forward || p.zero != 3},  // ZeRO-3 only
+            {"allow_uneven_stages", p.allow_uneven_stages},
+            {"cp_comm_type", to_string(p.cp_comm_type)},
+            {"ep_dispatcher", to_string(p.ep_dispatcher)},
+            {"overlap",
+             {{"dp", p.overlap.dp},
+              {"zero3", p.overlap.zero3},
+              {"tp", p.overlap.tp},
+              {"pp", p.overlap.pp},
+              {"cp", p.overlap.cp},
+              {"ep", p.overlap.ep}}}};
+  if (p.first_stage_layers >= 0) j["first_stage_layers"] = p.first_stage_layers;
+  if (p.last_stage_layers >= 0) j["last_stage_layers"] = p.last_stage_layers;
+  return j;
+}
+
 Json scenario_to_json(const Scenario& s) {
   Json j;
   j["model"] = model_json(s.model);
@@ -125,31 +153,7 @@ Json scenario_to_json(const Scenario& s) {
                   {"price_per_gpu_hour_usd", c.price_per_gpu_hour_usd},
                   {"pue", c.pue},
                   {"node_overhead_w_per_gpu", c.node_overhead_w_per_gpu}};
-  const auto& p = s.parallel;
-  j["parallel"] = {{"tp", p.tp},
-                   {"pp", p.pp},
-                   {"vpp", p.vpp},
-                   {"cp", p.cp},
-                   {"ep", p.ep},
-                   {"dp", p.dp},
-                   {"micro_batch", p.micro_batch},
-                   {"sequence_parallel", p.sequence_parallel},
-                   {"recompute", to_string(p.recompute)},
-                   {"recompute_modules", recompute_module_list(p)},
-                   {"zero", p.zero},
-                   {"reshard_after_forward", p.reshard_after_forward || p.zero != 3},  // ZeRO-3 only
-                   {"allow_uneven_stages", p.allow_uneven_stages},
-                   {"cp_comm_type", to_string(p.cp_comm_type)},
-                   {"ep_dispatcher", to_string(p.ep_dispatcher)},
-                   {"overlap",
-                    {{"dp", p.overlap.dp},
-                     {"zero3", p.overlap.zero3},
-                     {"tp", p.overlap.tp},
-                     {"pp", p.overlap.pp},
-                     {"cp", p.overlap.cp},
-                     {"ep", p.overlap.ep}}}};
-  if (p.first_stage_layers >= 0) j["parallel"]["first_stage_layers"] = p.first_stage_layers;
-  if (p.last_stage_layers >= 0) j["parallel"]["last_stage_layers"] = p.last_stage_layers;
+  j["parallel"] = parallel_to_json(s.parallel);
   const auto& t = s.training;
   j["training"] = {{"seq_len", t.seq_len},
                    {"global_batch", t.global_batch},
@@ -162,7 +166,7 @@ Json scenario_to_json(const Scenario& s) {
   return j;
 }
 
-Json estimate_to_json(const Scenario& s, const Estimate& e) {
+Json estimate_to_json(const Scenario& s, const Estimate& e, bool with_scenario) {
   Json j;
   j["wanka_version"] = WANKA_VERSION;
   j["step_time_s"] = e.step_time.value;
@@ -206,7 +210,7 @@ Json estimate_to_json(const Scenario& s, const Estimate& e) {
   j["params_active"] = e.params_active;
   j["micro_batches"] = e.micro_batches;
   j["ep_load_imbalance"] = e.ep_load_imbalance;
-  j["scenario"] = scenario_to_json(s);
+  if (with_scenario) j["scenario"] = scenario_to_json(s);
   return j;
 }
 

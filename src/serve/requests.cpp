@@ -130,7 +130,7 @@ std::vector<RequestSpec> parse_trace(const std::string& text, const std::string&
   while (std::getline(in, line)) {
     ++lineno;
     if (!line.empty() && line.back() == '\r') line.pop_back();
-    if (lineno == 1 && line.rfind("\xEF\xBB\xBF", 0) == 0) line.erase(0, 3);  // a UTF-8 byte-order mark
+    if (lineno == 1) line.erase(0, utf8_bom_length(line));
     if (line.empty() || line[0] == '#') continue;
     if (fmt == Fmt::kUnknown) {
       if (line[0] == '{') {
