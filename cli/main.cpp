@@ -9,6 +9,7 @@
 #include <cctype>
 #include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -1015,6 +1016,15 @@ int main(int argc, char** argv) {
   } catch (const std::exception& e) {
     std::fprintf(stderr, "wanka: internal error: %s\n", e.what());
     return 1;
+  }
+  // A result that did not reach standard output (a full disk, a closed pipe) is a failure.
+  std::cout.flush();
+  errno = 0;
+  if (std::fflush(stdout) != 0 || std::ferror(stdout) || !std::cout) {
+    const int err = errno;
+    std::fprintf(stderr, "wanka: error: cannot write the result to standard output%s%s\n", err ? ": " : "",
+                 err ? std::strerror(err) : "");
+    return 2;
   }
   return 0;
 }

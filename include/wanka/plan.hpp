@@ -103,8 +103,8 @@ struct PlanResult {
 // valid split. An empty `plans` means nothing fits (see smallest_fitting_gpus).
 PlanResult plan(const Scenario& base, const PlanOptions& opt);
 
-// The smallest GPU count (whole nodes) of `base`'s GPU on which some allowed split fits in
-// memory; nullopt if none up to 1e7 GPUs.
+// The smallest GPU count of `base`'s GPU (any count up to one node, whole nodes beyond) on which
+// some allowed split fits in memory using all of them; nullopt if none up to 1e7 GPUs.
 std::optional<std::int64_t> smallest_fitting_gpus(const Scenario& base, const PlanOptions& opt);
 
 // Reverse solve: the smallest cluster of base's GPU (whole nodes) whose best plan trains

@@ -50,10 +50,16 @@ constexpr double kGiga = 1e9;
 
 // Simulated time: integer nanoseconds.
 using SimTime = std::int64_t;
+// The clock's range: 2^62 ns, about 146 years. A duration or an event time beyond it is refused
+// (sim_time_range_error), so that the sum of two in-range times cannot overflow.
+inline constexpr SimTime kMaxSimTime = SimTime(1) << 62;
+[[noreturn]] void sim_time_range_error(double seconds);
 // Rounds half away from zero like std::llround, without the libm call (the planner converts
-// millions of stage times).
+// millions of stage times). A time outside the clock's range (or NaN) is an InputError: it
+// comes from hardware too slow or a run too long for the simulators.
 constexpr SimTime to_sim_time(Seconds s) {
   const double ns = s.value * 1e9;
+  if (!(ns < double(kMaxSimTime) && ns > -double(kMaxSimTime))) sim_time_range_error(s.value);
   return ns >= 0 ? static_cast<SimTime>(ns + 0.5) : -static_cast<SimTime>(-ns + 0.5);
 }
 constexpr Seconds from_sim_time(SimTime t) { return Seconds(static_cast<double>(t) * 1e-9); }

@@ -3,6 +3,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <set>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -53,7 +54,7 @@ std::vector<std::string> string_list(const YAML::Node& n, const std::string& pat
   return out;
 }
 
-void parse_dtype_map(const YAML::Node& n, const std::string& path, std::map<Precision, double>& out, double hi) {
+void parse_dtype_map(const YAML::Node& n, const std::string& path, std::map<Precision, double>& out, double lo, double hi) {
   if (!n || n.IsNull()) return;
   yaml::require_map(n, path);
   for (const auto& kv : n) {
@@ -64,7 +65,7 @@ void parse_dtype_map(const YAML::Node& n, const std::string& path, std::map<Prec
       throw InputError(join(path, key),
                        unknown_name_message("dtype", key, {"fp32", "tf32", "bf16", "fp16", "fp8", "fp4", "int8"}));
     }
-    out[*p] = yaml::as_double(kv.second, join(path, key), 0, hi);
+    out[*p] = yaml::as_double(kv.second, join(path, key), lo, hi);
   }
 }
 
@@ -85,14 +86,29 @@ const T& find_named(const std::vector<T>& items, const std::string& name, const 
 
 // The entry a catalog-file entry starts from: the one its `base` names (which must exist), else
 // the existing entry of its own name (a partial override), else none (a new entry).
+// `list` is the file's list holding `n` at index `index`: a base given later in it is named as such.
 template <class T>
-const T* entry_base(const std::vector<T>& items, const YAML::Node& n, const std::string& path, const char* kind) {
+const T* entry_base(const std::vector<T>& items, const YAML::Node& list, std::size_t index, const std::string& path,
+                    const char* kind) {
+  const YAML::Node n = list[index];
   if (!n.IsMap()) return nullptr;  // parse_gpu / parse_model report the shape
+  if (!n["name"]) {
+    throw InputError(join(path, "name"), std::string("a ") + kind + " entry needs a name (base: names the entry it starts from)" +
+                                             yaml::where(n));
+  }
   if (auto b = n["base"]) {
     const std::string name = yaml::as_string(b, join(path, "base"));
     try {
       return &find_named(items, name, kind);
     } catch (const InputError& e) {
+      for (std::size_t j = index; j < list.size(); ++j) {
+        const YAML::Node later = list[j];
+        if (later.IsMap() && later["name"] && later["name"].IsScalar() && later["name"].Scalar() == name) {
+          throw InputError(join(path, "base"), "'" + name + "' is " + (j == index ? "this entry itself" : "defined later in this file") +
+                                                   ": an entry can only start from a built-in one or one listed before it" +
+                                                   yaml::where(b));
+        }
+      }
       throw InputError(join(path, "base"), std::string(e.what()) + yaml::where(b));
     }
   }
@@ -102,6 +118,32 @@ const T* entry_base(const std::vector<T>& items, const YAML::Node& n, const std:
     }
   }
   return nullptr;
+}
+
+// A new or replacing entry's name and aliases must not be another entry's name or alias (a
+// lookup would then find one of the two silently).
+template <class T>
+void check_names(const std::vector<T>& items, const T& item, const std::string& path, const char* kind) {
+  auto owner = [&](const std::string& label) -> const T* {
+    for (const auto& it : items) {
+      if (it.name == item.name) continue;  // the entry this one replaces
+      if (it.name == label || std::find(it.aliases.begin(), it.aliases.end(), label) != it.aliases.end()) return &it;
+    }
+    return nullptr;
+  };
+  if (const T* o = owner(item.name)) {
+    throw InputError(join(path, "name"), "'" + item.name + "' is already the " + kind + " '" + o->name +
+                                             "' (its name or alias): choose another name, or give name: " + o->name +
+                                             " to override that entry");
+  }
+  for (std::size_t i = 0; i < item.aliases.size(); ++i) {
+    const std::string& a = item.aliases[i];
+    if (a == item.name) continue;
+    if (const T* o = owner(a)) {
+      throw InputError(join(path, "aliases[" + std::to_string(i) + "]"),
+                       "'" + a + "' already names the " + kind + " '" + o->name + "'");
+    }
+  }
 }
 
 // Records the name of a list entry of one file; a second entry of that name in the same list
@@ -142,7 +184,8 @@ GpuSpec Catalog::parse_gpu(const YAML::Node& n, const std::string& path, const G
   yaml::opt_string(n, "description", path, g.description);
   yaml::opt_string(n, "source", path, g.source);
   yaml::opt_string(n, "notes", path, g.notes);
-  parse_dtype_map(n["peak_tflops"], join(path, "peak_tflops"), g.peak_tflops, 1e6);
+  // Peaks from 1 GFLOP/s (omit a dtype the chip lacks rather than give 0).
+  parse_dtype_map(n["peak_tflops"], join(path, "peak_tflops"), g.peak_tflops, 1e-3, 1e6);
   yaml::opt(n, "hbm_gib", path, g.hbm_gib, 0.001, 1e6);
   yaml::opt(n, "hbm_tbps", path, g.hbm_tbps, 1e-3, 1e4);
   if (auto su = n["scale_up"]; su && !su.IsNull()) {
@@ -166,7 +209,9 @@ GpuSpec Catalog::parse_gpu(const YAML::Node& n, const std::string& path, const G
   if (g.peak_tflops.empty()) throw InputError(join(path, "peak_tflops"), "a gpu needs at least one peak");
   if (g.hbm_gib <= 0) throw InputError(join(path, "hbm_gib"), "must be positive");
   if (g.hbm_tbps <= 0) throw InputError(join(path, "hbm_tbps"), "must be positive");
-  if (g.scale_up_gbytes_per_s <= 0) throw InputError(join(path, "scale_up.gbytes_per_s"), "must be positive");
+  if (g.scale_up_gbytes_per_s <= 0 && g.scale_up_link.empty()) {
+    throw InputError(join(path, "scale_up.gbytes_per_s"), "must be given (or scale_up.link naming a scale-up link)");
+  }
   if (g.nic_gbps <= 0) throw InputError(join(path, "nic_gbps"), "must be positive");
   return g;
 }
@@ -361,7 +406,7 @@ void Catalog::apply_calibration(const YAML::Node& root, const std::string& origi
       c = calibration_[from];
     }
     yaml::opt_string(n, "basis", path, c.basis);
-    parse_dtype_map(n["matmul_efficiency"], join(path, "matmul_efficiency"), c.matmul_efficiency, 1.0);
+    parse_dtype_map(n["matmul_efficiency"], join(path, "matmul_efficiency"), c.matmul_efficiency, 0.01, 1.0);
     double us = c.gemm_overhead_s * 1e6;
     yaml::opt(n, "gemm_overhead_us", path, us, 0, 1e4);
     c.gemm_overhead_s = us * 1e-6;
@@ -411,6 +456,12 @@ void Catalog::apply_calibration(const YAML::Node& root, const std::string& origi
 
 void Catalog::load(const std::string& gpus_yaml, const std::string& models_yaml, const std::string& networks_yaml,
                    const std::string& calibration_yaml, const std::string& origin) {
+  struct GpuEntry {
+    std::string path;
+    YAML::Node scale_up;  // the entry's scale_up block (may be undefined)
+  };
+  std::map<std::string, GpuEntry> gpu_entries;  // the gpus this load's file lists
+  std::set<std::string> links_given;            // the scale-up links this load's file lists
   if (!calibration_yaml.empty()) apply_calibration(yaml::parse(calibration_yaml, origin), origin);
   if (!gpus_yaml.empty()) {
     auto root = yaml::parse(gpus_yaml, origin);
@@ -419,15 +470,22 @@ void Catalog::load(const std::string& gpus_yaml, const std::string& models_yaml,
       std::map<std::string, std::string> seen;
       for (std::size_t i = 0; i < list.size(); ++i) {
         const std::string path = "gpus[" + std::to_string(i) + "]";
-        const GpuSpec* base = entry_base(gpus_, list[i], path, "gpu");
+        const GpuSpec* base = entry_base(gpus_, list, i, path, "gpu");
         GpuSpec g = parse_gpu(list[i], path, base);
         if (g.name.empty()) throw InputError(join(path, "name"), "a gpu needs a name");
         note_name(seen, g.name, path, "gpu");
+        if (!list[i]["aliases"]) {
+          for (const auto& it : gpus_) {
+            if (it.name == g.name) g.aliases = it.aliases;  // a replacement keeps the old entry's aliases
+          }
+        }
+        check_names(gpus_, g, path, "gpu");
         if (base && base->name != g.name) {
           // A gpu based on another takes that one's calibration (unless this file gives its own).
           calibration_base_[g.name] = base->name;
           calibration_.erase(g.name);
         }
+        gpu_entries[g.name] = {path, list[i]["scale_up"]};
         upsert(gpus_, std::move(g), bool(list[i]["aliases"]));
       }
     }
@@ -440,10 +498,16 @@ void Catalog::load(const std::string& gpus_yaml, const std::string& models_yaml,
       std::map<std::string, std::string> seen;
       for (std::size_t i = 0; i < list.size(); ++i) {
         const std::string path = "models[" + std::to_string(i) + "]";
-        const ModelSpec* base = entry_base(models_, list[i], path, "model");
+        const ModelSpec* base = entry_base(models_, list, i, path, "model");
         ModelSpec m = parse_model(list[i], path, base);
         if (m.name.empty()) throw InputError(path + ".name", "a model needs a name");
         note_name(seen, m.name, path, "model");
+        if (!list[i]["aliases"]) {
+          for (const auto& it : models_) {
+            if (it.name == m.name) m.aliases = it.aliases;
+          }
+        }
+        check_names(models_, m, path, "model");
         finalize_model(m, path);
         upsert(models_, std::move(m), bool(list[i]["aliases"]));
       }
@@ -458,23 +522,59 @@ void Catalog::load(const std::string& gpus_yaml, const std::string& models_yaml,
       std::map<std::string, std::string> seen;
       for (std::size_t i = 0; i < list.size(); ++i) {
         const std::string path = std::string(key) + "[" + std::to_string(i) + "]";
-        yaml::check_keys(list[i], path, {"name", "gbytes_per_s", "gbps", "domain", "latency_us", "mesh", "nvls", "source", "notes"});
+        const bool up = key == std::string("scale_up");
+        if (up) {
+          yaml::check_keys(list[i], path, {"name", "gbytes_per_s", "domain", "latency_us", "mesh", "nvls", "source", "notes"});
+        } else {
+          yaml::check_keys(list[i], path, {"name", "gbps", "latency_us", "source", "notes"});
+        }
+        // An entry of an existing name overrides the fields it gives.
         LinkSpec l;
         yaml::opt_string(list[i], "name", path, l.name);
-        yaml::opt(list[i], "gbytes_per_s", path, l.gbytes_per_s, 0, 1e6);
-        yaml::opt(list[i], "gbps", path, l.gbps, 0, 1e7);
-        yaml::opt(list[i], "domain", path, l.domain, 0, 1e6);
+        if (l.name.empty()) throw InputError(join(path, "name"), "must be given: entries are looked up by name");
+        for (const auto& x : out) {
+          if (x.name == l.name) l = x;
+        }
+        yaml::opt(list[i], "gbytes_per_s", path, l.gbytes_per_s, 1e-3, 1e6);
+        yaml::opt(list[i], "gbps", path, l.gbps, 1e-3, 1e7);
+        yaml::opt(list[i], "domain", path, l.domain, 1, 1e6);
         yaml::opt(list[i], "latency_us", path, l.latency_us, 0, 1e6);
         yaml::opt_bool(list[i], "mesh", path, l.mesh);
         yaml::opt_bool(list[i], "nvls", path, l.nvls);
         yaml::opt_string(list[i], "source", path, l.source);
-        if (l.name.empty()) throw InputError(join(path, "name"), "must be given: entries are looked up by name");
-        note_name(seen, l.name, path, key == std::string("scale_up") ? "scale-up link" : "network");
+        if (up && !(l.gbytes_per_s > 0)) throw InputError(join(path, "gbytes_per_s"), "must be given (GB/s per GPU, one direction)");
+        if (!up && !(l.gbps > 0)) throw InputError(join(path, "gbps"), "must be given (Gb/s per GPU)");
+        note_name(seen, l.name, path, up ? "scale-up link" : "network");
+        if (up) links_given.insert(l.name);
         upsert(out, std::move(l));
       }
     };
     read_links("scale_up", scale_up_);
     read_links("scale_out", scale_out_);
+  }
+  // A gpu's scale-up link: its entry's own numbers hold; the fields it leaves out come from the
+  // link it names when this file's entry names one without gbytes_per_s, or when this file
+  // redefines that link (a built-in gpu then follows its overridden link).
+  for (auto& g : gpus_) {
+    const auto e = gpu_entries.find(g.name);
+    const YAML::Node su = e != gpu_entries.end() ? e->second.scale_up : YAML::Node();
+    auto given = [&](const char* k) { return su && su.IsMap() && su[k]; };
+    if (g.scale_up_link.empty()) continue;
+    const LinkSpec* link = nullptr;
+    for (const auto& l : scale_up_) {
+      if (l.name == g.scale_up_link) link = &l;
+    }
+    if (!link) {
+      std::vector<std::string> known;
+      for (const auto& l : scale_up_) known.push_back(l.name);
+      const std::string path = e != gpu_entries.end() ? e->second.path : "gpus." + g.name;
+      throw InputError(join(path, "scale_up.link"), unknown_name_message("scale-up link", g.scale_up_link, known));
+    }
+    if (given("gbytes_per_s") || !(given("link") || links_given.count(link->name))) continue;
+    g.scale_up_gbytes_per_s = link->gbytes_per_s;
+    if (!given("domain") && link->domain > 0) g.scale_up_domain = link->domain;
+    if (!given("mesh")) g.scale_up_mesh = link->mesh;
+    if (!given("nvls")) g.scale_up_nvls = link->nvls;
   }
   // Every calibration entry names a gpu (or is "default"): a typo or an alias would otherwise
   // be stored and never used.

@@ -333,7 +333,8 @@ YAML::Node scenario_root(const std::string& text, const std::string& origin, con
     unsigned excludes;  // bits of the entries this one contradicts
     unsigned replaces;  // bits of those it removes from the file
   };
-  static constexpr unsigned kTok = 1, kFlops = 2, kRelTok = 4, kDays = 8, kNetwork = 16, kNic = 32;
+  static constexpr unsigned kTok = 1, kFlops = 2, kRelTok = 4, kDays = 8, kNetwork = 16, kNic = 32, kOffline = 64,
+                            kRate = 128, kTrace = 256;
   // training.tokens or flops given as an override also replaces the file's reliability.tokens,
   // which would otherwise win for wanka reliability.
   static constexpr TwoWays kTwoWays[] = {
@@ -343,6 +344,10 @@ YAML::Node scenario_root(const std::string& text, const std::string& origin, con
       {"reliability", "days", kTok | kFlops | kRelTok, 0},
       {"cluster", "network", kNic, kNic},
       {"cluster", "nic_gbps", kNetwork, kNetwork},
+      // How requests arrive (serving): offline, a Poisson rate or a trace.
+      {"serving", "offline", kRate | kTrace, kRate | kTrace},
+      {"serving", "arrival_rate_per_s", kOffline | kTrace, kOffline | kTrace},
+      {"serving", "trace", kOffline | kRate, kOffline | kRate},
   };
   const auto name = [](int i) { return std::string(kTwoWays[i].block) + "." + kTwoWays[i].key; };
   // Why entries i and j contradict each other.
@@ -350,12 +355,13 @@ YAML::Node scenario_root(const std::string& text, const std::string& origin, con
     const unsigned both = (1u << i) | (1u << j);
     if (both & (kNetwork | kNic)) return "both set the NIC bandwidth: give one";
     if (both & kDays) return "are a wall-clock window and a token budget: give one";
+    if (both & (kOffline | kRate | kTrace)) return "both say how requests arrive: give one";
     return "both size the run: give one";
   };
   // "0" is unset for these fields, as null is.
   const auto unsets = [](const std::string& v) {
     const std::string t = trimmed(v);
-    return t == "0" || t == "0.0" || t == "0e0";
+    return t == "0" || t == "0.0" || t == "0e0" || t == "false";
   };
   unsigned given = 0;
   for (const auto& ov : overrides) {
@@ -373,7 +379,7 @@ YAML::Node scenario_root(const std::string& text, const std::string& origin, con
     if (given & z.excludes) {
       int j = 0;
       while (!((given & z.excludes) & (1u << j))) ++j;
-      throw InputError(name(which), name(which) + " and " + name(j) + " " + why(which, j));
+      throw InputError(name(which), "given with " + name(j) + ": they " + why(which, j));
     }
     given |= 1u << which;
     for (int i = 0; i < int(std::size(kTwoWays)); ++i) {

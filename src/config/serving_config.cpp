@@ -62,6 +62,11 @@ LengthDist parse_length(const YAML::Node& n, const std::string& path) {
     if (!n["stddev"]) throw InputError(path + ".stddev", "missing");
     d.stddev = yaml::as_double(n["stddev"], path + ".stddev", 0, kMaxTokens);
   }
+  // Draws are clamped to [min, max]: a mean outside it would be silently replaced by a bound.
+  if (d.mean < double(d.min) || (d.max > 0 && d.mean > double(d.max))) {
+    throw InputError(path + ".mean", fmt::format("{:g} lies outside [min, max] = [{}, {}]", d.mean, d.min,
+                                                 d.max > 0 ? std::to_string(d.max) : std::string("-")));
+  }
   return d;
 }
 

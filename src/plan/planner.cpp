@@ -1,6 +1,8 @@
 #include "wanka/plan.hpp"
 
 #include <algorithm>
+#include <exception>
+#include <mutex>
 #include <array>
 #include <atomic>
 #include <chrono>
@@ -714,10 +716,23 @@ int thread_count(const PlanOptions& opt) {
 template <class F>
 void parallel_for(std::size_t n, int threads, F&& body, const std::function<void(double)>& progress = {}) {
   std::atomic<std::size_t> next{0}, done{0};
+  // The first exception of any thread stops the hand-out and is rethrown after the join (one
+  // escaping a thread would terminate the process).
+  std::exception_ptr error;
+  std::mutex error_mutex;
+  auto fail = [&] {
+    const std::lock_guard<std::mutex> lock(error_mutex);
+    if (!error) error = std::current_exception();
+    next.store(n, std::memory_order_relaxed);
+  };
   auto run = [&](int wi) {
-    for (std::size_t i; (i = next.fetch_add(1, std::memory_order_relaxed)) < n;) {
-      body(wi, i);
-      done.fetch_add(1, std::memory_order_relaxed);
+    try {
+      for (std::size_t i; (i = next.fetch_add(1, std::memory_order_relaxed)) < n;) {
+        body(wi, i);
+        done.fetch_add(1, std::memory_order_relaxed);
+      }
+    } catch (...) {
+      fail();
     }
   };
   std::vector<std::thread> pool;
@@ -725,20 +740,25 @@ void parallel_for(std::size_t n, int threads, F&& body, const std::function<void
   for (int t = 0; t < extra; ++t) pool.emplace_back(run, t + 1);
   if (progress) {
     // The calling thread works too, reporting between items.
-    auto last = std::chrono::steady_clock::now();
-    for (std::size_t i; (i = next.fetch_add(1, std::memory_order_relaxed)) < n;) {
-      body(0, i);
-      done.fetch_add(1, std::memory_order_relaxed);
-      const auto now = std::chrono::steady_clock::now();
-      if (now - last > std::chrono::milliseconds(100)) {
-        progress(double(done.load()) / double(n));
-        last = now;
+    try {
+      auto last = std::chrono::steady_clock::now();
+      for (std::size_t i; (i = next.fetch_add(1, std::memory_order_relaxed)) < n;) {
+        body(0, i);
+        done.fetch_add(1, std::memory_order_relaxed);
+        const auto now = std::chrono::steady_clock::now();
+        if (now - last > std::chrono::milliseconds(100)) {
+          progress(double(done.load()) / double(n));
+          last = now;
+        }
       }
+    } catch (...) {
+      fail();
     }
   } else {
     run(0);
   }
   for (auto& t : pool) t.join();
+  if (error) std::rethrow_exception(error);
 }
 
 struct Phase1 {
@@ -1057,21 +1077,36 @@ PlanResult plan(const Scenario& base, const PlanOptions& opt) {
 std::optional<std::int64_t> smallest_fitting_gpus(const Scenario& base, const PlanOptions& opt) {
   const int threads = thread_count(opt);
   const std::int64_t node = std::max(1, base.cluster.gpus_per_node);
-  auto fits = [&](std::int64_t nodes) {
+  // Any split counts, however many of the GPUs it leaves idle: then a split that fits on n GPUs
+  // also fits on more (its data-parallel size can only grow, and memory per GPU with it only
+  // shrink), so the sizes that fit are a half-line and bisection finds its start. The split
+  // found there uses all of its GPUs (it would fit on fewer otherwise), so wanka plan finds it
+  // at that size with the default --max-idle.
+  PlanOptions o = opt;
+  o.max_idle_fraction = 0.999;
+  auto fits = [&](std::int64_t gpus) {
     Scenario s = base;
-    s.cluster.num_gpus = nodes * node;
-    const Search search(s, opt);
+    s.cluster.num_gpus = gpus;
+    const Search search(s, o);
     return !run_phase1(search, threads, true, {}, 1.0).fitting.empty();
   };
-  std::int64_t hi = 1;
-  while (!fits(hi)) {
+  if (fits(node)) {  // within one node: any GPU count
+    std::int64_t lo = 0, hi = node;
+    while (hi - lo > 1) {
+      const std::int64_t mid = lo + (hi - lo) / 2;
+      (fits(mid) ? hi : lo) = mid;
+    }
+    return hi;
+  }
+  std::int64_t hi = 2;  // whole nodes beyond one
+  while (!fits(hi * node)) {
     if (double(hi) * double(node) >= 1e7) return std::nullopt;
     hi *= 2;
   }
-  std::int64_t lo = hi / 2;  // does not fit (or 0)
+  std::int64_t lo = hi / 2;  // does not fit
   while (hi - lo > 1) {
     const std::int64_t mid = lo + (hi - lo) / 2;
-    (fits(mid) ? hi : lo) = mid;
+    (fits(mid * node) ? hi : lo) = mid;
   }
   return hi * node;
 }

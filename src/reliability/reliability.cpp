@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <exception>
+#include <mutex>
 #include <atomic>
 #include <numeric>
 #include <cmath>
@@ -578,16 +580,26 @@ std::vector<RunOutcome> simulate_runs(const RunSetup& su, int runs, std::uint64_
   int n = threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   n = std::min(n, runs);
   std::atomic<int> next{0};
+  // The first exception of any thread stops the others and is rethrown after the join.
+  std::exception_ptr error;
+  std::mutex error_mutex;
   auto work = [&] {
-    for (int i; (i = next.fetch_add(1)) < runs && !su.over_budget();) {
-      RunProcess p(su, run_seed(seed, i));
-      out[static_cast<std::size_t>(i)] = p.run();
+    try {
+      for (int i; (i = next.fetch_add(1)) < runs && !su.over_budget();) {
+        RunProcess p(su, run_seed(seed, i));
+        out[static_cast<std::size_t>(i)] = p.run();
+      }
+    } catch (...) {
+      const std::lock_guard<std::mutex> lock(error_mutex);
+      if (!error) error = std::current_exception();
+      next.store(runs);
     }
   };
   std::vector<std::thread> pool;
   for (int t = 1; t < n; ++t) pool.emplace_back(work);
   work();
   for (auto& t : pool) t.join();
+  if (error) std::rethrow_exception(error);
   return out;
 }
 

@@ -222,8 +222,9 @@ std::string format_capacity(const ServeScenario& s, const CapacityResult& c) {
   const bool stranded = b.footprint_gpus > b.tp * b.pp;
   o += fmt::format("  best replica    tp {} x pp {}{} = {} GPUs{}, max_batch {}{}: {:.3f} req/s within the SLO ({:.0f} output tok/s)\n", b.tp,
                    b.pp, (b.ep > 1 ? fmt::format(" (ep {})", b.ep) : "") + (b.attention_dp ? " attention DP" : ""), b.tp * b.pp,
-                   stranded ? fmt::format(" (occupying {:g}: a TP group per {}-GPU domain, the rest idle)", b.footprint_gpus,
-                                          s.base.cluster.scale_up_domain)
+                   stranded ? fmt::format(" (a {}-GPU domain holds {} TP groups and leaves {} GPUs idle: {:.4g} GPUs per replica)",
+                                          s.base.cluster.scale_up_domain, s.base.cluster.scale_up_domain / b.tp,
+                                          s.base.cluster.scale_up_domain % b.tp, b.footprint_gpus)
                             : "",
                    b.max_batch, b.attention_dp ? " per rank" : "", b.max_rate_per_s, b.at_max.output_tokens_per_s);
   o += fmt::format("                  at that rate: TTFT p{0:g} {1}, TPOT p{0:g} {2}\n", sv.slo.percentile,
@@ -239,7 +240,8 @@ std::string format_capacity(const ServeScenario& s, const CapacityResult& c) {
   } else {
     o += fmt::format("  demand          {:.0f} users x {:g} req/h x peak/mean {:g} = {:.2f} req/s\n", cap.users,
                      cap.requests_per_user_per_hour, cap.peak_to_mean, c.demand_per_s);
-    o += fmt::format("  fleet           {} replicas x {:g} GPUs = {} GPUs\n", c.replicas, b.footprint_gpus, c.gpus);
+    o += fmt::format("  fleet           {} replicas x {} GPUs{} = {} GPUs\n", c.replicas, b.tp * b.pp,
+                     c.gpus > std::int64_t(c.replicas) * b.tp * b.pp ? " and the GPUs their domains leave idle" : "", c.gpus);
   }
   o += fmt::format("  cost            ${:.2f}/hour, ${:.3g}/month; ${:.3f} per million output tokens, ${:.3f} per million tokens\n",
                    c.cost_per_hour_usd, c.cost_per_month_usd, c.cost_per_million_output_tokens_usd, c.cost_per_million_tokens_usd);

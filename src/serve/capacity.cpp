@@ -73,6 +73,21 @@ double footprint(int tp, int pp, long domain) {
   return double(pp) * double(domain) / double(domain / tp);
 }
 
+// Whole replicas on a fleet of `gpus`, and the fewest GPUs holding `replicas`. When tp does not
+// divide the domain, each domain holds floor(D / tp) TP groups and leaves the rest idle (the
+// fleet's last domain may be partial); a replica is pp TP groups.
+long replicas_on(std::int64_t gpus, int tp, int pp, long domain) {
+  if (tp >= domain || domain % tp == 0) return static_cast<long>(gpus / (std::int64_t(tp) * pp));
+  const std::int64_t groups = gpus / domain * (domain / tp) + gpus % domain / tp;
+  return static_cast<long>(groups / pp);
+}
+std::int64_t gpus_for(long replicas, int tp, int pp, long domain) {
+  if (replicas <= 0) return 0;
+  if (tp >= domain || domain % tp == 0) return std::int64_t(replicas) * tp * pp;
+  const std::int64_t groups = std::int64_t(replicas) * pp, per_domain = domain / tp;
+  return (groups - 1) / per_domain * domain + ((groups - 1) % per_domain + 1) * tp;
+}
+
 // The replica scenario of an option of plan_capacity's search.
 ServeScenario shape_of(const ServeScenario& in, const ReplicaOption& o) {
   ServeScenario s = in;
@@ -94,6 +109,13 @@ bool pinned(const ServeScenario& s, const char* key) {
 
 CapacityResult plan_capacity(const ServeScenario& in, bool pin_max_batch) {
   if (!in.serving.capacity) throw InputError("capacity", "missing: give users and requests_per_user_per_hour (or fleet_gpus)");
+  // TTFT carries the queueing delay: without a target on it, a replica whose queue grows without
+  // bound (arrivals above what it serves) would meet the SLO, and the rate found would be the
+  // search's upper bracket, not a capacity.
+  if (!(in.serving.slo.ttft_s > 0)) {
+    throw InputError("serving.slo.ttft_s", "capacity planning needs a TTFT target (--ttft): it bounds the queueing delay, "
+                                           "without which any load meets the SLO");
+  }
   if (!in.serving.trace.empty()) {
     throw InputError("serving.trace", "capacity planning simulates Poisson arrivals with the scenario's input_len and "
                                       "output_len; a trace is not used: drop it, or set the lengths from it");
@@ -272,11 +294,9 @@ CapacityResult plan_capacity(const ServeScenario& in, bool pin_max_batch) {
   if (cap.fleet_gpus == 0) res.demand_per_s = cap.users * cap.requests_per_user_per_hour / 3600.0 * cap.peak_to_mean;
   const auto replicas_of = [&](const ReplicaOption& o) {
     return cap.fleet_gpus == 0 ? std::max(1L, static_cast<long>(std::ceil(res.demand_per_s / o.max_rate_per_s - 1e-9)))
-                               : static_cast<long>(std::floor(double(cap.fleet_gpus) / o.footprint_gpus + 1e-9));
+                               : replicas_on(cap.fleet_gpus, o.tp, o.pp, domain);
   };
-  const auto gpus_of = [](const ReplicaOption& o, long reps) {
-    return static_cast<std::int64_t>(std::ceil(double(reps) * o.footprint_gpus - 1e-9));
-  };
+  const auto gpus_of = [&](const ReplicaOption& o, long reps) { return gpus_for(reps, o.tp, o.pp, domain); };
   const auto choose = [&]() -> std::size_t {
     std::size_t best = res.options.size();
     for (std::size_t i = 0; i < res.options.size(); ++i) {
@@ -340,10 +360,10 @@ CapacityResult plan_capacity(const ServeScenario& in, bool pin_max_batch) {
                                                   in.serving.slo.ttft_s, in.serving.slo.tpot_s, in.serving.slo.percentile,
                                                   kVerifyRequests));
     }
-    double smallest = res.options.front().footprint_gpus;
-    for (const auto& o : res.options) smallest = std::min(smallest, o.footprint_gpus);
+    std::int64_t smallest = gpus_of(res.options.front(), 1);
+    for (const auto& o : res.options) smallest = std::min(smallest, gpus_of(o, 1));
     throw InputError("capacity.fleet_gpus",
-                     fmt::format("{} GPUs hold no replica: the smallest fitting one needs {:g}", cap.fleet_gpus, smallest));
+                     fmt::format("{} GPUs hold no replica: the smallest fitting one needs {}", cap.fleet_gpus, smallest));
   }
   res.best = res.options[k];
   res.replicas = replicas_of(res.best);

@@ -1,7 +1,21 @@
 #include <algorithm>
 #include <stdexcept>
 
+#include <fmt/format.h>
+
+#include "wanka/error.hpp"
 #include "wanka/sim.hpp"
+
+namespace wanka {
+
+void sim_time_range_error(double seconds) {
+  throw InputError("", fmt::format("a simulated time of {:.3g} s is beyond the simulators' clock (146 years): the run is "
+                                   "too long or the hardware too slow for it (check the GPU's peak_tflops and hbm_tbps "
+                                   "and the link bandwidths)",
+                                   seconds));
+}
+
+}  // namespace wanka
 
 namespace wanka::sim {
 
@@ -11,6 +25,7 @@ std::uint32_t Engine::add(Process* process) {
 }
 
 void Engine::schedule(SimTime at, std::uint32_t target, std::uint64_t payload) {
+  if (at > kMaxSimTime) sim_time_range_error(double(at) * 1e-9);
   if (at < now_) throw std::logic_error("sim::Engine: event scheduled in the past");
   heap_.push_back(Event{at, seq_++, target, payload});
   std::push_heap(heap_.begin(), heap_.end(), Later{});

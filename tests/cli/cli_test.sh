@@ -142,7 +142,7 @@ expect plan-deadline 0 "deadline 30 days" -- "$W" plan --model llama3-8b --gpu h
 # the scenario (the built-in default has a token budget); both at once are refused.
 expect flops-replaces-tokens 0 "run: 2.08e\+12 tokens \(1e\+24 FLOPs\)" -- "$W" estimate --flops 1e24
 expect tokens-replaces-flops 0 "run: 1e\+12 tokens" -- "$W" estimate "$SRC/examples/gpt4-class-25k-a100.yaml" --tokens 1e12
-expect tokens-and-flops-flags 2 "training\.(tokens|flops): training.(tokens|flops) and training.(tokens|flops) both size the run: give one" -- "$W" estimate --flops 1e24 --tokens 1e12
+expect tokens-and-flops-flags 2 "training\.(tokens|flops): given with training.(tokens|flops): they both size the run: give one" -- "$W" estimate --flops 1e24 --tokens 1e12
 printf 'model: llama3-8b\ncluster: {gpu: h100-sxm, num_gpus: 8}\ntraining: {seq_len: 4096, global_batch: 64, tokens: 1e12, flops: 1e24}\n' > "$tmp/tf.yaml"
 expect tokens-and-flops-file 2 "training\.flops: training.flops and training.tokens both size the run: give one \(line 3" -- "$W" estimate "$tmp/tf.yaml"
 expect tokens-and-flops-unset 0 "run: 1e\+12 tokens" -- "$W" estimate "$tmp/tf.yaml" --set training.flops=null
@@ -156,7 +156,7 @@ expect rel-budget-flag-over-window 0 "llama3-8b for 2e\+10 tokens" -- "$W" relia
 # two fields for the NIC bandwidth: a flag for one replaces the other, both in one file or as
 # flags are refused
 expect network-flag-over-nic 0 "NIC 200 Gb/s" -- "$W" estimate "$SRC/examples/llama3-405b-16k-h100.yaml" --network ib-hdr-200
-expect network-and-nic-flags 2 "cluster.network and cluster.nic_gbps both set the NIC bandwidth" -- "$W" estimate --network ib-hdr-200 --nic-gbps 800
+expect network-and-nic-flags 2 "^wanka: error: --network: cluster.network: given with cluster.nic_gbps: they both set the NIC bandwidth" -- "$W" estimate --network ib-hdr-200 --nic-gbps 800
 printf 'model: llama3-8b\ncluster: {gpu: h100-sxm, num_gpus: 8, network: ib-hdr-200, nic_gbps: 800}\ntraining: {seq_len: 4096, global_batch: 64}\n' > "$tmp/nn.yaml"
 expect network-and-nic-file 2 "^wanka: error: cluster.nic_gbps: .*both set the NIC bandwidth: give one \(line 2" -- "$W" estimate "$tmp/nn.yaml"
 # a moe field on a dense model is refused, not dropped
@@ -165,7 +165,7 @@ expect dense-moe-field 2 "^wanka: error: model.moe.groups: '4' on a dense model:
 expect dense-from-moe-base 0 "mixtral-8x7b: 7.24B params \(7.24B active\)" -- "$W" estimate --set 'model={base: mixtral-8x7b, moe: {experts: 0}}' --gpus 64 --set parallel.vpp=1 --set parallel.pp=1
 # --tokens 0 unsets: --flops then sizes the run; a window set before a budget flag is named as such
 expect tokens-zero-and-flops 0 "run: 2.08e\+12 tokens \(1e\+24 FLOPs\)" -- "$W" estimate --tokens 0 --flops 1e24
-expect window-then-budget 2 "training.tokens and reliability.days are a wall-clock window and a token budget" -- "$W" reliability --gpus 64 --set reliability.days=30 --tokens 1e12 --runs 10
+expect window-then-budget 2 "training.tokens: given with reliability.days: they are a wall-clock window and a token budget" -- "$W" reliability --gpus 64 --set reliability.days=30 --tokens 1e12 --runs 10
 # a budget too long to simulate is named by the field (and flag) that gave it
 expect rel-budget-too-long 2 "^wanka: error: --tokens: training.tokens: .* failure-free days is beyond what can be simulated" -- "$W" reliability --gpus 64 --tokens 1e14 --runs 10
 # estimate --failures applies its goodput to the run it reports: a file's reliability.tokens is
@@ -504,5 +504,41 @@ mkdir -p "$tmp/sv"; printf 'arrival_s,input,output\n0,100,10\n1,100,10\n' > "$tm
 printf 'model: {name: llama3-8b}\ncluster: {gpu: h100-sxm, num_gpus: 1}\nparallel: {tp: 1}\nserving: {trace: tr.csv}\n' > "$tmp/sv/s.yaml"
 WA="$W"; case "$WA" in /*) ;; *) WA="$PWD/$WA" ;; esac
 (cd / && "$WA" serve "$tmp/sv/s.yaml" > "$tmp/sv/out.txt" 2>&1); grep -q "2 (trace" "$tmp/sv/out.txt" && pass=$((pass+1)) || { echo "FAIL serve-relative-trace-beside-scenario"; sed 's/^/  | /' "$tmp/sv/out.txt" | head -3; fail=$((fail+1)); }
+# Catalog files: an entry needs a name (a nameless one silently edited its base), names and
+# aliases may not shadow other entries, a base must come before its users, links need their
+# bandwidth, and zero peaks or efficiencies are refused (they crashed the simulators).
+printf 'gpus: [{base: h100, hbm_gib: 40}]\n' > "$tmp/cat-noname.yaml"
+expect catalog-entry-needs-name 2 "^wanka: error: gpus\[0\]\.name: a gpu entry needs a name" -- "$W" estimate --catalog "$tmp/cat-noname.yaml"
+printf 'gpus: [{name: h100, base: a100-80g}]\n' > "$tmp/cat-shadow.yaml"
+expect catalog-name-shadows-alias 2 "^wanka: error: gpus\[0\]\.name: 'h100' is already the gpu 'h100-sxm'" -- "$W" estimate --catalog "$tmp/cat-shadow.yaml"
+printf 'gpus: [{name: g1, base: a100-80g, aliases: [h100]}]\n' > "$tmp/cat-alias.yaml"
+expect catalog-alias-clash 2 "^wanka: error: gpus\[0\]\.aliases\[0\]: 'h100' already names the gpu 'h100-sxm'" -- "$W" estimate --catalog "$tmp/cat-alias.yaml"
+printf 'gpus: [{name: g2, base: g1}, {name: g1, base: h100}]\n' > "$tmp/cat-later.yaml"
+expect catalog-base-defined-later 2 "^wanka: error: gpus\[0\]\.base: 'g1' is defined later in this file" -- "$W" estimate --catalog "$tmp/cat-later.yaml"
+printf 'scale_out: [{name: mynet}]\n' > "$tmp/cat-net.yaml"
+expect catalog-network-needs-gbps 2 "^wanka: error: scale_out\[0\]\.gbps: must be given" -- "$W" estimate --catalog "$tmp/cat-net.yaml"
+printf 'calibration: {h100-sxm: {matmul_efficiency: {bf16: 0}}}\n' > "$tmp/cat-eff0.yaml"
+expect catalog-zero-efficiency 2 "^wanka: error: calibration\.h100-sxm\.matmul_efficiency\.bf16: value 0 is out of range" -- "$W" plan --catalog "$tmp/cat-eff0.yaml"
+printf 'scale_up: [{name: nvlink4, gbytes_per_s: 45}]\n' > "$tmp/cat-link.yaml"
+expect catalog-link-override-reaches-gpus 0 "scale-up +nvlink4 45 GB/s" -- "$W" catalog gpu h100 --catalog "$tmp/cat-link.yaml"
+printf 'scale_up: [{name: slow, gbytes_per_s: 10, domain: 4}]\ngpus: [{name: g1, base: h100, scale_up: {link: slow}}]\n' > "$tmp/cat-link2.yaml"
+expect catalog-gpu-takes-named-link 0 "scale-up +slow 10 GB/s per GPU \(one direction\), domain 4" -- "$W" catalog gpu g1 --catalog "$tmp/cat-link2.yaml"
+# A simulated time past the clock's range is bad input (it overflowed: "event scheduled in the past", exit 1).
+expect sim-clock-range 2 "^wanka: error: .*beyond the simulators' clock" -- "$W" estimate "$SRC/examples/gpt3-175b-single-v100.yaml" --global-batch 100 --seq-len 100000000
+# serve --plan needs a TTFT target: without one an overloaded replica "met" the SLO.
+expect serve-plan-needs-ttft 2 "^wanka: error: --ttft: serving.slo.ttft_s: capacity planning needs a TTFT target" -- "$W" serve --plan --users 1000 --user-rate 10 --ttft 0
+# A TP group that does not divide the domain: a 48-GPU fleet holds one 48-chip replica.
+expect serve-plan-fleet-partial-domain 0 "fleet +48 GPUs = 1 replicas" -- "$W" serve --plan "$SRC/examples/serve-palm-540b-tpu-v4.yaml" --ttft 5 --tpot 0.1 --users 1000 --fleet 48
+# --set of an arrival mode replaces the file's (the built-in default is Poisson).
+expect serve-set-offline 0 "\(offline\)" -- "$W" serve --set serving.offline=true --set serving.requests=50
+expect serve-set-offline-and-rate 2 "^wanka: error: serving.arrival_rate_per_s: given with serving.offline: they both say how requests arrive" -- "$W" serve --set serving.offline=true --set serving.arrival_rate_per_s=3
+printf 'model: llama3-8b\ncluster: {gpu: h100-sxm, num_gpus: 1}\nparallel: {tp: 1}\nserving: {input_len: {dist: lognormal, mean: 1000, stddev: 100, max: 10}}\n' > "$tmp/mean-out.yaml"
+expect serve-length-mean-outside-bounds 2 "^wanka: error: serving.input_len.mean: 1000 lies outside \[min, max\] = \[1, 10\]" -- "$W" serve "$tmp/mean-out.yaml"
+# The smallest cluster hint counts GPUs below a node and follows pins.
+expect plan-smallest-below-node 2 "the smallest cluster on which it fits is 2 GPUs" -- "$W" plan --model llama3-8b --gpus 1
+expect plan-smallest-with-pins 2 "the smallest cluster on which it fits is 144 GPUs" -- "$W" plan --model llama3-405b --gpus 72 --tp 8 --pp 9
+if [ -w /dev/full ]; then
+  expect stdout-write-failure 2 "^wanka: error: cannot write the result to standard output" -- sh -c "\"$W\" catalog > /dev/full"
+fi
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
