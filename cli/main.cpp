@@ -510,6 +510,37 @@ struct SpaceFlags {
   }
 };
 
+// The parallel block of a plan's (or scale's) scenario echo: the keys the input gave (pins and
+// settings such as ep_dispatcher or overlap) and the flags' single-valued pins, so that the echo
+// read back searches the same space. A pin to several values (--tp 4,8) has no scenario form and
+// is left out.
+wanka::Json plan_echo_parallel(const wanka::ScenarioDraft& d, const wanka::PlanSpace& sp) {
+  const wanka::Json all = wanka::parallel_to_json(d.scenario.parallel);
+  wanka::Json out = wanka::Json::object();
+  for (const auto& k : d.parallel_given) {
+    if (all.contains(k)) out[k] = all[k];
+  }
+  const auto pin = [&](const char* key, const auto& dim, auto as_json) {
+    if (dim.only.size() == 1) out[key] = as_json(dim.only.front());
+  };
+  const auto same = [](auto v) { return wanka::Json(v); };
+  pin("tp", sp.tp, same);
+  pin("pp", sp.pp, same);
+  pin("vpp", sp.vpp, same);
+  pin("cp", sp.cp, same);
+  pin("ep", sp.ep, same);
+  pin("micro_batch", sp.micro_batch, same);
+  pin("zero", sp.zero, same);
+  pin("sequence_parallel", sp.sequence_parallel, same);
+  pin("recompute", sp.recompute, [](wanka::Recompute r) { return wanka::Json(wanka::to_string(r)); });
+  pin("cp_comm_type", sp.cp_comm, [](wanka::CpComm c) { return wanka::Json(wanka::to_string(c)); });
+  return out;
+}
+void set_echo_parallel(wanka::Json& j, const wanka::ScenarioDraft& d, const wanka::PlanSpace& sp) {
+  wanka::Json p = plan_echo_parallel(d, sp);
+  if (!p.empty()) j["scenario"]["parallel"] = std::move(p);
+}
+
 // A progress bar on stderr when it is a terminal, shown once a search has run two seconds.
 std::function<void(double)> progress_bar() {
   if (!isatty(fileno(stderr))) return {};
@@ -846,6 +877,7 @@ int main(int argc, char** argv) {
         at.cluster.num_gpus = r.num_gpus;
         if (pl_json) {
           wanka::Json j = wanka::plan_to_json(at, r.plan, !pl_no_timing);
+          set_echo_parallel(j, d, opt.space);
           wanka::Json tried = wanka::Json::array();
           for (const auto& t : r.tried) {
             const bool ran = std::isfinite(t.days);  // else no split fits or runs at this size
@@ -891,7 +923,13 @@ int main(int argc, char** argv) {
                                        n ? fmt::format("the smallest cluster on which it fits is {} GPUs", *n)
                                          : std::string("it fits on no cluster of this GPU up to 1e7 GPUs")));
         }
-        text = pl_json ? wanka::plan_to_json(d.scenario, r, !pl_no_timing).dump(2) + "\n" : wanka::format_plan(d.scenario, r);
+        if (pl_json) {
+          wanka::Json j = wanka::plan_to_json(d.scenario, r, !pl_no_timing);
+          set_echo_parallel(j, d, opt.space);
+          text = j.dump(2) + "\n";
+        } else {
+          text = wanka::format_plan(d.scenario, r);
+        }
       }
       write_output(pl_out, text);
     } else if (sc->parsed()) {
@@ -908,7 +946,11 @@ int main(int argc, char** argv) {
       }
       const std::string fmt_ = sc_json ? "json" : sc_format;
       std::string text;
-      if (fmt_ == "json") text = wanka::scale_to_json(d.scenario, r, !sc_no_timing).dump(2) + "\n";
+      if (fmt_ == "json") {
+        wanka::Json j = wanka::scale_to_json(d.scenario, r, !sc_no_timing);
+        set_echo_parallel(j, d, opt.space);
+        text = j.dump(2) + "\n";
+      }
       else if (fmt_ == "csv") text = wanka::scale_to_csv(r);
       else text = wanka::format_scale(d.scenario, r);
       write_output(sc_out, text);

@@ -192,6 +192,9 @@ class Catalog {
   // Parse one GPU or model entry (used for catalog files and for inline scenario specs).
   // `base` supplies defaults for fields the node omits; `path` names the node in errors.
   static GpuSpec parse_gpu(const YAML::Node& node, const std::string& path, const GpuSpec* base);
+  // The fields of a calibration entry (all optional) onto `c`; `inherit` (read by the caller) is
+  // allowed in a catalog file's entry only.
+  static void parse_calibration_fields(const YAML::Node& node, const std::string& path, Calibration& c, bool catalog_entry);
   static ModelSpec parse_model(const YAML::Node& node, const std::string& path, const ModelSpec* base);
   // Fill derived fields (kv_heads, head_dim, moe defaults) and check sizes; throws InputError.
   static void finalize_model(ModelSpec& m, const std::string& path);

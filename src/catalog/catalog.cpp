@@ -373,16 +373,13 @@ void Catalog::finalize_model(ModelSpec& m, const std::string& path) {
   if (m.max_seq_len <= 0) m.max_seq_len = 1L << 20;
 }
 
-void Catalog::apply_calibration(const YAML::Node& root, const std::string& origin) {
-  if (!root || root.IsNull()) return;
-  auto cal = root["calibration"];
-  if (!cal) return;
-  yaml::require_map(cal, origin + ":calibration");
-  for (const auto& kv : cal) {
-    const std::string name = yaml::as_string(kv.first, "calibration");
-    const std::string path = "calibration." + name;
-    const YAML::Node& n = kv.second;
-    yaml::check_keys(n, path, {"basis", "matmul_efficiency", "gemm_overhead_us", "hbm_efficiency",
+namespace {
+// The keys of a calibration entry; `inherit` only in catalog files.
+void check_calibration_keys(const YAML::Node& n, const std::string& path, bool with_inherit) {
+  if (!with_inherit && n.IsMap() && n["inherit"]) {
+    throw InputError(join(path, "inherit"), "not used here: the calibration starts from the gpu's base" + yaml::where(n["inherit"]));
+  }
+  yaml::check_keys(n, path, {"basis", "matmul_efficiency", "gemm_overhead_us", "hbm_efficiency",
                                "attention_fwd_efficiency", "attention_bwd_efficiency", "scale_up_efficiency",
                                "scale_out_efficiency", "scale_up_latency_us", "scale_out_latency_us",
                                "attention_fa2_fwd_efficiency", "attention_fa2_bwd_efficiency",
@@ -396,6 +393,69 @@ void Catalog::apply_calibration(const YAML::Node& root, const std::string& origi
                                "scale_up_half_mib", "scale_up_size_exponent", "scale_up_nvls_efficiency", "scale_up_nvls_latency_us", "scale_up_nvls_min_gpus",
                                "scale_out_half_mib",
                                "scale_out_size_exponent", "inherit"});
+}
+}  // namespace
+
+void Catalog::parse_calibration_fields(const YAML::Node& n, const std::string& path, Calibration& c, bool catalog_entry) {
+  yaml::require_map(n, path);
+  check_calibration_keys(n, path, catalog_entry);
+  yaml::opt_string(n, "basis", path, c.basis);
+  parse_dtype_map(n["matmul_efficiency"], join(path, "matmul_efficiency"), c.matmul_efficiency, 0.01, 1.0);
+  double us = c.gemm_overhead_s * 1e6;
+  yaml::opt(n, "gemm_overhead_us", path, us, 0, 1e4);
+  c.gemm_overhead_s = us * 1e-6;
+  yaml::opt(n, "hbm_efficiency", path, c.hbm_efficiency, 0.01, 1.0);
+  yaml::opt(n, "attention_fwd_efficiency", path, c.attention_fwd_efficiency, 0.01, 1.0);
+  yaml::opt(n, "attention_bwd_efficiency", path, c.attention_bwd_efficiency, 0.01, 1.0);
+  yaml::opt(n, "attention_fa2_fwd_efficiency", path, c.attention_fa2_fwd_efficiency, 0.01, 1.0);
+  yaml::opt(n, "attention_fa2_bwd_efficiency", path, c.attention_fa2_bwd_efficiency, 0.01, 1.0);
+  yaml::opt(n, "attention_fwd_half_seq", path, c.attention_fwd_half_seq, 0, 1e6);
+  yaml::opt(n, "attention_bwd_half_seq", path, c.attention_bwd_half_seq, 0, 1e6);
+  yaml::opt(n, "attention_fa2_fwd_half_seq", path, c.attention_fa2_fwd_half_seq, 0, 1e6);
+  yaml::opt(n, "attention_fa2_bwd_half_seq", path, c.attention_fa2_bwd_half_seq, 0, 1e6);
+  yaml::opt(n, "attention_full_fwd_efficiency", path, c.attention_full_fwd_efficiency, 0.01, 1.0);
+  yaml::opt(n, "attention_full_bwd_efficiency", path, c.attention_full_bwd_efficiency, 0.01, 1.0);
+  yaml::opt(n, "attention_full_fwd_half_seq", path, c.attention_full_fwd_half_seq, 0, 1e6);
+  yaml::opt(n, "attention_full_bwd_half_seq", path, c.attention_full_bwd_half_seq, 0, 1e6);
+  yaml::opt(n, "attention_fa2_full_fwd_efficiency", path, c.attention_fa2_full_fwd_efficiency, 0.01, 1.0);
+  yaml::opt(n, "attention_fa2_full_bwd_efficiency", path, c.attention_fa2_full_bwd_efficiency, 0.01, 1.0);
+  yaml::opt(n, "attention_fa2_full_fwd_half_seq", path, c.attention_fa2_full_fwd_half_seq, 0, 1e6);
+  yaml::opt(n, "attention_fa2_full_bwd_half_seq", path, c.attention_fa2_full_bwd_half_seq, 0, 1e6);
+  yaml::opt(n, "attention_hd64_factor", path, c.attention_hd64_factor, 0.05, 4);
+  yaml::opt(n, "attention_hd256_factor", path, c.attention_hd256_factor, 0.05, 4);
+  yaml::opt(n, "attention_fa2_hd64_factor", path, c.attention_fa2_hd64_factor, 0.05, 4);
+  yaml::opt(n, "attention_fa2_hd256_factor", path, c.attention_fa2_hd256_factor, 0.05, 4);
+  yaml::opt(n, "scale_up_efficiency", path, c.scale_up_efficiency, 0.01, 1.5);
+  yaml::opt(n, "scale_out_efficiency", path, c.scale_out_efficiency, 0.01, 1.0);
+  double lu = c.scale_up_latency_s * 1e6, lo = c.scale_out_latency_s * 1e6;
+  yaml::opt(n, "scale_up_latency_us", path, lu, 0, 1e5);
+  yaml::opt(n, "scale_out_latency_us", path, lo, 0, 1e5);
+  c.scale_up_latency_s = lu * 1e-6;
+  c.scale_out_latency_s = lo * 1e-6;
+  double hu = c.scale_up_half_bytes / kMiB, ho = c.scale_out_half_bytes / kMiB;
+  yaml::opt(n, "scale_up_half_mib", path, hu, 0, 1e6);
+  yaml::opt(n, "scale_out_half_mib", path, ho, 0, 1e6);
+  c.scale_up_half_bytes = hu * kMiB;
+  c.scale_out_half_bytes = ho * kMiB;
+  yaml::opt(n, "scale_up_size_exponent", path, c.scale_up_size_exponent, 0.1, 4);
+  yaml::opt(n, "scale_up_nvls_efficiency", path, c.scale_up_nvls_efficiency, 0, 1.5);
+  double nl = c.scale_up_nvls_latency_s * 1e6;
+  yaml::opt(n, "scale_up_nvls_latency_us", path, nl, 0, 1e5);
+  c.scale_up_nvls_latency_s = nl * 1e-6;
+  yaml::opt(n, "scale_up_nvls_min_gpus", path, c.scale_up_nvls_min_gpus, 2, 1e6);
+  yaml::opt(n, "scale_out_size_exponent", path, c.scale_out_size_exponent, 0.1, 4);
+}
+
+void Catalog::apply_calibration(const YAML::Node& root, const std::string& origin) {
+  if (!root || root.IsNull()) return;
+  auto cal = root["calibration"];
+  if (!cal) return;
+  yaml::require_map(cal, origin + ":calibration");
+  for (const auto& kv : cal) {
+    const std::string name = yaml::as_string(kv.first, "calibration");
+    const std::string path = "calibration." + name;
+    const YAML::Node& n = kv.second;
+    yaml::require_map(n, path);
     // Start from `inherit` when given, else this GPU's existing entry (a partial override), else
     // its catalog-file base's (along the chain of bases), else default.
     Calibration c = calibration_.count("default") ? calibration_["default"] : Calibration{};
@@ -405,51 +465,7 @@ void Catalog::apply_calibration(const YAML::Node& root, const std::string& origi
       if (!calibration_.count(from)) throw InputError(join(path, "inherit"), "unknown calibration '" + from + "'");
       c = calibration_[from];
     }
-    yaml::opt_string(n, "basis", path, c.basis);
-    parse_dtype_map(n["matmul_efficiency"], join(path, "matmul_efficiency"), c.matmul_efficiency, 0.01, 1.0);
-    double us = c.gemm_overhead_s * 1e6;
-    yaml::opt(n, "gemm_overhead_us", path, us, 0, 1e4);
-    c.gemm_overhead_s = us * 1e-6;
-    yaml::opt(n, "hbm_efficiency", path, c.hbm_efficiency, 0.01, 1.0);
-    yaml::opt(n, "attention_fwd_efficiency", path, c.attention_fwd_efficiency, 0.01, 1.0);
-    yaml::opt(n, "attention_bwd_efficiency", path, c.attention_bwd_efficiency, 0.01, 1.0);
-    yaml::opt(n, "attention_fa2_fwd_efficiency", path, c.attention_fa2_fwd_efficiency, 0.01, 1.0);
-    yaml::opt(n, "attention_fa2_bwd_efficiency", path, c.attention_fa2_bwd_efficiency, 0.01, 1.0);
-    yaml::opt(n, "attention_fwd_half_seq", path, c.attention_fwd_half_seq, 0, 1e6);
-    yaml::opt(n, "attention_bwd_half_seq", path, c.attention_bwd_half_seq, 0, 1e6);
-    yaml::opt(n, "attention_fa2_fwd_half_seq", path, c.attention_fa2_fwd_half_seq, 0, 1e6);
-    yaml::opt(n, "attention_fa2_bwd_half_seq", path, c.attention_fa2_bwd_half_seq, 0, 1e6);
-    yaml::opt(n, "attention_full_fwd_efficiency", path, c.attention_full_fwd_efficiency, 0.01, 1.0);
-    yaml::opt(n, "attention_full_bwd_efficiency", path, c.attention_full_bwd_efficiency, 0.01, 1.0);
-    yaml::opt(n, "attention_full_fwd_half_seq", path, c.attention_full_fwd_half_seq, 0, 1e6);
-    yaml::opt(n, "attention_full_bwd_half_seq", path, c.attention_full_bwd_half_seq, 0, 1e6);
-    yaml::opt(n, "attention_fa2_full_fwd_efficiency", path, c.attention_fa2_full_fwd_efficiency, 0.01, 1.0);
-    yaml::opt(n, "attention_fa2_full_bwd_efficiency", path, c.attention_fa2_full_bwd_efficiency, 0.01, 1.0);
-    yaml::opt(n, "attention_fa2_full_fwd_half_seq", path, c.attention_fa2_full_fwd_half_seq, 0, 1e6);
-    yaml::opt(n, "attention_fa2_full_bwd_half_seq", path, c.attention_fa2_full_bwd_half_seq, 0, 1e6);
-    yaml::opt(n, "attention_hd64_factor", path, c.attention_hd64_factor, 0.05, 4);
-    yaml::opt(n, "attention_hd256_factor", path, c.attention_hd256_factor, 0.05, 4);
-    yaml::opt(n, "attention_fa2_hd64_factor", path, c.attention_fa2_hd64_factor, 0.05, 4);
-    yaml::opt(n, "attention_fa2_hd256_factor", path, c.attention_fa2_hd256_factor, 0.05, 4);
-    yaml::opt(n, "scale_up_efficiency", path, c.scale_up_efficiency, 0.01, 1.5);
-    yaml::opt(n, "scale_out_efficiency", path, c.scale_out_efficiency, 0.01, 1.0);
-    double lu = c.scale_up_latency_s * 1e6, lo = c.scale_out_latency_s * 1e6;
-    yaml::opt(n, "scale_up_latency_us", path, lu, 0, 1e5);
-    yaml::opt(n, "scale_out_latency_us", path, lo, 0, 1e5);
-    c.scale_up_latency_s = lu * 1e-6;
-    c.scale_out_latency_s = lo * 1e-6;
-    double hu = c.scale_up_half_bytes / kMiB, ho = c.scale_out_half_bytes / kMiB;
-    yaml::opt(n, "scale_up_half_mib", path, hu, 0, 1e6);
-    yaml::opt(n, "scale_out_half_mib", path, ho, 0, 1e6);
-    c.scale_up_half_bytes = hu * kMiB;
-    c.scale_out_half_bytes = ho * kMiB;
-    yaml::opt(n, "scale_up_size_exponent", path, c.scale_up_size_exponent, 0.1, 4);
-    yaml::opt(n, "scale_up_nvls_efficiency", path, c.scale_up_nvls_efficiency, 0, 1.5);
-    double nl = c.scale_up_nvls_latency_s * 1e6;
-    yaml::opt(n, "scale_up_nvls_latency_us", path, nl, 0, 1e5);
-    c.scale_up_nvls_latency_s = nl * 1e-6;
-    yaml::opt(n, "scale_up_nvls_min_gpus", path, c.scale_up_nvls_min_gpus, 2, 1e6);
-    yaml::opt(n, "scale_out_size_exponent", path, c.scale_out_size_exponent, 0.1, 4);
+    parse_calibration_fields(n, path, c, true);
     calibration_[name] = c;
   }
 }

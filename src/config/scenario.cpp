@@ -290,8 +290,18 @@ GpuSpec parse_gpu_field(const YAML::Node& n, const Catalog& cat) {
       if (!n["peak_tflops"]) throw InputError("cluster.gpu.name", e.what());
     }
   }
-  GpuSpec g = Catalog::parse_gpu(n, "cluster.gpu", base);
+  // An inline gpu may carry its calibration (fields over its base's, as wanka writes a changed
+  // one in a resolved scenario).
+  YAML::Node spec = n;
+  YAML::Node cal;
+  if (n["calibration"]) {
+    spec = YAML::Clone(n);
+    cal = spec["calibration"];
+    spec.remove("calibration");
+  }
+  GpuSpec g = Catalog::parse_gpu(spec, "cluster.gpu", base);
   if (!base) g.calibration = cat.gpu("generic").calibration;
+  if (cal && !cal.IsNull()) Catalog::parse_calibration_fields(cal, "cluster.gpu.calibration", g.calibration, false);
   return g;
 }
 

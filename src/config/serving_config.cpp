@@ -321,6 +321,13 @@ ServeScenario parse_serve_scenario(const std::string& text, const std::string& o
       s.serving.trace = ((ec ? scenario : real).parent_path() / trace).string();
     }
   }
+  // The path resolved, written absolute: the resolved scenario (--json) reads back from anywhere.
+  if (!s.serving.trace.empty()) {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    const fs::path abs = fs::absolute(fs::path(s.serving.trace), ec);
+    if (!ec) s.serving.trace = abs.lexically_normal().string();
+  }
   resolve_draft(s, catalog);
   auto& p = s.base.parallel;
   for (const auto& k : d.parallel_given) {

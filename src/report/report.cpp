@@ -104,6 +104,14 @@ Json scenario_gpu_json(const GpuSpec& g) {
   for (const auto& b : cat.gpus()) {
     if (split(b).second == cal && (base.empty() || b.name == g.name)) base = b.name;
   }
+  if (base.empty()) {
+    // A calibration no built-in gpu has (a --catalog override): written out in full, over the
+    // built-in gpu of the same name if there is one.
+    for (const auto& b : cat.gpus()) {
+      if (b.name == g.name) base = b.name;
+    }
+    mine["calibration"] = cal;
+  }
   if (!base.empty()) mine["base"] = base;
   return mine;
 }

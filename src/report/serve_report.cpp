@@ -202,6 +202,8 @@ Json capacity_to_json(const ServeScenario& s, const CapacityResult& c) {
   }
   if (pinned.empty()) sc.erase("parallel");
   else sc["parallel"] = pinned;
+  // Likewise the batch cap: searched unless the input gave it.
+  if (!s.serving.max_batch_given && sc.contains("serving")) sc["serving"].erase("max_batch");
   sc["capacity"] = {{"users", cap.users},
                     {"requests_per_user_per_hour", cap.requests_per_user_per_hour},
                     {"fleet_gpus", cap.fleet_gpus},

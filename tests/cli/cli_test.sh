@@ -540,5 +540,17 @@ expect plan-smallest-with-pins 2 "the smallest cluster on which it fits is 144 G
 if [ -w /dev/full ]; then
   expect stdout-write-failure 2 "^wanka: error: cannot write the result to standard output" -- sh -c "\"$W\" catalog > /dev/full"
 fi
+# Resolved scenarios read back to the same answers: plan's echo keeps the pins and the parallel
+# settings the input gave, serve --plan's leaves out an unpinned batch cap, a --catalog
+# calibration travels inline with the gpu, and a trace path is written absolute.
+"$W" plan --model llama3-8b --tp 8 --json --no-timing > "$tmp/pin.json"
+python3 -c "import json,sys; json.dump(json.load(open(sys.argv[1]))['scenario'], open(sys.argv[2],'w'))" "$tmp/pin.json" "$tmp/pin-scenario.json"
+expect plan-echo-keeps-pins 0 "^ +1 +TP8" -- "$W" plan "$tmp/pin-scenario.json"
+"$W" serve --plan --model llama3-8b --users 1000 --user-rate 2 --json > "$tmp/splan.json"
+expect serve-plan-echo-no-max-batch 0 "^False$" -- python3 -c "import json,sys; print('max_batch' in json.load(open(sys.argv[1]))['scenario']['serving'])" "$tmp/splan.json"
+printf 'calibration:\n  h100-sxm:\n    matmul_efficiency: {bf16: 0.4}\n' > "$tmp/cal04.yaml"
+"$W" estimate --catalog "$tmp/cal04.yaml" --json > "$tmp/cal-est.json"
+python3 -c "import json,sys; j=json.load(open(sys.argv[1])); json.dump(j['scenario'], open(sys.argv[2],'w')); print('%.9g' % j['step_time_s'])" "$tmp/cal-est.json" "$tmp/cal-scenario.json" > "$tmp/cal-step.txt"
+expect calibration-echo-round-trip 0 "\"step_time_s\": $(cut -c1-8 "$tmp/cal-step.txt")" -- "$W" estimate "$tmp/cal-scenario.json" --json
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
