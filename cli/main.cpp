@@ -302,8 +302,21 @@ struct ScenarioFlags {
 
   wanka::Scenario load() const {
     return with_catalog([&](const wanka::Catalog& c) {
-      if (file.empty()) return wanka::parse_scenario(wanka::default_scenario_yaml(), "<default>", all_overrides(), c);
-      return wanka::parse_scenario(wanka::read_text_file(file, "", "scenario file"), file, all_overrides(), c);
+      if (!file.empty()) return wanka::parse_scenario(wanka::read_text_file(file, "", "scenario file"), file, all_overrides(), c);
+      const auto ov = all_overrides();
+      try {
+        return wanka::parse_scenario(wanka::default_scenario_yaml(), "<default>", ov, c);
+      } catch (const InputError& e) {
+        // The built-in default's split (for Llama-3-70B on 1,024 GPUs) may not suit the model or
+        // cluster the flags chose: say so, unless the split itself came from the flags.
+        const bool split_given = std::any_of(ov.begin(), ov.end(), [](const wanka::Override& o) {
+          return o.first == "parallel" || o.first.rfind("parallel.", 0) == 0;
+        });
+        if (split_given || e.field().rfind("parallel", 0) != 0) throw;
+        throw InputError(e.field(), std::string(e.what()).substr(e.field().size() + 2) +
+                                        " (the built-in default split TP8 PP4 VPP5 is Llama-3-70B's on 1,024 GPUs: give "
+                                        "--tp/--pp/--vpp for this model, or let `wanka plan` find one)");
+      }
     });
   }
 
@@ -659,7 +672,8 @@ int main(int argc, char** argv) {
   auto* cat = app.add_subcommand("catalog", "List built-in GPUs, models and networks, or show one");
   std::string cat_kind, cat_name, cat_file;
   bool cat_json = false;
-  cat->add_option("kind", cat_kind, "gpu | model")->check(CLI::IsMember({"gpu", "model"}));
+  cat->add_option("kind", cat_kind, "gpu | model | link (scale-up) | network (scale-out)")
+      ->check(CLI::IsMember({"gpu", "model", "link", "network"}));
   cat->add_option("name", cat_name, "Entry name or alias");
   cat->add_flag("--json", cat_json, "JSON output: the entry as a catalog file --catalog reads back, or the lists of names");
   cat->add_option("--catalog", cat_file, "Extra catalog YAML overriding built-in entries (shows the result)");
@@ -917,9 +931,12 @@ int main(int argc, char** argv) {
         if (r.plans.empty()) {
           const auto n = wanka::smallest_fitting_gpus(d.scenario, opt);
           throw InputError("cluster.num_gpus",
-                           fmt::format("{} does not fit on {} x {} in any allowed split ({} splits, {} out of memory); {}",
+                           fmt::format("{} does not fit on {} x {} in any allowed split ({}); {}",
                                        d.scenario.model.name, d.scenario.cluster.num_gpus, d.scenario.cluster.gpu.name,
-                                       r.candidates, r.oom,
+                                       r.optimizer_floor_bytes > 0
+                                           ? fmt::format("its Adam state alone, sharded over every GPU, needs {:.4g} GiB per GPU",
+                                                         r.optimizer_floor_bytes / (1024.0 * 1024.0 * 1024.0))
+                                           : fmt::format("{} splits, {} out of memory", r.candidates, r.oom),
                                        n ? fmt::format("the smallest cluster on which it fits is {} GPUs", *n)
                                          : std::string("it fits on no cluster of this GPU up to 1e7 GPUs")));
         }
@@ -1007,6 +1024,39 @@ int main(int argc, char** argv) {
       } else if (cat_kind == "gpu") {
         const auto& g = c.gpu(cat_name);
         write_output("", cat_json ? json(wanka::gpu_to_json(g)) : wanka::format_gpu(g));
+      } else if (cat_kind == "link" || cat_kind == "network") {
+        // One link: as a catalog file (--json) or a few lines.
+        const bool up = cat_kind == "link";
+        const auto& links = up ? c.scale_up_links() : c.scale_out_links();
+        const wanka::LinkSpec* l = nullptr;
+        std::vector<std::string> known;
+        for (const auto& x : links) {
+          if (x.name == cat_name) l = &x;
+          known.push_back(x.name);
+        }
+        if (!l) throw InputError("name", wanka::unknown_name_message(up ? "scale-up link" : "network", cat_name, known));
+        wanka::Json e = {{"name", l->name}};
+        if (up) {
+          e["gbytes_per_s"] = l->gbytes_per_s;
+          if (l->domain > 0) e["domain"] = l->domain;
+          e["mesh"] = l->mesh;
+          e["nvls"] = l->nvls;
+        } else {
+          e["gbps"] = l->gbps;
+        }
+        e["latency_us"] = l->latency_us;
+        e["source"] = l->source;
+        std::string text;
+        if (cat_json) {
+          text = json({{up ? "scale_up" : "scale_out", wanka::Json::array({e})}});
+        } else {
+          text = up ? fmt::format("{} (scale-up link)\n  {:g} GB/s per GPU (one direction){}{}{}, latency {:g} us\n", l->name,
+                                  l->gbytes_per_s, l->domain > 0 ? fmt::format(", domain {}", l->domain) : "",
+                                  l->mesh ? ", full mesh" : "", l->nvls ? ", NVLS" : "", l->latency_us)
+                    : fmt::format("{} (scale-out network)\n  {:g} Gb/s per GPU, latency {:g} us\n", l->name, l->gbps, l->latency_us);
+          if (!l->source.empty()) text += "  source: " + l->source + "\n";
+        }
+        write_output("", text);
       } else {
         const auto& m = c.model(cat_name);
         write_output("", cat_json ? json(wanka::model_to_json(m)) : wanka::format_model(m));

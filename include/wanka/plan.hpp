@@ -68,6 +68,9 @@ struct PlanEntry {
 
 struct PlanResult {
   std::int64_t num_gpus = 0;       // GPUs available
+  // The Adam state alone (12 bytes per parameter) sharded over all the GPUs; above a GPU's
+  // memory nothing can fit and the search is skipped (optimizer_floor_bytes).
+  double optimizer_floor_bytes = 0;
   Objective objective = Objective::kTime;
   std::uint64_t candidates = 0;    // splits enumerated
   std::uint64_t fitting = 0;       // valid splits that fit in memory (exact, without simulation)
@@ -106,6 +109,10 @@ PlanResult plan(const Scenario& base, const PlanOptions& opt);
 // The smallest GPU count of `base`'s GPU (any count up to one node, whole nodes beyond) on which
 // some allowed split fits in memory using all of them; nullopt if none up to 1e7 GPUs.
 std::optional<std::int64_t> smallest_fitting_gpus(const Scenario& base, const PlanOptions& opt);
+
+// A lower bound on any split's memory per GPU: the fp32 master weights and Adam moments (12 bytes
+// per parameter, multi-token-prediction modules included) sharded over `gpus` GPUs.
+double optimizer_floor_bytes(const ModelSpec& m, std::int64_t gpus);
 
 // Reverse solve: the smallest cluster of base's GPU (whole nodes) whose best plan trains
 // base.training.tokens (or .flops) within `days`; with Objective::kCost, the cheapest among

@@ -38,13 +38,22 @@ std::vector<std::string> closest_names(std::string_view name, const std::vector<
                                        std::size_t limit) {
   std::vector<std::pair<std::size_t, std::string>> scored;
   scored.reserve(known.size());
-  for (const auto& k : known) {
+  // Case does not count as a difference (H100-SXM -> h100-sxm): names are compared lower-cased.
+  const auto lower = [](std::string_view x) {
+    std::string out(x);
+    for (char& ch : out) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    return out;
+  };
+  const std::string lname = lower(name);
+  name = lname;
+  for (const auto& known_name : known) {
+    const std::string k = lower(known_name);
     std::size_t d = edit_distance(name, k);
     // A known name that contains the query (or the reverse) is a strong hint.
     if (!name.empty() && (k.find(name) != std::string::npos || name.find(k) != std::string_view::npos)) {
       d = std::min<std::size_t>(d, 1);
     }
-    scored.emplace_back(d, k);
+    scored.emplace_back(d, known_name);
   }
   std::sort(scored.begin(), scored.end());
   // Close means a typo away: about one edit per three characters, at least two (h10 -> h100,

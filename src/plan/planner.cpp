@@ -824,11 +824,26 @@ double objective_value(Objective o, const Scenario& s, const Estimate& e) {
   return t;
 }
 
+double optimizer_floor_bytes(const ModelSpec& m, std::int64_t gpus) {
+  const ModelCounts mc = count_model(m, 1);
+  return 12.0 * (mc.params_total + mc.params_mtp) / double(std::max<std::int64_t>(1, gpus));
+}
+
 PlanResult plan(const Scenario& base, const PlanOptions& opt) {
   const auto t0 = std::chrono::steady_clock::now();
   if (opt.top < 1) throw InputError("--top", "must be at least 1");
   if (!(opt.max_idle_fraction >= 0 && opt.max_idle_fraction < 1)) {
     throw InputError("--max-idle", "must be in [0, 1)");
+  }
+  // Nothing fits when the optimizer state alone overflows every GPU: said at once (a model of
+  // 1e5 layers was searched for minutes to find it out).
+  if (const double floor = optimizer_floor_bytes(base.model, base.cluster.num_gpus);
+      floor > base.cluster.gpu.hbm_capacity().value) {
+    PlanResult res;
+    res.num_gpus = base.cluster.num_gpus;
+    res.objective = opt.objective;
+    res.optimizer_floor_bytes = floor;
+    return res;
   }
   const Search search(base, opt);
   const int threads = thread_count(opt);
@@ -1084,7 +1099,10 @@ std::optional<std::int64_t> smallest_fitting_gpus(const Scenario& base, const Pl
   // at that size with the default --max-idle.
   PlanOptions o = opt;
   o.max_idle_fraction = 0.999;
+  const double capacity = base.cluster.gpu.hbm_capacity().value;
+  if (optimizer_floor_bytes(base.model, 10'000'000) > capacity) return std::nullopt;
   auto fits = [&](std::int64_t gpus) {
+    if (optimizer_floor_bytes(base.model, gpus) > capacity) return false;
     Scenario s = base;
     s.cluster.num_gpus = gpus;
     const Search search(s, o);

@@ -552,5 +552,14 @@ printf 'calibration:\n  h100-sxm:\n    matmul_efficiency: {bf16: 0.4}\n' > "$tmp
 "$W" estimate --catalog "$tmp/cal04.yaml" --json > "$tmp/cal-est.json"
 python3 -c "import json,sys; j=json.load(open(sys.argv[1])); json.dump(j['scenario'], open(sys.argv[2],'w')); print('%.9g' % j['step_time_s'])" "$tmp/cal-est.json" "$tmp/cal-scenario.json" > "$tmp/cal-step.txt"
 expect calibration-echo-round-trip 0 "\"step_time_s\": $(cut -c1-8 "$tmp/cal-step.txt")" -- "$W" estimate "$tmp/cal-scenario.json" --json
+# Links and networks are shown one at a time too; names match without regard to case in hints.
+expect catalog-network 0 "ib-ndr-400 \(scale-out network\)" -- "$W" catalog network ib-ndr-400
+expect catalog-link-json 0 '"scale_up": \[' -- "$W" catalog link nvlink4 --json
+expect catalog-case-hint 2 "unknown gpu 'H100-SXM' \(closest: h100-sxm\)" -- "$W" catalog gpu H100-SXM
+# A model no cluster can hold is refused at once from its optimizer state (it searched for minutes).
+printf 'models:\n  - name: huge\n    base: llama3-8b\n    layers: 100000\n    hidden: 1000000\n' > "$tmp/huge.yaml"
+expect plan-optimizer-floor 2 "its Adam state alone, sharded over every GPU, needs .* it fits on no cluster of this GPU up to 1e7 GPUs" -- "$W" plan --catalog "$tmp/huge.yaml" --model huge
+# The built-in default split does not suit every model: the error says where it comes from.
+expect estimate-default-split-hint 2 "the built-in default split TP8 PP4 VPP5 is Llama-3-70B's" -- "$W" estimate --model llama3-8b
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
