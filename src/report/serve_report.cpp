@@ -247,7 +247,7 @@ std::string format_capacity(const ServeScenario& s, const CapacityResult& c) {
   }
   o += fmt::format("  cost            ${:.2f}/hour, ${:.3g}/month; ${:.3f} per million output tokens, ${:.3f} per million tokens\n",
                    c.cost_per_hour_usd, c.cost_per_month_usd, c.cost_per_million_output_tokens_usd, c.cost_per_million_tokens_usd);
-  o += fmt::format("  searched        {} replica shapes, {} simulations; best per-GPU rates (800-request probes unless checked):\n", c.configurations, c.simulations);
+  o += fmt::format("  searched        {} replica shapes, {} simulations; best per-GPU rates (probes of 800+ requests unless checked):\n", c.configurations, c.simulations);
   std::size_t shown = 0;
   for (const auto& x : c.options) {
     if (++shown > 5) break;
