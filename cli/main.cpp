@@ -782,7 +782,12 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
     // CLI11's own messages in wanka's form: one line naming the problem, exit code 2.
-    fmt::print(stderr, "wanka: error: {} (wanka --help, wanka COMMAND --help)\n", e.what());
+    std::string what = e.what();
+    // "--tp: At Most 1 required but received 2": an option given twice.
+    if (const auto at = what.find(": At Most 1 required but received "); at != std::string::npos) {
+      what = what.substr(0, at) + ": given " + what.substr(at + 34) + " times; give it once";
+    }
+    fmt::print(stderr, "wanka: error: {} (wanka --help, wanka COMMAND --help)\n", what);
     return 2;
   }
   // Over the given options: an empty argument (`--seq-len ''`) is refused too, its default

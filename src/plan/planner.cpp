@@ -1142,7 +1142,11 @@ DeadlineResult solve_deadline(const Scenario& base, double days, const PlanOptio
   // A plan's days and cost, with failures (opt.rerank) divided by its expected ETTR.
   const auto goodput = [](const PlanEntry& e) { return e.expected_ettr > 0 ? e.expected_ettr : 1.0; };
   const auto days_of = [&](const PlanEntry& e) { return e.estimate.run.days / goodput(e); };
-  const auto cost_of = [&](const PlanEntry& e) { return e.estimate.run.cost_usd / goodput(e); };
+  // The cluster is what is bought or rented: its GPUs cost the same whether the split uses all of
+  // them or leaves some idle (736 GPUs were priced as the 704 their best split used).
+  const auto cost_of = [&](const PlanEntry& e, std::int64_t cluster_gpus) {
+    return e.estimate.run.cost_usd / goodput(e) * double(cluster_gpus) / double(std::max<std::int64_t>(1, e.scenario.cluster.num_gpus));
+  };
   auto eval = [&](std::int64_t nodes) -> double {
     if (auto it = seen.find(nodes); it != seen.end()) return it->second.first;
     Scenario s = base;
@@ -1158,7 +1162,7 @@ DeadlineResult solve_deadline(const Scenario& base, double days, const PlanOptio
       // checkpoint fits or no plan makes progress): treat as not meeting it
       r.plans.clear();
     }
-    DeadlineStep st{nodes * node, d, r.plans.empty() ? 0.0 : cost_of(r.plans.front())};
+    DeadlineStep st{nodes * node, d, r.plans.empty() ? 0.0 : cost_of(r.plans.front(), nodes * node)};
     out.tried.push_back(st);
     seen.emplace(nodes, std::make_pair(d, std::move(r)));
     return d;
@@ -1207,7 +1211,7 @@ DeadlineResult solve_deadline(const Scenario& base, double days, const PlanOptio
     double cheapest = std::numeric_limits<double>::infinity();
     for (const auto& [nodes, tried] : seen) {
       if (tried.first > days || tried.second.plans.empty()) continue;
-      const double c = cost_of(tried.second.plans.front());
+      const double c = cost_of(tried.second.plans.front(), nodes * node);
       if (c < cheapest) {
         cheapest = c;
         pick = nodes;

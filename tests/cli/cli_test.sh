@@ -561,5 +561,7 @@ printf 'models:\n  - name: huge\n    base: llama3-8b\n    layers: 100000\n    hi
 expect plan-optimizer-floor 2 "its Adam state alone, sharded over every GPU, needs .* it fits on no cluster of this GPU up to 1e7 GPUs" -- "$W" plan --catalog "$tmp/huge.yaml" --model huge
 # The built-in default split does not suit every model: the error says where it comes from.
 expect estimate-default-split-hint 2 "the built-in default split TP8 PP4 VPP5 is Llama-3-70B's" -- "$W" estimate --model llama3-8b
+# An option given twice is named plainly (CLI11 said "At Most 1 required but received 2").
+expect option-given-twice 2 "^wanka: error: --tp: given 2 times; give it once" -- "$W" estimate --tp 8 --tp 4
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
