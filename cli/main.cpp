@@ -710,7 +710,7 @@ int main(int argc, char** argv) {
            {"--ep", "parallel.ep", "Expert parallel size (inside the TP group)"},
            {"--requests", "serving.requests", "Requests to simulate"},
            {"--trace", "serving.trace", "Trace file (CSV arrival_s,input,output; Azure LLM CSV; Mooncake JSONL)"},
-           {"--max-batch", "serving.max_batch", "Running sequences per replica"},
+           {"--max-batch", "serving.max_batch", "Running sequences per replica (per pipeline stream; per rank with attention DP)"},
            {"--max-batch-tokens", "serving.max_batch_tokens", "Tokens per iteration (chunked prefill budget)"},
            {"--weight-precision", "serving.weight_precision", "bf16|fp16|fp8|fp4|int4"},
            {"--kv-precision", "serving.kv_precision", "bf16|fp16|fp8"},

@@ -285,6 +285,9 @@ struct ServeResult {
   bool slo_met = true;                                    // percentile targets met
   // Deployment facts
   double weight_bytes_per_gpu = 0, kv_bytes_per_token = 0, kv_capacity_tokens = 0;
+  // What a replica stores per token: its stages' KV on every TP rank that keeps a copy (KV heads
+  // replicated when tp exceeds them; one rank with attention DP), a speculative draft's included.
+  double kv_bytes_per_token_stored = 0;
   long kv_blocks = 0;
   double decode_step_s = 0;  // one decode iteration at the mean running batch and context
   long longest_request = 0;  // input + output tokens of the longest request

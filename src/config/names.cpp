@@ -2,6 +2,7 @@
 #include <cerrno>
 #include <cctype>
 #include <cmath>
+#include <sstream>
 #include <cstdlib>
 #include <limits>
 #include <string>
@@ -277,8 +278,24 @@ YAML::Node parse(const std::string& text, const std::string& origin) {
     doc = YAML::Load(text);
   } catch (const YAML::Exception& e) {
     std::string msg = origin;
-    if (!e.mark.is_null()) msg += ":" + std::to_string(e.mark.line + 1) + ":" + std::to_string(e.mark.column + 1);
-    throw InputError("", msg + ": malformed YAML: " + e.msg);
+    std::string hint;
+    if (!e.mark.is_null()) {
+      msg += ":" + std::to_string(e.mark.line + 1) + ":" + std::to_string(e.mark.column + 1);
+      // A tab in the indentation of the line read or the one before it is the usual cause of
+      // yaml-cpp's "illegal map value".
+      std::istringstream in(text);
+      std::string line;
+      for (int i = 0; std::getline(in, line) && i <= e.mark.line; ++i) {
+        if (i < e.mark.line - 1) continue;
+        const std::size_t first = line.find_first_not_of(" \t");
+        if (line.substr(0, first).find('\t') != std::string::npos && e.msg.find("tab") == std::string::npos) {
+          hint = " (a tab in the indentation? YAML indents with spaces)";
+        }
+      }
+    }
+    // yaml-cpp's "bad file" past its nesting limit.
+    if (e.msg == "bad file") hint = " (nested too deeply?)";
+    throw InputError("", msg + ": malformed YAML: " + e.msg + hint);
   }
   // Empty documents after the first (a trailing `---`) are harmless.
   std::size_t empty_end = 0;

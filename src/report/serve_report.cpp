@@ -67,6 +67,7 @@ Json serve_to_json(const ServeScenario& s, const ServeResult& r) {
               {"met", r.slo_met},
               {"attainment", r.slo_attainment}};
   j["kv_cache"] = {{"bytes_per_token", r.kv_bytes_per_token},
+                   {"bytes_per_token_stored", r.kv_bytes_per_token_stored},
                    {"blocks_per_replica", r.kv_blocks},
                    {"capacity_tokens_per_replica", r.kv_capacity_tokens},
                    {"occupancy_mean", r.kv_occupancy_mean},
@@ -134,8 +135,11 @@ std::string format_serve(const ServeScenario& s, const ServeResult& r) {
                      sv.slo.ttft_s > 0 ? ms(sv.slo.ttft_s) : "-", sv.slo.tpot_s > 0 ? ms(sv.slo.tpot_s) : "-", sv.slo.percentile,
                      r.slo_met ? "met" : "MISSED", 100 * r.slo_attainment, r.goodput_requests_per_s);
   }
-  o += fmt::format("  KV cache        {:.0f} KiB/token, {:.0f} tokens per replica; occupancy mean {:.0f} %, peak {:.0f} %\n",
-                   r.kv_bytes_per_token / 1024, r.kv_capacity_tokens, 100 * r.kv_occupancy_mean, 100 * r.kv_occupancy_peak);
+  const bool copies = std::abs(r.kv_bytes_per_token_stored - r.kv_bytes_per_token) > 0.01 * r.kv_bytes_per_token;
+  o += fmt::format("  KV cache        {:.0f} KiB/token{}, {:.0f} tokens per replica; occupancy mean {:.0f} %, peak {:.0f} %\n",
+                   r.kv_bytes_per_token / 1024,
+                   copies ? fmt::format(" ({:.0f} KiB stored per replica)", r.kv_bytes_per_token_stored / 1024) : "",
+                   r.kv_capacity_tokens, 100 * r.kv_occupancy_mean, 100 * r.kv_occupancy_peak);
   o += fmt::format("  per GPU         {:.1f} GiB weights; mean batch {:.1f}, decode step {}\n", r.weight_bytes_per_gpu / kGiB,
                    r.batch_mean, ms(r.decode_step_s));
   if (sv.speculative.tokens > 0) {

@@ -640,6 +640,7 @@ ServeResult simulate_serving(const ServeScenario& s, const std::vector<RequestSp
   res.spec_tokens = sh.spec_tokens;
   res.weight_bytes_per_gpu = cost.weight_bytes_per_gpu();
   res.kv_bytes_per_token = cost.kv_bytes_per_token();
+  res.kv_bytes_per_token_stored = cost.kv_bytes_per_token_per_gpu() * double(p.pp) * (sv.attention_dp ? 1.0 : double(p.tp));
   res.kv_blocks = cost.kv_blocks();
   res.kv_capacity_tokens = double(cost.kv_blocks()) * double(sv.kv_block_tokens);
   std::vector<double> ttft, tpot, e2e, queue;

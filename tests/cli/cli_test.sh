@@ -563,5 +563,10 @@ expect plan-optimizer-floor 2 "its Adam state alone, sharded over every GPU, nee
 expect estimate-default-split-hint 2 "the built-in default split TP8 PP4 VPP5 is Llama-3-70B's" -- "$W" estimate --model llama3-8b
 # An option given twice is named plainly (CLI11 said "At Most 1 required but received 2").
 expect option-given-twice 2 "^wanka: error: --tp: given 2 times; give it once" -- "$W" estimate --tp 8 --tp 4
+# A tab in the indentation is named as the likely cause of yaml-cpp's "illegal map value".
+printf 'model:\n\tname: llama3-8b\n' > "$tmp/tab.yaml"
+expect yaml-tab-hint 2 "illegal map value \(a tab in the indentation\? YAML indents with spaces\)" -- "$W" estimate "$tmp/tab.yaml"
+# The KV cache a replica stores: MLA's latent is kept whole on each of 8 TP ranks.
+expect serve-kv-stored 0 "69 KiB/token \(55[0-9] KiB stored per replica\)" -- "$W" serve "$SRC/examples/serve-deepseek-v3-mtp.yaml" --set serving.requests=16
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
