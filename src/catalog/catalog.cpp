@@ -46,6 +46,14 @@ FlopsPerSecond GpuSpec::peak(Precision p) const {
 
 namespace {
 
+// Names are printed in tables and looked up on the command line: no control characters, and
+// not blank.
+void check_entry_name(const std::string& name, const std::string& path) {
+  const bool blank = name.find_first_not_of(" \t") == std::string::npos;
+  const bool control = std::any_of(name.begin(), name.end(), [](char ch) { return static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f; });
+  if (blank || control) throw InputError(path, blank ? "is blank" : "contains a control character (a newline or tab?)");
+}
+
 std::vector<std::string> string_list(const YAML::Node& n, const std::string& path) {
   std::vector<std::string> out;
   if (!n || n.IsNull()) return out;
@@ -206,6 +214,7 @@ GpuSpec Catalog::parse_gpu(const YAML::Node& n, const std::string& path, const G
   yaml::opt_string(n, "price_source", path, g.price_source);
   yaml::opt(n, "year", path, g.year, 0, 3000);
   if (g.name.empty()) throw InputError(join(path, "name"), "a gpu needs a name");
+  check_entry_name(g.name, join(path, "name"));
   if (g.peak_tflops.empty()) throw InputError(join(path, "peak_tflops"), "a gpu needs at least one peak");
   if (g.hbm_gib <= 0) throw InputError(join(path, "hbm_gib"), "must be positive");
   if (g.hbm_tbps <= 0) throw InputError(join(path, "hbm_tbps"), "must be positive");
@@ -224,6 +233,7 @@ ModelSpec Catalog::parse_model(const YAML::Node& n, const std::string& path, con
   ModelSpec m = base ? *base : ModelSpec{};
   if (base) m.aliases.clear();
   yaml::opt_string(n, "name", path, m.name);
+  if (!m.name.empty()) check_entry_name(m.name, join(path, "name"));
   if (n["aliases"]) m.aliases = string_list(n["aliases"], join(path, "aliases"));
   yaml::opt_string(n, "description", path, m.description);
   yaml::opt_string(n, "source", path, m.source);

@@ -427,7 +427,7 @@ ScenarioDraft parse_scenario_draft(const std::string& text, const std::string& o
                                   "price_per_gpu_hour_usd", "pue", "node_overhead_w_per_gpu", "topology"});
   if (!c["num_gpus"]) throw InputError("cluster.num_gpus", "missing");
   const double n_gpus = yaml::as_double(c["num_gpus"], "cluster.num_gpus", 1, kMaxGpus);
-  if (n_gpus != std::floor(n_gpus)) throw InputError("cluster.num_gpus", "expected an integer");
+  if (n_gpus != std::floor(n_gpus)) throw InputError("cluster.num_gpus", "expected an integer" + yaml::where(c["num_gpus"]));
   s.cluster = default_cluster(parse_gpu_field(c["gpu"], cat), static_cast<std::int64_t>(n_gpus));
   auto& cl = s.cluster;
   yaml::opt(c, "gpus_per_node", "cluster", cl.gpus_per_node, 1, 1024);

@@ -568,5 +568,8 @@ printf 'model:\n\tname: llama3-8b\n' > "$tmp/tab.yaml"
 expect yaml-tab-hint 2 "illegal map value \(a tab in the indentation\? YAML indents with spaces\)" -- "$W" estimate "$tmp/tab.yaml"
 # The KV cache a replica stores: MLA's latent is kept whole on each of 8 TP ranks.
 expect serve-kv-stored 0 "69 KiB/token \(55[0-9] KiB stored per replica\)" -- "$W" serve "$SRC/examples/serve-deepseek-v3-mtp.yaml" --set serving.requests=16
+# Names are printed in tables: a newline in one is refused (it broke the layout).
+printf 'model: {name: "a\\nb", layers: 2, hidden: 256, heads: 4, ffn_hidden: 1024, vocab: 1000}\ncluster: {gpu: h100, num_gpus: 8}\nparallel: {tp: 1, pp: 1}\n' > "$tmp/nl-name.yaml"
+expect model-name-control-char 2 "^wanka: error: model.name: contains a control character" -- "$W" estimate "$tmp/nl-name.yaml"
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
