@@ -161,15 +161,20 @@ void note_name(std::map<std::string, std::string>& seen, const std::string& name
   if (!fresh) throw InputError(join(path, "name"), std::string(kind) + " '" + name + "' is already given by " + first->second);
 }
 
-// Inserts, or replaces the entry of the same name; a replacement (gpu, model) whose file entry
-// gives no aliases keeps the old entry's.
+// A replacement (gpu, model) whose file entry gives no aliases keeps the old entry's.
 template <class T>
-void upsert(std::vector<T>& items, T item, bool aliases_given = true) {
+void keep_aliases(const std::vector<T>& items, T& item, const YAML::Node& entry) {
+  if (entry["aliases"]) return;
+  for (const auto& it : items) {
+    if (it.name == item.name) item.aliases = it.aliases;
+  }
+}
+
+// Inserts, or replaces the entry of the same name.
+template <class T>
+void upsert(std::vector<T>& items, T item) {
   for (auto& it : items) {
     if (it.name == item.name) {
-      if constexpr (requires { item.aliases; }) {
-        if (!aliases_given) item.aliases = std::move(it.aliases);
-      }
       it = std::move(item);
       return;
     }
@@ -500,11 +505,7 @@ void Catalog::load(const std::string& gpus_yaml, const std::string& models_yaml,
         GpuSpec g = parse_gpu(list[i], path, base);
         if (g.name.empty()) throw InputError(join(path, "name"), "a gpu needs a name");
         note_name(seen, g.name, path, "gpu");
-        if (!list[i]["aliases"]) {
-          for (const auto& it : gpus_) {
-            if (it.name == g.name) g.aliases = it.aliases;  // a replacement keeps the old entry's aliases
-          }
-        }
+        keep_aliases(gpus_, g, list[i]);
         check_names(gpus_, g, path, "gpu");
         if (base && base->name != g.name) {
           // A gpu based on another takes that one's calibration (unless this file gives its own).
@@ -512,7 +513,7 @@ void Catalog::load(const std::string& gpus_yaml, const std::string& models_yaml,
           calibration_.erase(g.name);
         }
         gpu_entries[g.name] = {path, list[i]["scale_up"]};
-        upsert(gpus_, std::move(g), bool(list[i]["aliases"]));
+        upsert(gpus_, std::move(g));
       }
     }
     apply_calibration(root, origin);
@@ -528,14 +529,10 @@ void Catalog::load(const std::string& gpus_yaml, const std::string& models_yaml,
         ModelSpec m = parse_model(list[i], path, base);
         if (m.name.empty()) throw InputError(path + ".name", "a model needs a name");
         note_name(seen, m.name, path, "model");
-        if (!list[i]["aliases"]) {
-          for (const auto& it : models_) {
-            if (it.name == m.name) m.aliases = it.aliases;
-          }
-        }
+        keep_aliases(models_, m, list[i]);
         check_names(models_, m, path, "model");
         finalize_model(m, path);
-        upsert(models_, std::move(m), bool(list[i]["aliases"]));
+        upsert(models_, std::move(m));
       }
     }
   }

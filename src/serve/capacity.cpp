@@ -45,11 +45,17 @@ constexpr double kVerifyResolution = 1.011;
 // sustained, however a finite probe measures it: 800 requests under a cap of 1,024 (tp 8 pp 2,
 // max_batch 512) never queue, and such a probe "met" the SLO at 4.6x the rate 5,000 requests
 // sustain. (Disaggregated deployments split the sequences over their decode replicas: not checked.)
+// The sequences a replica's batch caps let it hold at once: max_batch per pipeline stream, per
+// rank with attention DP.
+double sequences_held(const ServeScenario& s) {
+  const auto& p = s.base.parallel;
+  return double(s.serving.max_batch) * p.pp * (s.serving.attention_dp ? p.tp : 1);
+}
+
 bool sustainable(const ServeScenario& s, const ServeResult& r, double rate) {
   const auto& sv = s.serving;
   if (rate <= 0 || r.requests_per_s <= 0 || sv.disaggregation.prefill_replicas > 0) return true;
-  const auto& p = s.base.parallel;
-  double cap = double(sv.max_batch) * p.pp * (sv.attention_dp ? p.tp : 1);
+  double cap = sequences_held(s);
   const double in = r.input_tokens_per_s / r.requests_per_s, out = r.output_tokens_per_s / r.requests_per_s;
   if (r.kv_capacity_tokens > 0) cap = std::min(cap, r.kv_capacity_tokens / (in + 0.5 * out));
   return rate * (r.e2e_s.mean - r.queue_s.mean) <= cap;
@@ -63,9 +69,7 @@ struct Probe {
   ServeResult run(double rate, long requests = 0) {
     ++sims;
     if (requests == 0) {
-      const auto& sv = s.serving;
-      const double held = double(sv.max_batch) * s.base.parallel.pp * (sv.attention_dp ? s.base.parallel.tp : 1);
-      requests = std::max<long>(kProbeRequests, static_cast<long>(std::min(2.0 * held, double(kVerifyRequests))));
+      requests = std::max<long>(kProbeRequests, static_cast<long>(std::min(2.0 * sequences_held(s), double(kVerifyRequests))));
     }
     ServeScenario t = s;
     t.serving.trace.clear();
